@@ -1,0 +1,2 @@
+from .ms_deform_attn import MSDeformAttn, ms_deform_attn
+from .ms_deform_attn_reference import ms_deform_attn_reference

@@ -1,0 +1,122 @@
+"""Multi-scale deformable attention (Deformable DETR), as used by MSDeformAttnPixelDecoder."""
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .ms_deform_attn_reference import ms_deform_attn_reference
+
+
+def ms_deform_attn(
+    value: torch.Tensor,
+    spatial_shapes: torch.Tensor,
+    level_start_index: torch.Tensor,
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> torch.Tensor:
+    """Multi-scale deformable attention; see ``ms_deform_attn_reference`` for shapes.
+
+    Dispatches to the compiled op when it is built, otherwise to the reference."""
+    return ms_deform_attn_reference(
+        value, spatial_shapes, level_start_index, sampling_locations, attention_weights
+    )
+
+
+class MSDeformAttn(nn.Module):
+    """Each query attends to ``n_points`` learned sampling locations around its reference
+    point on each of ``n_levels`` feature levels, with ``n_heads`` heads.
+
+    Parameter names match the published checkpoints (sampling_offsets, attention_weights,
+    value_proj, output_proj)."""
+
+    def __init__(self, d_model: int = 256, n_levels: int = 4, n_heads: int = 8, n_points: int = 4):
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        self.d_model = d_model
+        self.n_levels = n_levels
+        self.n_heads = n_heads
+        self.n_points = n_points
+        self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)
+        self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
+        self.value_proj = nn.Linear(d_model, d_model)
+        self.output_proj = nn.Linear(d_model, d_model)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        nn.init.zeros_(self.sampling_offsets.weight)
+        # Initial offsets point in n_heads evenly spread directions, the k-th point k steps
+        # away, so that heads start by looking at different neighbourhoods.
+        angles = torch.arange(self.n_heads, dtype=torch.float32) * (2.0 * math.pi / self.n_heads)
+        directions = torch.stack([angles.cos(), angles.sin()], dim=-1)
+        directions = directions / directions.abs().max(dim=-1, keepdim=True).values
+        steps = torch.arange(1, self.n_points + 1, dtype=torch.float32)
+        bias = directions[:, None, None, :] * steps[None, None, :, None]
+        bias = bias.expand(self.n_heads, self.n_levels, self.n_points, 2)
+        with torch.no_grad():
+            self.sampling_offsets.bias.copy_(bias.reshape(-1))
+        nn.init.zeros_(self.attention_weights.weight)
+        nn.init.zeros_(self.attention_weights.bias)
+        nn.init.xavier_uniform_(self.value_proj.weight)
+        nn.init.zeros_(self.value_proj.bias)
+        nn.init.xavier_uniform_(self.output_proj.weight)
+        nn.init.zeros_(self.output_proj.bias)
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        reference_points: torch.Tensor,
+        input_flatten: torch.Tensor,
+        input_spatial_shapes: torch.Tensor,
+        input_level_start_index: torch.Tensor,
+        input_padding_mask: torch.Tensor = None,
+    ) -> torch.Tensor:
+        """
+        Args:
+            query: (N, Q, C)
+            reference_points: (N, Q, L, 2) normalized (x, y) in [0, 1], or (N, Q, L, 4)
+                boxes (cx, cy, w, h) whose size scales the offsets.
+            input_flatten: (N, S, C), the levels flattened and concatenated.
+            input_spatial_shapes: (L, 2) int64 (H_l, W_l).
+            input_level_start_index: (L,) int64.
+            input_padding_mask: (N, S) bool, True at padding positions, or None.
+        Returns:
+            (N, Q, C)
+        """
+        n, q, _ = query.shape
+        s = input_flatten.shape[1]
+        if int((input_spatial_shapes[:, 0] * input_spatial_shapes[:, 1]).sum()) != s:
+            raise ValueError(
+                f"input_spatial_shapes {input_spatial_shapes.tolist()} do not add up to the "
+                f"{s} positions of input_flatten"
+            )
+        value = self.value_proj(input_flatten)
+        if input_padding_mask is not None:
+            value = value.masked_fill(input_padding_mask[..., None], 0.0)
+        value = value.view(n, s, self.n_heads, self.d_model // self.n_heads)
+        offsets = self.sampling_offsets(query).view(
+            n, q, self.n_heads, self.n_levels, self.n_points, 2
+        )
+        weights = self.attention_weights(query).view(
+            n, q, self.n_heads, self.n_levels * self.n_points
+        )
+        weights = F.softmax(weights, dim=-1).view(n, q, self.n_heads, self.n_levels, self.n_points)
+        if reference_points.shape[-1] == 2:
+            # offsets are in pixels of each level: normalize by (W_l, H_l)
+            normalizer = input_spatial_shapes.flip(-1).to(offsets.dtype)
+            locations = (
+                reference_points[:, :, None, :, None, :]
+                + offsets / normalizer[None, None, None, :, None, :]
+            )
+        elif reference_points.shape[-1] == 4:
+            locations = (
+                reference_points[:, :, None, :, None, :2]
+                + offsets / self.n_points * reference_points[:, :, None, :, None, 2:] * 0.5
+            )
+        else:
+            raise ValueError(
+                f"reference_points must end in 2 or 4 coordinates, got {reference_points.shape[-1]}"
+            )
+        out = ms_deform_attn(value, input_spatial_shapes, input_level_start_index, locations, weights)
+        return self.output_proj(out)
