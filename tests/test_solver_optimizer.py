@@ -1,0 +1,131 @@
+"""Parameter groups (backbone multiplier, no-decay sets), optimizer types and gradient clipping."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from mask2former.solver import build_optimizer, get_param_groups
+from conftest import make_tiny_cfg
+
+
+class ToyModel(nn.Module):
+    """Names chosen like the real model: "backbone.*", norms, query embeddings, a Swin table."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+        self.backbone.register_parameter("relative_position_bias_table", nn.Parameter(torch.zeros(3)))
+        self.head = nn.Linear(4, 4)
+        self.head_norm = nn.LayerNorm(4)
+        self.group_norm = nn.GroupNorm(2, 4)
+        self.query_feat = nn.Embedding(8, 4)
+        self.tied = nn.Linear(4, 4, bias=False)
+        self.tied.weight = self.head.weight  # shared parameter: must appear once
+        self.frozen = nn.Linear(4, 4)
+        self.frozen.requires_grad_(False)
+
+
+def _cfg(**solver):
+    cfg = make_tiny_cfg()
+    cfg.SOLVER.BASE_LR = 1.0
+    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.1
+    cfg.SOLVER.WEIGHT_DECAY = 0.05
+    cfg.SOLVER.WEIGHT_DECAY_NORM = 0.0
+    cfg.SOLVER.WEIGHT_DECAY_EMBED = 0.0
+    for key, value in solver.items():
+        setattr(cfg.SOLVER, key, value)
+    return cfg
+
+
+def _hyperparams_by_name(groups):
+    return {
+        name: (group["lr"], group["weight_decay"])
+        for group in groups
+        for name in group["param_names"]
+    }
+
+
+def test_param_groups_multiplier_and_no_decay_sets():
+    cfg = _cfg(WEIGHT_DECAY_NORM=0.001, WEIGHT_DECAY_EMBED=0.002)
+    groups = get_param_groups(cfg, ToyModel())
+    got = _hyperparams_by_name(groups)
+    expected = {
+        "backbone.0.weight": (0.1, 0.05),
+        "backbone.0.bias": (0.1, 0.05),
+        "backbone.1.weight": (0.1, 0.001),  # BatchNorm
+        "backbone.1.bias": (0.1, 0.001),
+        "backbone.relative_position_bias_table": (0.1, 0.0),
+        "head.weight": (1.0, 0.05),
+        "head.bias": (1.0, 0.05),
+        "head_norm.weight": (1.0, 0.001),  # LayerNorm
+        "head_norm.bias": (1.0, 0.001),
+        "group_norm.weight": (1.0, 0.001),
+        "group_norm.bias": (1.0, 0.001),
+        "query_feat.weight": (1.0, 0.002),  # Embedding
+    }
+    assert got.keys() == expected.keys()  # tied weight once, frozen parameters left out
+    for name, (lr, wd) in expected.items():
+        assert got[name] == pytest.approx((lr, wd)), name
+    # groups with identical hyper-parameters are merged: 6 distinct (lr, wd) pairs above
+    assert len(groups) == len(set(expected.values())) == 6
+    assert sum(len(g["params"]) for g in groups) == len(expected)
+
+
+@pytest.mark.parametrize("name, optimizer_type", [("ADAMW", torch.optim.AdamW), ("SGD", torch.optim.SGD)])
+def test_build_optimizer_types(name, optimizer_type):
+    cfg = _cfg(OPTIMIZER=name, MOMENTUM=0.9)
+    optimizer = build_optimizer(cfg, ToyModel())
+    assert isinstance(optimizer, optimizer_type)
+    if name == "SGD":
+        assert all(g["momentum"] == 0.9 for g in optimizer.param_groups)
+    lrs = sorted({g["lr"] for g in optimizer.param_groups})
+    assert lrs == pytest.approx([0.1, 1.0])
+
+
+def test_unknown_optimizer_names_the_key():
+    with pytest.raises(ValueError, match="SOLVER.OPTIMIZER"):
+        build_optimizer(_cfg(OPTIMIZER="LAMB"), ToyModel())
+
+
+def _step_with_gradient(cfg, model, grad_value):
+    optimizer = build_optimizer(cfg, model)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    for p in model.parameters():
+        if p.requires_grad:
+            p.grad = torch.full_like(p, grad_value)
+    optimizer.step()
+    return {n: before[n] - p.detach() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_full_model_gradient_clipping_clips_the_global_norm():
+    # plain SGD with lr 1 and no decay: the update equals the (clipped) gradient
+    cfg = _cfg(OPTIMIZER="SGD", MOMENTUM=0.0, WEIGHT_DECAY=0.0, BACKBONE_MULTIPLIER=1.0)
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.5
+    model = ToyModel()
+    updates = _step_with_gradient(cfg, model, 1.0)
+    num_elements = sum(p.numel() for p in set(model.parameters()) if p.requires_grad)
+    global_norm = math.sqrt(num_elements)  # every gradient entry is 1
+    for update in updates.values():
+        torch.testing.assert_close(update, torch.full_like(update, 0.5 / global_norm))
+
+
+def test_per_parameter_norm_clipping_is_detectron2s():
+    cfg = _cfg(OPTIMIZER="SGD", MOMENTUM=0.0, WEIGHT_DECAY=0.0, BACKBONE_MULTIPLIER=1.0)
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.5
+    model = ToyModel()
+    updates = _step_with_gradient(cfg, model, 1.0)
+    for name, update in updates.items():
+        assert update.norm().item() == pytest.approx(0.5, rel=1e-4), name  # each clipped alone
+
+
+def test_clipping_disabled_leaves_gradients():
+    cfg = _cfg(OPTIMIZER="SGD", MOMENTUM=0.0, WEIGHT_DECAY=0.0, BACKBONE_MULTIPLIER=1.0)
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = False
+    updates = _step_with_gradient(cfg, ToyModel(), 1.0)
+    for update in updates.values():
+        torch.testing.assert_close(update, torch.ones_like(update))
