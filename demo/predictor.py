@@ -1,0 +1,122 @@
+"""Draw MaskFormer / Mask2Former predictions over images and video frames."""
+import logging
+from typing import Iterable, Iterator, Tuple
+
+import numpy as np
+from detectron2.data.catalog import Metadata
+from detectron2.utils.video_visualizer import VideoVisualizer
+from detectron2.utils.visualizer import ColorMode, VisImage, Visualizer
+
+from mask2former.predictor import MaskFormerPredictor
+
+logger = logging.getLogger("demo.predictor")
+
+# Which result to draw when the model returns several (panoptic configs turn all three on).
+TASKS = ("panoptic", "instance", "semantic")
+_OUTPUT_KEY = {"panoptic": "panoptic_seg", "instance": "instances", "semantic": "sem_seg"}
+
+
+def _metadata_with_class_names(metadata, num_classes: int):
+    """``metadata`` if it names classes, else a stand-in with names "class 0", "class 1", ..."""
+    if metadata.get("stuff_classes") or metadata.get("thing_classes"):
+        return metadata
+    logger.warning(
+        "DATASETS.TEST names no dataset with class names; labels are drawn as 'class <index>'"
+    )
+    names = [f"class {i}" for i in range(num_classes)]
+    return Metadata(name="unnamed classes", stuff_classes=names, thing_classes=names)
+
+
+class VisualizationDemo:
+    """Runs a ``MaskFormerPredictor`` and draws one of its results with Detectron2's
+    ``Visualizer`` (images) or ``VideoVisualizer`` (frames, colours kept across frames), with
+    class names and colours from the metadata of ``cfg.DATASETS.TEST[0]``."""
+
+    def __init__(
+        self,
+        cfg,
+        *,
+        task: str = "auto",
+        confidence_threshold: float = 0.5,
+        instance_mode: ColorMode = ColorMode.IMAGE,
+        random_weights: bool = False,
+    ):
+        """
+        Args:
+            task: "panoptic", "instance" or "semantic" to draw that result; "auto" draws the
+                first of them (in that order) that the model returns.
+            confidence_threshold: instances scoring below it are not drawn.
+            random_weights: passed to ``MaskFormerPredictor``.
+        """
+        if task != "auto" and task not in TASKS:
+            raise ValueError(f"task must be 'auto' or one of {TASKS}, got {task!r}")
+        self.task = task
+        self.confidence_threshold = confidence_threshold
+        self.instance_mode = instance_mode
+        self.predictor = MaskFormerPredictor(cfg, random_weights=random_weights)
+        self.metadata = _metadata_with_class_names(
+            self.predictor.metadata, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+        )
+
+    def task_of(self, predictions: dict) -> str:
+        """The task whose result is drawn for ``predictions`` (the model's output dict)."""
+        if self.task != "auto":
+            if _OUTPUT_KEY[self.task] not in predictions:
+                raise ValueError(
+                    f"--task {self.task}: the model returns no '{_OUTPUT_KEY[self.task]}'; "
+                    f"enable it with MODEL.MASK_FORMER.TEST.{self.task.upper()}_ON True"
+                )
+            return self.task
+        for task in TASKS:
+            if _OUTPUT_KEY[task] in predictions:
+                return task
+        raise ValueError(f"the model output has none of {sorted(_OUTPUT_KEY.values())}")
+
+    def _draw(self, predictions: dict, draw_panoptic, draw_instances, draw_semantic) -> VisImage:
+        task = self.task_of(predictions)
+        if task == "panoptic":
+            panoptic_seg, segments_info = predictions["panoptic_seg"]
+            return draw_panoptic(panoptic_seg.cpu(), segments_info)
+        if task == "instance":
+            instances = predictions["instances"].to("cpu")
+            return draw_instances(instances[instances.scores >= self.confidence_threshold])
+        return draw_semantic(predictions["sem_seg"].argmax(dim=0).cpu())
+
+    def run_on_image(self, image: np.ndarray) -> Tuple[dict, VisImage]:
+        """
+        Args:
+            image: (H, W, 3) uint8 BGR image.
+
+        Returns:
+            the model's output dict and the drawing (``VisImage`` of size H x W; its
+            ``get_image()`` is RGB).
+        """
+        predictions = self.predictor(image)
+        visualizer = Visualizer(image[:, :, ::-1], self.metadata, instance_mode=self.instance_mode)
+        vis = self._draw(
+            predictions,
+            visualizer.draw_panoptic_seg,
+            visualizer.draw_instance_predictions,
+            visualizer.draw_sem_seg,
+        )
+        return predictions, vis
+
+    def run_on_video(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """
+        Args:
+            frames: (H, W, 3) uint8 BGR frames of one video.
+
+        Yields:
+            the drawn frames, (H, W, 3) uint8 BGR, one per input frame.
+        """
+        video_visualizer = VideoVisualizer(self.metadata, self.instance_mode)
+        for frame in frames:
+            predictions = self.predictor(frame)
+            rgb = frame[:, :, ::-1]
+            vis = self._draw(
+                predictions,
+                lambda seg, info: video_visualizer.draw_panoptic_seg_predictions(rgb, seg, info),
+                lambda instances: video_visualizer.draw_instance_predictions(rgb, instances),
+                lambda sem_seg: video_visualizer.draw_sem_seg(rgb, sem_seg),
+            )
+            yield np.ascontiguousarray(vis.get_image()[:, :, ::-1])

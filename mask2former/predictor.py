@@ -1,0 +1,74 @@
+"""Single-image inference for MaskFormer / Mask2Former, with checked weights.
+
+``MaskFormerPredictor`` is Detectron2's ``DefaultPredictor`` (BGR image in, the model's output
+dict out, test-time resize from ``cfg.INPUT.{MIN,MAX}_SIZE_TEST``) except that weights go
+through ``MaskFormerCheckpointer`` and a config without usable weights is an error instead of
+a silently random model.
+"""
+import logging
+import os
+
+import detectron2.data.transforms as T
+from detectron2.data import MetadataCatalog
+from detectron2.engine import DefaultPredictor
+from detectron2.modeling import build_model
+
+from .checkpoint import MaskFormerCheckpointer
+
+logger = logging.getLogger(__name__)
+
+
+class MissingWeightsError(ValueError):
+    """The config names no weights, or names a local file that does not exist."""
+
+
+def check_weights(weights: str) -> None:
+    """Raise ``MissingWeightsError`` unless ``weights`` (cfg.MODEL.WEIGHTS) can be loaded:
+    a non-empty URL (``https://``, ``detectron2://``, ...) or an existing local file."""
+    if not weights:
+        raise MissingWeightsError(
+            "the config sets no MODEL.WEIGHTS; pass the trained model with "
+            "`--opts MODEL.WEIGHTS path/to/model_final.pth` (or `--random-weights` to run an "
+            "untrained model, whose output is meaningless)"
+        )
+    if "://" not in weights and not os.path.isfile(os.path.expanduser(weights)):
+        raise MissingWeightsError(f"MODEL.WEIGHTS file not found: {weights}")
+
+
+class MaskFormerPredictor(DefaultPredictor):
+    """
+    Runs the model of ``cfg`` on one BGR image of shape (H, W, 3) uint8 and returns the model's
+    output for it: a dict with some of "sem_seg" (K, H, W), "panoptic_seg" (a (H, W) int32
+    tensor of segment ids, list of segment dicts) and "instances" (``Instances``), at the
+    input's size.
+
+    Attributes:
+        metadata: the metadata of ``cfg.DATASETS.TEST[0]`` (empty when no test set is named).
+    """
+
+    def __init__(self, cfg, random_weights: bool = False):
+        """
+        Args:
+            cfg: a frozen or unfrozen config with ``add_maskformer2_config`` keys.
+            random_weights: skip loading ``cfg.MODEL.WEIGHTS`` and keep the random
+                initialisation (for smoke tests); otherwise missing weights raise
+                ``MissingWeightsError`` before the model is built.
+        """
+        self.cfg = cfg.clone()
+        if random_weights:
+            logger.warning("--random-weights: MODEL.WEIGHTS is not loaded, predictions are noise")
+        else:
+            check_weights(cfg.MODEL.WEIGHTS)
+        self.model = build_model(self.cfg)
+        self.model.eval()
+        self.metadata = MetadataCatalog.get(
+            cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
+        )
+        if not random_weights:
+            MaskFormerCheckpointer(self.model).load(os.path.expanduser(cfg.MODEL.WEIGHTS))
+        self.aug = T.ResizeShortestEdge(
+            [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
+        )
+        self.input_format = cfg.INPUT.FORMAT
+        if self.input_format not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT must be RGB or BGR, got {self.input_format!r}")
