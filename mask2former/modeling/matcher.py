@@ -1,0 +1,104 @@
+"""Bipartite (Hungarian) matching between predicted masks and ground-truth segments."""
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.projects.point_rend.point_features import point_sample
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from .losses import pairwise_dice_cost, pairwise_sigmoid_ce_cost, pairwise_sigmoid_focal_cost
+from .target_masks import check_targets, pad_masks, padded_size
+
+
+class HungarianMatcher(nn.Module):
+    """Assigns each ground-truth segment of an image to one query, minimizing
+
+        cost_class * (-p[class]) + cost_mask * mask_cost + cost_dice * dice_cost
+
+    Queries left unassigned are supervised as "no object" by the criterion.
+
+    Mask costs:
+      * ``num_points > 0`` (Mask2Former): sigmoid BCE and dice on ``num_points`` points drawn
+        uniformly at random, the same points for every query and target of one image.
+      * ``num_points == 0`` (MaskFormer): sigmoid focal (alpha 0.25, gamma 2) and dice on all
+        pixels of the prediction grid, with the targets resized (nearest) to that grid.
+    """
+
+    def __init__(self, cost_class: float, cost_mask: float, cost_dice: float, num_points: int = 0):
+        super().__init__()
+        if cost_class == 0 and cost_mask == 0 and cost_dice == 0:
+            raise ValueError("HungarianMatcher: cost_class, cost_mask and cost_dice are all 0.")
+        if num_points < 0:
+            raise ValueError(f"HungarianMatcher: num_points must be >= 0, got {num_points}.")
+        self.cost_class = cost_class
+        self.cost_mask = cost_mask
+        self.cost_dice = cost_dice
+        self.num_points = num_points
+
+    def _mask_costs(
+        self, pred_masks: torch.Tensor, tgt_masks: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """pred_masks (Q, h, w) logits, tgt_masks (N, H, W) float -> (Q, N) mask and dice costs."""
+        if self.num_points > 0:
+            coords = torch.rand(1, self.num_points, 2, device=pred_masks.device)
+            pred = point_sample(
+                pred_masks[:, None], coords.expand(len(pred_masks), -1, -1), align_corners=False
+            )[:, 0]
+            tgt = point_sample(
+                tgt_masks[:, None], coords.expand(len(tgt_masks), -1, -1), align_corners=False
+            )[:, 0]
+            return pairwise_sigmoid_ce_cost(pred, tgt), pairwise_dice_cost(pred, tgt)
+        tgt = F.interpolate(tgt_masks[:, None], size=pred_masks.shape[-2:], mode="nearest")
+        pred, tgt = pred_masks.flatten(1), tgt.flatten(1)
+        return pairwise_sigmoid_focal_cost(pred, tgt), pairwise_dice_cost(pred, tgt)
+
+    @torch.no_grad()
+    def forward(
+        self, outputs: Dict[str, torch.Tensor], targets: List[Dict[str, torch.Tensor]]
+    ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """
+        Args:
+            outputs: "pred_logits" (B, Q, K+1) class logits, "pred_masks" (B, Q, h, w) mask logits.
+            targets: B dicts with "labels" (N,) int64 and "masks" (N, H, W) bool or float.
+        Returns:
+            B pairs (pred_idx, tgt_idx) of int64 CPU tensors of length min(Q, N): query
+            pred_idx[i] is matched to target tgt_idx[i]; pred_idx is sorted.
+        """
+        pred_logits, pred_masks = outputs["pred_logits"], outputs["pred_masks"]
+        check_targets(targets, len(pred_logits))
+        size = padded_size(targets)
+        indices = []
+        for b, target in enumerate(targets):
+            labels = target["labels"]
+            if len(labels) == 0:
+                empty = torch.empty(0, dtype=torch.int64)
+                indices.append((empty, empty.clone()))
+                continue
+            # Costs are compared across queries: keep them in fp32 even under mixed precision.
+            with torch.autocast(device_type=pred_masks.device.type, enabled=False):
+                logits = pred_masks[b].float()
+                tgt_masks = pad_masks(target["masks"].to(logits.device), size, torch.float32)
+                cost_mask, cost_dice = self._mask_costs(logits, tgt_masks)
+                cost_class = -pred_logits[b].float().softmax(-1)[:, labels]
+                cost = (
+                    self.cost_class * cost_class
+                    + self.cost_mask * cost_mask
+                    + self.cost_dice * cost_dice
+                ).cpu()
+            if not torch.isfinite(cost).all():
+                raise FloatingPointError(
+                    f"HungarianMatcher: the matching cost of image {b} is not finite; "
+                    "the predictions probably diverged (NaN/inf logits)."
+                )
+            pred_idx, tgt_idx = linear_sum_assignment(cost.numpy())
+            indices.append(
+                (torch.as_tensor(pred_idx, dtype=torch.int64), torch.as_tensor(tgt_idx, dtype=torch.int64))
+            )
+        return indices
+
+    def extra_repr(self) -> str:
+        return (
+            f"cost_class={self.cost_class}, cost_mask={self.cost_mask}, "
+            f"cost_dice={self.cost_dice}, num_points={self.num_points}"
+        )
