@@ -298,6 +298,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         except ValueError as e:
             logger.error(str(e))
             return 2
+    else:
+        capture = cv2.VideoCapture(args.video_input if args.video_input else 0)
+        if not capture.isOpened():
+            logger.error(f"cannot open video {args.video_input}" if args.video_input
+                         else "cannot open the webcam (device 0)")  # fmt: skip
+            return 1
+        destination = None
+        if args.output:
+            destination = video_destination(args.video_input or "webcam.mp4", args.output)
+
     cfg = setup_cfg(args)
     try:
         demo = VisualizationDemo(
@@ -312,28 +322,19 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     with logging_redirect_tqdm():
         if args.input:
+            if args.output and _is_folder(args.output):
+                os.makedirs(args.output, exist_ok=True)
             failures = len(unmatched) + run_images(demo, paths, destinations)
             if failures:
                 logger.error(f"{failures} of {len(paths) + len(unmatched)} inputs failed")
             return 1 if failures else 0
-        if args.video_input:
-            capture = cv2.VideoCapture(args.video_input)
-            if not capture.isOpened():
-                logger.error(f"cannot open video {args.video_input}")
-                return 1
-            destination = video_destination(args.video_input, args.output) if args.output else None
-            drawn, interrupted = run_stream(demo, capture, destination, show)
-            if drawn == 0:
-                logger.error(f"{args.video_input}: no frame could be decoded")
-                return 1
-            return 130 if interrupted else 0
-        capture = cv2.VideoCapture(0)
-        if not capture.isOpened():
-            logger.error("cannot open the webcam (device 0)")
-            return 1
-        destination = video_destination("webcam.mp4", args.output) if args.output else None
-        run_stream(demo, capture, destination, show)  # Esc or Ctrl-C is the normal way out
-        return 0
+        drawn, interrupted = run_stream(demo, capture, destination, show)
+    if args.webcam:
+        return 0  # Esc or Ctrl-C is the normal way out
+    if drawn == 0:
+        logger.error(f"{args.video_input}: no frame could be decoded")
+        return 1
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,281 @@
+"""demo/demo.py end to end with the tiny random-weight model: images, bad inputs, video, webcam."""
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from detectron2.config import get_cfg
+from PIL import Image
+
+from conftest import make_tiny_cfg
+from mask2former import add_maskformer2_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, "tests", "configs")
+DEMO_SCRIPT = os.path.join(REPO, "demo", "demo.py")
+
+
+@pytest.fixture(scope="module")
+def demo_cli():
+    """demo/demo.py imported as a module (it is a script, not part of a package)."""
+    spec = importlib.util.spec_from_file_location("demo_cli", DEMO_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_config(task: str) -> str:
+    return os.path.join(CONFIGS, f"tiny_{task}.yaml")
+
+
+def pattern_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A BGR uint8 image with coloured rectangles on a gradient, so drawings change it."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:] = np.linspace(40, 200, width, dtype=np.uint8)[None, :, None]
+    for _ in range(3):
+        y0, x0 = rng.integers(0, height // 2), rng.integers(0, width // 2)
+        image[y0 : y0 + height // 3, x0 : x0 + width // 3] = rng.integers(0, 255, 3)
+    return image
+
+
+def run_demo(demo_cli, *args) -> int:
+    return demo_cli.main([str(a) for a in args])
+
+
+def test_tiny_yaml_matches_conftest():
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    cfg.merge_from_file(tiny_config("base"))
+    assert cfg == make_tiny_cfg()
+
+
+@pytest.mark.parametrize("task", ["semantic", "panoptic", "instance"])
+def test_images_end_to_end(demo_cli, tmp_path, task, caplog):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    images = {"a.png": pattern_image(48, 64, 1), "b.png": pattern_image(64, 80, 2)}
+    for name, image in images.items():
+        cv2.imwrite(str(inputs / name), image)
+    jpeg = pattern_image(40, 56, 3)
+    cv2.imwrite(str(tmp_path / "c.jpg"), jpeg)
+    out = tmp_path / "out"
+
+    with caplog.at_level(logging.INFO, logger="demo"):
+        rc = run_demo(
+            demo_cli,
+            "--config-file", tiny_config(task),
+            "--input", f"{inputs}/*.png", tmp_path / "c.jpg",
+            "--output", out,
+            "--random-weights",
+            "--confidence-threshold", "0",
+            "--task", task,
+        )  # fmt: skip
+    assert rc == 0
+    assert sorted(os.listdir(out)) == ["a.png", "b.png", "c.jpg"]
+    for name, source in [*images.items(), ("c.jpg", jpeg)]:
+        drawing = cv2.imread(str(out / name))
+        assert drawing.shape == source.shape
+        # the overlay changes a good part of the image (JPEG noise alone stays far below this)
+        changed = np.abs(drawing.astype(int) - source.astype(int)).max(axis=2) > 30
+        assert changed.mean() > 0.05, name
+    timings = [r.message for r in caplog.records if r.message.endswith("s") and " in " in r.message]
+    assert len(timings) == 3 and all(name in " ".join(timings) for name in ["a.png", "c.jpg"])
+
+
+def test_output_file_for_one_input(demo_cli, tmp_path):
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(50, 70))
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+        "--output", tmp_path / "drawn.jpg", "--random-weights",
+    )  # fmt: skip
+    assert rc == 0
+    assert cv2.imread(str(tmp_path / "drawn.jpg")).shape == (50, 70, 3)
+
+
+def test_folder_input_and_duplicate_names(demo_cli, tmp_path):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / "same.png"), pattern_image(32, 32))
+    (tmp_path / "x" / "notes.txt").write_text("not an image")  # a folder expands to images only
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config("semantic"),
+        "--input", tmp_path / "x", tmp_path / "y" / "same.png",
+        "--output", tmp_path / "out", "--random-weights",
+    )  # fmt: skip
+    assert rc == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["same.png", "same_1.png"]
+
+
+def test_bad_inputs_are_reported_and_skipped(demo_cli, tmp_path, caplog):
+    good = pattern_image(40, 60)
+    cv2.imwrite(str(tmp_path / "good.png"), good)
+    cv2.imwrite(str(tmp_path / "gray.png"), good[:, :, 0])
+    rgba = np.dstack([good, np.full(good.shape[:2], 128, np.uint8)])
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
+    cv2.imwrite(str(tmp_path / "deep.png"), good.astype(np.uint16) * 257)
+    # stored 60 wide x 40 high, EXIF orientation 6: displayed rotated, 40 wide x 60 high
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(good[:, :, ::-1]).save(tmp_path / "rotated.jpg", exif=exif)
+    full = (tmp_path / "good.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(full[: len(full) // 2])
+    (tmp_path / "text.jpg").write_text("this is not an image\n")
+    (tmp_path / "empty.png").write_bytes(b"")
+    bad = ["truncated.png", "text.jpg", "empty.png", "missing.png"]
+    readable = ["good.png", "gray.png", "rgba.png", "deep.png", "rotated.jpg"]
+
+    with caplog.at_level(logging.INFO, logger="demo"):
+        rc = run_demo(
+            demo_cli, "--config-file", tiny_config("semantic"),
+            "--input", *[tmp_path / name for name in readable + bad],
+            "--output", tmp_path / "out", "--random-weights",
+        )  # fmt: skip
+    assert rc == 1
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(readable)
+    for name in readable:
+        drawing = cv2.imread(str(tmp_path / "out" / name))
+        expected = (60, 40, 3) if name == "rotated.jpg" else (40, 60, 3)
+        assert drawing.shape == expected, name
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    for name in bad:
+        assert sum(name in e for e in errors) == 1, (name, errors)
+    assert all("\n" not in e for e in errors)
+    assert any("4 of 9 inputs failed" in e for e in errors)
+
+
+def test_missing_weights_are_a_clear_error(demo_cli, tmp_path, caplog):
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
+    common = ["--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+              "--output", tmp_path / "out"]  # fmt: skip
+    assert run_demo(demo_cli, *common) == 2
+    assert "sets no MODEL.WEIGHTS" in caplog.text and "--random-weights" in caplog.text
+    caplog.clear()
+    missing = tmp_path / "nowhere" / "model_final.pth"
+    assert run_demo(demo_cli, *common, "--opts", "MODEL.WEIGHTS", missing) == 2
+    assert f"MODEL.WEIGHTS file not found: {missing}" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_output_or_display_asks_for_output(demo_cli, tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    rc = run_demo(demo_cli, "--config-file", tiny_config("semantic"), "--input", "x.png")
+    assert rc == 2
+    assert "pass --output" in caplog.text
+
+
+def test_several_inputs_into_an_existing_file_is_refused(demo_cli, tmp_path, caplog):
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), pattern_image(32, 32))
+    (tmp_path / "out.png").write_bytes(b"x")
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config("semantic"), "--input", tmp_path / "a.png",
+        tmp_path / "b.png", "--output", tmp_path / "out.png", "--random-weights",
+    )  # fmt: skip
+    assert rc == 2
+    assert "need a folder" in caplog.text
+
+
+def write_video(path, frames, fps: float):
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+def video_properties(path):
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), path
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return frames, fps
+
+
+def test_video_end_to_end(demo_cli, tmp_path):
+    source = [pattern_image(64, 64, seed) for seed in range(8)]
+    write_video(tmp_path / "clip.mp4", source, fps=12)
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config("panoptic"), "--video-input", tmp_path / "clip.mp4",
+        "--output", tmp_path / "out", "--random-weights",
+    )  # fmt: skip
+    assert rc == 0
+    frames, fps = video_properties(tmp_path / "out" / "clip.mp4")
+    assert len(frames) == 8 and fps == pytest.approx(12)
+    assert all(f.shape == (64, 64, 3) for f in frames)
+    decoded_source, _ = video_properties(tmp_path / "clip.mp4")
+    assert np.abs(frames[0].astype(int) - decoded_source[0].astype(int)).mean() > 5
+
+
+def test_unreadable_video_fails(demo_cli, tmp_path, caplog):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config("semantic"), "--video-input", tmp_path / "broken.mp4",
+        "--output", tmp_path / "out", "--random-weights",
+    )  # fmt: skip
+    assert rc == 1
+    assert "broken.mp4" in caplog.text
+
+
+class FakeWebcam:
+    """Stands in for cv2.VideoCapture(0): gives ``frames`` frames, then acts like Ctrl-C."""
+
+    def __init__(self, frames: int):
+        self.frames = frames
+        self.released = False
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FPS: 15.0, cv2.CAP_PROP_FRAME_WIDTH: 48.0,
+                cv2.CAP_PROP_FRAME_HEIGHT: 32.0}.get(prop, 0.0)  # fmt: skip
+
+    def read(self):
+        if self.frames == 0:
+            raise KeyboardInterrupt
+        self.frames -= 1
+        return True, pattern_image(32, 48, self.frames)
+
+    def release(self):
+        self.released = True
+
+
+def test_webcam_stops_cleanly_on_ctrl_c(demo_cli, tmp_path, monkeypatch):
+    webcam = FakeWebcam(frames=3)
+    monkeypatch.setattr(demo_cli.cv2, "VideoCapture", lambda index: webcam)
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config("semantic"), "--webcam",
+        "--output", tmp_path / "cam", "--random-weights",
+    )  # fmt: skip
+    monkeypatch.undo()
+    assert rc == 0 and webcam.released
+    frames, fps = video_properties(tmp_path / "cam" / "webcam.mp4")
+    assert len(frames) == 3 and fps == pytest.approx(15)
+    assert frames[0].shape == (32, 48, 3)
+
+
+def test_script_runs_from_the_command_line(tmp_path):
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(48, 48))
+    result = subprocess.run(
+        [sys.executable, DEMO_SCRIPT, "--config-file", tiny_config("semantic"),
+         "--input", str(tmp_path / "in.png"), str(tmp_path / "gone.png"),
+         "--output", str(tmp_path / "out"), "--random-weights"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    log = result.stdout + result.stderr
+    assert result.returncode == 1, log
+    assert "in.png: " in log and "gone.png: no such file" in log and "1 of 2 inputs failed" in log
+    assert (tmp_path / "out" / "in.png").exists()
