@@ -1,0 +1,147 @@
+"""The config tree under configs/: every config of the Mask2Former release (same paths) and of the
+MaskFormer release (under configs/maskformer/) is here, merges, and builds a model whose
+state_dict has exactly the names and shapes of that config's published checkpoint."""
+from pathlib import Path
+
+import pytest
+import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+
+from checkpoint_reference import compare_state_dict, load_reference, reference_files
+from mask2former import add_maskformer2_config
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+# where each release's "configs/..." paths live in this repository
+RELEASE_ROOTS = {"mask2former": CONFIG_DIR, "maskformer": CONFIG_DIR / "maskformer"}
+# number of configs of each release (one reference file per config)
+RELEASE_SIZES = {"mask2former": 47, "maskformer": 30}
+
+# short names users type -> the full config each one stands for (relative to configs/)
+SHORT_NAMES = {
+    "ade20k/R50.yaml": "ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml",
+    "ade20k/swin_L.yaml":
+        "ade20k/semantic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_160k_res640.yaml",
+    "ade20k/panoptic_R50.yaml": "ade20k/panoptic-segmentation/maskformer2_R50_bs16_160k.yaml",
+    "ade20k/panoptic_swin_L.yaml":
+        "ade20k/panoptic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_160k.yaml",
+    "coco/panoptic_R50.yaml": "coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml",
+    "coco/panoptic_swin_L.yaml":
+        "coco/panoptic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_100ep.yaml",
+    "coco/instance_R50.yaml": "coco/instance-segmentation/maskformer2_R50_bs16_50ep.yaml",
+    "coco/instance_swin_L.yaml":
+        "coco/instance-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_100ep.yaml",
+}
+
+# MaskFormer-release folders whose configs also return panoptic results
+MASKFORMER_PANOPTIC_DIRS = {"ade20k-150-panoptic", "coco-panoptic"}
+
+REFERENCES = [(release, path) for release in RELEASE_ROOTS for path in reference_files(release)]
+
+
+def _reference_id(item):
+    release, path = item
+    return f"{release}/{path.stem}"
+
+
+def our_path(release: str, published: str) -> Path:
+    """Where the config published as ``published`` ("configs/...") of ``release`` lives here."""
+    return RELEASE_ROOTS[release] / Path(published).relative_to("configs")
+
+
+def load_cfg(path: Path):
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    cfg.merge_from_file(str(path))
+    return cfg
+
+
+def build_on_meta(cfg):
+    """The model of ``cfg`` with every tensor on the meta device: names and shapes without
+    allocating or initialising ~200M parameters."""
+    cfg = cfg.clone()
+    cfg.MODEL.DEVICE = "meta"
+    cfg.MODEL.WEIGHTS = ""
+    with torch.device("meta"):
+        return build_model(cfg)
+
+
+def test_reference_sets_are_complete():
+    for release, size in RELEASE_SIZES.items():
+        assert len(reference_files(release)) == size, f"reference files of {release} missing"
+
+
+@pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])
+def test_model_matches_published_checkpoint(release, reference):
+    published, num_params, shapes = load_reference(reference)
+    path = our_path(release, published)
+    assert path.is_file(), f"{published} of the {release} release has no copy at {path}"
+
+    model = build_on_meta(load_cfg(path))
+
+    problems = compare_state_dict(model.state_dict(), shapes)
+    assert not problems, f"{path.relative_to(CONFIG_DIR)}: {len(problems)} differences\n" + "\n".join(
+        problems[:30]
+    )
+    assert sum(p.numel() for p in model.parameters()) == num_params
+
+
+@pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])
+def test_release_behaviour(release, reference):
+    """MaskFormer-release configs select the MaskFormer decoder and losses and always return the
+    semantic result (plus panoptic in the panoptic folders); Mask2Former ones the Mask2Former
+    decoder with point-sampled losses."""
+    published, _, _ = load_reference(reference)
+    cfg = load_cfg(our_path(release, published))
+    mf = cfg.MODEL.MASK_FORMER
+    if release == "maskformer":
+        assert mf.TRANSFORMER_DECODER_NAME == "StandardTransformerDecoder"
+        assert mf.TRAIN_NUM_POINTS == 0
+        assert mf.TEST.SEMANTIC_ON and not mf.TEST.INSTANCE_ON
+        assert mf.TEST.PANOPTIC_ON == (Path(published).parts[1] in MASKFORMER_PANOPTIC_DIRS)
+    else:
+        assert mf.TRANSFORMER_DECODER_NAME == "MultiScaleMaskedTransformerDecoder"
+        assert mf.TRAIN_NUM_POINTS == 112 * 112
+        assert mf.TEST.SEMANTIC_ON or mf.TEST.INSTANCE_ON or mf.TEST.PANOPTIC_ON
+
+
+ALL_CONFIG_FILES = sorted(CONFIG_DIR.rglob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "path", ALL_CONFIG_FILES, ids=[str(p.relative_to(CONFIG_DIR)) for p in ALL_CONFIG_FILES]
+)
+def test_config_file_merges(path):
+    load_cfg(path)
+
+
+def test_every_config_file_is_accounted_for():
+    """Each file under configs/ is a published config, a Base-*.yaml, a short name or one of the
+    quick-start configs, so that nothing stale lingers in the tree."""
+    published = {
+        our_path(release, load_reference(reference)[0]) for release, reference in REFERENCES
+    }
+    short = {CONFIG_DIR / name for name in SHORT_NAMES}
+    stray = [
+        str(p.relative_to(CONFIG_DIR))
+        for p in ALL_CONFIG_FILES
+        if p not in published
+        and p not in short
+        and not p.name.startswith("Base-")
+        and p.relative_to(CONFIG_DIR).parts[0] != "quickstart"
+    ]
+    assert not stray
+
+
+@pytest.mark.parametrize("short,full", SHORT_NAMES.items(), ids=list(SHORT_NAMES))
+def test_short_name_resolves_to_full_config(short, full):
+    assert load_cfg(CONFIG_DIR / short) == load_cfg(CONFIG_DIR / full)
+
+
+def test_unknown_key_fails_with_detectron2_error(tmp_path):
+    user_config = tmp_path / "my_config.yaml"
+    user_config.write_text(
+        f"_BASE_: {CONFIG_DIR / 'ade20k/R50.yaml'}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 50\n"
+    )
+    with pytest.raises(KeyError, match="Non-existent config key: MODEL.MASK_FORMER.NUM_QUERIES"):
+        load_cfg(user_config)
