@@ -1,0 +1,180 @@
+"""MaskFormer's per-pixel classification baselines, Detectron2 SEM_SEG_HEADs used with the
+``SemanticSegmentor`` meta-architecture (they compute their own cross-entropy loss)."""
+from typing import Dict, Optional
+
+import fvcore.nn.weight_init as weight_init
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from detectron2.config import configurable
+from detectron2.layers import Conv2d, ShapeSpec
+from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
+
+from ..pixel_decoder import build_pixel_decoder
+from ..transformer_decoder import StandardTransformerDecoder
+from .legacy_keys import move_pixel_decoder_keys
+
+
+@SEM_SEG_HEADS_REGISTRY.register()
+class PerPixelBaselineHead(nn.Module):
+    """PerPixelBaseline: the pixel decoder's mask features, then a 1x1 conv (``predictor``) to
+    K class logits per pixel, upsampled by 4."""
+
+    _version = 2
+
+    @configurable
+    def __init__(
+        self,
+        input_shape: Dict[str, ShapeSpec],
+        *,
+        num_classes: int,
+        pixel_decoder: nn.Module,
+        loss_weight: float = 1.0,
+        ignore_value: int = -1,
+        predictor: Optional[nn.Module] = None,
+    ):
+        """
+        Args:
+            input_shape: the backbone features used, name -> ShapeSpec.
+            num_classes: K.
+            pixel_decoder: module with forward_features() and a ``mask_dim`` attribute.
+            loss_weight: weight of the cross-entropy loss.
+            ignore_value: label ignored by the loss.
+            predictor: what maps the pixel decoder's output to class logits; by default a
+                1x1 conv from the mask features.
+        """
+        super().__init__()
+        self.in_features = [k for k, _ in sorted(input_shape.items(), key=lambda kv: kv[1].stride)]
+        self.num_classes = num_classes
+        self.ignore_value = ignore_value
+        self.loss_weight = loss_weight
+        self.common_stride = 4
+        self.pixel_decoder = pixel_decoder
+        if predictor is None:
+            predictor = Conv2d(pixel_decoder.mask_dim, num_classes, kernel_size=1)
+            weight_init.c2_msra_fill(predictor)
+        self.predictor = predictor
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        head = cfg.MODEL.SEM_SEG_HEAD
+        return {
+            "input_shape": {k: v for k, v in input_shape.items() if k in head.IN_FEATURES},
+            "ignore_value": head.IGNORE_VALUE,
+            "num_classes": head.NUM_CLASSES,
+            "pixel_decoder": build_pixel_decoder(cfg, input_shape),
+            "loss_weight": head.LOSS_WEIGHT,
+        }
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
+        move_pixel_decoder_keys(state_dict, prefix, local_metadata)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
+
+    def layers(self, features):
+        """Returns the (N, K, H/4, W/4) logits and a list of auxiliary logits (none here)."""
+        mask_features, _, _ = self.pixel_decoder.forward_features(features)
+        return self.predictor(mask_features), []
+
+    def forward(self, features, targets=None):
+        """
+        Args:
+            features: backbone features by name.
+            targets: (N, H, W) int64 labels (training).
+        Returns:
+            training: (None, {"loss_sem_seg": ..., "loss_sem_seg_{i}": ... per aux output});
+            inference: ((N, K, H, W) logits, {}).
+        """
+        logits, aux_logits = self.layers(features)
+        if self.training:
+            losses = {"loss_sem_seg": self.losses(logits, targets)}
+            for i, aux in enumerate(aux_logits):
+                losses[f"loss_sem_seg_{i}"] = self.losses(aux, targets)
+            return None, losses
+        upsampled = F.interpolate(
+            logits, scale_factor=self.common_stride, mode="bilinear", align_corners=False
+        )
+        return upsampled, {}
+
+    def losses(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the upsampled (N, K, h, w) logits against (N, H, W) labels."""
+        # float32: half-precision upsampling of many channels is inaccurate
+        upsampled = F.interpolate(
+            logits.float(), scale_factor=self.common_stride, mode="bilinear", align_corners=False
+        )
+        loss = F.cross_entropy(upsampled, targets, reduction="mean", ignore_index=self.ignore_value)
+        return loss * self.loss_weight
+
+
+@SEM_SEG_HEADS_REGISTRY.register()
+class PerPixelBaselinePlusHead(PerPixelBaselineHead):
+    """PerPixelBaseline+: a StandardTransformerDecoder without classifier whose K queries are
+    the classes: query k's mask logits are the per-pixel logits of class k. With deep
+    supervision, every decoder layer's output gets its own loss."""
+
+    @configurable
+    def __init__(
+        self,
+        input_shape: Dict[str, ShapeSpec],
+        *,
+        transformer_predictor: nn.Module,
+        transformer_in_feature: str,
+        deep_supervision: bool,
+        num_classes: int,
+        pixel_decoder: nn.Module,
+        loss_weight: float = 1.0,
+        ignore_value: int = -1,
+    ):
+        """
+        Args:
+            transformer_predictor: a StandardTransformerDecoder built with
+                mask_classification=False and K queries.
+            transformer_in_feature: "transformer_encoder" or a backbone feature name.
+            deep_supervision: add a loss for every earlier decoder layer.
+            others: as PerPixelBaselineHead.
+        """
+        super().__init__(
+            input_shape,
+            num_classes=num_classes,
+            pixel_decoder=pixel_decoder,
+            loss_weight=loss_weight,
+            ignore_value=ignore_value,
+            predictor=transformer_predictor,
+        )
+        self.transformer_in_feature = transformer_in_feature
+        self.deep_supervision = deep_supervision
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        ret = super().from_config(cfg, input_shape)
+        name = cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE
+        if name == "transformer_encoder":
+            in_channels = cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM
+        elif name in input_shape:
+            in_channels = input_shape[name].channels
+        else:
+            raise ValueError(
+                f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE={name!r} must be 'transformer_encoder' "
+                f"or a backbone feature ({sorted(input_shape)}) for PerPixelBaselinePlusHead"
+            )
+        ret["transformer_predictor"] = StandardTransformerDecoder(
+            cfg, in_channels, mask_classification=False
+        )
+        ret["transformer_in_feature"] = name
+        ret["deep_supervision"] = cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION
+        return ret
+
+    def layers(self, features):
+        mask_features, encoder_features, _ = self.pixel_decoder.forward_features(features)
+        if self.transformer_in_feature == "transformer_encoder":
+            if encoder_features is None:
+                raise ValueError(
+                    "MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE='transformer_encoder' needs a pixel "
+                    "decoder with a transformer encoder (e.g. TransformerEncoderPixelDecoder)"
+                )
+            x = encoder_features
+        else:
+            x = features[self.transformer_in_feature]
+        out = self.predictor(x, mask_features)
+        aux = [a["pred_masks"] for a in out.get("aux_outputs", [])] if self.deep_supervision else []
+        return out["pred_masks"], aux

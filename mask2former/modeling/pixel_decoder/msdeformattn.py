@@ -1,0 +1,285 @@
+"""Mask2Former's pixel decoder: a multi-scale deformable-attention encoder over 1/8, 1/16,
+1/32, then FPN-style lateral upsampling to 1/4 for the mask features."""
+import math
+from typing import Dict, List, Optional
+
+import fvcore.nn.weight_init as weight_init
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from detectron2.config import configurable
+from detectron2.layers import Conv2d, ShapeSpec
+from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
+
+from ...layers import MSDeformAttn
+from ..transformer_decoder.position_encoding import PositionEmbeddingSine
+from .fpn import conv_norm_relu
+
+
+class MSDeformAttnEncoderLayer(nn.Module):
+    """Deformable self-attention over all levels + feed-forward, post-LayerNorm
+    (``self_attn``, ``norm1``, ``linear1``, ``linear2``, ``norm2``)."""
+
+    def __init__(
+        self,
+        d_model: int = 256,
+        d_ffn: int = 1024,
+        dropout: float = 0.1,
+        n_levels: int = 3,
+        n_heads: int = 8,
+        n_points: int = 4,
+    ):
+        super().__init__()
+        self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.linear1 = nn.Linear(d_model, d_ffn)
+        self.linear2 = nn.Linear(d_ffn, d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, src, pos, reference_points, spatial_shapes, level_start_index):
+        """
+        Args:
+            src, pos: (N, S, C) all levels' tokens; reference_points: (N, S, L, 2) in [0, 1];
+            spatial_shapes: (L, 2) int64; level_start_index: (L,) int64.
+        Returns:
+            (N, S, C)
+        """
+        attended = self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index)
+        src = self.norm1(src + self.dropout(attended))
+        ffn = self.linear2(self.dropout(F.relu(self.linear1(src))))
+        return self.norm2(src + self.dropout(ffn))
+
+
+class MSDeformAttnEncoder(nn.Module):
+    """A stack of deformable encoder layers (``layers.N``)."""
+
+    def __init__(self, num_layers: int, **layer_kwargs):
+        super().__init__()
+        self.layers = nn.ModuleList(MSDeformAttnEncoderLayer(**layer_kwargs) for _ in range(num_layers))
+
+    @staticmethod
+    def reference_points(spatial_shapes: List[List[int]], n: int, device) -> torch.Tensor:
+        """Every token's pixel centre, normalized to [0, 1] as (x, y), repeated for every level:
+        (n, S, L, 2). (Images are not padded inside the encoder, so every level is all valid.)"""
+        points = []
+        for h, w in spatial_shapes:
+            ys = (torch.arange(h, dtype=torch.float32, device=device) + 0.5) / h
+            xs = (torch.arange(w, dtype=torch.float32, device=device) + 0.5) / w
+            grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+            points.append(torch.stack((grid_x.reshape(-1), grid_y.reshape(-1)), dim=-1))
+        points = torch.cat(points, dim=0)
+        return points[None, :, None, :].expand(n, -1, len(spatial_shapes), -1)
+
+    def forward(self, src, pos, spatial_shapes, level_start_index):
+        shapes = spatial_shapes.tolist()
+        reference_points = self.reference_points(shapes, src.shape[0], src.device)
+        for layer in self.layers:
+            src = layer(src, pos, reference_points, spatial_shapes, level_start_index)
+        return src
+
+
+class MSDeformAttnTransformerEncoderOnly(nn.Module):
+    """Flattens the levels, adds sine positions plus a learned per-level embedding
+    (``level_embed``), and runs the deformable encoder (``encoder``)."""
+
+    def __init__(
+        self,
+        d_model: int = 256,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        dim_feedforward: int = 1024,
+        dropout: float = 0.1,
+        num_feature_levels: int = 3,
+        enc_n_points: int = 4,
+    ):
+        super().__init__()
+        self.encoder = MSDeformAttnEncoder(
+            num_encoder_layers,
+            d_model=d_model,
+            d_ffn=dim_feedforward,
+            dropout=dropout,
+            n_levels=num_feature_levels,
+            n_heads=nhead,
+            n_points=enc_n_points,
+        )
+        self.level_embed = nn.Parameter(torch.empty(num_feature_levels, d_model))
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+        for m in self.modules():
+            if isinstance(m, MSDeformAttn):
+                m._reset_parameters()
+        nn.init.normal_(self.level_embed)
+
+    def forward(self, srcs: List[torch.Tensor], pos_embeds: List[torch.Tensor]):
+        """
+        Args:
+            srcs, pos_embeds: per level (N, C, H_l, W_l).
+        Returns:
+            memory (N, S, C), spatial_shapes (L, 2) int64, level_start_index (L,) int64.
+        """
+        tokens = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], dim=1)
+        pos = torch.cat(
+            [
+                p.flatten(2).transpose(1, 2) + self.level_embed[lvl]
+                for lvl, p in enumerate(pos_embeds)
+            ],
+            dim=1,
+        )
+        spatial_shapes = torch.as_tensor(
+            [s.shape[-2:] for s in srcs], dtype=torch.long, device=tokens.device
+        )
+        areas = spatial_shapes.prod(1)
+        level_start_index = torch.cat((areas.new_zeros(1), areas.cumsum(0)[:-1]))
+        memory = self.encoder(tokens, pos, spatial_shapes, level_start_index)
+        return memory, spatial_shapes, level_start_index
+
+
+@SEM_SEG_HEADS_REGISTRY.register()
+class MSDeformAttnPixelDecoder(nn.Module):
+    """The levels in ``transformer_in_features`` (res3-res5) are projected to ``conv_dim``
+    (``input_proj.{i}``: 1x1 conv + GroupNorm(32), coarsest first) and encoded jointly by
+    ``transformer_enc_layers`` deformable-attention layers. The finer backbone levels (res2)
+    are then merged FPN-style (``adapter_{i}`` lateral 1x1, bilinear upsampling, ``layer_{i}``
+    3x3) down to ``common_stride``, and ``mask_features`` (1x1 conv) gives the per-pixel
+    embeddings."""
+
+    maskformer_num_feature_levels = 3
+
+    @configurable
+    def __init__(
+        self,
+        input_shape: Dict[str, ShapeSpec],
+        *,
+        transformer_dropout: float,
+        transformer_nheads: int,
+        transformer_dim_feedforward: int,
+        transformer_enc_layers: int,
+        transformer_n_points: int = 4,
+        conv_dim: int,
+        mask_dim: int,
+        norm: Optional[str] = None,
+        transformer_in_features: List[str],
+        common_stride: int,
+    ):
+        """
+        Args:
+            input_shape: the backbone features used, name -> ShapeSpec.
+            transformer_dropout, transformer_nheads, transformer_dim_feedforward,
+            transformer_enc_layers, transformer_n_points: the deformable encoder's dropout,
+                heads, feed-forward width, layers and sampling points per head and level.
+            conv_dim: channels of the encoder and FPN levels.
+            mask_dim: channels of the mask features.
+            norm: normalization of the FPN convs.
+            transformer_in_features: backbone features the encoder attends over.
+            common_stride: stride of the mask features (4).
+        """
+        super().__init__()
+        ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
+        self.in_features = [name for name, _ in ordered]  # finest first
+        missing = [f for f in transformer_in_features if f not in input_shape]
+        if missing:
+            raise ValueError(
+                "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES "
+                f"{list(transformer_in_features)} names {missing}, which are not in "
+                f"MODEL.SEM_SEG_HEAD.IN_FEATURES {self.in_features}"
+            )
+        encoder_levels = [(n, s) for n, s in ordered if n in transformer_in_features]
+        self.transformer_in_features = [n for n, _ in encoder_levels]  # finest first
+        self.transformer_num_feature_levels = len(encoder_levels)
+
+        self.input_proj = nn.ModuleList()
+        for _, shape in encoder_levels[::-1]:
+            proj = nn.Sequential(
+                nn.Conv2d(shape.channels, conv_dim, kernel_size=1), nn.GroupNorm(32, conv_dim)
+            )
+            nn.init.xavier_uniform_(proj[0].weight, gain=1)
+            nn.init.zeros_(proj[0].bias)
+            self.input_proj.append(proj)
+
+        self.transformer = MSDeformAttnTransformerEncoderOnly(
+            d_model=conv_dim,
+            nhead=transformer_nheads,
+            num_encoder_layers=transformer_enc_layers,
+            dim_feedforward=transformer_dim_feedforward,
+            dropout=transformer_dropout,
+            num_feature_levels=self.transformer_num_feature_levels,
+            enc_n_points=transformer_n_points,
+        )
+        self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
+
+        self.mask_dim = mask_dim
+        self.mask_features = Conv2d(conv_dim, mask_dim, kernel_size=1)
+        weight_init.c2_xavier_fill(self.mask_features)
+
+        # FPN levels finer than the encoder's finest, down to common_stride
+        finest_encoder_stride = encoder_levels[0][1].stride
+        self.common_stride = common_stride
+        self.num_fpn_levels = int(math.log2(finest_encoder_stride) - math.log2(common_stride))
+        lateral_convs, output_convs = [], []
+        for idx, (_, shape) in enumerate(ordered[: self.num_fpn_levels]):
+            lateral = conv_norm_relu(shape.channels, conv_dim, norm, kernel_size=1)
+            output = conv_norm_relu(conv_dim, conv_dim, norm)
+            self.add_module(f"adapter_{idx + 1}", lateral)
+            self.add_module(f"layer_{idx + 1}", output)
+            lateral_convs.append(lateral)
+            output_convs.append(output)
+        # coarsest first, the order of the top-down pass
+        self.lateral_convs = lateral_convs[::-1]
+        self.output_convs = output_convs[::-1]
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        head = cfg.MODEL.SEM_SEG_HEAD
+        return {
+            "input_shape": {k: v for k, v in input_shape.items() if k in head.IN_FEATURES},
+            "conv_dim": head.CONVS_DIM,
+            "mask_dim": head.MASK_DIM,
+            "norm": head.NORM,
+            "transformer_dropout": cfg.MODEL.MASK_FORMER.DROPOUT,
+            "transformer_nheads": head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS,
+            "transformer_n_points": head.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS,
+            # the published model uses 1024, not MASK_FORMER.DIM_FEEDFORWARD, in this encoder
+            "transformer_dim_feedforward": 1024,
+            "transformer_enc_layers": head.TRANSFORMER_ENC_LAYERS,
+            "transformer_in_features": head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES,
+            "common_stride": head.COMMON_STRIDE,
+        }
+
+    def forward_features(self, features: Dict[str, torch.Tensor]):
+        """
+        Args:
+            features: backbone features by name, (N, C_l, H_l, W_l).
+        Returns:
+            mask_features: (N, mask_dim, H/common_stride, W/common_stride);
+            transformer_encoder_features: (N, conv_dim, H/32, W/32), the encoded coarsest level;
+            multi_scale_features: three maps (N, conv_dim, h, w), coarsest (1/32) first.
+        """
+        # Deformable attention runs in float32 even under autocast (its sampling is not
+        # accurate enough in half precision).
+        with torch.autocast(device_type=self.mask_features.weight.device.type, enabled=False):
+            srcs, pos = [], []
+            for proj, name in zip(self.input_proj, self.transformer_in_features[::-1]):
+                x = features[name].float()
+                srcs.append(proj(x))
+                pos.append(self.pe_layer(x))
+            memory, spatial_shapes, level_start_index = self.transformer(srcs, pos)
+            n = memory.shape[0]
+            sizes = spatial_shapes.tolist()
+            out = [
+                level.transpose(1, 2).reshape(n, -1, h, w)
+                for level, (h, w) in zip(memory.split([h * w for h, w in sizes], dim=1), sizes)
+            ]
+            for name, lateral, output in zip(
+                self.in_features[: self.num_fpn_levels][::-1], self.lateral_convs, self.output_convs
+            ):
+                lat = lateral(features[name].float())
+                up = F.interpolate(out[-1], size=lat.shape[-2:], mode="bilinear", align_corners=False)
+                out.append(output(lat + up))
+            multi_scale_features = out[: self.maskformer_num_feature_levels]
+            return self.mask_features(out[-1]), out[0], multi_scale_features
+
+    def forward(self, features):
+        return self.forward_features(features)

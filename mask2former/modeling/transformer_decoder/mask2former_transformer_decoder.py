@@ -1,0 +1,206 @@
+"""Mask2Former's transformer decoder: masked cross-attention over a round-robin of three
+feature scales."""
+import logging
+from typing import Dict, List, Sequence, Tuple
+
+import fvcore.nn.weight_init as weight_init
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from detectron2.config import configurable
+from detectron2.layers import Conv2d
+
+from .build import TRANSFORMER_DECODER_REGISTRY
+from .maskformer_transformer_decoder import aux_outputs_of
+from .masked_attention_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
+from .mlp import MLP
+from .position_encoding import PositionEmbeddingSine
+
+logger = logging.getLogger(__name__)
+
+
+def masked_attention_mask(mask_logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Where each query may attend in masked cross-attention.
+
+    Args:
+        mask_logits: (N, Q, H, W) the previous prediction's mask logits.
+        size: (h, w) of the feature level attended to.
+    Returns:
+        (N, 1, Q, h*w) bool, True inside the query's predicted mask (probability >= 0.5 after
+        bilinear resizing to ``size``); a query whose mask is empty at this level may attend
+        everywhere, so that its attention stays defined.
+    """
+    resized = F.interpolate(mask_logits, size=tuple(size), mode="bilinear", align_corners=False)
+    allowed = resized.sigmoid().flatten(2) >= 0.5
+    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
+    return allowed.unsqueeze(1).detach()
+
+
+@TRANSFORMER_DECODER_REGISTRY.register()
+class MultiScaleMaskedTransformerDecoder(nn.Module):
+    """Learnable query features and positions go through ``dec_layers - 1`` layers of
+    (masked cross-attention, self-attention, FFN). Layer i attends to feature level ``i % 3``
+    (1/32, 1/16, 1/8 for the published pixel decoder), only inside the mask predicted by the
+    previous layer. Predictions are made from the learnable queries and after every layer,
+    so there are ``dec_layers`` predictions; all but the last are auxiliary outputs."""
+
+    _version = 2
+    num_feature_levels = 3
+
+    @configurable
+    def __init__(
+        self,
+        in_channels: int,
+        mask_classification: bool = True,
+        *,
+        num_classes: int,
+        hidden_dim: int,
+        num_queries: int,
+        nheads: int,
+        dim_feedforward: int,
+        dec_layers: int,
+        pre_norm: bool,
+        mask_dim: int,
+        enforce_input_project: bool,
+        deep_supervision: bool = True,
+    ):
+        """
+        Args:
+            in_channels: channels of each of the three feature levels.
+            mask_classification: must be True (Mask2Former always classifies masks).
+            num_classes: K, without "no object".
+            hidden_dim, nheads, dim_feedforward: transformer width, heads, feed-forward width.
+            dec_layers: number of transformer layers (the config's DEC_LAYERS minus one, since
+                the learnable queries' own prediction counts as a layer there).
+            pre_norm: LayerNorm before (True) or after (False) each sub-layer.
+            mask_dim: channels of the mask features.
+            enforce_input_project: use 1x1 input projections even when
+                ``in_channels == hidden_dim``.
+            deep_supervision: return the earlier predictions as "aux_outputs".
+        """
+        super().__init__()
+        if not mask_classification:
+            raise ValueError("MultiScaleMaskedTransformerDecoder always classifies its masks")
+        self.mask_classification = mask_classification
+        self.num_heads = nheads
+        self.num_layers = dec_layers
+        self.num_queries = num_queries
+        self.deep_supervision = deep_supervision
+        self.pe_layer = PositionEmbeddingSine(hidden_dim // 2, normalize=True)
+
+        self.transformer_self_attention_layers = nn.ModuleList(
+            SelfAttentionLayer(hidden_dim, nheads, pre_norm) for _ in range(dec_layers)
+        )
+        self.transformer_cross_attention_layers = nn.ModuleList(
+            CrossAttentionLayer(hidden_dim, nheads, pre_norm) for _ in range(dec_layers)
+        )
+        self.transformer_ffn_layers = nn.ModuleList(
+            FFNLayer(hidden_dim, dim_feedforward, pre_norm) for _ in range(dec_layers)
+        )
+        self.decoder_norm = nn.LayerNorm(hidden_dim)
+
+        self.query_feat = nn.Embedding(num_queries, hidden_dim)
+        self.query_embed = nn.Embedding(num_queries, hidden_dim)
+        self.level_embed = nn.Embedding(self.num_feature_levels, hidden_dim)
+        self.input_proj = nn.ModuleList()
+        for _ in range(self.num_feature_levels):
+            if in_channels != hidden_dim or enforce_input_project:
+                proj = Conv2d(in_channels, hidden_dim, kernel_size=1)
+                weight_init.c2_xavier_fill(proj)
+            else:
+                proj = nn.Identity()
+            self.input_proj.append(proj)
+
+        self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
+        self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
+
+    @classmethod
+    def from_config(cls, cfg, in_channels, mask_classification):
+        mf = cfg.MODEL.MASK_FORMER
+        if mf.DEC_LAYERS < 1:
+            raise ValueError(
+                f"MODEL.MASK_FORMER.DEC_LAYERS must be >= 1 for Mask2Former, got {mf.DEC_LAYERS}"
+            )
+        return {
+            "in_channels": in_channels,
+            "mask_classification": mask_classification,
+            "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+            "hidden_dim": mf.HIDDEN_DIM,
+            "num_queries": mf.NUM_OBJECT_QUERIES,
+            "nheads": mf.NHEADS,
+            "dim_feedforward": mf.DIM_FEEDFORWARD,
+            # DEC_LAYERS counts the prediction from the learnable queries as a layer, so that
+            # the number of auxiliary losses is DEC_LAYERS - 1 for both architectures
+            "dec_layers": mf.DEC_LAYERS - 1,
+            "pre_norm": mf.PRE_NORM,
+            "mask_dim": cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
+            "enforce_input_project": mf.ENFORCE_INPUT_PROJ,
+            "deep_supervision": mf.DEEP_SUPERVISION,
+        }
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
+        # Checkpoints from before the published version 2 call the query features "static_query".
+        if local_metadata.get("version", 0) < 2:
+            old, new = prefix + "static_query.", prefix + "query_feat."
+            for k in [k for k in state_dict if k.startswith(old)]:
+                state_dict[new + k[len(old):]] = state_dict.pop(k)
+                logger.warning(f"Renamed checkpoint key {k} to {new + k[len(old):]}")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
+
+    def _flatten_levels(
+        self, x: List[torch.Tensor]
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[Tuple[int, int]]]:
+        src, pos, sizes = [], [], []
+        for i, feature in enumerate(x):
+            sizes.append(tuple(feature.shape[-2:]))
+            pos.append(self.pe_layer(feature).flatten(2).transpose(1, 2).to(feature.dtype))
+            level = self.input_proj[i](feature).flatten(2).transpose(1, 2)
+            src.append(level + self.level_embed.weight[i])
+        return src, pos, sizes
+
+    def _predict(self, queries: torch.Tensor, mask_features: torch.Tensor):
+        decoded = self.decoder_norm(queries)
+        class_logits = self.class_embed(decoded)
+        mask_logits = torch.einsum("nqc,nchw->nqhw", self.mask_embed(decoded), mask_features)
+        return class_logits, mask_logits
+
+    def forward(self, x: List[torch.Tensor], mask_features: torch.Tensor) -> Dict:
+        """
+        Args:
+            x: three feature maps (N, in_channels, h_l, w_l), lowest resolution first.
+            mask_features: (N, mask_dim, H, W) per-pixel embeddings.
+        Returns:
+            {"pred_logits": (N, Q, K+1), "pred_masks": (N, Q, H, W) logits,
+             "aux_outputs": list of dec_layers such dicts (empty without deep supervision)}
+        """
+        if len(x) != self.num_feature_levels:
+            raise ValueError(
+                f"MultiScaleMaskedTransformerDecoder takes {self.num_feature_levels} feature "
+                f"levels, got {len(x)}"
+            )
+        src, pos, sizes = self._flatten_levels(x)
+        n = mask_features.shape[0]
+        query_pos = self.query_embed.weight.unsqueeze(0).expand(n, -1, -1)
+        queries = self.query_feat.weight.unsqueeze(0).expand(n, -1, -1)
+
+        class_logits, mask_logits = self._predict(queries, mask_features)
+        predictions = [(class_logits, mask_logits)]
+        for i in range(self.num_layers):
+            level = i % self.num_feature_levels
+            attn_mask = masked_attention_mask(mask_logits, sizes[level])
+            queries = self.transformer_cross_attention_layers[i](
+                queries, src[level], attn_mask=attn_mask, pos=pos[level], query_pos=query_pos
+            )
+            queries = self.transformer_self_attention_layers[i](queries, query_pos=query_pos)
+            queries = self.transformer_ffn_layers[i](queries)
+            class_logits, mask_logits = self._predict(queries, mask_features)
+            predictions.append((class_logits, mask_logits))
+
+        out = {"pred_logits": class_logits, "pred_masks": mask_logits}
+        if self.deep_supervision:
+            all_class, all_masks = zip(*predictions)
+            out["aux_outputs"] = aux_outputs_of(all_class, all_masks)
+        else:
+            out["aux_outputs"] = []
+        return out

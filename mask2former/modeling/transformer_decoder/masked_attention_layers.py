@@ -1,0 +1,82 @@
+"""The three sub-layers of a Mask2Former decoder layer (no dropout, batch-first). Names follow
+the published checkpoints: ``self_attn``/``multihead_attn``/``linear1``, ``linear2`` + ``norm``."""
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .attention import MultiheadAttention
+
+
+def _with_pos(x: torch.Tensor, pos: Optional[torch.Tensor]) -> torch.Tensor:
+    return x if pos is None else x + pos
+
+
+class SelfAttentionLayer(nn.Module):
+    """Queries attend to each other (residual + LayerNorm, post- or pre-norm)."""
+
+    def __init__(self, d_model: int, nhead: int, normalize_before: bool = False):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead)
+        self.norm = nn.LayerNorm(d_model)
+        self.normalize_before = normalize_before
+        nn.init.xavier_uniform_(self.self_attn.out_proj.weight)
+
+    def forward(self, tgt: torch.Tensor, query_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """tgt, query_pos: (N, Q, C) -> (N, Q, C)"""
+        x = self.norm(tgt) if self.normalize_before else tgt
+        q = _with_pos(x, query_pos)
+        tgt = tgt + self.self_attn(q, q, x)
+        return tgt if self.normalize_before else self.norm(tgt)
+
+
+class CrossAttentionLayer(nn.Module):
+    """Queries attend to image tokens, optionally restricted by a boolean mask."""
+
+    def __init__(self, d_model: int, nhead: int, normalize_before: bool = False):
+        super().__init__()
+        self.multihead_attn = MultiheadAttention(d_model, nhead)
+        self.norm = nn.LayerNorm(d_model)
+        self.normalize_before = normalize_before
+        nn.init.xavier_uniform_(self.multihead_attn.out_proj.weight)
+
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        attn_mask: Optional[torch.Tensor] = None,
+        pos: Optional[torch.Tensor] = None,
+        query_pos: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """
+        Args:
+            tgt, query_pos: (N, Q, C); memory, pos: (N, S, C).
+            attn_mask: bool broadcastable to (N, heads, Q, S), True where a query may attend.
+        Returns:
+            (N, Q, C)
+        """
+        x = self.norm(tgt) if self.normalize_before else tgt
+        tgt = tgt + self.multihead_attn(
+            _with_pos(x, query_pos), _with_pos(memory, pos), memory, attn_mask=attn_mask
+        )
+        return tgt if self.normalize_before else self.norm(tgt)
+
+
+class FFNLayer(nn.Module):
+    """Position-wise feed-forward network (ReLU) with residual + LayerNorm."""
+
+    def __init__(self, d_model: int, dim_feedforward: int = 2048, normalize_before: bool = False):
+        super().__init__()
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm = nn.LayerNorm(d_model)
+        self.normalize_before = normalize_before
+        nn.init.xavier_uniform_(self.linear1.weight)
+        nn.init.xavier_uniform_(self.linear2.weight)
+
+    def forward(self, tgt: torch.Tensor) -> torch.Tensor:
+        """(N, Q, C) -> (N, Q, C)"""
+        x = self.norm(tgt) if self.normalize_before else tgt
+        tgt = tgt + self.linear2(F.relu(self.linear1(x)))
+        return tgt if self.normalize_before else self.norm(tgt)

@@ -1,0 +1,67 @@
+"""Sinusoidal 2-D position encoding (DETR's "sine" embedding, normalized to [0, 2*pi])."""
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+
+class PositionEmbeddingSine(nn.Module):
+    """Encodes each pixel's (y, x) position with sines and cosines of ``num_pos_feats``
+    frequencies per axis, giving ``2 * num_pos_feats`` channels (y channels first).
+
+    With ``normalize``, positions are scaled so that the last row/column sits at ``scale``,
+    which makes the encoding independent of the feature map's size."""
+
+    def __init__(
+        self,
+        num_pos_feats: int = 64,
+        temperature: float = 10000.0,
+        normalize: bool = False,
+        scale: Optional[float] = None,
+    ):
+        super().__init__()
+        if scale is not None and not normalize:
+            raise ValueError("PositionEmbeddingSine: 'scale' is only used with normalize=True")
+        self.num_pos_feats = num_pos_feats
+        self.temperature = temperature
+        self.normalize = normalize
+        self.scale = 2 * math.pi if scale is None else scale
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """
+        Args:
+            x: (N, C, H, W); only its shape and device are used.
+            mask: (N, H, W) bool, True at padding, or None.
+        Returns:
+            (N, 2 * num_pos_feats, H, W) float32
+        """
+        n, _, h, w = x.shape
+        if mask is None:
+            valid = torch.ones((n, h, w), device=x.device, dtype=torch.float32)
+        else:
+            valid = (~mask).to(torch.float32)
+        y_embed = valid.cumsum(1)
+        x_embed = valid.cumsum(2)
+        if self.normalize:
+            eps = 1e-6
+            y_embed = y_embed / (y_embed[:, -1:, :] + eps) * self.scale
+            x_embed = x_embed / (x_embed[:, :, -1:] + eps) * self.scale
+
+        # frequency of channel pair i is temperature^(2i / num_pos_feats)
+        dim_t = torch.arange(self.num_pos_feats, dtype=torch.float32, device=x.device)
+        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / self.num_pos_feats)
+        pos_x = self._interleave_sin_cos(x_embed[..., None] / dim_t)
+        pos_y = self._interleave_sin_cos(y_embed[..., None] / dim_t)
+        return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def _interleave_sin_cos(t: torch.Tensor) -> torch.Tensor:
+        # sin of the even channels and cos of the odd ones, interleaved as (sin0, cos1, sin2, ...)
+        return torch.stack((t[..., 0::2].sin(), t[..., 1::2].cos()), dim=4).flatten(3)
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_pos_feats={self.num_pos_feats}, temperature={self.temperature}, "
+            f"normalize={self.normalize}, scale={self.scale}"
+        )

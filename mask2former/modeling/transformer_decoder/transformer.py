@@ -1,0 +1,238 @@
+"""DETR-style transformer encoder and decoder (post- or pre-LayerNorm, with dropout), as used by
+MaskFormer's StandardTransformerDecoder and TransformerEncoderPixelDecoder.
+
+All tensors are batch-first: sequences are (N, L, C). Submodule names follow the published
+checkpoints (``self_attn``, ``multihead_attn``, ``linear1``, ``linear2``, ``norm1..3``)."""
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .attention import MultiheadAttention
+
+
+def _with_pos(x: torch.Tensor, pos: Optional[torch.Tensor]) -> torch.Tensor:
+    return x if pos is None else x + pos
+
+
+def xavier_init_matrices(module: nn.Module) -> None:
+    """Xavier-uniform init of every parameter with more than one dimension (DETR's init)."""
+    for p in module.parameters():
+        if p.dim() > 1:
+            nn.init.xavier_uniform_(p)
+
+
+class TransformerEncoderLayer(nn.Module):
+    """Self-attention + feed-forward, each with a residual connection and LayerNorm."""
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        normalize_before: bool = False,
+    ):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.normalize_before = normalize_before
+
+    def _ffn(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
+
+    def forward(
+        self,
+        src: torch.Tensor,
+        pos: Optional[torch.Tensor] = None,
+        key_padding_mask: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """src, pos: (N, S, C); key_padding_mask: (N, S) bool or None. Returns (N, S, C)."""
+        if self.normalize_before:
+            x = self.norm1(src)
+            q = _with_pos(x, pos)
+            src = src + self.dropout(self.self_attn(q, q, x, key_padding_mask=key_padding_mask))
+            return src + self._ffn(self.norm2(src))
+        q = _with_pos(src, pos)
+        src = self.norm1(
+            src + self.dropout(self.self_attn(q, q, src, key_padding_mask=key_padding_mask))
+        )
+        return self.norm2(src + self._ffn(src))
+
+
+class TransformerEncoder(nn.Module):
+    """A stack of encoder layers, with a final LayerNorm (``norm``) only for pre-norm layers."""
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        num_layers: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        normalize_before: bool = False,
+    ):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, normalize_before)
+            for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(d_model) if normalize_before else None
+
+    def forward(self, src, pos=None, key_padding_mask=None):
+        """src, pos: (N, S, C); key_padding_mask: (N, S) bool or None. Returns (N, S, C)."""
+        for layer in self.layers:
+            src = layer(src, pos, key_padding_mask)
+        return src if self.norm is None else self.norm(src)
+
+
+class TransformerDecoderLayer(nn.Module):
+    """Self-attention among queries, cross-attention to the image, feed-forward; each with a
+    residual connection and LayerNorm."""
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        normalize_before: bool = False,
+    ):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.normalize_before = normalize_before
+
+    def _self_attn(self, x, query_pos):
+        q = _with_pos(x, query_pos)
+        return self.dropout(self.self_attn(q, q, x))
+
+    def _cross_attn(self, x, memory, pos, query_pos, memory_key_padding_mask):
+        out = self.multihead_attn(
+            _with_pos(x, query_pos),
+            _with_pos(memory, pos),
+            memory,
+            key_padding_mask=memory_key_padding_mask,
+        )
+        return self.dropout(out)
+
+    def _ffn(self, x):
+        return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
+
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        pos: Optional[torch.Tensor] = None,
+        query_pos: Optional[torch.Tensor] = None,
+        memory_key_padding_mask: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """tgt, query_pos: (N, Q, C); memory, pos: (N, S, C). Returns (N, Q, C)."""
+        if self.normalize_before:
+            tgt = tgt + self._self_attn(self.norm1(tgt), query_pos)
+            tgt = tgt + self._cross_attn(
+                self.norm2(tgt), memory, pos, query_pos, memory_key_padding_mask
+            )
+            return tgt + self._ffn(self.norm3(tgt))
+        tgt = self.norm1(tgt + self._self_attn(tgt, query_pos))
+        tgt = self.norm2(
+            tgt + self._cross_attn(tgt, memory, pos, query_pos, memory_key_padding_mask)
+        )
+        return self.norm3(tgt + self._ffn(tgt))
+
+
+class TransformerDecoder(nn.Module):
+    """A stack of decoder layers followed by a shared LayerNorm (``norm``).
+
+    Returns the normalized output of every layer, (num_layers, N, Q, C), when
+    ``return_intermediate`` (deep supervision), else only the last one, (1, N, Q, C)."""
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        num_layers: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        normalize_before: bool = False,
+        return_intermediate: bool = False,
+    ):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, normalize_before)
+            for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.return_intermediate = return_intermediate
+
+    def forward(self, tgt, memory, pos=None, query_pos=None, memory_key_padding_mask=None):
+        outputs = []
+        for layer in self.layers:
+            tgt = layer(tgt, memory, pos, query_pos, memory_key_padding_mask)
+            if self.return_intermediate:
+                outputs.append(self.norm(tgt))
+        if not self.return_intermediate:
+            outputs.append(self.norm(tgt))
+        return torch.stack(outputs)
+
+
+class Transformer(nn.Module):
+    """DETR's encoder-decoder: ``num_encoder_layers`` (may be 0) of self-attention over the image
+    tokens, then ``num_decoder_layers`` whose queries start at zero and carry their learned
+    embedding as positional encoding."""
+
+    def __init__(
+        self,
+        d_model: int = 256,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        normalize_before: bool = False,
+        return_intermediate_dec: bool = False,
+    ):
+        super().__init__()
+        self.encoder = TransformerEncoder(
+            d_model, nhead, num_encoder_layers, dim_feedforward, dropout, normalize_before
+        )
+        self.decoder = TransformerDecoder(
+            d_model,
+            nhead,
+            num_decoder_layers,
+            dim_feedforward,
+            dropout,
+            normalize_before,
+            return_intermediate_dec,
+        )
+        self.d_model = d_model
+        xavier_init_matrices(self)
+
+    def forward(self, src, mask, query_embed, pos_embed):
+        """
+        Args:
+            src: (N, C, H, W) image features; mask: (N, H, W) bool padding or None;
+            query_embed: (Q, C); pos_embed: (N, C, H, W).
+        Returns:
+            decoder outputs (L, N, Q, C) (L = number of layers, or 1) and the encoded
+            image (N, C, H, W).
+        """
+        n, c, h, w = src.shape
+        src = src.flatten(2).transpose(1, 2)
+        pos_embed = pos_embed.flatten(2).transpose(1, 2)
+        padding = None if mask is None else mask.flatten(1)
+        query_pos = query_embed.unsqueeze(0).expand(n, -1, -1)
+        memory = self.encoder(src, pos_embed, padding)
+        hs = self.decoder(torch.zeros_like(query_pos), memory, pos_embed, query_pos, padding)
+        return hs, memory.transpose(1, 2).reshape(n, c, h, w)
