@@ -1,0 +1,13 @@
+"""Training: the trainer of ``train_net.py``, atomic checkpoints, finite-loss checks."""
+from .checkpointer import AtomicCheckpointer, atomic_write
+from .train_loop import MaskFormerAMPTrainer, MaskFormerSimpleTrainer
+from .trainer import Trainer, uses_amp
+
+__all__ = [
+    "AtomicCheckpointer",
+    "MaskFormerAMPTrainer",
+    "MaskFormerSimpleTrainer",
+    "Trainer",
+    "atomic_write",
+    "uses_amp",
+]

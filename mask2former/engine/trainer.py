@@ -1,0 +1,98 @@
+"""The trainer of ``train_net.py``: Detectron2's DefaultTrainer with this project's data
+mappers, evaluators, optimizer, schedule, atomic checkpoints and test-time augmentation."""
+import logging
+import os
+import weakref
+from collections import OrderedDict
+
+from detectron2.data import build_detection_train_loader
+from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from ..data import build_dataset_mapper
+from ..evaluation import build_evaluator
+from ..solver import build_lr_scheduler, build_optimizer
+from ..test_time_augmentation import SemanticSegmentorWithTTA
+from .checkpointer import AtomicCheckpointer
+from .train_loop import MaskFormerAMPTrainer, MaskFormerSimpleTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def uses_amp(cfg) -> bool:
+    """SOLVER.AMP.ENABLED on a CUDA device. Detectron2's AMP trainer needs CUDA; published
+    configs enable AMP, so on CPU they train in float32 with a warning instead of failing."""
+    if not cfg.SOLVER.AMP.ENABLED:
+        return False
+    if not cfg.MODEL.DEVICE.startswith("cuda"):
+        logger.warning(
+            f"SOLVER.AMP.ENABLED is ignored with MODEL.DEVICE={cfg.MODEL.DEVICE!r}: mixed "
+            "precision training needs CUDA. Training in float32."
+        )
+        return False
+    return True
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer for MaskFormer / Mask2Former.
+
+    Differences from Detectron2's: the training mapper comes from INPUT.DATASET_MAPPER_NAME,
+    evaluators from the dataset's evaluator type and MODEL.MASK_FORMER.TEST, the optimizer and
+    schedule from :mod:`mask2former.solver`; checkpoints are written atomically, a NaN or
+    infinite loss term stops training with its name and iteration, and DDP runs on CPU (Gloo)
+    as well as on GPUs.
+    """
+
+    def __init__(self, cfg):
+        # DefaultTrainer.__init__ hard-codes its step trainer and checkpointer classes; this
+        # is the same construction with ours.
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        # DDP of a CPU model takes no device ids
+        ddp_kwargs = {} if cfg.MODEL.DEVICE.startswith("cuda") else {"device_ids": None}
+        model = create_ddp_model(model, broadcast_buffers=False, **ddp_kwargs)
+        step_trainer = MaskFormerAMPTrainer if uses_amp(cfg) else MaskFormerSimpleTrainer
+        self._trainer = step_trainer(model, data_loader, optimizer)
+
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_detection_train_loader(cfg, mapper=build_dataset_mapper(cfg, True))
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        return build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def test_with_TTA(cls, cfg, model):
+        """Evaluate with :class:`SemanticSegmentorWithTTA` (TEST.AUG.*). The keys of
+        :meth:`test`'s result get a "_TTA" suffix ("sem_seg_TTA" for a single test set)."""
+        logger.info("Running inference with test-time augmentation ...")
+        model = SemanticSegmentorWithTTA(cfg, model)
+        evaluators = [
+            cls.build_evaluator(cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA"))
+            for name in cfg.DATASETS.TEST
+        ]
+        results = cls.test(cfg, model, evaluators)
+        return OrderedDict((key + "_TTA", value) for key, value in results.items())

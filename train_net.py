@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""Train or evaluate MaskFormer / Mask2Former.
+
+Same command line as Detectron2's tools/train_net.py and the published repositories:
+
+    python train_net.py --config-file CONFIG [--num-gpus N] [--resume] [KEY VALUE ...]
+    python train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS model.pth
+
+``--num-gpus N`` starts N processes (DDP over NCCL on GPUs, Gloo on CPU with
+``MODEL.DEVICE cpu``); ``--num-machines``, ``--machine-rank`` and ``--dist-url`` spread a job
+over machines. ``--resume`` continues from ``OUTPUT_DIR/last_checkpoint``. With
+``TEST.AUG.ENABLED True`` semantic segmentation is also evaluated with multi-scale + flip
+test-time augmentation.
+"""
+import detectron2.utils.comm as comm
+from detectron2.config import get_cfg
+from detectron2.engine import default_argument_parser, default_setup, hooks, launch
+from detectron2.evaluation import verify_results
+from detectron2.utils.logger import setup_logger
+
+from mask2former import add_maskformer2_config
+from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.engine import Trainer
+
+
+def setup(args):
+    """The frozen config of ``args`` (config file, then KEY VALUE overrides); sets up logging
+    and writes the full config to OUTPUT_DIR/config.yaml."""
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="mask2former")
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        MaskFormerCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
+        results = Trainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:
+            results.update(Trainer.test_with_TTA(cfg, model))
+        if comm.is_main_process():
+            verify_results(cfg, results)
+        return results
+
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    if cfg.TEST.AUG.ENABLED:
+        trainer.register_hooks(
+            [hooks.EvalHook(0, lambda: trainer.test_with_TTA(cfg, trainer.model))]
+        )
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
