@@ -136,12 +136,12 @@ def image_destinations(paths: List[str], output: str) -> List[str]:
     """Where the drawing of each input goes: ``output`` itself for one input and a file name,
     else ``output/<input file name>`` (a suffix ``_1``, ``_2``... keeps names unique; inputs
     whose format OpenCV cannot write get ``.png``)."""
-    if len(paths) == 1 and not _is_folder(output):
+    if not _is_folder(output):
+        if len(paths) > 1:
+            raise ValueError(f"--output {output} names a file, but {len(paths)} inputs need a folder")
         if not cv2.haveImageWriter(output):
             raise ValueError(f"--output {output}: OpenCV cannot write this image format")
         return [output]
-    if os.path.exists(output) and not os.path.isdir(output):
-        raise ValueError(f"--output {output} is a file, but {len(paths)} inputs need a folder")
     destinations, used = [], set()
     for path in paths:
         stem, ext = os.path.splitext(os.path.basename(path))
