@@ -16,15 +16,30 @@ TASKS = ("panoptic", "instance", "semantic")
 _OUTPUT_KEY = {"panoptic": "panoptic_seg", "instance": "instances", "semantic": "sem_seg"}
 
 
-def _metadata_with_class_names(metadata, num_classes: int):
-    """``metadata`` if it names classes, else a stand-in with names "class 0", "class 1", ..."""
-    if metadata.get("stuff_classes") or metadata.get("thing_classes"):
-        return metadata
-    logger.warning(
-        "DATASETS.TEST names no dataset with class names; labels are drawn as 'class <index>'"
-    )
-    names = [f"class {i}" for i in range(num_classes)]
-    return Metadata(name="unnamed classes", stuff_classes=names, thing_classes=names)
+def drawing_metadata(metadata, num_classes: int) -> Metadata:
+    """Metadata whose ``stuff_*`` and ``thing_*`` lists are both indexed by the model's labels.
+
+    The model labels masks, instances and panoptic segments with indices over all of its K
+    classes, while panoptic registrations list only the things in ``thing_classes``; drawing
+    with those would name things after the wrong entry. So the class list of length K
+    (``stuff_classes`` of panoptic and semantic data, ``thing_classes`` of instance data) is
+    used for both; without one, classes are named "class <index>".
+    """
+    for kind in ("stuff", "thing"):
+        names = metadata.get(f"{kind}_classes")
+        if names is not None and len(names) == num_classes:
+            colors = metadata.get(f"{kind}_colors")
+            break
+    else:
+        logger.warning(
+            f"the metadata of {metadata.name!r} has no list of {num_classes} class names "
+            "(MODEL.SEM_SEG_HEAD.NUM_CLASSES); labels are drawn as 'class <index>'"
+        )
+        names, colors = [f"class {i}" for i in range(num_classes)], None
+    lists = {"stuff_classes": names, "thing_classes": names}
+    if colors is not None:
+        lists.update(stuff_colors=colors, thing_colors=colors)
+    return Metadata(name=metadata.name, **lists)
 
 
 class VisualizationDemo:
@@ -54,7 +69,7 @@ class VisualizationDemo:
         self.confidence_threshold = confidence_threshold
         self.instance_mode = instance_mode
         self.predictor = MaskFormerPredictor(cfg, random_weights=random_weights)
-        self.metadata = _metadata_with_class_names(
+        self.metadata = drawing_metadata(
             self.predictor.metadata, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
         )
 

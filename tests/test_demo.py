@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from detectron2.config import get_cfg
+from detectron2.data.catalog import Metadata
 from PIL import Image
 
 from conftest import make_tiny_cfg
@@ -279,3 +280,26 @@ def test_script_runs_from_the_command_line(tmp_path):
     assert result.returncode == 1, log
     assert "in.png: " in log and "gone.png: no such file" in log and "1 of 2 inputs failed" in log
     assert (tmp_path / "out" / "in.png").exists()
+
+
+@pytest.fixture(scope="module")
+def drawing_metadata(demo_cli):
+    return importlib.import_module(demo_cli.VisualizationDemo.__module__).drawing_metadata
+
+
+def test_drawing_metadata_indexes_classes_by_model_label(drawing_metadata):
+    # panoptic registration: things listed alone, model labels index all classes
+    panoptic = Metadata(
+        name="p", thing_classes=["car"], thing_colors=[[9, 9, 9]],
+        stuff_classes=["sky", "car", "road"], stuff_colors=[[1, 1, 1], [9, 9, 9], [2, 2, 2]],
+    )  # fmt: skip
+    drawn = drawing_metadata(panoptic, 3)
+    assert drawn.thing_classes == drawn.stuff_classes == ["sky", "car", "road"]
+    assert drawn.thing_colors == drawn.stuff_colors == [[1, 1, 1], [9, 9, 9], [2, 2, 2]]
+    # instance registration: thing classes only
+    drawn = drawing_metadata(Metadata(name="i", thing_classes=["a", "b"]), 2)
+    assert drawn.stuff_classes == drawn.thing_classes == ["a", "b"]
+    assert drawn.get("thing_colors") is None
+    # no list matches NUM_CLASSES
+    drawn = drawing_metadata(Metadata(name="s", stuff_classes=["a", "b"]), 3)
+    assert drawn.stuff_classes == ["class 0", "class 1", "class 2"]
