@@ -1,4 +1,5 @@
 """SetCriterion and the mask losses against hand-computed values and independent references."""
+
 import math
 
 import pytest
@@ -51,7 +52,9 @@ def test_sigmoid_ce_loss_hand_computed():
     # -(log 0.5 + log 0.5 + log 0.75 + log 0.75) / 4
     expected = (2 * LN2 + 2 * LN43) / 4
     assert sigmoid_ce_loss(EXAMPLE_LOGITS, EXAMPLE_TARGET, 1.0).item() == pytest.approx(expected)
-    assert sigmoid_ce_loss(EXAMPLE_LOGITS, EXAMPLE_TARGET, 2.0).item() == pytest.approx(expected / 2)
+    assert sigmoid_ce_loss(EXAMPLE_LOGITS, EXAMPLE_TARGET, 2.0).item() == pytest.approx(
+        expected / 2
+    )
 
 
 def test_sigmoid_focal_loss_hand_computed():
@@ -67,7 +70,9 @@ def test_losses_agree_with_torch_references_on_random_inputs():
     logits = torch.randn(5, 30, generator=g) * 3
     targets = (torch.rand(5, 30, generator=g) > 0.5).float()
     soft = torch.rand(5, 30, generator=g)
-    focal = torchvision_focal(logits, targets, alpha=0.25, gamma=2, reduction="none").mean(1).sum() / 2
+    focal = (
+        torchvision_focal(logits, targets, alpha=0.25, gamma=2, reduction="none").mean(1).sum() / 2
+    )
     assert sigmoid_focal_loss(logits, targets, 2.0).item() == pytest.approx(focal.item(), rel=1e-5)
     bce = F.binary_cross_entropy_with_logits(logits, soft, reduction="none").mean(1).sum() / 3
     assert sigmoid_ce_loss(logits, soft, 3.0).item() == pytest.approx(bce.item(), rel=1e-5)
@@ -105,7 +110,8 @@ def test_loss_ce_weights_no_object_by_eos_coef():
 
 
 def test_maskformer_mask_losses_on_hand_computed_pair():
-    """Predictions at the target resolution: focal and dice of the 2x2 example, matched pair only."""
+    """Predictions at the target resolution: focal and dice of the 2x2 example, matched pair
+    only."""
     pred = torch.zeros(1, 2, 2, 2)
     pred[0, 1] = EXAMPLE_LOGITS.view(2, 2)
     pred[0, 0] = 7.0  # unmatched: must not count
@@ -140,7 +146,9 @@ def test_maskformer_mask_losses_upsample_predictions_and_pad_targets():
     matched_tgt = torch.stack([masks0[1].float(), masks0[0].float(), padded1]).flatten(1)
     focal = torchvision_focal(matched_pred, matched_tgt, reduction="none").mean(1).sum() / 3
     prob = matched_pred.sigmoid()
-    dice = (1 - (2 * (prob * matched_tgt).sum(1) + 1) / (prob.sum(1) + matched_tgt.sum(1) + 1)).sum() / 3
+    dice = (
+        1 - (2 * (prob * matched_tgt).sum(1) + 1) / (prob.sum(1) + matched_tgt.sum(1) + 1)
+    ).sum() / 3
     assert losses["loss_mask"].item() == pytest.approx(focal.item(), rel=1e-5)
     assert losses["loss_dice"].item() == pytest.approx(dice.item(), rel=1e-5)
 
@@ -155,16 +163,29 @@ def test_mask2former_point_losses_equal_dense_losses_on_pixel_centres(monkeypatc
     targets = [{"labels": torch.tensor([0, 1]), "masks": masks}]
     indices = [(torch.tensor([0, 2]), torch.tensor([1, 0]))]
     criterion = SetCriterion(
-        2, FixedMatcher(indices), {}, 0.1, losses=("masks",),
-        num_points=h * w, oversample_ratio=1.0, importance_sample_ratio=0.0,
+        2,
+        FixedMatcher(indices),
+        {},
+        0.1,
+        losses=("masks",),
+        num_points=h * w,
+        oversample_ratio=1.0,
+        importance_sample_ratio=0.0,
     )
     monkeypatch.setattr(torch, "rand", fake_rand_at_pixel_centres(h, w))
     losses = criterion({"pred_logits": torch.zeros(1, 3, 3), "pred_masks": pred}, targets)
     matched_pred = torch.stack([pred[0, 0], pred[0, 2]]).flatten(1)
     matched_tgt = torch.stack([masks[1], masks[0]]).flatten(1).float()
-    bce = F.binary_cross_entropy_with_logits(matched_pred, matched_tgt, reduction="none").mean(1).sum() / 2
+    bce = (
+        F.binary_cross_entropy_with_logits(matched_pred, matched_tgt, reduction="none")
+        .mean(1)
+        .sum()
+        / 2
+    )
     assert losses["loss_mask"].item() == pytest.approx(bce.item(), rel=1e-5)
-    assert losses["loss_dice"].item() == pytest.approx(dice_loss(matched_pred, matched_tgt, 2.0).item())
+    assert losses["loss_dice"].item() == pytest.approx(
+        dice_loss(matched_pred, matched_tgt, 2.0).item()
+    )
 
 
 def test_importance_sampling_concentrates_points_on_uncertain_pixels():
@@ -178,7 +199,9 @@ def test_importance_sampling_concentrates_points_on_uncertain_pixels():
     outputs = {"pred_logits": torch.zeros(1, 1, 2), "pred_masks": pred}
 
     def point_loss(ratio):
-        crit = SetCriterion(1, matcher, {}, 0.1, ("masks",), num_points=256, importance_sample_ratio=ratio)
+        crit = SetCriterion(
+            1, matcher, {}, 0.1, ("masks",), num_points=256, importance_sample_ratio=ratio
+        )
         return crit(outputs, targets)["loss_mask"].item()
 
     assert point_loss(0.75) > 0.3  # about 0.75 * log 2
@@ -217,9 +240,12 @@ def test_deep_supervision_keys_and_gradients(num_points):
         assert out["pred_masks"].grad.abs().sum() > 0
     # aux losses depend only on their own outputs
     aux0 = outputs["aux_outputs"][0]
-    assert torch.autograd.grad(
-        criterion(outputs, targets)["loss_dice_0"], aux0["pred_masks"]
-    )[0].abs().sum() > 0
+    assert (
+        torch.autograd.grad(criterion(outputs, targets)["loss_dice_0"], aux0["pred_masks"])[0]
+        .abs()
+        .sum()
+        > 0
+    )
 
 
 def test_each_output_is_matched_separately():
@@ -235,8 +261,13 @@ def test_images_without_targets(num_points):
     """No targets at all: every query is supervised as no-object, mask losses are 0 (and still
     part of the graph), and normalization is clamped to 1."""
     outputs = _random_outputs(2, 4, 3, 4, 4, 0, torch.Generator().manual_seed(5))
-    empty = {"labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, 8, 8, dtype=torch.bool)}
-    criterion = SetCriterion(3, HungarianMatcher(1.0, 20.0, 1.0, num_points), {}, 0.1, num_points=num_points)
+    empty = {
+        "labels": torch.zeros(0, dtype=torch.int64),
+        "masks": torch.zeros(0, 8, 8, dtype=torch.bool),
+    }
+    criterion = SetCriterion(
+        3, HungarianMatcher(1.0, 20.0, 1.0, num_points), {}, 0.1, num_points=num_points
+    )
     losses = criterion(outputs, [empty, empty])
     no_object = F.cross_entropy(outputs["pred_logits"].flatten(0, 1), torch.full((8,), 3))
     assert losses["loss_ce"].item() == pytest.approx(no_object.item(), rel=1e-5)
@@ -245,7 +276,9 @@ def test_images_without_targets(num_points):
 
 
 def test_num_masks_counts_targets_of_the_whole_batch():
-    matcher = FixedMatcher([(torch.tensor([0]), torch.tensor([0])), (torch.tensor([], dtype=torch.int64),) * 2])
+    matcher = FixedMatcher(
+        [(torch.tensor([0]), torch.tensor([0])), (torch.tensor([], dtype=torch.int64),) * 2]
+    )
     criterion = SetCriterion(3, matcher, {}, 0.1, losses=("masks",))
     pred = torch.zeros(2, 2, 2, 2)
     pred[0, 0] = EXAMPLE_LOGITS.view(2, 2)

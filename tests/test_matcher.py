@@ -1,4 +1,5 @@
 """HungarianMatcher against brute-force assignment over all injective target -> query maps."""
+
 import itertools
 import math
 
@@ -42,7 +43,9 @@ def dense_cost(logits, masks, labels, weights, mask_loss):
         for j in range(n):
             x, t = masks[0][i].flatten(), masks[1][j].flatten().float()
             cost[i, j] = (
-                -w_class * prob[i, labels[j]] + w_mask * mask_loss(x, t) + w_dice * dice(x.sigmoid(), t)
+                -w_class * prob[i, labels[j]]
+                + w_mask * mask_loss(x, t)
+                + w_dice * dice(x.sigmoid(), t)
             )
     return cost
 
@@ -110,7 +113,7 @@ def test_mask2former_matching_on_pixel_centres_is_optimal(q, n, monkeypatch):
     matcher = HungarianMatcher(*weights, num_points=h * w)
     logits, pred, tgt, labels = random_case(q, n, 4, h, w, g)
     monkeypatch.setattr(torch, "rand", fake_rand_at_pixel_centres(h, w))
-    (pred_idx, tgt_idx), = matcher(
+    ((pred_idx, tgt_idx),) = matcher(
         {"pred_logits": logits[None], "pred_masks": pred[None]}, [{"labels": labels, "masks": tgt}]
     )
     cost = dense_cost(logits, (pred, tgt), labels, weights, bce_mean)
@@ -121,14 +124,13 @@ def test_fewer_queries_than_targets_matches_every_query():
     g = torch.Generator().manual_seed(3)
     logits, pred, tgt, labels = random_case(2, 4, 3, 4, 4, g)
     weights = (1.0, 20.0, 1.0)
-    (pred_idx, tgt_idx), = HungarianMatcher(*weights)(
+    ((pred_idx, tgt_idx),) = HungarianMatcher(*weights)(
         {"pred_logits": logits[None], "pred_masks": pred[None]}, [{"labels": labels, "masks": tgt}]
     )
     cost = dense_cost(logits, (pred, tgt), labels, weights, focal_mean)
     assert sorted(pred_idx.tolist()) == [0, 1]
     best = min(
-        cost[0, a].item() + cost[1, b].item()
-        for a, b in itertools.permutations(range(4), 2)
+        cost[0, a].item() + cost[1, b].item() for a, b in itertools.permutations(range(4), 2)
     )
     assert cost[pred_idx, tgt_idx].sum().item() == pytest.approx(best, abs=1e-4)
 
@@ -140,7 +142,9 @@ def test_class_cost_alone_matches_most_probable_queries():
     masks = torch.zeros(3, 4, 4, dtype=torch.bool)
     targets = [{"labels": torch.tensor([0, 1, 2]), "masks": masks}]
     matcher = HungarianMatcher(cost_class=1.0, cost_mask=0.0, cost_dice=0.0, num_points=16)
-    (pred_idx, tgt_idx), = matcher({"pred_logits": logits, "pred_masks": torch.zeros(1, 3, 2, 2)}, targets)
+    ((pred_idx, tgt_idx),) = matcher(
+        {"pred_logits": logits, "pred_masks": torch.zeros(1, 3, 2, 2)}, targets
+    )
     assert dict(zip(tgt_idx.tolist(), pred_idx.tolist())) == {0: 1, 1: 2, 2: 0}
 
 
@@ -150,7 +154,7 @@ def test_maskformer_targets_are_resized_to_prediction_grid_by_nearest():
     logits, pred, _, labels = random_case(3, 2, 2, 4, 4, g)
     tgt = torch.rand(2, 8, 8, generator=g) > 0.5
     weights = (1.0, 20.0, 1.0)
-    (pred_idx, tgt_idx), = HungarianMatcher(*weights)(
+    ((pred_idx, tgt_idx),) = HungarianMatcher(*weights)(
         {"pred_logits": logits[None], "pred_masks": pred[None]}, [{"labels": labels, "masks": tgt}]
     )
     cost = dense_cost(logits, (pred, tgt[:, ::2, ::2]), labels, weights, focal_mean)

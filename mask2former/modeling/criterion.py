@@ -1,5 +1,6 @@
 """Set-prediction losses of MaskFormer / Mask2Former: Hungarian matching, then a classification
 loss on every query and mask losses on the matched (query, target) pairs."""
+
 from typing import Dict, List, Sequence, Tuple
 
 import torch
@@ -76,7 +77,9 @@ class SetCriterion(nn.Module):
         empty_weight[-1] = eos_coef
         self.register_buffer("empty_weight", empty_weight)
 
-    def loss_labels(self, outputs, targets, indices: Indices, num_masks: float) -> Dict[str, torch.Tensor]:
+    def loss_labels(
+        self, outputs, targets, indices: Indices, num_masks: float
+    ) -> Dict[str, torch.Tensor]:
         """outputs["pred_logits"]: (B, Q, K+1)."""
         logits = outputs["pred_logits"].float()
         target_classes = torch.full(
@@ -85,15 +88,21 @@ class SetCriterion(nn.Module):
         target_classes[_matched_query_index(indices)] = torch.cat(
             [t["labels"][tgt].to(logits.device) for t, (_, tgt) in zip(targets, indices)]
         )
-        return {"loss_ce": F.cross_entropy(logits.transpose(1, 2), target_classes, self.empty_weight)}
+        return {
+            "loss_ce": F.cross_entropy(logits.transpose(1, 2), target_classes, self.empty_weight)
+        }
 
-    def loss_masks(self, outputs, targets, indices: Indices, num_masks: float) -> Dict[str, torch.Tensor]:
+    def loss_masks(
+        self, outputs, targets, indices: Indices, num_masks: float
+    ) -> Dict[str, torch.Tensor]:
         """outputs["pred_masks"]: (B, Q, h, w) logits; target masks (N, H, W) of any size."""
         pred = outputs["pred_masks"][_matched_query_index(indices)][:, None]  # (M, 1, h, w)
         size = padded_size(targets)
         tgt = torch.cat(
             [pad_masks(t["masks"][j], size, pred.dtype) for t, (_, j) in zip(targets, indices)]
-        ).to(pred.device)[:, None]  # (M, 1, H, W)
+        ).to(pred.device)[
+            :, None
+        ]  # (M, 1, H, W)
 
         if self.num_points > 0:
             # Normalized point coordinates address both resolutions: no upsampling needed.
@@ -132,7 +141,9 @@ class SetCriterion(nn.Module):
                     f"ids, no ignore label), got values {labels.unique().tolist()}."
                 )
 
-    def _losses(self, outputs, targets, num_masks: float, suffix: str = "") -> Dict[str, torch.Tensor]:
+    def _losses(
+        self, outputs, targets, num_masks: float, suffix: str = ""
+    ) -> Dict[str, torch.Tensor]:
         indices = self.matcher(outputs, targets)
         losses = {}
         for name in self.losses:

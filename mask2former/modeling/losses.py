@@ -10,6 +10,7 @@ which makes the pairwise cost of N predictions against M targets two matrix prod
 an ``(N, M, P)`` tensor. For BCE this is exact for soft targets as well (BCE is linear in the
 target); for focal loss it is exact for binary targets, which is what MaskFormer trains with.
 """
+
 from typing import Tuple
 
 import torch
@@ -41,7 +42,9 @@ def sigmoid_focal_terms(
     return pos, neg
 
 
-def _mean_pixel_loss(terms: Tuple[torch.Tensor, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+def _mean_pixel_loss(
+    terms: Tuple[torch.Tensor, torch.Tensor], targets: torch.Tensor
+) -> torch.Tensor:
     """Per-mask mean over P of ``t * pos + (1 - t) * neg``: (N, P) terms, (N, P) targets -> (N,)."""
     pos, neg = terms
     return (targets * pos + (1 - targets) * neg).mean(dim=1)

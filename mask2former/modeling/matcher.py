@@ -1,4 +1,5 @@
 """Bipartite (Hungarian) matching between predicted masks and ground-truth segments."""
+
 from typing import Dict, List, Tuple
 
 import torch
@@ -93,7 +94,10 @@ class HungarianMatcher(nn.Module):
                 )
             pred_idx, tgt_idx = linear_sum_assignment(cost.numpy())
             indices.append(
-                (torch.as_tensor(pred_idx, dtype=torch.int64), torch.as_tensor(tgt_idx, dtype=torch.int64))
+                (
+                    torch.as_tensor(pred_idx, dtype=torch.int64),
+                    torch.as_tensor(tgt_idx, dtype=torch.int64),
+                )
             )
         return indices
 

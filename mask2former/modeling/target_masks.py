@@ -4,6 +4,7 @@ Targets of one batch may come with masks of different sizes. Like the published 
 nested tensors, every mask is zero-padded at the bottom and right to the largest height and width
 in the batch, so that normalized coordinates and resizing mean the same thing for all images.
 """
+
 from typing import Dict, List, Tuple
 
 import torch
@@ -21,8 +22,8 @@ def check_targets(targets: List[Dict[str, torch.Tensor]], batch_size: int) -> No
         labels, masks = target["labels"], target["masks"]
         if labels.dim() != 1 or masks.dim() != 3 or masks.shape[0] != labels.shape[0]:
             raise ValueError(
-                f"targets[{i}]: expected 'labels' of shape (N,) and 'masks' of shape (N, H, W), got "
-                f"{tuple(labels.shape)} and {tuple(masks.shape)}."
+                f"targets[{i}]: expected 'labels' of shape (N,) and 'masks' of shape (N, H, W), "
+                f"got {tuple(labels.shape)} and {tuple(masks.shape)}."
             )
 
 

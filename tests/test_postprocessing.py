@@ -1,0 +1,202 @@
+"""Semantic, panoptic and instance inference on hand-built predictions with known answers."""
+
+import math
+
+import pytest
+import torch
+from detectron2.structures import Boxes
+
+from mask2former.modeling.postprocessing import (
+    instance_inference,
+    panoptic_inference,
+    semantic_inference,
+)
+
+SURE = 10.0  # a logit that makes a class or a pixel certain
+THING, OTHER_THING, STUFF = 0, 1, 2
+NUM_CLASSES = 3  # no-object = 3
+
+
+def class_logits(*classes):
+    """(Q, K+1) logits, each query certain of its class (3 = no-object)."""
+    logits = torch.zeros(len(classes), NUM_CLASSES + 1)
+    for q, c in enumerate(classes):
+        logits[q, c] = SURE
+    return logits
+
+
+def column_masks(*columns, size=4):
+    """(Q, size, size) mask logits, query q certain inside its columns, certainly out elsewhere."""
+    masks = torch.full((len(columns), size, size), -SURE)
+    for q, cols in enumerate(columns):
+        masks[q, :, list(cols)] = SURE
+    return masks
+
+
+def panoptic(mask_cls, mask_pred, object_mask_threshold=0.8, overlap_threshold=0.8):
+    return panoptic_inference(
+        mask_cls,
+        mask_pred,
+        num_classes=NUM_CLASSES,
+        object_mask_threshold=object_mask_threshold,
+        overlap_threshold=overlap_threshold,
+        thing_ids=[THING, OTHER_THING],
+    )
+
+
+def columns_of(panoptic_seg):
+    """Segment id of each column (the hand-built cases are constant along columns)."""
+    assert (panoptic_seg == panoptic_seg[0]).all()
+    return panoptic_seg[0].tolist()
+
+
+def test_semantic_inference_hand_computed():
+    ln3 = math.log(3)
+    # query 0: class probs (3/5, 1/5 | no-object 1/5), mask probs (0.5, 0.75)
+    # query 1: class probs (1/3, 1/3 | 1/3), mask probs (0.25, 0.5)
+    mask_cls = torch.tensor([[ln3, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    mask_pred = torch.tensor([[[0.0, ln3]], [[-ln3, 0.0]]])
+    sem_seg = semantic_inference(mask_cls, mask_pred)
+    expected = torch.tensor(
+        [
+            [[0.6 * 0.5 + 0.25 / 3, 0.6 * 0.75 + 0.5 / 3]],
+            [[0.2 * 0.5 + 0.25 / 3, 0.2 * 0.75 + 0.5 / 3]],
+        ]
+    )
+    assert sem_seg.shape == (2, 1, 2)
+    torch.testing.assert_close(sem_seg, expected)
+
+
+def test_semantic_inference_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"\(Q, K\+1\).*\(3, 4\)"):
+        semantic_inference(torch.zeros(3, 4), torch.zeros(2, 5, 5))
+
+
+def test_panoptic_disjoint_things_drop_no_object_and_low_confidence():
+    mask_cls = class_logits(THING, OTHER_THING, NUM_CLASSES, THING)
+    mask_cls[3] = torch.tensor([1.0, 0.0, 0.0, 0.0])  # class 0 with probability e/(e+3) = 0.48
+    mask_pred = column_masks([0], [3], [0, 1, 2, 3], [1, 2])
+    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred)
+    assert panoptic_seg.dtype == torch.int32 and panoptic_seg.shape == (4, 4)
+    # the no-object query covers everything but is dropped; columns 1-2 stay void
+    assert columns_of(panoptic_seg) == [1, 0, 0, 2]
+    assert segments_info == [
+        {"id": 1, "isthing": True, "category_id": THING},
+        {"id": 2, "isthing": True, "category_id": OTHER_THING},
+    ]
+    # a lower object threshold keeps the uncertain query
+    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred, object_mask_threshold=0.2)
+    assert columns_of(panoptic_seg) == [1, 3, 3, 2]
+    assert segments_info[2] == {"id": 3, "isthing": True, "category_id": THING}
+
+
+def test_panoptic_overlap_filter_removes_mostly_occluded_query():
+    # query 1 (less confident) wants columns 1-3 but query 0 owns columns 1-2:
+    # query 1 keeps 1/3 of its mask
+    mask_cls = class_logits(THING, OTHER_THING)
+    mask_cls[1, OTHER_THING] = 3.0  # probability about 0.87 < query 0's
+    mask_pred = column_masks([0, 1, 2], [1, 2, 3])
+    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred, overlap_threshold=0.8)
+    assert columns_of(panoptic_seg) == [1, 1, 1, 0]
+    assert [s["category_id"] for s in segments_info] == [THING]
+
+    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred, overlap_threshold=0.3)
+    assert columns_of(panoptic_seg) == [1, 1, 1, 2]
+    assert [s["category_id"] for s in segments_info] == [THING, OTHER_THING]
+
+
+def test_panoptic_merges_stuff_of_one_class_but_not_things():
+    mask_pred = column_masks([0], [1, 2], [3])
+    stuff = class_logits(STUFF, THING, STUFF)
+    panoptic_seg, segments_info = panoptic(stuff, mask_pred)
+    assert columns_of(panoptic_seg) == [1, 2, 2, 1]
+    assert segments_info == [
+        {"id": 1, "isthing": False, "category_id": STUFF},
+        {"id": 2, "isthing": True, "category_id": THING},
+    ]
+    things = class_logits(THING, STUFF, THING)
+    panoptic_seg, segments_info = panoptic(things, mask_pred)
+    assert columns_of(panoptic_seg) == [1, 2, 2, 3]
+    assert [s["category_id"] for s in segments_info] == [THING, STUFF, THING]
+
+
+def test_panoptic_pixels_below_half_probability_stay_void():
+    mask_cls = class_logits(THING)
+    mask_pred = column_masks([0, 1])
+    mask_pred[0, :, 1] = -0.1  # the query still wins the argmax there, with probability < 0.5
+    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred, overlap_threshold=0.0)
+    assert columns_of(panoptic_seg) == [1, 0, 0, 0]
+    assert len(segments_info) == 1
+
+
+def test_panoptic_without_confident_queries_is_all_void():
+    panoptic_seg, segments_info = panoptic(
+        class_logits(NUM_CLASSES, NUM_CLASSES), column_masks([0], [1])
+    )
+    assert (panoptic_seg == 0).all() and segments_info == []
+
+
+def test_panoptic_rejects_wrong_number_of_classes():
+    with pytest.raises(ValueError, match="num_classes \\+ 1 = 4"):
+        panoptic(torch.zeros(2, 3), column_masks([0], [1]))
+
+
+def _instance_case():
+    """3 queries, 2 classes, 4x4 masks. Class probabilities of (query, class):
+    (0,0) .909  (1,1) .787  (2,0) .507  (2,1) .307  (1,0) .106  (0,1) .045."""
+    mask_cls = torch.tensor([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [1.0, 0.5, 0.0]])
+    prob = mask_cls.softmax(-1)
+    mask_pred = torch.full((3, 4, 4), -5.0)
+    mask_pred[0, 0:2, 0:2] = math.log(3)  # probability .75; box (0, 0, 2, 2)
+    mask_pred[1, 2:4, 1:4] = math.log(9)  # probability .9; box (1, 2, 4, 4)
+    mask_pred[1, 0, :] = 0.0  # probability exactly .5: outside the binary mask
+    mask_pred[2, 0, 0] = math.log(3)  # .75
+    mask_pred[2, 3, 3] = math.log(4)  # .8; box (0, 0, 4, 4), mean .775
+    mask_score = torch.tensor([0.75, 0.9, 0.775])
+    return mask_cls, mask_pred, prob, mask_score
+
+
+def test_instance_inference_topk_order_scores_and_boxes():
+    mask_cls, mask_pred, prob, mask_score = _instance_case()
+    result = instance_inference(mask_cls, mask_pred, image_size=(4, 4), num_classes=2, topk=4)
+    pairs = [(0, 0), (1, 1), (2, 0), (2, 1)]
+    assert result.image_size == (4, 4) and len(result) == 4
+    assert result.pred_classes.tolist() == [c for _, c in pairs]
+    assert result.pred_classes.dtype == torch.int64
+    expected = torch.stack([prob[q, c] * mask_score[q] for q, c in pairs])
+    torch.testing.assert_close(result.scores, expected)
+    assert result.pred_masks.dtype == torch.bool
+    torch.testing.assert_close(result.pred_masks, torch.stack([mask_pred[q] > 0 for q, _ in pairs]))
+    assert isinstance(result.pred_boxes, Boxes)
+    torch.testing.assert_close(
+        result.pred_boxes.tensor,
+        torch.tensor([[0, 0, 2, 2], [1, 2, 4, 4], [0, 0, 4, 4], [0, 0, 4, 4]], dtype=torch.float32),
+    )
+
+
+def test_instance_inference_keeps_only_things_and_clamps_topk():
+    mask_cls, mask_pred, prob, mask_score = _instance_case()
+    result = instance_inference(
+        mask_cls, mask_pred, image_size=(4, 4), num_classes=2, topk=4, thing_ids=[0]
+    )
+    assert result.pred_classes.tolist() == [0, 0]
+    torch.testing.assert_close(result.scores, torch.stack([prob[0, 0] * 0.75, prob[2, 0] * 0.775]))
+
+    result = instance_inference(mask_cls, mask_pred, image_size=(4, 4), num_classes=2, topk=100)
+    assert len(result) == 6
+    assert result.pred_classes.tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_instance_inference_empty_mask_scores_zero_with_zero_box():
+    mask_cls = torch.tensor([[SURE, 0.0, 0.0]])
+    result = instance_inference(
+        mask_cls, torch.full((1, 3, 5), -1.0), image_size=(3, 5), num_classes=2, topk=1
+    )
+    assert result.scores.tolist() == [0.0]
+    assert result.pred_boxes.tensor.tolist() == [[0.0, 0.0, 0.0, 0.0]]
+
+
+def test_instance_inference_rejects_image_size_other_than_mask_size():
+    mask_cls, mask_pred, _, _ = _instance_case()
+    with pytest.raises(ValueError, match=r"image_size \(8, 8\) differs"):
+        instance_inference(mask_cls, mask_pred, image_size=(8, 8), num_classes=2, topk=4)
