@@ -1,0 +1,7 @@
+"""Dataset mappers, registered by their INPUT.DATASET_MAPPER_NAME."""
+from .build import DATASET_MAPPER_REGISTRY, build_dataset_mapper, register_mapper
+from .base import MaskFormerDatasetMapper
+from .semantic import MaskFormerSemanticDatasetMapper
+from .panoptic import MaskFormerPanopticDatasetMapper
+from .instance import MaskFormerInstanceDatasetMapper
+from .lsj import COCOInstanceLSJDatasetMapper, COCOPanopticLSJDatasetMapper
