@@ -1,11 +1,48 @@
-"""Multi-scale deformable attention (Deformable DETR), as used by MSDeformAttnPixelDecoder."""
+"""Multi-scale deformable attention (Deformable DETR), as used by MSDeformAttnPixelDecoder.
+
+``ms_deform_attn`` runs the compiled operator ``torch.ops.mask2former.ms_deform_attn`` (built
+from ``ops/`` into ``mask2former._C``; CPU kernels always, CUDA kernels when built with a CUDA
+toolkit) and falls back to the pure-PyTorch ``ms_deform_attn_reference`` when the operator is
+not built or does not support the tensors' device. The compiled operator works under
+torch.compile(fullgraph=True) and torch.export.
+
+To force the reference (for comparisons and benchmarks):
+
+- set the environment variable ``MASK2FORMER_DISABLE_CUSTOM_OPS=1`` before importing
+  mask2former, or
+- wrap the code in ``with use_reference_ops(): ...``.
+"""
+import contextlib
 import math
+import os
+from typing import Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._ops import load_compiled_ops
 from .ms_deform_attn_reference import ms_deform_attn_reference
+
+_COMPILED_DEVICES = load_compiled_ops()
+_force_reference = os.environ.get("MASK2FORMER_DISABLE_CUSTOM_OPS", "0") == "1"
+
+
+@contextlib.contextmanager
+def use_reference_ops(enabled: bool = True) -> Iterator[None]:
+    """Within this context, ``ms_deform_attn`` uses the pure-PyTorch reference (or, with
+    ``enabled=False``, the compiled operator wherever it can)."""
+    global _force_reference
+    previous, _force_reference = _force_reference, enabled
+    try:
+        yield
+    finally:
+        _force_reference = previous
+
+
+def compiled_op_available(device: torch.device) -> bool:
+    """Whether the compiled operator has kernels for ``device``."""
+    return torch.device(device).type in _COMPILED_DEVICES
 
 
 def ms_deform_attn(
@@ -17,7 +54,13 @@ def ms_deform_attn(
 ) -> torch.Tensor:
     """Multi-scale deformable attention; see ``ms_deform_attn_reference`` for shapes.
 
-    Dispatches to the compiled op when it is built, otherwise to the reference."""
+    ``sampling_locations`` and ``attention_weights`` may have the dtype of ``value`` or its
+    accumulation dtype (float32 for float16/bfloat16 values, keeping locations precise under
+    autocast). Bad arguments raise ValueError or TypeError naming the argument."""
+    if not _force_reference and value.device.type in _COMPILED_DEVICES:
+        return torch.ops.mask2former.ms_deform_attn(
+            value, spatial_shapes, level_start_index, sampling_locations, attention_weights
+        )
     return ms_deform_attn_reference(
         value, spatial_shapes, level_start_index, sampling_locations, attention_weights
     )
@@ -86,11 +129,7 @@ class MSDeformAttn(nn.Module):
         """
         n, q, _ = query.shape
         s = input_flatten.shape[1]
-        if int((input_spatial_shapes[:, 0] * input_spatial_shapes[:, 1]).sum()) != s:
-            raise ValueError(
-                f"input_spatial_shapes {input_spatial_shapes.tolist()} do not add up to the "
-                f"{s} positions of input_flatten"
-            )
+        # ms_deform_attn checks that input_spatial_shapes describe the s positions.
         value = self.value_proj(input_flatten)
         if input_padding_mask is not None:
             value = value.masked_fill(input_padding_mask[..., None], 0.0)

@@ -1,0 +1,282 @@
+// CPU kernels of multi-scale deformable attention.
+//
+// Forward runs in parallel over (batch, query) pairs. Backward runs in parallel over
+// (batch, head) pairs, so that each task owns its slice value[n, :, m, :] of the value gradient
+// and needs no atomics. The channel loops work on contiguous rows of D values and are written so
+// that the compiler vectorizes them (independent lanes, no reassociation needed).
+#include "../bilinear.h"
+#include "../ms_deform_attn.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace mask2former {
+
+namespace {
+
+constexpr int64_t kLanes = 16;
+
+// Contiguous inputs, their sizes and the layout of the levels.
+template <typename scalar_t>
+struct Problem {
+  using acc_t = at::opmath_type<scalar_t>;
+  MSDeformAttnSizes s;
+  const scalar_t* value;
+  const int64_t* shapes;  // (L, 2)
+  const int64_t* starts;  // (L,)
+  const acc_t* locations;
+  const acc_t* weights;
+
+  int64_t row() const { return s.num_heads * s.channels; }  // stride between positions
+  int64_t samples() const { return s.num_levels * s.num_points; }
+};
+
+// The four corners of a sample: pointers into one head's value rows (a row of zeros for corners
+// outside the map) and their bilinear weights (zero outside).
+template <typename scalar_t, typename acc_t>
+struct Corners {
+  const scalar_t* row[4];
+  acc_t weight[4];
+  int64_t position[4];  // index along S, -1 outside the map
+};
+
+template <typename scalar_t, typename acc_t>
+inline Corners<scalar_t, acc_t> gather_corners(const BilinearSample<acc_t>& sample, int height,
+                                               int width, int64_t level_start,
+                                               const scalar_t* head_value, int64_t row,
+                                               const scalar_t* zeros) {
+  Corners<scalar_t, acc_t> c;
+  for (int k = 0; k < 4; ++k) {
+    if (sample.corner_inside(k, height, width)) {
+      c.position[k] = level_start + int64_t(sample.corner_y(k)) * width + sample.corner_x(k);
+      c.row[k] = head_value + c.position[k] * row;
+      c.weight[k] = sample.weight(k);
+    } else {
+      c.position[k] = -1;
+      c.row[k] = zeros;
+      c.weight[k] = acc_t(0);
+    }
+  }
+  return c;
+}
+
+// out[d] += sum_k w[k] * rows[k][d]
+template <typename scalar_t, typename acc_t>
+inline void accumulate_corners(acc_t* __restrict__ out, const scalar_t* __restrict__ r0,
+                               const scalar_t* __restrict__ r1, const scalar_t* __restrict__ r2,
+                               const scalar_t* __restrict__ r3, const acc_t* w, int64_t channels) {
+  const acc_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+  for (int64_t d = 0; d < channels; ++d) {
+    out[d] += w0 * acc_t(r0[d]) + w1 * acc_t(r1[d]) + w2 * acc_t(r2[d]) + w3 * acc_t(r3[d]);
+  }
+}
+
+template <typename scalar_t>
+void forward_kernel(const Problem<scalar_t>& p, scalar_t* out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const auto& s = p.s;
+  const int64_t D = s.channels, M = s.num_heads, row = p.row();
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, M * p.samples()));
+  at::parallel_for(0, s.batch * s.num_queries, grain, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> acc(D);
+    const std::vector<scalar_t> zeros(D, scalar_t(0));
+    for (int64_t nq = begin; nq < end; ++nq) {
+      const scalar_t* batch_value = p.value + (nq / s.num_queries) * s.num_positions * row;
+      for (int64_t m = 0; m < M; ++m) {
+        std::fill(acc.begin(), acc.end(), acc_t(0));
+        const int64_t sample0 = (nq * M + m) * p.samples();
+        const acc_t* loc = p.locations + 2 * sample0;
+        const acc_t* attn = p.weights + sample0;
+        for (int64_t l = 0; l < s.num_levels; ++l) {
+          const int height = int(p.shapes[2 * l]), width = int(p.shapes[2 * l + 1]);
+          for (int64_t pt = 0; pt < s.num_points; ++pt, loc += 2, ++attn) {
+            const BilinearSample<acc_t> sample(loc[0], loc[1], height, width);
+            if (!sample.touches_map) {
+              continue;
+            }
+            auto c = gather_corners(sample, height, width, p.starts[l], batch_value + m * D, row,
+                                    zeros.data());
+            for (auto& w : c.weight) {
+              w *= *attn;
+            }
+            accumulate_corners(acc.data(), c.row[0], c.row[1], c.row[2], c.row[3], c.weight, D);
+          }
+        }
+        scalar_t* o = out + nq * row + m * D;
+        for (int64_t d = 0; d < D; ++d) {
+          o[d] = scalar_t(acc[d]);
+        }
+      }
+    }
+  });
+}
+
+// For one sample and one head: dots[k] = <grad, rows[k]> and grad_rows[k] += scale[k] * grad.
+// The dot products keep kLanes partial sums so that the loop vectorizes without reassociation.
+template <typename scalar_t, typename acc_t>
+inline void backward_corners(const acc_t* __restrict__ grad, const Corners<scalar_t, acc_t>& c,
+                             acc_t* const* grad_rows, const acc_t* scale, int64_t channels,
+                             acc_t* dots) {
+  acc_t partial[4][kLanes] = {};
+  int64_t d0 = 0;
+  for (; d0 + kLanes <= channels; d0 += kLanes) {
+    for (int k = 0; k < 4; ++k) {
+      const scalar_t* __restrict__ r = c.row[k] + d0;
+      acc_t* __restrict__ gr = grad_rows[k] + d0;
+      const acc_t sk = scale[k];
+      for (int64_t j = 0; j < kLanes; ++j) {
+        const acc_t g = grad[d0 + j];
+        partial[k][j] += g * acc_t(r[j]);
+        gr[j] += sk * g;
+      }
+    }
+  }
+  for (int k = 0; k < 4; ++k) {
+    acc_t dot = 0;
+    for (int64_t j = 0; j < kLanes; ++j) {
+      dot += partial[k][j];
+    }
+    for (int64_t d = d0; d < channels; ++d) {
+      dot += grad[d] * acc_t(c.row[k][d]);
+      grad_rows[k][d] += scale[k] * grad[d];
+    }
+    dots[k] = dot;
+  }
+}
+
+template <typename scalar_t>
+void backward_kernel(const Problem<scalar_t>& p, const scalar_t* grad_out,
+                     at::opmath_type<scalar_t>* grad_value, at::opmath_type<scalar_t>* grad_loc,
+                     at::opmath_type<scalar_t>* grad_attn) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const auto& s = p.s;
+  const int64_t D = s.channels, M = s.num_heads, row = p.row();
+  at::parallel_for(0, s.batch * M, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> grad(D);
+    const std::vector<scalar_t> zeros(D, scalar_t(0));
+    std::vector<acc_t> discard(D);  // gradient rows of corners outside the map
+    for (int64_t nm = begin; nm < end; ++nm) {
+      const int64_t n = nm / M, m = nm % M;
+      const scalar_t* head_value = p.value + n * s.num_positions * row + m * D;
+      acc_t* head_grad_value = grad_value + n * s.num_positions * row + m * D;
+      for (int64_t q = 0; q < s.num_queries; ++q) {
+        const int64_t nq = n * s.num_queries + q;
+        const scalar_t* g = grad_out + nq * row + m * D;
+        for (int64_t d = 0; d < D; ++d) {
+          grad[d] = acc_t(g[d]);
+        }
+        const int64_t sample0 = (nq * M + m) * p.samples();
+        const acc_t* loc = p.locations + 2 * sample0;
+        const acc_t* attn = p.weights + sample0;
+        acc_t* g_loc = grad_loc + 2 * sample0;
+        acc_t* g_attn = grad_attn + sample0;
+        for (int64_t l = 0; l < s.num_levels; ++l) {
+          const int height = int(p.shapes[2 * l]), width = int(p.shapes[2 * l + 1]);
+          for (int64_t pt = 0; pt < s.num_points; ++pt, loc += 2, ++attn, g_loc += 2, ++g_attn) {
+            const BilinearSample<acc_t> sample(loc[0], loc[1], height, width);
+            if (!sample.touches_map) {
+              g_loc[0] = g_loc[1] = g_attn[0] = acc_t(0);
+              continue;
+            }
+            const auto c =
+                gather_corners(sample, height, width, p.starts[l], head_value, row, zeros.data());
+            acc_t* grad_rows[4];
+            acc_t scale[4];
+            for (int k = 0; k < 4; ++k) {
+              grad_rows[k] = c.position[k] < 0 ? discard.data() : head_grad_value + c.position[k] * row;
+              scale[k] = *attn * c.weight[k];
+            }
+            acc_t dots[4];
+            backward_corners(grad.data(), c, grad_rows, scale, D, dots);
+            acc_t sampled = 0, dx = 0, dy = 0;
+            for (int k = 0; k < 4; ++k) {
+              sampled += c.weight[k] * dots[k];
+              dx += sample.weight_dx(k) * dots[k];
+              dy += sample.weight_dy(k) * dots[k];
+            }
+            g_attn[0] = sampled;
+            // pixel x = x_norm * W - 0.5
+            g_loc[0] = *attn * dx * acc_t(width);
+            g_loc[1] = *attn * dy * acc_t(height);
+          }
+        }
+      }
+    }
+  });
+}
+
+at::Tensor ms_deform_attn_cpu(const at::Tensor& value, const at::Tensor& spatial_shapes,
+                              const at::Tensor& level_start_index,
+                              const at::Tensor& sampling_locations,
+                              const at::Tensor& attention_weights) {
+  const auto s = check_ms_deform_attn_args(value, spatial_shapes, level_start_index,
+                                           sampling_locations, attention_weights);
+  check_level_layout(spatial_shapes, level_start_index, s.num_positions);
+  auto out = at::empty({s.batch, s.num_queries, s.num_heads * s.channels}, value.options());
+  if (out.numel() == 0) {
+    return out;
+  }
+  const auto acc_dtype = at::toOpMathType(value.scalar_type());
+  const auto v = value.contiguous();
+  const auto shapes = spatial_shapes.contiguous();
+  const auto starts = level_start_index.contiguous();
+  const auto loc = sampling_locations.to(acc_dtype).contiguous();
+  const auto attn = attention_weights.to(acc_dtype).contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, value.scalar_type(),
+                                  "ms_deform_attn_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const Problem<scalar_t> p{s, v.data_ptr<scalar_t>(), shapes.data_ptr<int64_t>(),
+                              starts.data_ptr<int64_t>(), loc.data_ptr<acc_t>(),
+                              attn.data_ptr<acc_t>()};
+    forward_kernel(p, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cpu(
+    const at::Tensor& grad_output, const at::Tensor& value, const at::Tensor& spatial_shapes,
+    const at::Tensor& level_start_index, const at::Tensor& sampling_locations,
+    const at::Tensor& attention_weights) {
+  const auto s = check_ms_deform_attn_args(value, spatial_shapes, level_start_index,
+                                           sampling_locations, attention_weights);
+  check_level_layout(spatial_shapes, level_start_index, s.num_positions);
+  check_grad_output(grad_output, s, value);
+  const auto acc_dtype = at::toOpMathType(value.scalar_type());
+  const auto acc_options = value.options().dtype(acc_dtype);
+  auto grad_value = at::zeros(value.sizes(), acc_options);
+  auto grad_loc = at::zeros(sampling_locations.sizes(), acc_options);
+  auto grad_attn = at::zeros(attention_weights.sizes(), acc_options);
+  if (grad_output.numel() > 0) {
+    const auto v = value.contiguous();
+    const auto g = grad_output.contiguous();
+    const auto shapes = spatial_shapes.contiguous();
+    const auto starts = level_start_index.contiguous();
+    const auto loc = sampling_locations.to(acc_dtype).contiguous();
+    const auto attn = attention_weights.to(acc_dtype).contiguous();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, value.scalar_type(),
+                                    "ms_deform_attn_backward_cpu", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      const Problem<scalar_t> p{s, v.data_ptr<scalar_t>(), shapes.data_ptr<int64_t>(),
+                                starts.data_ptr<int64_t>(), loc.data_ptr<acc_t>(),
+                                attn.data_ptr<acc_t>()};
+      backward_kernel(p, g.data_ptr<scalar_t>(), grad_value.data_ptr<acc_t>(),
+                      grad_loc.data_ptr<acc_t>(), grad_attn.data_ptr<acc_t>());
+    });
+  }
+  return {grad_value.to(value.scalar_type()), grad_loc.to(sampling_locations.scalar_type()),
+          grad_attn.to(attention_weights.scalar_type())};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mask2former, CPU, m) {
+  m.impl("ms_deform_attn", &ms_deform_attn_cpu);
+  m.impl("ms_deform_attn_backward", &ms_deform_attn_backward_cpu);
+}
+
+}  // namespace mask2former
