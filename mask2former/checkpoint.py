@@ -1,6 +1,193 @@
-"""Checkpoint loading (replaced by the backbones issue with .safetensors support)."""
+"""Weight files: Detectron2's checkpointer extended with ``.safetensors`` (no pickle) and a clear
+report of what a checkpoint did and did not provide.
+
+File formats handled here:
+
+- Detectron2 ``.pkl``: a pickled ``{"model": {name: ndarray}, "__author__": str, ...}`` (the
+  model zoos of MaskFormer / Mask2Former and converted ImageNet weights). Loading a pickle runs
+  code from the file: load only files you trust.
+- ``.pth``: ``torch.save`` output, ``{"model": state_dict, ...}`` or a bare state_dict.
+- ``.safetensors``: the tensors of ``"model"``; the other scalar entries (``__author__``,
+  ``matching_heuristics``) as JSON strings in the file's metadata. Holds no code.
+  ``tools/convert_checkpoint.py`` turns the two formats above into this one.
+"""
+import json
+import pickle
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Tuple
+from urllib.parse import parse_qs
+
+import numpy as np
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+SAFETENSORS_SUFFIX = ".safetensors"
+_SCALARS = (str, bool, int, float)
+
+
+def read_safetensors(path: str) -> Dict[str, Any]:
+    """Reads a ``.safetensors`` file as a checkpoint dict ``{"model": {name: Tensor}, **metadata}``
+    (metadata values JSON-decoded where possible). Never unpickles."""
+    with safe_open(path, framework="pt", device="cpu") as f:
+        tensors = {name: f.get_tensor(name) for name in f.keys()}
+        metadata = f.metadata() or {}
+    checkpoint: Dict[str, Any] = {}
+    for key, text in metadata.items():
+        try:
+            checkpoint[key] = json.loads(text)
+        except json.JSONDecodeError:
+            checkpoint[key] = text  # written by another tool (e.g. {"format": "pt"})
+    checkpoint["model"] = tensors
+    return checkpoint
+
+
+def _to_tensor(name: str, value) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return torch.from_numpy(np.ascontiguousarray(value))
+    raise ValueError(
+        f"checkpoint entry 'model/{name}' is a {type(value).__name__}; expected a tensor or a "
+        "numeric numpy array"
+    )
+
+
+def write_safetensors(checkpoint: Dict[str, Any], path: str) -> List[str]:
+    """Writes ``checkpoint["model"]`` (tensors or numpy arrays) to ``path``, with the scalar
+    top-level entries as metadata. Returns the names of the entries that were left out
+    (non-scalar ones such as optimizer or scheduler state)."""
+    if "model" not in checkpoint or not isinstance(checkpoint["model"], dict):
+        raise ValueError(f"expected a checkpoint dict with a 'model' state_dict, got keys {sorted(checkpoint)}")
+    tensors, storages = {}, set()
+    for name, value in checkpoint["model"].items():
+        tensor = _to_tensor(name, value).contiguous()
+        # safetensors refuses tensors that share memory (tied or pickled-twice weights)
+        if tensor.untyped_storage().data_ptr() in storages:
+            tensor = tensor.clone()
+        storages.add(tensor.untyped_storage().data_ptr())
+        tensors[name] = tensor
+    metadata = {k: json.dumps(v) for k, v in checkpoint.items() if k != "model" and isinstance(v, _SCALARS)}
+    save_file(tensors, path, metadata=metadata)
+    return sorted(k for k in checkpoint if k != "model" and k not in metadata)
+
+
+def read_checkpoint(path: str, trust_pickle: bool = False) -> Dict[str, Any]:
+    """Reads a ``.pkl``, ``.pth``/``.pt`` or ``.safetensors`` file as ``{"model": ..., ...}``.
+
+    ``.pth`` files are read with ``torch.load(weights_only=True)``, which refuses arbitrary
+    objects; ``trust_pickle=True`` lifts that. ``.pkl`` files are plain pickles (their format).
+    """
+    if path.endswith(SAFETENSORS_SUFFIX):
+        return read_safetensors(path)
+    if path.endswith(".pkl"):
+        # Detectron2's reading of its .pkl formats (model zoo; Caffe2 blobs)
+        return DetectionCheckpointer(torch.nn.Module())._load_file(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as e:
+        raise ValueError(
+            f"{path}: holds objects other than tensors and plain containers; if you trust "
+            f"the file, pass trust_pickle / --trust-pickle ({e})"
+        ) from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a dict of weights, got a {type(data).__name__}")
+    return data if "model" in data else {"model": data}
+
+
+def write_d2_pickle(state_dict: Dict[str, Any], path: str, author: str) -> None:
+    """Writes weights as a Detectron2 ``.pkl`` (numpy arrays, loaded with name-matching
+    heuristics, so names may lack the model's prefixes such as ``backbone.``)."""
+    model = {name: _to_tensor(name, value).numpy() for name, value in state_dict.items()}
+    with open(path, "wb") as f:
+        pickle.dump({"model": model, "__author__": author, "matching_heuristics": True}, f)
+
+
+@dataclass
+class LoadReport:
+    """What one ``load`` did: model tensors that got values, model tensors left at their
+    initialization (``missing``), checkpoint tensors the model has no place for
+    (``unexpected``), and tensors skipped because the shapes differ."""
+
+    source: str
+    loaded: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    incorrect_shapes: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing or self.unexpected or self.incorrect_shapes)
+
+    def summary(self) -> str:
+        total = len(self.loaded) + len(self.missing) + len(self.incorrect_shapes)
+        lines = [f"Loaded {len(self.loaded)} of {total} model tensors from {self.source}."]
+        if self.missing:
+            lines.append(
+                f"{len(self.missing)} model tensors are not in the checkpoint and keep their "
+                f"initialization: {_count_by_module(self.missing)}"
+            )
+        if self.unexpected:
+            lines.append(
+                f"{len(self.unexpected)} checkpoint tensors are not used by the model: "
+                f"{_count_by_module(self.unexpected)}"
+            )
+        for name, in_checkpoint, in_model in self.incorrect_shapes:
+            lines.append(f"Skipped {name}: shape {in_checkpoint} in the checkpoint, {in_model} in the model.")
+        return "\n".join(lines)
+
+
+def _count_by_module(names: List[str]) -> str:
+    """'backbone (3), sem_seg_head.predictor (2)': counts per module, two levels deep."""
+    counts = Counter(".".join(n.split(".")[:2]) if n.count(".") >= 2 else n for n in names)
+    return ", ".join(f"{module} ({count})" for module, count in sorted(counts.items()))
 
 
 class MaskFormerCheckpointer(DetectionCheckpointer):
-    """Detectron2's checkpointer; every entry point of this project loads weights through it."""
+    """Detectron2's checkpointer; every entry point of this project loads weights through it.
+
+    In addition to Detectron2's formats, ``load`` accepts ``.safetensors`` files (read without
+    pickle; ``matching_heuristics`` comes from the file's metadata or from a
+    ``?matching_heuristics=True`` suffix, as for ``.pth``). After each load, ``last_report``
+    holds a :class:`LoadReport` and its summary is logged before Detectron2's detailed lists.
+    """
+
+    def __init__(self, model, save_dir="", *, save_to_disk=None, **checkpointables):
+        super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
+        self.last_report = None
+        self._source = None
+
+    def _load_file(self, filename):
+        self._source = filename
+        if not filename.endswith(SAFETENSORS_SUFFIX):
+            return super()._load_file(filename)
+        checkpoint = read_safetensors(filename)
+        query = parse_qs(self._parsed_url_during_load.query) if self._parsed_url_during_load else {}
+        if query.pop("matching_heuristics", ["False"]) == ["True"]:
+            checkpoint["matching_heuristics"] = True
+        if query:
+            raise ValueError(f"{filename}: unsupported query parameters {sorted(query)}")
+        checkpoint["matching_heuristics"] = bool(checkpoint.get("matching_heuristics", False))
+        return checkpoint
+
+    def _load_model(self, checkpoint):
+        incompatible = super()._load_model(checkpoint)
+        skipped = {name for name, _, _ in incompatible.incorrect_shapes}
+        not_loaded = set(incompatible.missing_keys) | skipped
+        self.last_report = LoadReport(
+            source=self._source or "<checkpoint>",
+            loaded=[k for k in self.model.state_dict() if k not in not_loaded],
+            # a tensor skipped for its shape is also missing: report it once, as skipped
+            missing=[k for k in incompatible.missing_keys if k not in skipped],
+            unexpected=list(incompatible.unexpected_keys),
+            incorrect_shapes=list(incompatible.incorrect_shapes),
+        )
+        return incompatible
+
+    def _log_incompatible_keys(self, incompatible) -> None:
+        report = self.last_report
+        if report is not None:
+            (self.logger.info if report.complete else self.logger.warning)(report.summary())
+        super()._log_incompatible_keys(incompatible)

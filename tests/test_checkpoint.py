@@ -1,0 +1,174 @@
+"""MaskFormerCheckpointer: .safetensors loads exactly like the .pkl it came from, without pickle;
+the load report names what did not match; tools/convert_checkpoint.py."""
+import importlib.util
+import logging
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mask2former.checkpoint import (
+    MaskFormerCheckpointer,
+    read_checkpoint,
+    read_safetensors,
+    write_safetensors,
+)
+from tests.test_backbone_swin import tiny_swin
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(filename: str):
+    """Imports a script of tools/ (names with dashes are not importable by name)."""
+    spec = importlib.util.spec_from_file_location(filename.replace("-", "_")[:-3], ROOT / "tools" / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TinyModel(nn.Module):
+    """A backbone under ``backbone.`` plus a head, like the meta-architecture."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.backbone = tiny_swin()
+        self.head = nn.Linear(8, 3)
+
+
+def write_pkl(path, state_dict, heuristics: bool):
+    data = {
+        "model": {k: v.numpy().copy() for k, v in state_dict.items()},
+        "__author__": "test",
+        "matching_heuristics": heuristics,
+    }
+    with open(path, "wb") as f:
+        pickle.dump(data, f)
+
+
+def assert_same_state(a: nn.Module, b: nn.Module):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0, msg=k)
+
+
+@pytest.mark.parametrize("heuristics", [False, True])
+def test_safetensors_loading_equals_pickle_loading(tmp_path, heuristics):
+    source = TinyModel(seed=1)
+    state = source.state_dict()
+    if heuristics:  # ImageNet-style file: backbone names without the "backbone." prefix
+        state = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
+    pkl, st = tmp_path / "w.pkl", tmp_path / "w.safetensors"
+    write_pkl(pkl, state, heuristics)
+    load_tool("convert_checkpoint.py").main([str(pkl), str(st)])
+
+    from_pkl, from_st = TinyModel(seed=2), TinyModel(seed=3)
+    ckpt_pkl, ckpt_st = MaskFormerCheckpointer(from_pkl), MaskFormerCheckpointer(from_st)
+    ckpt_pkl.load(str(pkl))
+    ckpt_st.load(str(st))
+    if heuristics:  # the head is not in the file: compare it separately
+        from_st.head.load_state_dict(from_pkl.head.state_dict())
+        assert ckpt_st.last_report.missing == ["head.weight", "head.bias"]
+        assert_same_state(from_pkl.backbone, source.backbone)
+    else:
+        assert ckpt_st.last_report.complete
+        assert_same_state(from_pkl, source)
+    assert_same_state(from_st, from_pkl)
+    assert ckpt_st.last_report.loaded == ckpt_pkl.last_report.loaded
+    assert read_safetensors(str(st))["matching_heuristics"] is heuristics
+
+
+def test_safetensors_loading_never_unpickles(tmp_path, monkeypatch):
+    source = TinyModel(seed=1)
+    path = tmp_path / "w.safetensors"
+    write_safetensors({"model": source.state_dict(), "__author__": "test"}, str(path))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle used")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    target = TinyModel(seed=2)
+    MaskFormerCheckpointer(target).load(str(path))
+    assert_same_state(target, source)
+
+
+def test_safetensors_heuristics_from_query(tmp_path):
+    source = TinyModel(seed=1)
+    backbone_only = {k: v for k, v in source.backbone.state_dict().items()}
+    path = tmp_path / "w.safetensors"
+    write_safetensors({"model": backbone_only}, str(path))  # no metadata at all
+    target = TinyModel(seed=2)
+    checkpointer = MaskFormerCheckpointer(target)
+    checkpointer.load(str(path))  # names lack "backbone.": nothing matches
+    assert len(checkpointer.last_report.unexpected) == len(backbone_only)
+    checkpointer.load(f"{path}?matching_heuristics=True")
+    assert_same_state(target.backbone, source.backbone)
+    with pytest.raises(ValueError, match="unsupported query"):
+        checkpointer.load(f"{path}?color=blue")
+
+
+def test_report_names_missing_unexpected_and_mismatched(tmp_path, caplog):
+    state = {k: v.clone() for k, v in TinyModel(seed=1).state_dict().items()}
+    del state["head.weight"]
+    state["head.bias"] = torch.zeros(5)
+    state["extra.scale"] = torch.ones(2)
+    path = tmp_path / "w.safetensors"
+    write_safetensors({"model": state}, str(path))
+    model = TinyModel(seed=2)
+    checkpointer = MaskFormerCheckpointer(model)
+    with caplog.at_level(logging.INFO):
+        checkpointer.load(str(path))
+    report = checkpointer.last_report
+    assert report.missing == ["head.weight"]
+    assert report.unexpected == ["extra.scale"]
+    assert report.incorrect_shapes == [("head.bias", (5,), (3,))]
+    assert not report.complete
+    n = len(model.state_dict())
+    assert len(report.loaded) == n - 2
+    text = caplog.text
+    assert f"Loaded {n - 2} of {n} model tensors from {path}" in text
+    assert "1 model tensors are not in the checkpoint and keep their initialization: head.weight (1)" in text
+    assert "1 checkpoint tensors are not used by the model: extra.scale (1)" in text
+    assert "Skipped head.bias: shape (5,) in the checkpoint, (3,) in the model." in text
+
+
+def test_convert_pth_keeps_weights_and_scalar_metadata(tmp_path, capsys):
+    model = TinyModel(seed=1)
+    pth, st = tmp_path / "model_final.pth", tmp_path / "model_final.safetensors"
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": 7}, pth)
+    load_tool("convert_checkpoint.py").main([str(pth), str(st)])
+    assert "Left out (not weights): optimizer" in capsys.readouterr().out
+    loaded = read_safetensors(str(st))
+    assert loaded["iteration"] == 7 and "optimizer" not in loaded
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(loaded["model"][k], v, rtol=0, atol=0)
+
+
+def test_write_safetensors_handles_shared_and_rejects_non_arrays(tmp_path):
+    weight = torch.randn(3, 3)
+    path = tmp_path / "tied.safetensors"
+    write_safetensors({"model": {"a": weight, "b": weight, "c": np.arange(4.0)}}, str(path))
+    loaded = read_safetensors(str(path))["model"]
+    torch.testing.assert_close(loaded["a"], loaded["b"])
+    assert loaded["c"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="'model/name' is a str"):
+        write_safetensors({"model": {"name": "oops"}}, str(tmp_path / "bad.safetensors"))
+
+
+def test_convert_checkpoint_argument_errors(tmp_path):
+    tool = load_tool("convert_checkpoint.py")
+    with pytest.raises(SystemExit):
+        tool.main([str(tmp_path / "missing.pkl"), str(tmp_path / "out.safetensors")])
+    with pytest.raises(SystemExit):
+        tool.main([str(tmp_path / "in.pkl"), str(tmp_path / "out.pth")])
+    bad = tmp_path / "list.pth"
+    torch.save([1, 2], bad)
+    with pytest.raises(ValueError, match="expected a dict of weights"):
+        read_checkpoint(str(bad))
