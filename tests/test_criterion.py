@@ -298,3 +298,35 @@ def test_bad_labels_and_unknown_losses_raise_clear_errors():
     outputs = {"pred_logits": torch.zeros(1, 2, 4), "pred_masks": torch.zeros(1, 2, 2, 2)}
     with pytest.raises(ValueError, match=r"must lie in \[0, 3\).*255"):
         criterion(outputs, [{"labels": torch.tensor([255]), "masks": torch.ones(1, 2, 2)}])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_mixed_precision_losses_match_cpu(monkeypatch):
+    """Matcher and criterion on CUDA under fp16 autocast give the CPU fp32 losses (same points:
+    every pixel centre)."""
+    h, w = 4, 4
+    g = torch.Generator().manual_seed(6)
+    outputs = _random_outputs(2, 5, 3, h, w, 1, g)
+    targets = [
+        {"labels": torch.tensor([0, 2]), "masks": torch.rand(2, h, w, generator=g) > 0.5},
+        {"labels": torch.tensor([1]), "masks": torch.rand(1, h, w, generator=g) > 0.5},
+    ]
+    matcher = HungarianMatcher(2.0, 5.0, 5.0, num_points=h * w)
+    criterion = SetCriterion(
+        3, matcher, {}, 0.1, num_points=h * w, oversample_ratio=1.0, importance_sample_ratio=0.0
+    )
+    monkeypatch.setattr(torch, "rand", fake_rand_at_pixel_centres(h, w))
+    expected = criterion(outputs, targets)
+
+    def to_cuda(out):
+        return {k: v.detach().cuda() for k, v in out.items() if k != "aux_outputs"}
+
+    cuda_outputs = to_cuda(outputs)
+    cuda_outputs["aux_outputs"] = [to_cuda(aux) for aux in outputs["aux_outputs"]]
+    cuda_targets = [{k: v.cuda() for k, v in t.items()} for t in targets]
+    with torch.autocast("cuda", dtype=torch.float16):
+        losses = criterion.cuda()(cuda_outputs, cuda_targets)
+    assert set(losses) == set(expected)
+    for name, value in losses.items():
+        assert value.item() == pytest.approx(expected[name].item(), rel=1e-2, abs=1e-3), name

@@ -100,9 +100,8 @@ class SetCriterion(nn.Module):
         size = padded_size(targets)
         tgt = torch.cat(
             [pad_masks(t["masks"][j], size, pred.dtype) for t, (_, j) in zip(targets, indices)]
-        ).to(pred.device)[
-            :, None
-        ]  # (M, 1, H, W)
+        )
+        tgt = tgt.to(pred.device)[:, None]  # (M, 1, H, W)
 
         if self.num_points > 0:
             # Normalized point coordinates address both resolutions: no upsampling needed.
