@@ -108,11 +108,13 @@ class WindowAttention(nn.Module):
             (B, nW, N, C)
         """
         B, nW, N, C = x.shape
-        qkv = self.qkv(x).view(B, nW, N, 3, self.num_heads, C // self.num_heads)
-        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # each (B, nW, heads, N, C/heads)
-        bias = self.relative_position_bias()
+        heads = self.num_heads
+        qkv = self.qkv(x).view(B * nW, N, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
+        # 4-D (B * nW, heads, N, C / heads) inputs let SDPA use its fused kernels
+        q, k, v = qkv.unbind(0)
+        bias = self.relative_position_bias()[None]  # (1, heads, N, N), broadcast over windows
         if mask is not None:
-            bias = bias + mask[:, None]  # (nW, heads, N, N)
+            bias = (bias + mask[:, None]).repeat(B, 1, 1, 1)  # (B * nW, heads, N, N)
         out = F.scaled_dot_product_attention(
             q,
             k,
@@ -121,5 +123,5 @@ class WindowAttention(nn.Module):
             dropout_p=self.attn_drop if self.training else 0.0,
             scale=self.scale,
         )
-        out = out.transpose(2, 3).reshape(B, nW, N, C)
+        out = out.transpose(1, 2).reshape(B, nW, N, C)
         return self.proj_drop(self.proj(out))
