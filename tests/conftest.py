@@ -94,3 +94,16 @@ def datasets_root(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("DETECTRON2_DATASETS", str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def shapes_root(tmp_path_factory):
+    """A datasets root holding a small generated "shapes" dataset (8 train / 4 val images) in
+    ``<root>/shapes``, with the ``shapes_*`` datasets registered to it for the session."""
+    from mask2former.data.datasets import register_all_shapes
+    from mask2former.data.shapes import generate
+
+    root = tmp_path_factory.mktemp("shapes_datasets")
+    generate(str(root), num_train=8, num_val=4)
+    register_all_shapes(str(root))
+    return root

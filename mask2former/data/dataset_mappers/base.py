@@ -46,9 +46,10 @@ def flip_augmentations(cfg) -> List[T.Augmentation]:
 
 
 def _to_augmentable(label: np.ndarray) -> np.ndarray:
-    """detectron2 resizes uint8 maps with PIL and other dtypes with torch (float only):
-    use uint8 when the ids fit, float64 (exact for ids < 2^53) otherwise."""
-    return label.astype(np.uint8 if label.min() >= 0 and label.max() <= 255 else np.float64)
+    """float64 (exact for ids < 2^53) for every label map: detectron2 resizes uint8 arrays with
+    PIL and others with torch, whose nearest-neighbour grids differ slightly, so one dtype
+    keeps all label maps of an image aligned."""
+    return label.astype(np.float64)
 
 
 def _pad_to_multiple(tensor: torch.Tensor, divisor: int, value) -> torch.Tensor:
