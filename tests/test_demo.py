@@ -59,14 +59,13 @@ def test_tiny_yaml_matches_conftest():
 def test_images_end_to_end(demo_cli, tmp_path, task, caplog):
     inputs = tmp_path / "in"
     inputs.mkdir()
-    images = {"a.png": pattern_image(48, 64, 1), "b.png": pattern_image(64, 80, 2)}
-    for name, image in images.items():
-        cv2.imwrite(str(inputs / name), image)
+    png = pattern_image(48, 64, 1)
+    cv2.imwrite(str(inputs / "a.png"), png)
     jpeg = pattern_image(40, 56, 3)
     cv2.imwrite(str(tmp_path / "c.jpg"), jpeg)
     out = tmp_path / "out"
 
-    with caplog.at_level(logging.INFO, logger="demo"):
+    with caplog.at_level(logging.INFO):
         rc = run_demo(
             demo_cli,
             "--config-file", tiny_config(task),
@@ -77,15 +76,16 @@ def test_images_end_to_end(demo_cli, tmp_path, task, caplog):
             "--task", task,
         )  # fmt: skip
     assert rc == 0
-    assert sorted(os.listdir(out)) == ["a.png", "b.png", "c.jpg"]
-    for name, source in [*images.items(), ("c.jpg", jpeg)]:
+    assert sorted(os.listdir(out)) == ["a.png", "c.jpg"]
+    for name, source in [("a.png", png), ("c.jpg", jpeg)]:
         drawing = cv2.imread(str(out / name))
         assert drawing.shape == source.shape
         # the overlay changes a good part of the image (JPEG noise alone stays far below this)
         changed = np.abs(drawing.astype(int) - source.astype(int)).max(axis=2) > 30
         assert changed.mean() > 0.05, name
-    timings = [r.message for r in caplog.records if r.message.endswith("s") and " in " in r.message]
-    assert len(timings) == 3 and all(name in " ".join(timings) for name in ["a.png", "c.jpg"])
+    timings = [r.getMessage() for r in caplog.records if r.name == "demo" and " in " in r.getMessage()]
+    assert len(timings) == 2 and "a.png: " in timings[0] and timings[1].endswith("s")
+    assert "class <index>" not in caplog.text  # names come from the shapes metadata
 
 
 def test_output_file_for_one_input(demo_cli, tmp_path):
@@ -211,6 +211,7 @@ def test_video_end_to_end(demo_cli, tmp_path):
     rc = run_demo(
         demo_cli, "--config-file", tiny_config("panoptic"), "--video-input", tmp_path / "clip.mp4",
         "--output", tmp_path / "out", "--random-weights",
+        "--opts", "MODEL.MASK_FORMER.TEST.INSTANCE_ON", "False",  # not drawn: save the time
     )  # fmt: skip
     assert rc == 0
     frames, fps = video_properties(tmp_path / "out" / "clip.mp4")

@@ -1,0 +1,279 @@
+"""Evaluators chosen by build_evaluator, run on the generated shapes data with perfect and with
+deliberately wrong predictions whose metric values are computed here by hand."""
+import numpy as np
+import pycocotools.mask as mask_util
+import pytest
+import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.evaluation import (
+    COCOEvaluator,
+    COCOPanopticEvaluator,
+    DatasetEvaluators,
+    SemSegEvaluator,
+)
+from detectron2.structures import BitMasks, Instances
+from panopticapi.utils import rgb2id
+from PIL import Image
+from pycocotools.coco import COCO
+
+from mask2former.data.datasets import register_all, datasets_root
+from mask2former.data.shapes import generate
+from mask2former.evaluation import InstanceSegEvaluator, build_evaluator
+from conftest import make_tiny_cfg
+
+NUM_VAL = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shapes_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("datasets"))
+    generate(root, num_train=1, num_val=NUM_VAL)
+    register_all(root)
+    yield root
+    register_all(datasets_root())
+
+
+def _cfg(semantic=True, instance=False, panoptic=False):
+    cfg = make_tiny_cfg()
+    cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = semantic
+    cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = instance
+    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = panoptic
+    return cfg
+
+
+def _run(evaluator, records, make_output):
+    evaluator.reset()
+    for record in records:
+        evaluator.process([record], [make_output(record)])
+    return evaluator.evaluate()
+
+
+# ---- semantic ----
+def _semantic_gt(record):
+    return np.array(Image.open(record["sem_seg_file_name"]), dtype=np.int64)
+
+
+def _scores_for(labels, num_classes):
+    """(K, H, W) scores whose argmax is ``labels`` (ignored pixels get class 0)."""
+    labels = torch.from_numpy(np.where(labels == 255, 0, labels))
+    return torch.nn.functional.one_hot(labels, num_classes).permute(2, 0, 1).float()
+
+
+def test_semantic_perfect_and_wrong(tmp_path):
+    name = "shapes_sem_seg_val"
+    evaluator = build_evaluator(_cfg(), name, str(tmp_path))
+    assert isinstance(evaluator, SemSegEvaluator)
+    records = DatasetCatalog.get(name)
+    k = len(MetadataCatalog.get(name).stuff_classes)
+
+    perfect = _run(evaluator, records, lambda r: {"sem_seg": _scores_for(_semantic_gt(r), k)})
+    for metric in ("mIoU", "fwIoU", "mACC", "pACC"):
+        assert perfect["sem_seg"][metric] == pytest.approx(100.0), metric
+
+    shifted = _run(
+        evaluator,
+        records,
+        lambda r: {"sem_seg": _scores_for(np.where(_semantic_gt(r) == 255, 255, (_semantic_gt(r) + 1) % k), k)},
+    )
+    for metric in ("mIoU", "fwIoU", "mACC", "pACC"):
+        assert shifted["sem_seg"][metric] == pytest.approx(0.0), metric
+
+    # one class everywhere: IoU of that class = its pixel share, 0 for the others present
+    gts = np.concatenate([_semantic_gt(r).ravel() for r in records])
+    gts = gts[gts != 255]
+    counts = np.bincount(gts, minlength=k)
+    majority = int(counts.argmax())
+    constant = _run(
+        evaluator,
+        records,
+        lambda r: {"sem_seg": _scores_for(np.full_like(_semantic_gt(r), majority), k)},
+    )["sem_seg"]
+    share = counts[majority] / counts.sum()
+    assert constant["pACC"] == pytest.approx(100 * share)
+    assert constant["mIoU"] == pytest.approx(100 * share / np.count_nonzero(counts))
+    assert constant["mACC"] == pytest.approx(100 / np.count_nonzero(counts))
+
+
+# ---- panoptic (several evaluators at once) ----
+def _panoptic_gt(record):
+    seg = torch.from_numpy(rgb2id(np.array(Image.open(record["pan_seg_file_name"]))).astype(np.int32))
+    segments = [
+        {"id": s["id"], "category_id": s["category_id"], "isthing": bool(s["isthing"])}
+        for s in record["segments_info"]
+    ]
+    return seg, segments
+
+
+def _without_things(record):
+    seg, segments = _panoptic_gt(record)
+    for s in segments:
+        if s["isthing"]:
+            seg[seg == s["id"]] = 0  # void
+    return seg, [s for s in segments if not s["isthing"]]
+
+
+def test_panoptic_evaluators_selected_by_task_flags(tmp_path):
+    name = "shapes_panoptic_val"
+    only_pq = build_evaluator(_cfg(semantic=False, panoptic=True), name, str(tmp_path))
+    assert isinstance(only_pq, COCOPanopticEvaluator)
+    all_three = build_evaluator(_cfg(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+    assert isinstance(all_three, DatasetEvaluators)
+    assert [type(e) for e in all_three._evaluators] == [
+        COCOPanopticEvaluator,
+        COCOEvaluator,
+        SemSegEvaluator,
+    ]
+    with pytest.raises(NotImplementedError, match="MODEL.MASK_FORMER.TEST"):
+        build_evaluator(_cfg(semantic=False), name, str(tmp_path))
+
+
+def test_panoptic_perfect_and_without_things(tmp_path):
+    name = "shapes_panoptic_val"
+    meta = MetadataCatalog.get(name)
+    records = DatasetCatalog.get(name)
+    k = len(meta.stuff_classes)
+    evaluator = build_evaluator(_cfg(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+    coco = COCO(meta.json_file)
+    to_contiguous = meta.thing_dataset_id_to_contiguous_id
+
+    def perfect(record):
+        return {
+            "panoptic_seg": _panoptic_gt(record),
+            **_instances(coco, record, to_contiguous),
+            "sem_seg": _scores_for(_semantic_gt(record), k),
+        }
+
+    results = _run(evaluator, records, perfect)
+    for group in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st"):
+        assert results["panoptic_seg"][group] == pytest.approx(100.0), group
+    assert results["segm"]["AP"] == pytest.approx(100.0)
+    assert results["sem_seg"]["mIoU"] == pytest.approx(100.0)
+
+    pq_only = build_evaluator(_cfg(semantic=False, panoptic=True), name, str(tmp_path))
+    wrong = _run(pq_only, records, lambda r: {"panoptic_seg": _without_things(r)})["panoptic_seg"]
+    # every thing category with a (non-crowd) ground-truth segment scores 0, every stuff one 100
+    present = {
+        (s["category_id"], bool(s["isthing"]))
+        for r in records
+        for s in r["segments_info"]
+        if not s["iscrowd"]
+    }
+    num_things = sum(isthing for _, isthing in present)
+    assert wrong["PQ_th"] == pytest.approx(0.0)
+    assert wrong["PQ_st"] == pytest.approx(100.0)
+    assert wrong["PQ"] == pytest.approx(100.0 * (len(present) - num_things) / len(present))
+
+
+# ---- instances ----
+def _instances(coco, record, to_contiguous, keep=lambda index: True, class_offset=0):
+    """Instances predicted exactly as the non-crowd ground truth of ``record`` (score 1),
+    keeping the annotations whose index within their category passes ``keep``."""
+    image = coco.imgs[record["image_id"]]
+    h, w = image["height"], image["width"]
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[record["image_id"]], iscrowd=False))
+    seen = {}
+    masks, classes = [], []
+    for ann in anns:
+        index = seen.get(ann["category_id"], 0)
+        seen[ann["category_id"]] = index + 1
+        if keep(index):
+            masks.append(coco.annToMask(ann).astype(bool))
+            classes.append(to_contiguous[ann["category_id"]] + class_offset)
+    instances = Instances((h, w))
+    instances.pred_masks = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, h, w, dtype=torch.bool)
+    instances.pred_boxes = BitMasks(instances.pred_masks).get_bounding_boxes()
+    instances.scores = torch.ones(len(masks))
+    instances.pred_classes = torch.tensor(classes, dtype=torch.int64)
+    return {"instances": instances}
+
+
+def _expected_ap_when_keeping_first_half(coco, image_ids):
+    """COCO AP (101 recall points) of score-1 perfect masks for the first half (rounded up)
+    of each category's instances in each image: precision 1 up to recall r_c, then nothing."""
+    recall_thresholds = np.linspace(0.0, 1.0, 101)
+    aps = []
+    for category_id in coco.getCatIds():
+        total = kept = 0
+        for image_id in image_ids:
+            n = len(coco.getAnnIds(imgIds=[image_id], catIds=[category_id], iscrowd=False))
+            total += n
+            kept += (n + 1) // 2
+        if total:
+            aps.append(np.count_nonzero(recall_thresholds <= kept / total) / 101)
+    return 100 * float(np.mean(aps))
+
+
+def test_instance_perfect_half_and_wrong_classes(tmp_path):
+    name = "shapes_instance_val"
+    meta = MetadataCatalog.get(name)
+    records = DatasetCatalog.get(name)
+    coco = COCO(meta.json_file)
+    to_contiguous = meta.thing_dataset_id_to_contiguous_id
+    evaluator = build_evaluator(_cfg(semantic=False, instance=True), name, str(tmp_path))
+    assert isinstance(evaluator, COCOEvaluator)
+
+    perfect = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous))
+    assert perfect["segm"]["AP"] == pytest.approx(100.0)
+
+    half = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous, keep=lambda i: i % 2 == 0))
+    expected = _expected_ap_when_keeping_first_half(coco, [r["image_id"] for r in records])
+    assert expected < 100
+    # the even indices (0, 2, 4, ...) are the first half rounded up
+    assert half["segm"]["AP"] == pytest.approx(expected, abs=1e-6)
+
+    num_things = len(meta.thing_classes)
+    wrong = _run(
+        evaluator,
+        records,
+        lambda r: _instances(coco, r, {k: (v + 1) % num_things for k, v in to_contiguous.items()}),
+    )
+    assert wrong["segm"]["AP"] == pytest.approx(0.0)
+
+
+@pytest.fixture
+def subset_thing_dataset():
+    """shapes instances registered like ADE20K's panoptic split: thing contiguous ids 3..6 among
+    7 classes (stuff first), so detectron2's COCOEvaluator refuses them."""
+    name = "shapes_instance_val_subset_ids"
+    source = MetadataCatalog.get("shapes_instance_val")
+    DatasetCatalog.register(name, lambda: DatasetCatalog.get("shapes_instance_val"))
+    MetadataCatalog.get(name).set(
+        json_file=source.json_file,
+        evaluator_type="ade20k_panoptic_seg",
+        thing_classes=source.thing_classes,
+        thing_dataset_id_to_contiguous_id={k: v + 3 for k, v in source.thing_dataset_id_to_contiguous_id.items()},
+    )
+    yield name
+    DatasetCatalog.remove(name)
+    MetadataCatalog.remove(name)
+
+
+def test_instance_evaluator_for_non_contiguous_thing_ids(tmp_path, subset_thing_dataset):
+    name = subset_thing_dataset
+    meta = MetadataCatalog.get(name)
+    records = DatasetCatalog.get(name)
+    coco = COCO(meta.json_file)
+    evaluator = build_evaluator(_cfg(semantic=False, instance=True), name, str(tmp_path))
+    assert isinstance(evaluator, InstanceSegEvaluator)
+    to_contiguous = meta.thing_dataset_id_to_contiguous_id
+    results = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous))
+    assert results["segm"]["AP"] == pytest.approx(100.0)
+
+    with pytest.raises(AssertionError):  # what this evaluator exists for
+        _run(COCOEvaluator(name, output_dir=str(tmp_path)), records, lambda r: _instances(coco, r, to_contiguous))
+
+    stuff_prediction = {k: 0 for k in to_contiguous}  # class 0 is a stuff class here
+    with pytest.raises(ValueError, match="not a thing class"):
+        _run(evaluator, records, lambda r: _instances(coco, r, stuff_prediction))
+
+
+def test_unknown_evaluator_type_is_reported(tmp_path):
+    name = "shapes_no_evaluator"
+    DatasetCatalog.register(name, lambda: [])
+    MetadataCatalog.get(name).set(evaluator_type="lidar")
+    try:
+        with pytest.raises(NotImplementedError, match="'lidar'"):
+            build_evaluator(_cfg(), name, str(tmp_path))
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
