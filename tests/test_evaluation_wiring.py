@@ -165,20 +165,17 @@ def test_panoptic_perfect_and_without_things(tmp_path):
 
 
 # ---- instances ----
-def _instances(coco, record, to_contiguous, keep=lambda index: True, class_offset=0):
-    """Instances predicted exactly as the non-crowd ground truth of ``record`` (score 1),
-    keeping the annotations whose index within their category passes ``keep``."""
+def _instances(coco, record, to_contiguous, keep_ids=None):
+    """Instances predicted exactly as the non-crowd ground truth of ``record`` (score 1);
+    only the annotations in ``keep_ids`` when given."""
     image = coco.imgs[record["image_id"]]
     h, w = image["height"], image["width"]
     anns = coco.loadAnns(coco.getAnnIds(imgIds=[record["image_id"]], iscrowd=False))
-    seen = {}
     masks, classes = [], []
     for ann in anns:
-        index = seen.get(ann["category_id"], 0)
-        seen[ann["category_id"]] = index + 1
-        if keep(index):
+        if keep_ids is None or ann["id"] in keep_ids:
             masks.append(coco.annToMask(ann).astype(bool))
-            classes.append(to_contiguous[ann["category_id"]] + class_offset)
+            classes.append(to_contiguous[ann["category_id"]])
     instances = Instances((h, w))
     instances.pred_masks = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, h, w, dtype=torch.bool)
     instances.pred_boxes = BitMasks(instances.pred_masks).get_bounding_boxes()
@@ -187,20 +184,20 @@ def _instances(coco, record, to_contiguous, keep=lambda index: True, class_offse
     return {"instances": instances}
 
 
-def _expected_ap_when_keeping_first_half(coco, image_ids):
-    """COCO AP (101 recall points) of score-1 perfect masks for the first half (rounded up)
-    of each category's instances in each image: precision 1 up to recall r_c, then nothing."""
+def _first_half_and_expected_ap(coco, image_ids):
+    """Ids of the first half (rounded down) of each category's non-crowd instances, and the
+    COCO AP (101 recall points) of predicting exactly those with score 1: per category,
+    precision 1 up to recall r_c = kept / total and nothing beyond; no detection gives 0."""
     recall_thresholds = np.linspace(0.0, 1.0, 101)
-    aps = []
+    keep_ids, aps = set(), []
     for category_id in coco.getCatIds():
-        total = kept = 0
-        for image_id in image_ids:
-            n = len(coco.getAnnIds(imgIds=[image_id], catIds=[category_id], iscrowd=False))
-            total += n
-            kept += (n + 1) // 2
-        if total:
-            aps.append(np.count_nonzero(recall_thresholds <= kept / total) / 101)
-    return 100 * float(np.mean(aps))
+        ids = sorted(coco.getAnnIds(imgIds=image_ids, catIds=[category_id], iscrowd=False))
+        if not ids:
+            continue  # COCOeval leaves categories without ground truth out of the mean
+        kept = len(ids) // 2
+        keep_ids.update(ids[:kept])
+        aps.append(np.count_nonzero(recall_thresholds <= kept / len(ids)) / 101 if kept else 0.0)
+    return keep_ids, 100 * float(np.mean(aps))
 
 
 def test_instance_perfect_half_and_wrong_classes(tmp_path):
@@ -215,10 +212,9 @@ def test_instance_perfect_half_and_wrong_classes(tmp_path):
     perfect = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous))
     assert perfect["segm"]["AP"] == pytest.approx(100.0)
 
-    half = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous, keep=lambda i: i % 2 == 0))
-    expected = _expected_ap_when_keeping_first_half(coco, [r["image_id"] for r in records])
-    assert expected < 100
-    # the even indices (0, 2, 4, ...) are the first half rounded up
+    keep_ids, expected = _first_half_and_expected_ap(coco, [r["image_id"] for r in records])
+    assert 0 < expected < 100, expected
+    half = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous, keep_ids))
     assert half["segm"]["AP"] == pytest.approx(expected, abs=1e-6)
 
     num_things = len(meta.thing_classes)
