@@ -79,20 +79,24 @@ def test_losses_agree_with_torch_references_on_random_inputs():
 
 
 def test_pairwise_costs_equal_matched_losses_of_every_pair():
+    """Binary targets for all three; soft (point-sampled) targets for BCE and dice too."""
     g = torch.Generator().manual_seed(1)
-    logits = torch.randn(4, 12, generator=g)
-    targets = (torch.rand(3, 12, generator=g) > 0.5).float()
-    for pairwise, matched in [
-        (pairwise_sigmoid_ce_cost, sigmoid_ce_loss),
-        (pairwise_sigmoid_focal_cost, sigmoid_focal_loss),
-        (pairwise_dice_cost, dice_loss),
+    logits = torch.randn(4, 12, generator=g) * 4
+    binary = (torch.rand(3, 12, generator=g) > 0.5).float()
+    soft = torch.rand(3, 12, generator=g)
+    for pairwise, matched, targets in [
+        (pairwise_sigmoid_ce_cost, sigmoid_ce_loss, binary),
+        (pairwise_sigmoid_ce_cost, sigmoid_ce_loss, soft),
+        (pairwise_sigmoid_focal_cost, sigmoid_focal_loss, binary),
+        (pairwise_dice_cost, dice_loss, binary),
+        (pairwise_dice_cost, dice_loss, soft),
     ]:
         cost = pairwise(logits, targets)
         assert cost.shape == (4, 3)
         for i in range(4):
             for j in range(3):
                 expected = matched(logits[i : i + 1], targets[j : j + 1], 1.0)
-                assert cost[i, j].item() == pytest.approx(expected.item(), rel=1e-5)
+                assert cost[i, j].item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-6)
 
 
 def test_loss_ce_weights_no_object_by_eos_coef():

@@ -4,11 +4,10 @@ criterion (on matched pairs).
 Shapes: predictions are mask logits ``(N, P)`` and targets are ``(M, P)`` values in [0, 1], where
 ``P`` is the number of pixels or sampled points of each mask.
 
-The pixel losses (sigmoid BCE, sigmoid focal) are expressed through their value for a positive and
-for a negative target at every pixel. A loss with target ``t`` is then ``t * pos + (1 - t) * neg``,
-which makes the pairwise cost of N predictions against M targets two matrix products instead of
-an ``(N, M, P)`` tensor. For BCE this is exact for soft targets as well (BCE is linear in the
-target); for focal loss it is exact for binary targets, which is what MaskFormer trains with.
+Pairwise costs of N predictions against M targets are written as matrix products instead of an
+``(N, M, P)`` tensor. The focal loss is expressed through its value for a positive and for a
+negative target at every pixel, mixed as ``t * pos + (1 - t) * neg``: exact for binary targets,
+which is what MaskFormer trains with.
 """
 
 from typing import Tuple
@@ -17,51 +16,26 @@ import torch
 import torch.nn.functional as F
 
 
-def sigmoid_ce_terms(logits: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Sigmoid binary cross-entropy of every element for target 1 and for target 0.
-
-    Returns two tensors shaped like ``logits``: ``-log(sigmoid(x))`` and ``-log(1 - sigmoid(x))``.
-    """
-    return F.softplus(-logits), F.softplus(logits)
-
-
 def sigmoid_focal_terms(
     logits: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Sigmoid focal loss (RetinaNet) of every element for target 1 and for target 0.
-
-    ``alpha`` weights positives (``1 - alpha`` negatives); a negative ``alpha`` disables it.
-    """
+    """Sigmoid focal loss (RetinaNet) of every element for target 1 and for target 0, shaped like
+    ``logits``. ``alpha`` weights positives (``1 - alpha`` negatives); a negative ``alpha``
+    disables it."""
     prob = logits.sigmoid()
-    ce_pos, ce_neg = sigmoid_ce_terms(logits)
-    pos = (1 - prob) ** gamma * ce_pos
-    neg = prob**gamma * ce_neg
+    pos = (1 - prob) ** gamma * F.softplus(-logits)  # softplus(-x) = -log(sigmoid(x))
+    neg = prob**gamma * F.softplus(logits)  # softplus(x) = -log(1 - sigmoid(x))
     if alpha >= 0:
         pos = alpha * pos
         neg = (1 - alpha) * neg
     return pos, neg
 
 
-def _mean_pixel_loss(
-    terms: Tuple[torch.Tensor, torch.Tensor], targets: torch.Tensor
-) -> torch.Tensor:
-    """Per-mask mean over P of ``t * pos + (1 - t) * neg``: (N, P) terms, (N, P) targets -> (N,)."""
-    pos, neg = terms
-    return (targets * pos + (1 - targets) * neg).mean(dim=1)
-
-
-def _pairwise_mean_pixel_loss(
-    terms: Tuple[torch.Tensor, torch.Tensor], targets: torch.Tensor
-) -> torch.Tensor:
-    """Mean over P of the pixel loss of every prediction against every target: (N, M)."""
-    pos, neg = terms
-    return (pos @ targets.T + neg @ (1 - targets).T) / pos.shape[1]
-
-
 def sigmoid_ce_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
     """Sigmoid BCE averaged over the P points of each mask, summed over the N masks, divided by
     ``num_masks``. logits, targets: (N, P). Returns a scalar."""
-    return _mean_pixel_loss(sigmoid_ce_terms(logits), targets).sum() / num_masks
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return bce.mean(dim=1).sum() / num_masks
 
 
 def sigmoid_focal_loss(
@@ -73,8 +47,8 @@ def sigmoid_focal_loss(
 ) -> torch.Tensor:
     """Sigmoid focal loss averaged over the P pixels of each mask, summed over the N masks, divided
     by ``num_masks``. logits, targets: (N, P) with binary targets. Returns a scalar."""
-    terms = sigmoid_focal_terms(logits, alpha, gamma)
-    return _mean_pixel_loss(terms, targets).sum() / num_masks
+    pos, neg = sigmoid_focal_terms(logits, alpha, gamma)
+    return (targets * pos + (1 - targets) * neg).mean(dim=1).sum() / num_masks
 
 
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
@@ -88,7 +62,8 @@ def dice_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float) -> 
 
 def pairwise_sigmoid_ce_cost(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean sigmoid BCE of each of N predictions (N, P) against each of M targets (M, P): (N, M)."""
-    return _pairwise_mean_pixel_loss(sigmoid_ce_terms(logits), targets)
+    # BCE(x, t) = softplus(x) - x * t: a single matrix product covers all pairs
+    return (F.softplus(logits).sum(dim=1)[:, None] - logits @ targets.T) / logits.shape[1]
 
 
 def pairwise_sigmoid_focal_cost(
@@ -96,7 +71,9 @@ def pairwise_sigmoid_focal_cost(
 ) -> torch.Tensor:
     """Mean sigmoid focal loss of each of N predictions (N, P) against each of M binary targets
     (M, P): (N, M)."""
-    return _pairwise_mean_pixel_loss(sigmoid_focal_terms(logits, alpha, gamma), targets)
+    pos, neg = sigmoid_focal_terms(logits, alpha, gamma)
+    # sum of t * pos + (1 - t) * neg = sum of neg + (pos - neg) . t
+    return (neg.sum(dim=1)[:, None] + (pos - neg) @ targets.T) / logits.shape[1]
 
 
 def pairwise_dice_cost(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
