@@ -3,8 +3,8 @@
 import os
 
 from detectron2.data.datasets import load_coco_json, load_sem_seg
-from detectron2.data.datasets.coco_panoptic import load_coco_panoptic_json
 
+from .loaders import load_panoptic_with_semantic
 from .catalog import (
     load_categories,
     panoptic_metadata,
@@ -18,7 +18,6 @@ __all__ = [
     "register_ade20k_panoptic",
     "register_ade20k_instance",
     "register_ade20k_full",
-    "load_panoptic_with_semantic",
 ]
 
 SPLITS = (("train", "training"), ("val", "validation"))
@@ -35,16 +34,6 @@ _HINT_FULL = (
     "Download ADE20K_2021_17_01 and convert it to images_detectron2/ + 16-bit TIFF "
     "annotations_detectron2/ (see the ADE20K-Full section)"
 )
-
-
-def load_panoptic_with_semantic(panoptic_json, image_root, panoptic_root, semantic_root, meta):
-    """detectron2's COCO-panoptic loader plus ``sem_seg_file_name`` (same file name as the
-    panoptic PNG, under ``semantic_root``)."""
-    records = load_coco_panoptic_json(panoptic_json, image_root, panoptic_root, meta)
-    for record in records:
-        name = os.path.basename(record["pan_seg_file_name"])
-        record["sem_seg_file_name"] = os.path.join(semantic_root, name)
-    return records
 
 
 def register_ade20k_semantic(root: str):

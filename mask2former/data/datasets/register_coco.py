@@ -17,7 +17,7 @@ from .catalog import (
     register_dataset,
     semantic_metadata,
 )
-from .register_ade20k import load_panoptic_with_semantic
+from .loaders import load_panoptic_with_semantic
 
 __all__ = [
     "register_all_coco",

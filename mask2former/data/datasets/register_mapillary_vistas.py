@@ -5,7 +5,7 @@ import os
 from detectron2.data.datasets import load_sem_seg
 
 from .catalog import load_categories, panoptic_metadata, register_dataset, semantic_metadata
-from .register_ade20k import load_panoptic_with_semantic
+from .loaders import load_panoptic_with_semantic
 
 __all__ = ["register_all_mapillary_vistas"]
 
