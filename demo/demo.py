@@ -129,7 +129,11 @@ def expand_inputs(patterns: List[str]) -> Tuple[List[str], List[str]]:
 
 
 def _is_folder(output: str) -> bool:
-    return os.path.isdir(output) or output.endswith(("/", os.sep)) or not os.path.splitext(output)[1]
+    """Whether --output names a folder: an existing one, or a path ending in a separator or
+    without a file extension."""
+    if os.path.isdir(output) or output.endswith(("/", os.sep)):
+        return True
+    return not os.path.splitext(output)[1]
 
 
 def image_destinations(paths: List[str], output: str) -> List[str]:
@@ -138,7 +142,9 @@ def image_destinations(paths: List[str], output: str) -> List[str]:
     whose format OpenCV cannot write get ``.png``)."""
     if not _is_folder(output):
         if len(paths) > 1:
-            raise ValueError(f"--output {output} names a file, but {len(paths)} inputs need a folder")
+            raise ValueError(
+                f"--output {output} names a file, but {len(paths)} inputs need a folder"
+            )
         if not cv2.haveImageWriter(output):
             raise ValueError(f"--output {output}: OpenCV cannot write this image format")
         return [output]
@@ -171,7 +177,8 @@ def run_images(
     """Draws every image of ``paths`` to its destination (None: shows it in a window);
     returns how many of them failed."""
     failures = 0
-    for path, destination in zip(tqdm.tqdm(paths, unit="image", disable=len(paths) < 2), destinations):
+    progress = tqdm.tqdm(paths, unit="image", disable=len(paths) < 2)
+    for path, destination in zip(progress, destinations):
         try:
             image = read_image_checked(path, format="BGR")
         except OSError as e:  # read_image_checked: FileNotFoundError or ImageReadError
@@ -243,9 +250,8 @@ def run_stream(
     drawn, interrupted = 0, False
     start = time.perf_counter()
     try:
-        for drawing in tqdm.tqdm(
-            demo.run_on_video(read_frames(capture)), total=total if total > 0 else None, unit="frame"
-        ):
+        drawings = demo.run_on_video(read_frames(capture))
+        for drawing in tqdm.tqdm(drawings, total=total if total > 0 else None, unit="frame"):
             drawn += 1
             if writer is not None:
                 writer.write(drawing)
@@ -266,6 +272,8 @@ def run_stream(
     if drawn:
         seconds = time.perf_counter() - start
         logger.info(f"{drawn} frames in {seconds:.1f}s ({seconds / drawn:.2f}s per frame)")
+    if 0 < drawn < total and not interrupted:
+        logger.warning(f"only {drawn} of {total} frames could be decoded")
     return drawn, interrupted
 
 
@@ -294,7 +302,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not paths:
             return 1
         try:
-            destinations = image_destinations(paths, args.output) if args.output else [None] * len(paths)
+            destinations = (
+                image_destinations(paths, args.output) if args.output else [None] * len(paths)
+            )
         except ValueError as e:
             logger.error(str(e))
             return 2
@@ -328,7 +338,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             if failures:
                 logger.error(f"{failures} of {len(paths) + len(unmatched)} inputs failed")
             return 1 if failures else 0
-        drawn, interrupted = run_stream(demo, capture, destination, show)
+        try:
+            drawn, interrupted = run_stream(demo, capture, destination, show)
+        except OSError as e:  # the output video cannot be written
+            logger.error(str(e))
+            return 1
     if args.webcam:
         return 0  # Esc or Ctrl-C is the normal way out
     if drawn == 0:

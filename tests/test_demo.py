@@ -83,7 +83,8 @@ def test_images_end_to_end(demo_cli, tmp_path, task, caplog):
         # the overlay changes a good part of the image (JPEG noise alone stays far below this)
         changed = np.abs(drawing.astype(int) - source.astype(int)).max(axis=2) > 30
         assert changed.mean() > 0.05, name
-    timings = [r.getMessage() for r in caplog.records if r.name == "demo" and " in " in r.getMessage()]
+    messages = [r.getMessage() for r in caplog.records if r.name == "demo"]
+    timings = [m for m in messages if " in " in m]
     assert len(timings) == 2 and "a.png: " in timings[0] and timings[1].endswith("s")
     assert "class <index>" not in caplog.text  # names come from the shapes metadata
 
@@ -224,7 +225,8 @@ def test_video_end_to_end(demo_cli, tmp_path):
 def test_unreadable_video_fails(demo_cli, tmp_path, caplog):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
     rc = run_demo(
-        demo_cli, "--config-file", tiny_config("semantic"), "--video-input", tmp_path / "broken.mp4",
+        demo_cli, "--config-file", tiny_config("semantic"),
+        "--video-input", tmp_path / "broken.mp4",
         "--output", tmp_path / "out", "--random-weights",
     )  # fmt: skip
     assert rc == 1
