@@ -10,6 +10,7 @@ from detectron2.modeling import build_backbone
 
 from mask2former import add_maskformer2_config
 from mask2former.modeling.backbone.swin import D2SwinTransformer, PatchMerging, SwinBlock
+from mask2former.modeling.backbone.window_attention import WindowLayout
 from tests.checkpoint_reference import compare_state_dict, load_reference, reference_files
 
 # MODEL.SWIN values of the published configs: (EMBED_DIM, DEPTHS, NUM_HEADS, WINDOW_SIZE,
@@ -115,7 +116,7 @@ def direct_block(block: SwinBlock, x: torch.Tensor) -> torch.Tensor:
     tokens of the zero-padded map, where a pair may attend iff both lie in the same window of the
     grid whose lines are at multiples of ws (regular) or at shift + multiples of ws (shifted)."""
     attn = block.attn
-    ws, shift = block.window_size, block.shift_size
+    ws, shift = attn.window_size, block.shift_size
     B, H, W, C = x.shape
     y = block.norm1(x)
     y = F.pad(y, (0, 0, 0, -W % ws, 0, -H % ws))
@@ -150,17 +151,13 @@ def direct_block(block: SwinBlock, x: torch.Tensor) -> torch.Tensor:
     [((8, 8), 4, 0), ((8, 8), 4, 2), ((10, 7), 4, 2), ((3, 3), 4, 2), ((9, 12), 3, 1)],
 )
 def test_window_attention_matches_direct_computation(size, window, shift, dtype, tol):
-    from mask2former.modeling.backbone.window_attention import shifted_window_mask
-
     block = SwinBlock(dim=8, num_heads=2, window_size=window, shift_size=shift).to(dtype)
     with torch.no_grad():  # non-trivial biases and norms
         for p in block.parameters():
             p.normal_(0, 0.3)
     x = torch.randn(2, *size, 8, dtype=dtype)
-    Hp, Wp = -(-size[0] // window) * window, -(-size[1] // window) * window
-    mask = shifted_window_mask(Hp, Wp, window, shift).to(dtype) if shift else None
 
-    ours = block(x, mask)
+    ours = block(x, WindowLayout.build(*size, window, shift))
     expected = direct_block(block, x)
     # the published -100 mask leaves exp(-100)-sized weights where the direct one has zeros
     torch.testing.assert_close(ours, expected, rtol=tol, atol=tol)
@@ -176,11 +173,12 @@ def test_window_attention_matches_direct_computation(size, window, shift, dtype,
 def test_drop_path_only_in_training():
     block = SwinBlock(dim=8, num_heads=2, window_size=3, drop_path=1.0)
     x = torch.randn(2, 6, 6, 8)
+    layout = WindowLayout.build(6, 6, 3)
     block.train()
     # both residual branches dropped for every sample
-    torch.testing.assert_close(block(x, None), x)
+    torch.testing.assert_close(block(x, layout), x)
     block.eval()
-    assert not torch.allclose(block(x, None), x)
+    assert not torch.allclose(block(x, layout), x)
 
     with_drop = tiny_swin(DROP_PATH_RATE=0.5)
     without = tiny_swin(DROP_PATH_RATE=0.0)

@@ -16,7 +16,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone, ShapeSpec
 from torch import nn
 from torchvision.ops import StochasticDepth
 
-from .window_attention import WindowAttention, shifted_window_mask, window_partition, window_reverse
+from .window_attention import WindowAttention, WindowLayout
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -61,7 +61,6 @@ class SwinBlock(nn.Module):
         super().__init__()
         if not 0 <= shift_size < window_size:
             raise ValueError(f"shift size {shift_size} must be in [0, window size {window_size})")
-        self.window_size = window_size
         self.shift_size = shift_size
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(
@@ -72,27 +71,20 @@ class SwinBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
 
-    def forward(self, x: torch.Tensor, shift_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layout: WindowLayout) -> torch.Tensor:
         """
         Args:
             x: (B, H, W, C).
-            shift_mask: (nW, N, N) mask of the padded map, used only if this block is shifted.
+            layout: the windows of an H x W map, shifted by ``shift_size`` (see
+                :class:`WindowLayout`).
         Returns:
             (B, H, W, C)
         """
-        H, W = x.shape[1:3]
-        # padded tokens (zeros after the norm) take part in attention, as in the published model
-        y = _pad_to_multiple(self.norm1(x), self.window_size)
-        Hp, Wp = y.shape[1:3]
-        if self.shift_size:
-            y = torch.roll(y, shifts=(-self.shift_size, -self.shift_size), dims=(1, 2))
-        y = self.attn(
-            window_partition(y, self.window_size), shift_mask if self.shift_size else None
-        )
-        y = window_reverse(y, self.window_size, Hp, Wp)
-        if self.shift_size:
-            y = torch.roll(y, shifts=(self.shift_size, self.shift_size), dims=(1, 2))
-        x = x + self.drop_path(y[:, :H, :W])
+        B, H, W, C = x.shape
+        # padding tokens (zeros after the norm) take part in attention, as in the published model
+        windows = layout.partition(self.norm1(x).view(B, H * W, C))
+        y = layout.reverse(self.attn(windows, layout.mask)).view(B, H, W, C)
+        x = x + self.drop_path(y)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -165,14 +157,17 @@ class SwinStage(nn.Module):
 
     def forward(self, x: torch.Tensor):
         """(B, H, W, C) -> (stage output (B, H, W, C), input of the next stage or None)."""
-        Hp = -(-x.shape[1] // self.window_size) * self.window_size
-        Wp = -(-x.shape[2] // self.window_size) * self.window_size
-        mask = shifted_window_mask(Hp, Wp, self.window_size, self.shift_size, device=x.device)
+        H, W = x.shape[1:3]
+        layouts = [
+            WindowLayout.build(H, W, self.window_size, shift, device=x.device)
+            for shift in (0, self.shift_size)
+        ]
         for block in self.blocks:
+            layout = layouts[1] if block.shift_size else layouts[0]
             if self.use_checkpoint and self.training:
-                x = torch.utils.checkpoint.checkpoint(block, x, mask, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(block, x, layout, use_reentrant=False)
             else:
-                x = block(x, mask)
+                x = block(x, layout)
         return x, (self.downsample(x) if self.downsample is not None else None)
 
 

@@ -1,8 +1,11 @@
 """Window multi-head self-attention with relative position bias (Swin Transformer, W-MSA / SW-MSA).
 
 Feature maps are channels-last, ``(B, H, W, C)``; windows are ``(B, nW, N, C)`` with
-``nW = (H / ws) * (W / ws)`` windows of ``N = ws * ws`` tokens each, numbered row-major.
+``nW = (Hp / ws) * (Wp / ws)`` windows of ``N = ws * ws`` tokens each, numbered row-major over
+the map zero-padded to ``Hp x Wp`` (multiples of the window size ``ws``).
 """
+from typing import NamedTuple, Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,13 +20,6 @@ def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
     B, H, W, C = x.shape
     x = x.view(B, H // window_size, window_size, W // window_size, window_size, C)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(B, -1, window_size * window_size, C)
-
-
-def window_reverse(windows: torch.Tensor, window_size: int, height: int, width: int) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: (B, nW, ws*ws, C) -> (B, height, width, C)."""
-    B, C = windows.shape[0], windows.shape[-1]
-    x = windows.view(B, height // window_size, width // window_size, window_size, window_size, C)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(B, height, width, C)
 
 
 def relative_position_index(window_size: int) -> torch.Tensor:
@@ -59,6 +55,44 @@ def shifted_window_mask(
     labels = window_partition(labels[None, :, :, None], window_size)[0, :, :, 0]  # (nW, N)
     different = labels[:, :, None] != labels[:, None, :]
     return torch.zeros(different.shape, device=device).masked_fill_(different, SHIFT_MASK_VALUE)
+
+
+class WindowLayout(NamedTuple):
+    """Where each token of an H x W map goes in the (shifted) windows of the padded map.
+
+    Padding, the cyclic shift and the window partition are one gather (and its inverse one
+    gather back), computed once per stage and shared by its blocks.
+    """
+
+    to_windows: torch.Tensor  # (nW * N,) map token of each window slot; H * W = padding
+    from_windows: torch.Tensor  # (H * W,) window slot of each map token
+    num_windows: int
+    mask: Optional[torch.Tensor]  # (nW, N, N) additive mask of shifted windows, else None
+
+    @classmethod
+    def build(cls, height: int, width: int, window_size: int, shift: int = 0, device=None):
+        padded_h = -(-height // window_size) * window_size
+        padded_w = -(-width // window_size) * window_size
+        source = torch.full((padded_h, padded_w), height * width, dtype=torch.long, device=device)
+        source[:height, :width] = torch.arange(height * width, device=device).view(height, width)
+        if shift:  # cyclic shift of the padded map up and left, as in the published model
+            source = torch.roll(source, shifts=(-shift, -shift), dims=(0, 1))
+        to_windows = window_partition(source[None, :, :, None], window_size).reshape(-1)
+        from_windows = torch.empty(height * width + 1, dtype=torch.long, device=device)
+        from_windows[to_windows] = torch.arange(to_windows.numel(), device=device)
+        mask = shifted_window_mask(padded_h, padded_w, window_size, shift, device) if shift else None
+        num_windows = (padded_h // window_size) * (padded_w // window_size)
+        return cls(to_windows, from_windows[: height * width], num_windows, mask)
+
+    def partition(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, H * W, C) -> (B, nW, N, C), padding positions filled with zeros."""
+        B, _, C = tokens.shape
+        tokens = F.pad(tokens, (0, 0, 0, 1))  # the zero token that padding positions read
+        return tokens[:, self.to_windows].view(B, self.num_windows, -1, C)
+
+    def reverse(self, windows: torch.Tensor) -> torch.Tensor:
+        """(B, nW, N, C) -> (B, H * W, C); outputs at padding positions are dropped."""
+        return windows.flatten(1, 2)[:, self.from_windows]
 
 
 class WindowAttention(nn.Module):

@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Time the D2SwinTransformer forward pass with its SDPA window attention against the same
+model computing attention explicitly (matmul, softmax, matmul; the published formulation).
+
+    python tools/benchmark_swin.py --variants tiny base --sizes 512 --device cpu
+"""
+import argparse
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mask2former.modeling.backbone import window_attention  # noqa: E402
+from mask2former.modeling.backbone.swin import D2SwinTransformer  # noqa: E402
+
+VARIANTS = {  # embed_dim, depths, num_heads, window_size (published configs)
+    "tiny": (96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
+    "small": (96, [2, 2, 18, 2], [3, 6, 12, 24], 7),
+    "base": (128, [2, 2, 18, 2], [4, 8, 16, 32], 12),
+    "large": (192, [2, 2, 18, 2], [6, 12, 24, 48], 12),
+}
+
+
+def explicit_attention(q, k, v, attn_mask=None, dropout_p=0.0, scale=None):
+    logits = (q * scale) @ k.transpose(-2, -1)
+    if attn_mask is not None:
+        logits = logits + attn_mask
+    return logits.softmax(-1) @ v
+
+
+@contextmanager
+def attention(kind):
+    if kind == "sdpa":
+        yield
+    else:
+        with mock.patch.object(window_attention.F, "scaled_dot_product_attention", explicit_attention):
+            yield
+
+
+def time_forward(model, images, repeats):
+    sync = torch.cuda.synchronize if images.is_cuda else (lambda: None)
+    with torch.no_grad():
+        model(images)
+        sync()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model(images)
+        sync()
+    return (time.perf_counter() - start) / repeats
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["tiny"], choices=sorted(VARIANTS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[512])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    print(f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"| variant | input | SDPA (ms) | explicit (ms) | speed-up |")
+    print(f"|---|---|---|---|---|")
+    for variant in args.variants:
+        embed_dim, depths, heads, window = VARIANTS[variant]
+        model = D2SwinTransformer(embed_dim=embed_dim, depths=depths, num_heads=heads, window_size=window)
+        model = model.to(args.device).eval()
+        for size in args.sizes:
+            images = torch.randn(1, 3, size, size, device=args.device)
+            times = {}
+            for kind in ("sdpa", "explicit"):
+                with attention(kind):
+                    times[kind] = time_forward(model, images, args.repeats) * 1000
+            print(
+                f"| {variant} | {size}x{size} | {times['sdpa']:.0f} | {times['explicit']:.0f} "
+                f"| {times['explicit'] / times['sdpa']:.2f}x |"
+            )
+
+
+if __name__ == "__main__":
+    main()
