@@ -32,7 +32,10 @@ def check_weights(weights: str) -> None:
             "untrained model, whose output is meaningless)"
         )
     if "://" not in weights and not os.path.isfile(os.path.expanduser(weights)):
-        raise MissingWeightsError(f"MODEL.WEIGHTS file not found: {weights}")
+        raise MissingWeightsError(
+            f"MODEL.WEIGHTS file not found: {weights} (pass a trained model with "
+            "`--opts MODEL.WEIGHTS path/to/model_final.pth`)"
+        )
 
 
 class MaskFormerPredictor(DefaultPredictor):
@@ -65,10 +68,21 @@ class MaskFormerPredictor(DefaultPredictor):
             cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
         )
         if not random_weights:
-            MaskFormerCheckpointer(self.model).load(os.path.expanduser(cfg.MODEL.WEIGHTS))
+            self._load_weights(os.path.expanduser(cfg.MODEL.WEIGHTS))
         self.aug = T.ResizeShortestEdge(
             [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
         )
         self.input_format = cfg.INPUT.FORMAT
         if self.input_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT must be RGB or BGR, got {self.input_format!r}")
+
+    def _load_weights(self, weights: str) -> None:
+        checkpointer = MaskFormerCheckpointer(self.model)
+        checkpointer.load(weights)
+        report = checkpointer.last_report
+        if report is not None and any(k.startswith("sem_seg_head.") for k in report.missing):
+            # e.g. the ImageNet backbone file that the published configs name
+            logger.warning(
+                f"{weights} has no trained segmentation head: the predictions are random. "
+                "Pass a trained model with MODEL.WEIGHTS."
+            )

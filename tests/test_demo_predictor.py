@@ -1,0 +1,55 @@
+"""mask2former.predictor: weights are loaded through the project's checkpointer, or refused."""
+import logging
+import os
+
+import numpy as np
+import pytest
+import torch
+from detectron2.config import get_cfg
+
+from mask2former import add_maskformer2_config
+from mask2former.predictor import MaskFormerPredictor, MissingWeightsError
+
+CONFIG = os.path.join(os.path.dirname(__file__), "configs", "tiny_semantic.yaml")
+
+
+def tiny_semantic_cfg(weights: str = ""):
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    cfg.merge_from_file(CONFIG)
+    cfg.MODEL.WEIGHTS = weights
+    return cfg
+
+
+def test_trained_weights_are_loaded(tmp_path):
+    trained = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True)
+    with torch.no_grad():  # make the weights differ from any fresh initialization
+        for p in trained.model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = tmp_path / "model_final.pth"
+    torch.save({"model": trained.model.state_dict()}, path)
+
+    loaded = MaskFormerPredictor(tiny_semantic_cfg(str(path)))
+    for name, value in trained.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[name], value), name
+    image = np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    expected, got = trained(image)["sem_seg"], loaded(image)["sem_seg"]
+    assert got.shape == (7, 40, 56)
+    torch.testing.assert_close(got, expected)
+    assert loaded.metadata.stuff_classes[0] == "circle"
+
+
+def test_backbone_only_weights_warn(tmp_path, caplog):
+    model = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True).model
+    backbone = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    path = tmp_path / "backbone.pth"
+    torch.save({"model": backbone}, path)
+    with caplog.at_level(logging.WARNING, logger="mask2former.predictor"):
+        MaskFormerPredictor(tiny_semantic_cfg(str(path)))
+    assert "has no trained segmentation head" in caplog.text
+
+
+@pytest.mark.parametrize("weights", ["", "no/such/model_final.pth"])
+def test_unusable_weights_are_refused(weights):
+    with pytest.raises(MissingWeightsError, match="MODEL.WEIGHTS"):
+        MaskFormerPredictor(tiny_semantic_cfg(weights))
