@@ -298,7 +298,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.input:
         paths, unmatched = expand_inputs(args.input)
         for pattern in unmatched:
-            logger.error(f"--input {pattern}: no such file")
+            logger.error(f"--input {pattern}: no such file (or no image in that folder)")
         if not paths:
             return 1
         try:

@@ -306,3 +306,18 @@ def test_drawing_metadata_indexes_classes_by_model_label(drawing_metadata):
     # no list matches NUM_CLASSES
     drawn = drawing_metadata(Metadata(name="s", stuff_classes=["a", "b"]), 3)
     assert drawn.stuff_classes == ["class 0", "class 1", "class 2"]
+
+
+@pytest.mark.parametrize(
+    "display, gui, expected",
+    [(":0", "GTK3", True), (":0", "NONE", False), (None, "GTK3", False)],
+)
+def test_has_display(demo_cli, monkeypatch, display, gui, expected):
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if display is None:
+        monkeypatch.delenv("DISPLAY", raising=False)
+    else:
+        monkeypatch.setenv("DISPLAY", display)
+    build_info = f"General configuration\n  GUI:                           {gui}\n  Media I/O:\n"
+    monkeypatch.setattr(demo_cli.cv2, "getBuildInformation", lambda: build_info)
+    assert demo_cli.has_display() is expected
