@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from detectron2.structures import Boxes
 
 from mask2former.modeling.postprocessing import (
@@ -200,3 +201,46 @@ def test_instance_inference_rejects_image_size_other_than_mask_size():
     mask_cls, mask_pred, _, _ = _instance_case()
     with pytest.raises(ValueError, match=r"image_size \(8, 8\) differs"):
         instance_inference(mask_cls, mask_pred, image_size=(8, 8), num_classes=2, topk=4)
+
+
+def reference_panoptic(mask_cls, mask_pred, object_mask_threshold, overlap_threshold, thing_ids):
+    """The published per-query loop, painting one segment at a time."""
+    scores, labels = mask_cls.softmax(-1).max(-1)
+    keep = (labels != NUM_CLASSES) & (scores > object_mask_threshold)
+    scores, labels, prob = scores[keep], labels[keep], mask_pred[keep].sigmoid()
+    seg = torch.zeros(mask_pred.shape[-2:], dtype=torch.int32)
+    info, stuff = [], {}
+    if len(labels) == 0:
+        return seg, info
+    winner = (scores[:, None, None] * prob).argmax(0)
+    for k in range(len(labels)):
+        label = int(labels[k])
+        won, own = winner == k, prob[k] >= 0.5
+        mask = won & own
+        if won.sum() == 0 or own.sum() == 0 or mask.sum() == 0:
+            continue
+        if won.sum() / own.sum() < overlap_threshold:
+            continue
+        if label not in thing_ids and label in stuff:
+            seg[mask] = stuff[label]
+            continue
+        info.append({"id": len(info) + 1, "isthing": label in thing_ids, "category_id": label})
+        seg[mask] = len(info)
+        if label not in thing_ids:
+            stuff[label] = len(info)
+    return seg, info
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("thresholds", [(0.0, 0.0), (0.5, 0.3), (0.8, 0.6)])
+def test_panoptic_matches_per_query_reference_on_random_predictions(seed, thresholds):
+    """8 overlapping blob-shaped masks: segments of several sizes, some removed by the object or
+    overlap threshold, stuff queries merged."""
+    g = torch.Generator().manual_seed(seed)
+    mask_cls = torch.randn(8, NUM_CLASSES + 1, generator=g) * 6
+    coarse = torch.randn(8, 1, 3, 3, generator=g) * 4
+    mask_pred = F.interpolate(coarse, size=(9, 11), mode="bilinear", align_corners=False)[:, 0]
+    expected = reference_panoptic(mask_cls, mask_pred, *thresholds, {THING, OTHER_THING})
+    result = panoptic(mask_cls, mask_pred, *thresholds)
+    assert result[1] == expected[1]
+    assert torch.equal(result[0], expected[0])

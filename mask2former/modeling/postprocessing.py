@@ -74,27 +74,38 @@ def panoptic_inference(
     if len(labels) == 0:
         return panoptic_seg, segments_info
 
-    winner = (scores[:, None, None] * mask_prob).argmax(0)
+    winner = (scores[:, None, None] * mask_prob).argmax(0)  # (H, W)
+    own = mask_prob >= 0.5  # (Q', H, W)
+    in_own_mask = own.gather(0, winner[None])[0]  # pixel inside its winning query's mask
+    n = len(labels)
+    areas = torch.stack(
+        [
+            torch.bincount(winner.flatten(), minlength=n),  # pixels won
+            own.flatten(1).sum(1),  # pixels of the query's own mask
+            torch.bincount(winner[in_own_mask], minlength=n),  # pixels of the segment
+        ]
+    )
+    # Segment ids are decided on the host (one transfer), then painted in one pass.
     thing_ids = set(int(i) for i in thing_ids)
+    query_segment_id = [0] * n
     stuff_segment_ids = {}
-    for k, label in enumerate(labels.tolist()):
-        won = winner == k
-        own = mask_prob[k] >= 0.5
-        segment = won & own
-        won_area, own_area = int(won.sum()), int(own.sum())
-        if won_area == 0 or own_area == 0 or not segment.any():
+    for k, (label, (won_area, own_area, segment_area)) in enumerate(
+        zip(labels.tolist(), areas.T.tolist())
+    ):
+        if won_area == 0 or own_area == 0 or segment_area == 0:
             continue
         if won_area / own_area < overlap_threshold:
             continue
         isthing = label in thing_ids
         if not isthing and label in stuff_segment_ids:
-            panoptic_seg[segment] = stuff_segment_ids[label]
+            query_segment_id[k] = stuff_segment_ids[label]
             continue
-        segment_id = len(segments_info) + 1
-        panoptic_seg[segment] = segment_id
-        segments_info.append({"id": segment_id, "isthing": isthing, "category_id": label})
+        query_segment_id[k] = len(segments_info) + 1
+        segments_info.append({"id": query_segment_id[k], "isthing": isthing, "category_id": label})
         if not isthing:
-            stuff_segment_ids[label] = segment_id
+            stuff_segment_ids[label] = query_segment_id[k]
+    query_segment_id = torch.as_tensor(query_segment_id, dtype=torch.int32, device=winner.device)
+    panoptic_seg = torch.where(in_own_mask, query_segment_id[winner], panoptic_seg)
     return panoptic_seg, segments_info
 
 
