@@ -43,27 +43,40 @@ _MARKER = "GENERATED.json"
 
 
 # ---- drawing ----
+# Textures are computed for the painted pixels only: ``ys``, ``xs`` are their coordinates and
+# the result is an (n, 3) float array of RGB values.
 def _jitter(rng, color, amount=25):
     return np.clip(np.asarray(color, np.float32) + rng.uniform(-amount, amount, 3), 0, 255)
 
 
-def _stuff_texture(rng, name, color, h, w):
-    """(h, w, 3) float texture of a stuff class."""
-    base = _jitter(rng, color, 20)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    tex = np.broadcast_to(base, (h, w, 3)).copy()
+def _noise(rng, n, sigma):
+    return rng.standard_normal((n, 1), dtype=np.float32) * sigma
+
+
+def _stuff_texture(rng, name, color, h, w, ys, xs):
+    tex = np.tile(_jitter(rng, color, 20), (len(ys), 1))
     if name == "sky":  # lighter towards the horizon
-        tex += (yy / h)[..., None] * rng.uniform(20, 50)
-        tex += rng.normal(0, 3, (h, w, 1))
+        tex += (ys / h)[:, None] * rng.uniform(20, 50) + _noise(rng, len(ys), 3)
     elif name == "grass":  # vertical blades
-        tex += rng.normal(0, 18, (1, w, 1)) + rng.normal(0, 10, (h, w, 1))
+        tex += (rng.standard_normal(w, dtype=np.float32) * 18)[xs, None] + _noise(rng, len(ys), 10)
     else:  # wall: bricks with mortar lines
         brick_h, brick_w = rng.integers(8, 14), rng.integers(16, 26)
-        row = (yy // brick_h).astype(int)
-        mortar = (yy % brick_h < 2) | ((xx + (row % 2) * brick_w // 2) % brick_w < 2)
-        tex[mortar] = tex[mortar] * 0.55
-        tex += rng.normal(0, 6, (h, w, 1))
+        row = ys // brick_h
+        mortar = (ys % brick_h < 2) | ((xs + (row % 2) * (brick_w // 2)) % brick_w < 2)
+        tex[mortar] *= 0.55
+        tex += _noise(rng, len(ys), 6)
     return tex
+
+
+def _thing_texture(rng, color, ys, xs):
+    tex = np.tile(_jitter(rng, color), (len(ys), 1))
+    pattern = rng.integers(3)
+    if pattern == 1:  # stripes
+        tex[((xs + ys) % rng.integers(5, 9)) < 2] *= 0.7
+    elif pattern == 2:  # dots
+        period = rng.integers(5, 8)
+        tex[(xs % period < 2) & (ys % period < 2)] *= 0.6
+    return tex + _noise(rng, len(ys), 5)
 
 
 def _thing_mask(rng, name, h, w):
@@ -86,19 +99,6 @@ def _thing_mask(rng, name, h, w):
     return mask.astype(bool)
 
 
-def _thing_texture(rng, color, h, w):
-    tex = np.broadcast_to(_jitter(rng, color), (h, w, 3)).copy()
-    yy, xx = np.mgrid[0:h, 0:w]
-    pattern = rng.integers(3)
-    if pattern == 1:  # stripes
-        period = rng.integers(5, 9)
-        tex[((xx + yy) % period) < 2] *= 0.7
-    elif pattern == 2:  # dots
-        period = rng.integers(5, 8)
-        tex[(xx % period < 2) & (yy % period < 2)] *= 0.6
-    return tex + rng.normal(0, 5, (h, w, 1))
-
-
 def _render_scene(rng, categories):
     """Returns the RGB image, the segment id map (0 = void) and the segments."""
     h, w = int(rng.choice(SIZES)), int(rng.choice(SIZES))
@@ -108,13 +108,14 @@ def _render_scene(rng, categories):
     seg_map = np.zeros((h, w), np.int64)
     segments = []
 
-    def paint(mask, texture, category=None, iscrowd=0):
-        image[mask] = texture[mask]
+    def paint(mask, texture_fn, category=None, iscrowd=0):
+        ys, xs = np.nonzero(mask)
+        image[ys, xs] = texture_fn(ys, xs)
         if category is None:
-            seg_map[mask] = 0
+            seg_map[ys, xs] = 0
             return
         segment_id = category["id"] * 1000 + len(segments) + 1
-        seg_map[mask] = segment_id
+        seg_map[ys, xs] = segment_id
         segments.append({"id": segment_id, "category_id": category["id"], "iscrowd": iscrowd})
 
     # stuff bands, top to bottom, separated by wavy borders
@@ -129,9 +130,12 @@ def _render_scene(rng, categories):
             upper = (cuts[i] + amp * np.sin(freq * xx + phase))[None, :]
         else:
             upper = np.full((1, w), np.inf)
-        mask = (yy >= lower) & (yy < upper)
         category = stuff[band]
-        paint(mask, _stuff_texture(rng, category["name"], category["color"], h, w), category)
+        paint(
+            (yy >= lower) & (yy < upper),
+            lambda ys, xs, c=category: _stuff_texture(rng, c["name"], c["color"], h, w, ys, xs),
+            category,
+        )
         lower = upper
     if rng.random() < 0.3:  # an unlabeled ("other") blob
         blob = np.zeros((h, w), np.uint8)
@@ -139,12 +143,12 @@ def _render_scene(rng, categories):
         axes = (int(rng.uniform(6, w / 5)), int(rng.uniform(6, h / 5)))
         cv2.ellipse(blob, center, axes, rng.uniform(0, 180), 0, 360, 1, -1)
         gray = rng.uniform(60, 200)
-        paint(blob.astype(bool), np.full((h, w, 3), gray) + rng.normal(0, 25, (h, w, 1)))
+        paint(blob.astype(bool), lambda ys, xs: gray + _noise(rng, len(ys), 25).repeat(3, axis=1))
     for _ in range(rng.integers(1, 6)):
         category = things[rng.integers(len(things))]
         mask = _thing_mask(rng, category["name"], h, w)
         iscrowd = int(rng.random() < CROWD_PROBABILITY)
-        paint(mask, _thing_texture(rng, category["color"], h, w), category, iscrowd)
+        paint(mask, lambda ys, xs, c=category: _thing_texture(rng, c["color"], ys, xs), category, iscrowd)
 
     kept = []
     for segment in segments:
