@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 import shutil
-from typing import Dict, List
+from typing import List
 
 import cv2
 import numpy as np

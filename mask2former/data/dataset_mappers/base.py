@@ -18,7 +18,7 @@ from detectron2.projects.point_rend import ColorAugSSDTransform
 from detectron2.structures import BitMasks, Instances
 from torch.nn import functional as F
 
-from ..image_io import check_same_size, read_image_checked
+from ..image_io import read_image_checked
 
 __all__ = ["MaskFormerDatasetMapper", "dataset_ignore_label", "flip_augmentations"]
 

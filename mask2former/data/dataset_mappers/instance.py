@@ -1,5 +1,4 @@
 """``mask_former_instance``: polygon / RLE annotations -> one mask per non-crowd object."""
-import numpy as np
 import torch
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
