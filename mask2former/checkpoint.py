@@ -48,7 +48,7 @@ def _to_tensor(name: str, value) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
     if isinstance(value, np.ndarray) and value.dtype != object:
-        return torch.from_numpy(np.ascontiguousarray(value))
+        return torch.from_numpy(np.array(value, order="C"))  # a copy; keeps 0-d arrays 0-d
     raise ValueError(
         f"checkpoint entry 'model/{name}' is a {type(value).__name__}; expected a tensor or a "
         "numeric numpy array"
@@ -134,8 +134,11 @@ class LoadReport:
                 f"{len(self.unexpected)} checkpoint tensors are not used by the model: "
                 f"{_count_by_module(self.unexpected)}"
             )
-        for name, in_checkpoint, in_model in self.incorrect_shapes:
+        shown = 10
+        for name, in_checkpoint, in_model in self.incorrect_shapes[:shown]:
             lines.append(f"Skipped {name}: shape {in_checkpoint} in the checkpoint, {in_model} in the model.")
+        if len(self.incorrect_shapes) > shown:
+            lines.append(f"... and {len(self.incorrect_shapes) - shown} more tensors skipped for their shapes.")
         return "\n".join(lines)
 
 

@@ -154,10 +154,12 @@ def test_convert_pth_keeps_weights_and_scalar_metadata(tmp_path, capsys):
 def test_write_safetensors_handles_shared_and_rejects_non_arrays(tmp_path):
     weight = torch.randn(3, 3)
     path = tmp_path / "tied.safetensors"
-    write_safetensors({"model": {"a": weight, "b": weight, "c": np.arange(4.0)}}, str(path))
+    scalar = np.array(5, dtype=np.int64)  # e.g. num_batches_tracked
+    write_safetensors({"model": {"a": weight, "b": weight, "c": np.arange(4.0), "n": scalar}}, str(path))
     loaded = read_safetensors(str(path))["model"]
     torch.testing.assert_close(loaded["a"], loaded["b"])
     assert loaded["c"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert loaded["n"].shape == () and loaded["n"].item() == 5
     with pytest.raises(ValueError, match="'model/name' is a str"):
         write_safetensors({"model": {"name": "oops"}}, str(tmp_path / "bad.safetensors"))
 
@@ -172,3 +174,29 @@ def test_convert_checkpoint_argument_errors(tmp_path):
     torch.save([1, 2], bad)
     with pytest.raises(ValueError, match="expected a dict of weights"):
         read_checkpoint(str(bad))
+
+
+def test_model_zoo_pickle_and_its_safetensors_give_the_same_predictions(tmp_path, tiny_cfg):
+    """A whole MaskFormer model saved the way the published model zoos are (a .pkl of numpy
+    arrays with full names), converted, and loaded into fresh models through MODEL.WEIGHTS' path."""
+    from detectron2.modeling import build_model
+
+    trained = build_model(tiny_cfg).eval()
+    pkl, st = tmp_path / "model_final.pkl", tmp_path / "model_final.safetensors"
+    with open(pkl, "wb") as f:
+        state = {k: v.numpy().copy() for k, v in trained.state_dict().items()}
+        pickle.dump({"model": state, "__author__": "Mask2Former"}, f)
+    load_tool("convert_checkpoint.py").main([str(pkl), str(st)])
+
+    image = {"image": torch.randint(0, 256, (3, 50, 70), dtype=torch.uint8), "height": 50, "width": 70}
+    outputs = []
+    for path in (pkl, st):
+        torch.manual_seed(len(outputs) + 5)  # different initializations
+        model = build_model(tiny_cfg).eval()
+        checkpointer = MaskFormerCheckpointer(model)
+        checkpointer.load(str(path))
+        assert checkpointer.last_report.complete, checkpointer.last_report.summary()
+        assert_same_state(model, trained)
+        with torch.no_grad():
+            outputs.append(model([image])[0]["sem_seg"])
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
