@@ -24,12 +24,11 @@ import tqdm
 from detectron2.config import get_cfg
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from mask2former import add_maskformer2_config
+from mask2former.data.image_io import read_image_checked
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from predictor import TASKS, VisualizationDemo  # noqa: E402  (sibling module of this script)
-
-from mask2former import add_maskformer2_config  # noqa: E402
-from mask2former.data.image_io import read_image_checked  # noqa: E402
-from mask2former.predictor import MissingWeightsError  # noqa: E402
 
 logger = logging.getLogger("demo")
 
@@ -326,7 +325,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             confidence_threshold=args.confidence_threshold,
             random_weights=args.random_weights,
         )
-    except MissingWeightsError as e:
+    except ValueError as e:  # MissingWeightsError, or a config that cannot give the --task
         logger.error(f"{args.config_file}: {e}")
         return 2
 

@@ -65,6 +65,11 @@ class VisualizationDemo:
         """
         if task != "auto" and task not in TASKS:
             raise ValueError(f"task must be 'auto' or one of {TASKS}, got {task!r}")
+        if task != "auto" and not cfg.MODEL.MASK_FORMER.TEST.get(f"{task.upper()}_ON"):
+            raise ValueError(
+                f"the config does not turn on {task} inference: add "
+                f"`--opts MODEL.MASK_FORMER.TEST.{task.upper()}_ON True`"
+            )
         self.task = task
         self.confidence_threshold = confidence_threshold
         self.instance_mode = instance_mode
@@ -76,11 +81,6 @@ class VisualizationDemo:
     def task_of(self, predictions: dict) -> str:
         """The task whose result is drawn for ``predictions`` (the model's output dict)."""
         if self.task != "auto":
-            if _OUTPUT_KEY[self.task] not in predictions:
-                raise ValueError(
-                    f"--task {self.task}: the model returns no '{_OUTPUT_KEY[self.task]}'; "
-                    f"enable it with MODEL.MASK_FORMER.TEST.{self.task.upper()}_ON True"
-                )
             return self.task
         for task in TASKS:
             if _OUTPUT_KEY[task] in predictions:

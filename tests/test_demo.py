@@ -163,6 +163,16 @@ def test_missing_weights_are_a_clear_error(demo_cli, tmp_path, caplog):
     assert not (tmp_path / "out").exists()
 
 
+def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, caplog):
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+        "--output", tmp_path / "out", "--random-weights", "--task", "panoptic",
+    )  # fmt: skip
+    assert rc == 2
+    assert "MODEL.MASK_FORMER.TEST.PANOPTIC_ON True" in caplog.text
+
+
 def test_without_output_or_display_asks_for_output(demo_cli, tmp_path, monkeypatch, caplog):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
