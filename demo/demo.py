@@ -200,6 +200,8 @@ def run_images(
         elif not cv2.imwrite(destination, drawing):
             logger.error(f"could not write {destination}")
             failures += 1
+    if None in destinations:
+        cv2.destroyAllWindows()
     return failures
 
 
