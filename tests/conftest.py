@@ -97,13 +97,20 @@ def datasets_root(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def shapes_root(tmp_path_factory):
-    """A datasets root holding a small generated "shapes" dataset (8 train / 4 val images) in
-    ``<root>/shapes``, with the ``shapes_*`` datasets registered to it for the session."""
-    from mask2former.data.datasets import register_all_shapes
+def _shapes_dataset(tmp_path_factory):
     from mask2former.data.shapes import generate
 
     root = tmp_path_factory.mktemp("shapes_datasets")
     generate(str(root), num_train=8, num_val=4)
-    register_all_shapes(str(root))
     return root
+
+
+@pytest.fixture
+def shapes_root(_shapes_dataset):
+    """A datasets root holding a small generated "shapes" dataset (8 train / 4 val images,
+    generated once per session) in ``<root>/shapes``; the ``shapes_*`` datasets are
+    (re-)registered to it for each test, since other tests may re-root the registrations."""
+    from mask2former.data.datasets import register_all_shapes
+
+    register_all_shapes(str(_shapes_dataset))
+    return _shapes_dataset
