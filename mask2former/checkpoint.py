@@ -11,6 +11,7 @@ File formats handled here:
   ``matching_heuristics``) as JSON strings in the file's metadata. Holds no code.
   ``tools/convert_checkpoint.py`` turns the two formats above into this one.
 """
+
 import json
 import pickle
 from collections import Counter
@@ -60,7 +61,9 @@ def write_safetensors(checkpoint: Dict[str, Any], path: str) -> List[str]:
     top-level entries as metadata. Returns the names of the entries that were left out
     (non-scalar ones such as optimizer or scheduler state)."""
     if "model" not in checkpoint or not isinstance(checkpoint["model"], dict):
-        raise ValueError(f"expected a checkpoint dict with a 'model' state_dict, got keys {sorted(checkpoint)}")
+        raise ValueError(
+            f"expected a checkpoint dict with a 'model' state_dict, got keys {sorted(checkpoint)}"
+        )
     tensors, storages = {}, set()
     for name, value in checkpoint["model"].items():
         tensor = _to_tensor(name, value).contiguous()
@@ -69,7 +72,9 @@ def write_safetensors(checkpoint: Dict[str, Any], path: str) -> List[str]:
             tensor = tensor.clone()
         storages.add(tensor.untyped_storage().data_ptr())
         tensors[name] = tensor
-    metadata = {k: json.dumps(v) for k, v in checkpoint.items() if k != "model" and isinstance(v, _SCALARS)}
+    metadata = {
+        k: json.dumps(v) for k, v in checkpoint.items() if k != "model" and isinstance(v, _SCALARS)
+    }
     save_file(tensors, path, metadata=metadata)
     return sorted(k for k in checkpoint if k != "model" and k not in metadata)
 
@@ -115,7 +120,9 @@ class LoadReport:
     loaded: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
-    incorrect_shapes: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)
+    incorrect_shapes: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(
+        default_factory=list
+    )
 
     @property
     def complete(self) -> bool:
@@ -136,9 +143,13 @@ class LoadReport:
             )
         shown = 10
         for name, in_checkpoint, in_model in self.incorrect_shapes[:shown]:
-            lines.append(f"Skipped {name}: shape {in_checkpoint} in the checkpoint, {in_model} in the model.")
+            lines.append(
+                f"Skipped {name}: shape {in_checkpoint} in the checkpoint, {in_model} in the model."
+            )
         if len(self.incorrect_shapes) > shown:
-            lines.append(f"... and {len(self.incorrect_shapes) - shown} more tensors skipped for their shapes.")
+            lines.append(
+                f"... and {len(self.incorrect_shapes) - shown} more tensors skipped for their shapes."
+            )
         return "\n".join(lines)
 
 

@@ -1,12 +1,18 @@
 """The ResNet variants of the published configs build Detectron2 backbones whose state_dict
 names and shapes equal the published checkpoints' ``backbone.*`` entries."""
+
 import pytest
 import torch
 from detectron2.config import get_cfg
 from detectron2.modeling import build_backbone
 
 from mask2former import add_maskformer2_config
-from tests.checkpoint_reference import REFERENCE_DIR, compare_state_dict, load_reference, reference_files
+from tests.checkpoint_reference import (
+    REFERENCE_DIR,
+    compare_state_dict,
+    load_reference,
+    reference_files,
+)
 
 
 def resnet_cfg(depth: int, norm: str = "FrozenBN", deeplab: bool = False):
@@ -45,10 +51,25 @@ def reference_backbone(path):
     "reference,depth,norm,deeplab",
     [
         ("maskformer/ade20k-150__maskformer_R50_bs16_160k.txt", 50, "FrozenBN", False),
-        ("mask2former/coco__panoptic-segmentation__maskformer2_R101_bs16_50ep.txt", 101, "FrozenBN", False),
+        (
+            "mask2former/coco__panoptic-segmentation__maskformer2_R101_bs16_50ep.txt",
+            101,
+            "FrozenBN",
+            False,
+        ),
         # SyncBN (like BN) stores num_batches_tracked; FrozenBN does not
-        ("mask2former/ade20k__semantic-segmentation__maskformer2_R101_bs16_90k.txt", 101, "SyncBN", False),
-        ("mask2former/cityscapes__semantic-segmentation__maskformer2_R50_bs16_90k.txt", 50, "SyncBN", False),
+        (
+            "mask2former/ade20k__semantic-segmentation__maskformer2_R101_bs16_90k.txt",
+            101,
+            "SyncBN",
+            False,
+        ),
+        (
+            "mask2former/cityscapes__semantic-segmentation__maskformer2_R50_bs16_90k.txt",
+            50,
+            "SyncBN",
+            False,
+        ),
         ("maskformer/ade20k-150__maskformer_R101c_bs16_160k.txt", 101, "FrozenBN", True),
     ],
 )

@@ -1,5 +1,6 @@
 """D2SwinTransformer: published state_dict names, odd input sizes, window attention against a
 direct full-map computation, stochastic depth, patch merging order."""
+
 import re
 
 import pytest
@@ -134,7 +135,9 @@ def direct_block(block: SwinBlock, x: torch.Tensor) -> torch.Tensor:
             return coord // ws
         return torch.where(coord < shift, 0, 1 + (coord - shift) // ws)
 
-    same_window = (cell(hs)[:, None] == cell(hs)[None, :]) & (cell(wcs)[:, None] == cell(wcs)[None, :])
+    same_window = (cell(hs)[:, None] == cell(hs)[None, :]) & (
+        cell(wcs)[:, None] == cell(wcs)[None, :]
+    )
     dy = (hs[:, None] - hs[None, :]).clamp(-ws + 1, ws - 1) + ws - 1
     dx = (wcs[:, None] - wcs[None, :]).clamp(-ws + 1, ws - 1) + ws - 1
     bias = attn.relative_position_bias_table[dy * (2 * ws - 1) + dx].permute(2, 0, 1)

@@ -1,5 +1,6 @@
 """MaskFormerCheckpointer: .safetensors loads exactly like the .pkl it came from, without pickle;
 the load report names what did not match; tools/convert_checkpoint.py."""
+
 import importlib.util
 import logging
 import pickle
@@ -23,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_tool(filename: str):
     """Imports a script of tools/ (names with dashes are not importable by name)."""
-    spec = importlib.util.spec_from_file_location(filename.replace("-", "_")[:-3], ROOT / "tools" / filename)
+    spec = importlib.util.spec_from_file_location(
+        filename.replace("-", "_")[:-3], ROOT / "tools" / filename
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -133,7 +136,10 @@ def test_report_names_missing_unexpected_and_mismatched(tmp_path, caplog):
     assert len(report.loaded) == n - 2
     text = caplog.text
     assert f"Loaded {n - 2} of {n} model tensors from {path}" in text
-    assert "1 model tensors are not in the checkpoint and keep their initialization: head.weight (1)" in text
+    assert (
+        "1 model tensors are not in the checkpoint and keep their initialization: head.weight (1)"
+        in text
+    )
     assert "1 checkpoint tensors are not used by the model: extra.scale (1)" in text
     assert "Skipped head.bias: shape (5,) in the checkpoint, (3,) in the model." in text
 
@@ -142,7 +148,9 @@ def test_convert_pth_keeps_weights_and_scalar_metadata(tmp_path, capsys):
     model = TinyModel(seed=1)
     pth, st = tmp_path / "model_final.pth", tmp_path / "model_final.safetensors"
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": 7}, pth)
+    torch.save(
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": 7}, pth
+    )
     load_tool("convert_checkpoint.py").main([str(pth), str(st)])
     assert "Left out (not weights): optimizer" in capsys.readouterr().out
     loaded = read_safetensors(str(st))
@@ -155,7 +163,9 @@ def test_write_safetensors_handles_shared_and_rejects_non_arrays(tmp_path):
     weight = torch.randn(3, 3)
     path = tmp_path / "tied.safetensors"
     scalar = np.array(5, dtype=np.int64)  # e.g. num_batches_tracked
-    write_safetensors({"model": {"a": weight, "b": weight, "c": np.arange(4.0), "n": scalar}}, str(path))
+    write_safetensors(
+        {"model": {"a": weight, "b": weight, "c": np.arange(4.0), "n": scalar}}, str(path)
+    )
     loaded = read_safetensors(str(path))["model"]
     torch.testing.assert_close(loaded["a"], loaded["b"])
     assert loaded["c"].tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -188,7 +198,11 @@ def test_model_zoo_pickle_and_its_safetensors_give_the_same_predictions(tmp_path
         pickle.dump({"model": state, "__author__": "Mask2Former"}, f)
     load_tool("convert_checkpoint.py").main([str(pkl), str(st)])
 
-    image = {"image": torch.randint(0, 256, (3, 50, 70), dtype=torch.uint8), "height": 50, "width": 70}
+    image = {
+        "image": torch.randint(0, 256, (3, 50, 70), dtype=torch.uint8),
+        "height": 50,
+        "width": 70,
+    }
     outputs = []
     for path in (pkl, st):
         torch.manual_seed(len(outputs) + 5)  # different initializations

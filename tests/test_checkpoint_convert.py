@@ -1,5 +1,6 @@
 """tools/convert-torchvision-to-d2.py and tools/convert-pretrained-swin-model-to-d2.py on
 checkpoints written here with the real key layouts and random values."""
+
 import pickle
 
 import pytest
@@ -33,7 +34,11 @@ def randomized(module: nn.Module) -> nn.Module:
     with torch.no_grad():
         for name, t in module.state_dict().items():
             if t.is_floating_point():
-                t.copy_(torch.rand_like(t) + 0.5 if name.endswith("running_var") else torch.randn_like(t) * 0.1)
+                t.copy_(
+                    torch.rand_like(t) + 0.5
+                    if name.endswith("running_var")
+                    else torch.randn_like(t) * 0.1
+                )
     return module
 
 
@@ -79,8 +84,12 @@ def test_torchvision_resnet50_loads_with_no_missing_keys(tmp_path):
     model = WithBackbone(build_backbone(resnet_d2_cfg(50)))
     report = load_through_checkpointer(model, pkl)
     assert report.complete, report.summary()
-    torch.testing.assert_close(model.backbone.res5[2].conv3.norm.running_var, tv_state["layer4.2.bn3.running_var"])
-    torch.testing.assert_close(model.backbone.res3[0].shortcut.weight, tv_state["layer2.0.downsample.0.weight"])
+    torch.testing.assert_close(
+        model.backbone.res5[2].conv3.norm.running_var, tv_state["layer4.2.bn3.running_var"]
+    )
+    torch.testing.assert_close(
+        model.backbone.res3[0].shortcut.weight, tv_state["layer2.0.downsample.0.weight"]
+    )
     with open(pkl, "rb") as f:
         data = pickle.load(f)
     assert data["__author__"] == "torchvision" and data["matching_heuristics"] is True
@@ -129,7 +138,9 @@ def swin_source():
 
 def test_official_swin_converts_with_no_missing_keys(tmp_path, swin_source):
     official = official_swin_state(swin_source)
-    pkl = converted_pkl(tmp_path, "convert-pretrained-swin-model-to-d2.py", {"model": official}, "swin.pth")
+    pkl = converted_pkl(
+        tmp_path, "convert-pretrained-swin-model-to-d2.py", {"model": official}, "swin.pth"
+    )
     model = WithBackbone(tiny_swin())
     report = load_through_checkpointer(model, pkl)
     assert report.complete, report.summary()
@@ -145,7 +156,10 @@ def test_timm_swin_converts_to_the_same_file(tmp_path, swin_source):
     tool = "convert-pretrained-swin-model-to-d2.py"
     from_official = converted_pkl(tmp_path / "a", tool, {"model": official}, "swin.pth")
     timm = timm_swin_state(official)
-    assert "layers.3.downsample.reduction.weight" in timm and "layers.0.downsample.norm.weight" not in timm
+    assert (
+        "layers.3.downsample.reduction.weight" in timm
+        and "layers.0.downsample.norm.weight" not in timm
+    )
     from_timm = converted_pkl(tmp_path / "b", tool, timm, "model.safetensors")
     a, b = (read_checkpoint(str(p))["model"] for p in (from_official, from_timm))
     assert sorted(a) == sorted(b)

@@ -4,6 +4,7 @@ model computing attention explicitly (matmul, softmax, matmul; the published for
 
     python tools/benchmark_swin.py --variants tiny base --sizes 512 --device cpu
 """
+
 import argparse
 import sys
 import time
@@ -38,7 +39,9 @@ def attention(kind):
     if kind == "sdpa":
         yield
     else:
-        with mock.patch.object(window_attention.F, "scaled_dot_product_attention", explicit_attention):
+        with mock.patch.object(
+            window_attention.F, "scaled_dot_product_attention", explicit_attention
+        ):
             yield
 
 
@@ -55,7 +58,9 @@ def time_forward(model, images, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--variants", nargs="+", default=["tiny"], choices=sorted(VARIANTS))
     parser.add_argument("--sizes", nargs="+", type=int, default=[512])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -67,7 +72,9 @@ def main(argv=None):
     print(f"|---|---|---|---|---|")
     for variant in args.variants:
         embed_dim, depths, heads, window = VARIANTS[variant]
-        model = D2SwinTransformer(embed_dim=embed_dim, depths=depths, num_heads=heads, window_size=window)
+        model = D2SwinTransformer(
+            embed_dim=embed_dim, depths=depths, num_heads=heads, window_size=window
+        )
         model = model.to(args.device).eval()
         for size in args.sizes:
             images = torch.randn(1, 3, size, size, device=args.device)

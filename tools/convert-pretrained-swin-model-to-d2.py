@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Convert ImageNet Swin Transformer weights into a Detectron2 .pkl for D2SwinTransformer.
+r"""Convert ImageNet Swin Transformer weights into a Detectron2 .pkl for D2SwinTransformer.
 
-    python tools/convert-pretrained-swin-model-to-d2.py swin_tiny_patch4_window7_224.pth swin_tiny_patch4_window7_224.pkl
+    python tools/convert-pretrained-swin-model-to-d2.py \
+        swin_tiny_patch4_window7_224.pth swin_tiny_patch4_window7_224.pkl
 
 Accepted layouts (detected from the names, or forced with --layout):
 - "official": the Swin Transformer release ({"model": ...}; patch merging of stage i stored as
@@ -15,6 +16,7 @@ output norms norm0..norm3 of D2SwinTransformer have no counterpart in classifica
 they are written as identity LayerNorms (weight 1, bias 0), the values the model initializes
 them with, so the file loads with no missing keys.
 """
+
 import argparse
 import math
 import re
@@ -32,7 +34,7 @@ _DOWNSAMPLE = re.compile(r"^layers\.(\d+)\.downsample\.")
 
 
 def detect_layout(state_dict) -> str:
-    """"official" if stage 0 owns a patch merging, "timm" if only later stages do."""
+    """ "official" if stage 0 owns a patch merging, "timm" if only later stages do."""
     stages = {int(m.group(1)) for m in map(_DOWNSAMPLE.match, state_dict) if m}
     if not stages:
         raise ValueError("no 'layers.N.downsample.*' entries: not a Swin Transformer checkpoint")
@@ -71,7 +73,9 @@ def convert(state_dict, layout: str = "auto"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("input", help="Swin ImageNet weights (.pth, .pkl or .safetensors)")
     parser.add_argument("output", help="Detectron2 .pkl to write")
     parser.add_argument("--layout", choices=["auto", "official", "timm"], default="auto")

@@ -7,6 +7,7 @@ Use it with MODEL.RESNETS.STRIDE_IN_1X1 False (torchvision strides in the 3x3 co
 and PIXEL_MEAN [123.675, 116.280, 103.530] / PIXEL_STD [58.395, 57.120, 57.375], as the
 published configs do. The classifier (fc) and BatchNorm's num_batches_tracked are dropped.
 """
+
 import argparse
 import re
 import sys
@@ -46,7 +47,9 @@ def convert(state_dict):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("input", help="torchvision ResNet weights (.pth, or .safetensors)")
     parser.add_argument("output", help="Detectron2 .pkl to write")
     args = parser.parse_args(argv)

@@ -9,17 +9,24 @@ Only the tensors of "model" are kept; scalar entries such as "__author__" and
 while optimizer / scheduler state is left out. Reading the input runs its pickle: convert
 files you trust, then share and load the .safetensors.
 """
+
 import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mask2former.checkpoint import SAFETENSORS_SUFFIX, read_checkpoint, write_safetensors  # noqa: E402
+from mask2former.checkpoint import (
+    SAFETENSORS_SUFFIX,
+    read_checkpoint,
+    write_safetensors,
+)  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("input", help="a .pkl (Detectron2) or .pth / .pt (torch.save) file")
     parser.add_argument("output", help="the .safetensors file to write")
     parser.add_argument(

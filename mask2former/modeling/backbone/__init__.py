@@ -5,6 +5,7 @@
 - ``build_resnet_deeplab_backbone`` (DeepLab-style ResNet with deep stem and multi-grid res5,
   used by the "R101c" configs), from ``detectron2.projects.deeplab``.
 """
+
 from detectron2.modeling.backbone import build_resnet_backbone  # noqa: F401
 from detectron2.projects.deeplab import build_resnet_deeplab_backbone  # noqa: F401
 

@@ -6,6 +6,7 @@ Module and parameter names follow the Swin release used by MaskFormer / Mask2For
 converted ImageNet weights and trained checkpoints load unchanged. Internally every feature
 map is channels-last, ``(B, H, W, C)``.
 """
+
 from typing import Sequence
 
 import torch
@@ -213,12 +214,16 @@ class D2SwinTransformer(Backbone):
         """
         super().__init__()
         if len(depths) != len(num_heads):
-            raise ValueError(f"MODEL.SWIN.DEPTHS {depths} and NUM_HEADS {num_heads} differ in length")
+            raise ValueError(
+                f"MODEL.SWIN.DEPTHS {depths} and NUM_HEADS {num_heads} differ in length"
+            )
         num_stages = len(depths)
         names = [f"res{i + 2}" for i in range(num_stages)]
         unknown = set(out_features) - set(names)
         if unknown:
-            raise ValueError(f"MODEL.SWIN.OUT_FEATURES {list(out_features)}: {sorted(unknown)} not in {names}")
+            raise ValueError(
+                f"MODEL.SWIN.OUT_FEATURES {list(out_features)}: {sorted(unknown)} not in {names}"
+            )
         self.num_features = [embed_dim * 2**i for i in range(num_stages)]
         self._out_features = list(out_features)
         self._out_feature_channels = dict(zip(names, self.num_features))
@@ -299,7 +304,9 @@ class D2SwinTransformer(Backbone):
             dict of the requested "res{k}" features, each (B, C_k, ceil(H / s_k), ceil(W / s_k)).
         """
         if x.dim() != 4:
-            raise ValueError(f"D2SwinTransformer takes (B, C, H, W) inputs, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"D2SwinTransformer takes (B, C, H, W) inputs, got shape {tuple(x.shape)}"
+            )
         x = self.patch_embed(x)
         if self.ape:
             pos = F.interpolate(self.absolute_pos_embed, size=x.shape[1:3], mode="bicubic")

@@ -4,6 +4,7 @@ Feature maps are channels-last, ``(B, H, W, C)``; windows are ``(B, nW, N, C)`` 
 ``nW = (Hp / ws) * (Wp / ws)`` windows of ``N = ws * ws`` tokens each, numbered row-major over
 the map zero-padded to ``Hp x Wp`` (multiples of the window size ``ws``).
 """
+
 from typing import NamedTuple, Optional
 
 import torch
@@ -24,7 +25,8 @@ def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
 
 def relative_position_index(window_size: int) -> torch.Tensor:
     """(N, N) int64: for tokens i, j of a window, the row of the bias table holding the bias for
-    their offset (dy, dx) = pos_i - pos_j, laid out as (dy + ws - 1) * (2 ws - 1) + (dx + ws - 1)."""
+    their offset (dy, dx) = pos_i - pos_j, laid out as (dy + ws - 1) * (2 ws - 1) + (dx + ws - 1).
+    """
     ys, xs = torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing="ij")
     ys, xs = ys.flatten(), xs.flatten()
     dy = ys[:, None] - ys[None, :] + window_size - 1
@@ -80,7 +82,9 @@ class WindowLayout(NamedTuple):
         to_windows = window_partition(source[None, :, :, None], window_size).reshape(-1)
         from_windows = torch.empty(height * width + 1, dtype=torch.long, device=device)
         from_windows[to_windows] = torch.arange(to_windows.numel(), device=device)
-        mask = shifted_window_mask(padded_h, padded_w, window_size, shift, device) if shift else None
+        mask = (
+            shifted_window_mask(padded_h, padded_w, window_size, shift, device) if shift else None
+        )
         num_windows = (padded_h // window_size) * (padded_w // window_size)
         return cls(to_windows, from_windows[: height * width], num_windows, mask)
 
