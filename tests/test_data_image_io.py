@@ -86,6 +86,16 @@ def test_16bit_png_is_scaled_to_8bit(tmp_path):
     assert out[..., 0].tolist() == [[0, 100], [255, 255]]
 
 
+def test_16bit_color_png_is_scaled_to_8bit(tmp_path):
+    import cv2
+
+    bgr = np.zeros((2, 2, 3), np.uint16)
+    bgr[0, 0] = (65535, 257 * 100, 0)
+    cv2.imwrite(str(tmp_path / "deep_rgb.png"), bgr)  # 48-bit PNG
+    out = read_image_checked(str(tmp_path / "deep_rgb.png"), "BGR")
+    assert out.dtype == np.uint8 and out[0, 0].tolist() == [255, 100, 0]
+
+
 def test_exif_rotated_jpeg_matches_detectron2(tmp_path):
     stored = np.zeros((20, 40, 3), np.uint8)
     stored[:5, :5] = 255  # white top-left corner in the stored orientation
