@@ -39,7 +39,7 @@ def test_pixel_decoder_outputs(name):
 
 
 def test_pixel_decoder_name_must_have_forward_features():
-    cfg = make_tiny_cfg(pixel_decoder="PerPixelBaselineHead")
+    cfg = make_tiny_cfg(pixel_decoder="SemSegFPNHead")  # a Detectron2 head, not a pixel decoder
     with pytest.raises(ValueError, match="forward_features"):
         build_pixel_decoder(cfg, SHAPES)
 

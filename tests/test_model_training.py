@@ -42,16 +42,23 @@ ARCHITECTURES = {
 def test_gradients_reach_every_parameter(arch):
     model = build_model(make_tiny_cfg(*ARCHITECTURES[arch]))
     model.train()
-    losses = model(synthetic_batch())
-    expected_aux = model.criterion.weight_dict.keys()
-    assert set(losses) == set(expected_aux), "every weighted loss (final + auxiliary) is returned"
-    sum(losses.values()).backward()
-    no_grad = [
+    batch = synthetic_batch()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    # The published zero inits (deformable sampling offsets and attention weights, attention
+    # value biases feeding DETR's all-zero first queries) block some gradients on the very
+    # first step only, so check the second.
+    for _ in range(2):
+        optimizer.zero_grad()
+        losses = model(batch)
+        sum(losses.values()).backward()
+        optimizer.step()
+    assert set(losses) == set(model.criterion.weight_dict), "final and auxiliary losses, weighted"
+    no_grad = {
         name
         for name, p in model.named_parameters()
         if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))
-    ]
-    assert not no_grad, f"parameters without gradient: {no_grad}"
+    }
+    assert not no_grad, f"parameters without gradient: {sorted(no_grad)}"
 
 
 def test_bitmasks_targets_are_accepted_and_padded():
@@ -81,7 +88,7 @@ def test_loss_decreases_on_a_fixed_batch(arch):
     batch = synthetic_batch()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     history = []
-    for _ in range(20):
+    for _ in range(12):
         loss = sum(model(batch).values())
         optimizer.zero_grad()
         loss.backward()
