@@ -4,14 +4,16 @@ report of what a checkpoint did and did not provide.
 File formats handled here:
 
 - Detectron2 ``.pkl``: a pickled ``{"model": {name: ndarray}, "__author__": str, ...}`` (the
-  model zoos of MaskFormer / Mask2Former and converted ImageNet weights). Loading a pickle runs
-  code from the file: load only files you trust.
+  model zoos of MaskFormer / Mask2Former and converted ImageNet weights). A pickle can run any
+  code while it loads, so these files are unpickled with an allow-list of what weights need
+  (containers, numpy arrays, torch tensors); anything else is refused with an error.
 - ``.pth``: ``torch.save`` output, ``{"model": state_dict, ...}`` or a bare state_dict.
 - ``.safetensors``: the tensors of ``"model"``; the other scalar entries (``__author__``,
   ``matching_heuristics``) as JSON strings in the file's metadata. Holds no code.
   ``tools/convert_checkpoint.py`` turns the two formats above into this one.
 """
 
+import io
 import json
 import pickle
 from collections import Counter
@@ -79,17 +81,76 @@ def write_safetensors(checkpoint: Dict[str, Any], path: str) -> List[str]:
     return sorted(k for k in checkpoint if k != "model" and k not in metadata)
 
 
+# Everything a pickled state_dict legitimately refers to: containers, numpy arrays (protocols
+# 2-5, numpy 1 and 2 module names) and torch tensors.
+_PICKLE_ALLOWED = {
+    ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"),
+} | {
+    (f"numpy.{core}.{module}", name)
+    for core in ("core", "_core")
+    for module, name in [
+        ("multiarray", "_reconstruct"),
+        ("multiarray", "scalar"),
+        ("numeric", "_frombuffer"),
+    ]
+}
+
+
+def _storage_from_bytes(data: bytes):
+    # a pickled torch tensor stores its storage as a nested torch.save payload
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) == ("torch.storage", "_load_from_bytes"):
+            return _storage_from_bytes
+        if (module, name) in _PICKLE_ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it refers to '{module}.{name}', which weights do not need")
+
+
+def read_weights_pickle(path: str, trust_pickle: bool = False) -> Dict[str, Any]:
+    """Reads a Detectron2 ``.pkl`` as a checkpoint dict, unpickling only what weights need
+    (see ``_PICKLE_ALLOWED``) unless ``trust_pickle``. Like Detectron2, a pickle without
+    "model" and "__author__" is taken as Caffe2 / Detectron1 blobs."""
+    with open(path, "rb") as f:
+        if trust_pickle:
+            data = pickle.load(f, encoding="latin1")
+        else:
+            try:
+                data = _WeightsUnpickler(f, encoding="latin1").load()
+            except pickle.UnpicklingError as e:
+                raise ValueError(
+                    f"{path}: refused to unpickle: {e}. If you trust this file, convert it once "
+                    f"with `python tools/convert_checkpoint.py --trust-pickle {path} "
+                    "OUT.safetensors` and use the .safetensors file."
+                ) from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a dict of weights, got a {type(data).__name__}")
+    if "model" in data and "__author__" in data:
+        return data
+    if "blobs" in data:  # detection models of Detectron1
+        data = data["blobs"]
+    data = {k: v for k, v in data.items() if not k.endswith("_momentum")}
+    return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
+
+
 def read_checkpoint(path: str, trust_pickle: bool = False) -> Dict[str, Any]:
     """Reads a ``.pkl``, ``.pth``/``.pt`` or ``.safetensors`` file as ``{"model": ..., ...}``.
 
-    ``.pth`` files are read with ``torch.load(weights_only=True)``, which refuses arbitrary
-    objects; ``trust_pickle=True`` lifts that. ``.pkl`` files are plain pickles (their format).
+    Pickle-based files are read safely (``.pkl``: see :func:`read_weights_pickle`; ``.pth``:
+    ``torch.load(weights_only=True)``) unless ``trust_pickle``.
     """
     if path.endswith(SAFETENSORS_SUFFIX):
         return read_safetensors(path)
     if path.endswith(".pkl"):
-        # Detectron2's reading of its .pkl formats (model zoo; Caffe2 blobs)
-        return DetectionCheckpointer(torch.nn.Module())._load_file(path)
+        return read_weights_pickle(path, trust_pickle)
     try:
         data = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as e:
@@ -162,8 +223,9 @@ def _count_by_module(names: List[str]) -> str:
 class MaskFormerCheckpointer(DetectionCheckpointer):
     """Detectron2's checkpointer; every entry point of this project loads weights through it.
 
-    In addition to Detectron2's formats, ``load`` accepts ``.safetensors`` files (read without
-    pickle; ``matching_heuristics`` comes from the file's metadata or from a
+    ``.pkl`` files are unpickled with an allow-list (:func:`read_weights_pickle`). In addition
+    to Detectron2's formats, ``load`` accepts ``.safetensors`` files (read without pickle;
+    ``matching_heuristics`` comes from the file's metadata or from a
     ``?matching_heuristics=True`` suffix, as for ``.pth``). After each load, ``last_report``
     holds a :class:`LoadReport` and its summary is logged before Detectron2's detailed lists.
     """
@@ -175,6 +237,10 @@ class MaskFormerCheckpointer(DetectionCheckpointer):
 
     def _load_file(self, filename):
         self._source = filename
+        if filename.endswith(".pkl"):
+            checkpoint = read_weights_pickle(filename)
+            self.logger.info(f"Reading a file from '{checkpoint['__author__']}'")
+            return checkpoint
         if not filename.endswith(SAFETENSORS_SUFFIX):
             return super()._load_file(filename)
         checkpoint = read_safetensors(filename)

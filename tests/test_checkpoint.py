@@ -214,3 +214,47 @@ def test_model_zoo_pickle_and_its_safetensors_give_the_same_predictions(tmp_path
         with torch.no_grad():
             outputs.append(model([image])[0]["sem_seg"])
     torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
+
+
+class _RunsCode:
+    """An object whose unpickling calls a function: what a malicious .pkl does."""
+
+    def __reduce__(self):
+        return (print, ("this ran while unpickling",))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_pkl_reading_allows_weights_and_refuses_code(tmp_path, protocol, capsys):
+    weights = {
+        "a": np.random.rand(2, 3).astype(np.float32),
+        "count": np.array(3),
+        "t": torch.arange(5.0)[1:4],  # the published Swin converter pickles torch tensors
+        "h": torch.ones(2, dtype=torch.float16),
+    }
+    good = tmp_path / "good.pkl"
+    with open(good, "wb") as f:
+        pickle.dump({"model": weights, "__author__": "test"}, f, protocol=protocol)
+    loaded = read_checkpoint(str(good))["model"]
+    assert (loaded["a"] == weights["a"]).all() and loaded["count"].shape == ()
+    assert torch.equal(loaded["t"], weights["t"]) and loaded["h"].dtype == torch.float16
+
+    bad = tmp_path / "bad.pkl"
+    with open(bad, "wb") as f:
+        pickle.dump({"model": {"w": np.zeros(2)}, "__author__": _RunsCode()}, f, protocol=protocol)
+    with pytest.raises(ValueError, match="refers to '(__builtin__|builtins).print'.*--trust-pickle"):
+        read_checkpoint(str(bad))
+    with pytest.raises(ValueError, match="refused to unpickle"):
+        MaskFormerCheckpointer(TinyModel(seed=1)).load(str(bad))
+    assert "this ran" not in capsys.readouterr().out
+    read_checkpoint(str(bad), trust_pickle=True)  # the user's explicit choice
+    assert "this ran while unpickling" in capsys.readouterr().out
+
+
+def test_caffe2_style_pkl_is_read_like_detectron2(tmp_path):
+    path = tmp_path / "R-50.pkl"
+    with open(path, "wb") as f:
+        blobs = {"conv1_w": np.zeros((2, 3)), "conv1_w_momentum": np.zeros((2, 3))}
+        pickle.dump({"blobs": blobs}, f)
+    data = read_checkpoint(str(path))
+    assert sorted(data["model"]) == ["conv1_w"]
+    assert data["__author__"] == "Caffe2" and data["matching_heuristics"] is True

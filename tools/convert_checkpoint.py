@@ -6,8 +6,9 @@ without pickle through MODEL.WEIGHTS.
 
 Only the tensors of "model" are kept; scalar entries such as "__author__" and
 "matching_heuristics" become safetensors metadata (so name matching works as with the .pkl),
-while optimizer / scheduler state is left out. Reading the input runs its pickle: convert
-files you trust, then share and load the .safetensors.
+while optimizer / scheduler state is left out. The input is unpickled with an allow-list of
+what weights need (containers, numpy arrays, tensors); a file that needs more is refused
+unless --trust-pickle is given, which lets its pickle run: use it only for files you trust.
 """
 
 import argparse
@@ -32,7 +33,7 @@ def main(argv=None):
     parser.add_argument(
         "--trust-pickle",
         action="store_true",
-        help="allow arbitrary objects in a .pth file (torch.load weights_only=False)",
+        help="unpickle the input without the allow-list (runs any code the file holds)",
     )
     args = parser.parse_args(argv)
     if not args.output.endswith(SAFETENSORS_SUFFIX):
