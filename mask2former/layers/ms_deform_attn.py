@@ -6,16 +6,10 @@ toolkit) and falls back to the pure-PyTorch ``ms_deform_attn_reference`` when th
 not built or does not support the tensors' device. The compiled operator works under
 torch.compile(fullgraph=True) and torch.export.
 
-To force the reference (for comparisons and benchmarks):
-
-- set the environment variable ``MASK2FORMER_DISABLE_CUSTOM_OPS=1`` before importing
-  mask2former, or
-- wrap the code in ``with use_reference_ops(): ...``.
+To force the reference (for comparisons and benchmarks) use the model-wide switch of
+``reference_mode``: ``MASK2FORMER_DISABLE_CUSTOM_OPS=1`` or ``with use_reference_ops(): ...``.
 """
-import contextlib
 import math
-import os
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -23,21 +17,9 @@ from torch.nn import functional as F
 
 from ._ops import load_compiled_ops
 from .ms_deform_attn_reference import ms_deform_attn_reference
+from .reference_mode import reference_ops_enabled, use_reference_ops  # noqa: F401 (re-export)
 
 _COMPILED_DEVICES = load_compiled_ops()
-_force_reference = os.environ.get("MASK2FORMER_DISABLE_CUSTOM_OPS", "0") == "1"
-
-
-@contextlib.contextmanager
-def use_reference_ops(enabled: bool = True) -> Iterator[None]:
-    """Within this context, ``ms_deform_attn`` uses the pure-PyTorch reference (or, with
-    ``enabled=False``, the compiled operator wherever it can)."""
-    global _force_reference
-    previous, _force_reference = _force_reference, enabled
-    try:
-        yield
-    finally:
-        _force_reference = previous
 
 
 def compiled_op_available(device: torch.device) -> bool:
@@ -57,7 +39,7 @@ def ms_deform_attn(
     ``sampling_locations`` and ``attention_weights`` may have the dtype of ``value`` or its
     accumulation dtype (float32 for float16/bfloat16 values, keeping locations precise under
     autocast). Bad arguments raise ValueError or TypeError naming the argument."""
-    if not _force_reference and value.device.type in _COMPILED_DEVICES:
+    if not reference_ops_enabled() and value.device.type in _COMPILED_DEVICES:
         return torch.ops.mask2former.ms_deform_attn(
             value, spatial_shapes, level_start_index, sampling_locations, attention_weights
         )

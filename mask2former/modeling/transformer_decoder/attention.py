@@ -1,10 +1,26 @@
 """Multi-head attention stored like ``torch.nn.MultiheadAttention`` and computed with
-``F.scaled_dot_product_attention`` (fused kernels, boolean masks, exportable)."""
+``F.scaled_dot_product_attention`` (fused kernels, boolean masks, exportable), or explicitly
+in reference mode (``mask2former.layers.use_reference_ops``)."""
+import math
 from typing import Optional
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ...layers.reference_mode import reference_ops_enabled
+
+
+def explicit_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d) + mask) v`` computed step by step (no dropout): the reference
+    for ``F.scaled_dot_product_attention``. q: (N, M, Lq, d); k, v: (N, M, Lk, d); attn_mask:
+    bool broadcastable to (N, M, Lq, Lk), True where a query may attend."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    return scores.softmax(dim=-1) @ v
 
 
 class MultiheadAttention(nn.Module):
@@ -58,9 +74,11 @@ class MultiheadAttention(nn.Module):
         if key_padding_mask is not None:
             keep = ~key_padding_mask[:, None, None, :]
             attn_mask = keep if attn_mask is None else attn_mask & keep
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )
+        dropout = self.dropout if self.training else 0.0
+        if reference_ops_enabled() and dropout == 0.0:
+            out = explicit_attention(q, k, v, attn_mask)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
         n, lq, _ = query.shape
         return self.out_proj(out.transpose(1, 2).reshape(n, lq, self.embed_dim))
 
