@@ -68,6 +68,12 @@ class Trainer(DefaultTrainer):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
+    def train(self):
+        """Train from ``start_iter`` to SOLVER.MAX_ITER; returns the results of the evaluation
+        after the last iteration (DefaultTrainer returns them only with TEST.EXPECTED_RESULTS)."""
+        super().train()
+        return getattr(self, "_last_eval_results", None)
+
     @classmethod
     def build_train_loader(cls, cfg):
         return build_detection_train_loader(cfg, mapper=build_dataset_mapper(cfg, True))
