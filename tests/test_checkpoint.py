@@ -184,6 +184,11 @@ def test_convert_checkpoint_argument_errors(tmp_path):
     torch.save([1, 2], bad)
     with pytest.raises(ValueError, match="expected a dict of weights"):
         read_checkpoint(str(bad))
+    with_object = tmp_path / "object.pth"
+    torch.save({"model": {"w": torch.ones(1)}, "extra": Path("x")}, with_object)
+    with pytest.raises(ValueError, match="other than tensors.*--trust-pickle"):
+        read_checkpoint(str(with_object))
+    assert "extra" in read_checkpoint(str(with_object), trust_pickle=True)
 
 
 def test_model_zoo_pickle_and_its_safetensors_give_the_same_predictions(tmp_path, tiny_cfg):
