@@ -115,13 +115,6 @@ def test_release_behaviour(release, reference):
         assert mf.TEST.SEMANTIC_ON or mf.TEST.INSTANCE_ON or mf.TEST.PANOPTIC_ON
 
 
-# Mappers that published configs name but this project does not provide yet (reported as
-# xfail; the test fails once the mapper exists, so that this entry gets removed).
-MISSING_MAPPERS = {
-    "detr_panoptic": "MaskFormer's DETR-style COCO panoptic mapper is not implemented yet",
-}
-
-
 @pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])
 def test_datasets_and_mapper_exist(release, reference):
     """The datasets a config trains and tests on are registered, and its dataset mapper builds."""
@@ -130,10 +123,6 @@ def test_datasets_and_mapper_exist(release, reference):
     unknown = [d for d in cfg.DATASETS.TRAIN + cfg.DATASETS.TEST if d not in registered]
     assert not unknown, f"datasets not registered: {unknown}"
 
-    name = cfg.INPUT.DATASET_MAPPER_NAME
-    if name in MISSING_MAPPERS:
-        assert name not in DATASET_MAPPER_REGISTRY, f"{name} exists now: drop it from MISSING_MAPPERS"
-        pytest.xfail(MISSING_MAPPERS[name])
     build_dataset_mapper(cfg, is_train=True)
     build_dataset_mapper(cfg, is_train=False)
 

@@ -12,6 +12,7 @@ from mask2former.data import build_dataset_mapper
 from mask2former.data.dataset_mappers import (
     COCOInstanceLSJDatasetMapper,
     COCOPanopticLSJDatasetMapper,
+    DETRPanopticDatasetMapper,
     MaskFormerInstanceDatasetMapper,
     MaskFormerPanopticDatasetMapper,
     MaskFormerSemanticDatasetMapper,
@@ -64,6 +65,7 @@ def _check_common(out, divisor=32):
         ("mask_former_instance", MaskFormerInstanceDatasetMapper),
         ("coco_instance_lsj", COCOInstanceLSJDatasetMapper),
         ("coco_panoptic_lsj", COCOPanopticLSJDatasetMapper),
+        ("detr_panoptic", DETRPanopticDatasetMapper),
     ],
 )
 def test_build_dataset_mapper_by_name(name, cls):
@@ -232,3 +234,26 @@ def test_inference_mode_resizes_without_padding(shapes_root):
     out = mapper(copy.deepcopy(record))
     assert min(out["image"].shape[1:]) == 64
     assert out["sem_seg"].shape == out["image"].shape[1:]
+
+
+def test_detr_panoptic_mapper_takes_both_branches(shapes_root):
+    """Half of the samples are only resized (aspect ratio kept), half are cropped to
+    INPUT.CROP.SIZE before the final resize (aspect ratio changes); targets stay consistent."""
+    cfg = _cfg("detr_panoptic", "shapes_panoptic_train", MIN_SIZE_TRAIN=(96,), RANDOM_FLIP="none")
+    cfg.INPUT.COLOR_AUG_SSD = False
+    cfg.INPUT.SIZE_DIVISIBILITY = -1
+    cfg.INPUT.CROP.TYPE = "absolute_range"
+    cfg.INPUT.CROP.SIZE = (200, 300)  # applied after resizing the shortest edge to 400..600
+    mapper = build_dataset_mapper(cfg)
+    record = DatasetCatalog.get("shapes_panoptic_train")[0]
+    height, width = np.asarray(Image.open(record["file_name"])).shape[:2]
+    aspect = width / height
+    kept = 0
+    for _ in range(20):
+        out = mapper(copy.deepcopy(record))
+        h, w = out["image"].shape[1:]
+        assert min(h, w) == 96
+        kept += abs(w / h - aspect) < 0.02
+        for c, mask in zip(out["instances"].gt_classes.tolist(), out["instances"].gt_masks):
+            assert (out["sem_seg"][mask] == c).all()
+    assert 0 < kept < 20

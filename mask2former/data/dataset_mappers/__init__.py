@@ -4,4 +4,5 @@ from .base import MaskFormerDatasetMapper
 from .semantic import MaskFormerSemanticDatasetMapper
 from .panoptic import MaskFormerPanopticDatasetMapper
 from .instance import MaskFormerInstanceDatasetMapper
+from .detr_panoptic import DETRPanopticDatasetMapper
 from .lsj import COCOInstanceLSJDatasetMapper, COCOPanopticLSJDatasetMapper
