@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Time the D2SwinTransformer forward pass with its SDPA window attention against the same
-model computing attention explicitly (matmul, softmax, matmul; the published formulation).
+model in reference mode, which computes attention explicitly (matmul, softmax, matmul; the
+published formulation).
 
     python tools/benchmark_swin.py --variants tiny base --sizes 512 --device cpu
 """
@@ -8,15 +9,13 @@ model computing attention explicitly (matmul, softmax, matmul; the published for
 import argparse
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from unittest import mock
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mask2former.modeling.backbone import window_attention  # noqa: E402
+from mask2former.layers import use_reference_ops  # noqa: E402
 from mask2former.modeling.backbone.swin import D2SwinTransformer  # noqa: E402
 
 VARIANTS = {  # embed_dim, depths, num_heads, window_size (published configs)
@@ -25,24 +24,6 @@ VARIANTS = {  # embed_dim, depths, num_heads, window_size (published configs)
     "base": (128, [2, 2, 18, 2], [4, 8, 16, 32], 12),
     "large": (192, [2, 2, 18, 2], [6, 12, 24, 48], 12),
 }
-
-
-def explicit_attention(q, k, v, attn_mask=None, dropout_p=0.0, scale=None):
-    logits = (q * scale) @ k.transpose(-2, -1)
-    if attn_mask is not None:
-        logits = logits + attn_mask
-    return logits.softmax(-1) @ v
-
-
-@contextmanager
-def attention(kind):
-    if kind == "sdpa":
-        yield
-    else:
-        with mock.patch.object(
-            window_attention.F, "scaled_dot_product_attention", explicit_attention
-        ):
-            yield
 
 
 def time_forward(model, images, repeats):
@@ -84,7 +65,7 @@ def main(argv=None):
             images = torch.randn(1, 3, size, size, device=args.device)
             times = {}
             for kind in ("sdpa", "explicit"):
-                with attention(kind):
+                with use_reference_ops(kind == "explicit"):
                     times[kind] = [t * 1000 for t in time_forward(model, images, args.repeats)]
             (sdpa_wall, sdpa_cpu), (explicit_wall, explicit_cpu) = times["sdpa"], times["explicit"]
             print(
