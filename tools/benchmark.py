@@ -1,0 +1,383 @@
+#!/usr/bin/env python
+"""Speed and memory of a MaskFormer / Mask2Former config: inference (model forward plus
+post-processing) and a full training step (forward, losses, backward, optimizer step).
+
+    python tools/benchmark.py --config-file configs/ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml \
+        --task infer --size 512 --iters 5 --reference
+
+For every mode it prints the median time per iteration with its spread (min-max), images per
+second, peak memory (resident set size on CPU, max allocated on CUDA) and the share of time in
+backbone, pixel decoder, transformer decoder, loss and post-processing. ``--reference`` also runs
+the identical model (same weights, same inputs) through the plain reference paths
+(``mask2former.layers.use_reference_ops``: pure-PyTorch deformable attention, explicit
+attention, no inference shortcuts), interleaving fast and reference iterations so that both see
+the same machine load, and reports their ratio and the largest output difference. ``--amp``
+adds a mixed-precision mode and compares its outputs with the float32 ones.
+
+Weights are random unless MODEL.WEIGHTS is given (``--opts MODEL.WEIGHTS path``): timings do
+not depend on them, accuracy comparisons of ``--amp`` on random weights are only indicative.
+"""
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.modeling import build_model  # noqa: E402
+from detectron2.structures import Instances  # noqa: E402
+
+from mask2former import add_maskformer2_config  # noqa: E402
+from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
+from mask2former.layers import use_reference_ops  # noqa: E402
+from mask2former.solver import build_optimizer  # noqa: E402
+
+PARTS = ("backbone", "pixel_decoder", "transformer_decoder", "loss", "postprocess")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--task", choices=("infer", "train", "both"), default="infer")
+    parser.add_argument("--size", type=int, default=512, help="square input size (pixels)")
+    parser.add_argument("--batch", type=int, default=1, help="images per forward pass")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--amp", choices=sorted(AMP_DTYPES), help="also run under autocast")
+    parser.add_argument("--reference", action="store_true", help="also run the reference paths")
+    parser.add_argument("--channels-last", action="store_true", help="fast mode in channels-last")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per mode")
+    parser.add_argument("--iters", type=int, default=3, help="timed iterations per mode")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides")
+    return parser.parse_args(argv)
+
+
+def setup_cfg(args):
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.MODEL.DEVICE = args.device
+    if not any(k == "MODEL.WEIGHTS" for k in args.opts[::2]):
+        cfg.MODEL.WEIGHTS = ""  # timing does not need (unreachable) pretrained weights
+    cfg.freeze()
+    return cfg
+
+
+def synthetic_inputs(batch: int, size: int, num_classes: int, seed: int = 0) -> List[Dict]:
+    """Random images, each with a few rectangular segments of random classes as targets."""
+    g = torch.Generator().manual_seed(seed)
+    inputs = []
+    for _ in range(batch):
+        image = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g)
+        num = 8
+        masks = torch.zeros(num, size, size, dtype=torch.bool)
+        for m in masks:
+            y0, x0 = torch.randint(0, size // 2, (2,), generator=g).tolist()
+            h, w = torch.randint(size // 8, size // 2, (2,), generator=g).tolist()
+            m[y0 : y0 + h, x0 : x0 + w] = True
+        instances = Instances((size, size))
+        instances.gt_classes = torch.randint(0, num_classes, (num,), generator=g)
+        instances.gt_masks = masks
+        inputs.append({"image": image, "height": size, "width": size, "instances": instances})
+    return inputs
+
+
+class Memory:
+    """Peak memory of a block: max allocated on CUDA; on CPU the resident set size, from the
+    kernel's high-water mark (reset through /proc/self/clear_refs) or, where that is not
+    possible, by polling."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+    @staticmethod
+    def _rss_kib(field: str) -> int:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"{field} not in /proc/self/status")
+
+    @contextlib.contextmanager
+    def peak(self, result: Dict):
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            yield
+            torch.cuda.synchronize()
+            result["peak_mib"] = max(
+                result.get("peak_mib", 0.0), torch.cuda.max_memory_allocated() / 2**20
+            )
+            return
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS
+            polled = None
+        except OSError:
+            polled = [self._rss_kib("VmRSS")]
+            stop = threading.Event()
+
+            def poll():
+                while not stop.wait(0.005):
+                    polled.append(self._rss_kib("VmRSS"))
+
+            thread = threading.Thread(target=poll, daemon=True)
+            thread.start()
+        yield
+        if polled is None:
+            peak_kib = self._rss_kib("VmHWM")
+        else:
+            stop.set()
+            thread.join()
+            peak_kib = max(polled)
+        result["peak_mib"] = max(result.get("peak_mib", 0.0), peak_kib / 1024)
+
+
+class PartTimer:
+    """Wall time spent in the model's parts, through forward hooks (and a wrapper around the
+    meta-architecture's ``inference``), synchronizing CUDA at every boundary."""
+
+    def __init__(self, model, device: str):
+        self.device = device
+        self.totals = defaultdict(float)
+        self._start = {}
+        head = model.sem_seg_head
+        modules = {"backbone": model.backbone, "loss": model.criterion}
+        if hasattr(head, "pixel_decoder"):
+            modules["pixel_decoder"] = head.pixel_decoder
+        if hasattr(head, "predictor"):
+            modules["transformer_decoder"] = head.predictor
+        self._handles = []
+        for name, module in modules.items():
+            self._handles.append(module.register_forward_pre_hook(self._enter(name)))
+            self._handles.append(module.register_forward_hook(self._leave(name)))
+        if hasattr(head, "pixel_decoder"):
+            # MaskFormerHead calls pixel_decoder.forward_features, which forward hooks miss
+            self._wrap(head.pixel_decoder, "forward_features", "pixel_decoder")
+        self._wrap(model, "inference", "postprocess")
+
+    def _now(self) -> float:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def _enter(self, name):
+        return lambda *_: self._start.__setitem__(name, self._now())
+
+    def _leave(self, name):
+        def hook(*_):
+            self.totals[name] += self._now() - self._start.pop(name)
+
+        return hook
+
+    def _wrap(self, obj, method: str, name: str):
+        original = getattr(obj, method)
+
+        def timed(*args, **kwargs):
+            self._enter(name)()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._leave(name)()
+
+        setattr(obj, method, timed)
+
+    def take(self) -> Dict[str, float]:
+        totals, self.totals = dict(self.totals), defaultdict(float)
+        return totals
+
+
+class Mode:
+    """One way of running the model: fast or reference paths, float32 or autocast."""
+
+    def __init__(self, name: str, reference: bool, amp, channels_last: bool, device: str):
+        self.name, self.reference, self.amp = name, reference, amp
+        self.channels_last, self.device = channels_last, device
+
+    @contextlib.contextmanager
+    def active(self, model, training: bool):
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        model.to(memory_format=memory_format)
+        grad_mode = torch.enable_grad() if training else (
+            torch.no_grad() if self.reference else torch.inference_mode()
+        )
+        autocast = torch.autocast(self.device, dtype=self.amp, enabled=self.amp is not None)
+        with use_reference_ops(self.reference), grad_mode, autocast:
+            yield
+
+
+def run_iteration(model, optimizer, inputs, training: bool):
+    if not training:
+        return model(inputs)
+    losses = model(inputs)
+    loss = sum(losses.values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return losses
+
+
+def outputs_of(results) -> Dict[str, torch.Tensor]:
+    """The comparable tensors of inference results (first image)."""
+    first = results[0]
+    out = {}
+    if "sem_seg" in first:
+        out["sem_seg"] = first["sem_seg"].float()
+    if "panoptic_seg" in first:
+        out["panoptic_seg"] = first["panoptic_seg"][0].float()
+    if "instances" in first:
+        out["instance_scores"] = first["instances"].scores.float()
+    return out
+
+
+def compare(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """Largest absolute difference per output, and for semantic scores the share of pixels whose
+    predicted class (argmax) agrees."""
+    diff = {}
+    for key in a:
+        if a[key].shape != b[key].shape:
+            diff[key + "_max_abs_diff"] = float("inf")
+            continue
+        diff[key + "_max_abs_diff"] = (a[key] - b[key]).abs().max().item()
+        if key == "sem_seg":
+            agree = (a[key].argmax(0) == b[key].argmax(0)).float().mean().item()
+            diff["sem_seg_argmax_agreement"] = agree
+    return diff
+
+
+def benchmark(args) -> Dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = setup_cfg(args)
+    model = build_model(cfg)
+    if cfg.MODEL.WEIGHTS:
+        MaskFormerCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    device = args.device
+    num_classes = model.sem_seg_head.num_classes
+    inputs = synthetic_inputs(args.batch, args.size, num_classes)
+    modes = [Mode("fast", False, None, args.channels_last, device)]
+    if args.amp:
+        modes.append(Mode(f"fast+{args.amp}", False, AMP_DTYPES[args.amp], args.channels_last, device))
+    if args.reference:
+        modes.append(Mode("reference", True, None, False, device))
+    tasks = ("infer", "train") if args.task == "both" else (args.task,)
+    timer = PartTimer(model, device)
+    memory = Memory(device)
+    report = {
+        "config": args.config_file,
+        "size": args.size,
+        "batch": args.batch,
+        "device": device if device == "cpu" else torch.cuda.get_device_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "results": [],
+        "comparisons": {},
+    }
+    for task in tasks:
+        training = task == "train"
+        model.train(training)
+        optimizer = build_optimizer(cfg, model) if training else None
+        stats = {m.name: {"times": [], "parts": defaultdict(list)} for m in modes}
+        outputs = {}
+        for m in modes:  # warm-up, and the outputs compared below
+            for _ in range(args.warmup):
+                with m.active(model, training):
+                    result = run_iteration(model, optimizer, inputs, training)
+            if not training:
+                outputs[m.name] = outputs_of(result)
+            timer.take()
+        for _ in range(args.iters):  # interleaved: every mode sees the same machine load
+            for m in modes:
+                with memory.peak(stats[m.name]), m.active(model, training):
+                    start = timer._now()
+                    run_iteration(model, optimizer, inputs, training)
+                    stats[m.name]["times"].append(timer._now() - start)
+                for part, seconds in timer.take().items():
+                    stats[m.name]["parts"][part].append(seconds)
+        for m in modes:
+            times = stats[m.name]["times"]
+            median = statistics.median(times)
+            parts = {
+                p: statistics.median(stats[m.name]["parts"][p]) / median
+                for p in PARTS
+                if p in stats[m.name]["parts"]
+            }
+            # training: backward and optimizer step; inference: preprocessing
+            parts["other"] = max(0.0, 1.0 - sum(parts.values()))
+            report["results"].append(
+                {
+                    "task": task,
+                    "mode": m.name,
+                    "median_s": median,
+                    "min_s": min(times),
+                    "max_s": max(times),
+                    "images_per_s": args.batch / median,
+                    "peak_mib": stats[m.name]["peak_mib"],
+                    "share": parts,
+                }
+            )
+        if not training:
+            for m in modes[1:]:
+                report["comparisons"][f"{m.name} vs fast"] = compare(outputs["fast"], outputs[m.name])
+    return report
+
+
+def format_table(report: Dict) -> str:
+    header = ["task", "mode", "median s", "min-max s", "img/s", "peak MiB", "x fast"]
+    header += [p.replace("_", " ") for p in PARTS + ("other",)]
+    rows = []
+    fast = {r["task"]: r["median_s"] for r in report["results"] if r["mode"] == "fast"}
+    for r in report["results"]:
+        rows.append(
+            [
+                r["task"],
+                r["mode"],
+                f"{r['median_s']:.3f}",
+                f"{r['min_s']:.3f}-{r['max_s']:.3f}",
+                f"{r['images_per_s']:.2f}",
+                f"{r['peak_mib']:.0f}",
+                f"{r['median_s'] / fast[r['task']]:.2f}",
+            ]
+            + [f"{100 * r['share'][p]:.0f}%" if p in r["share"] else "-" for p in PARTS + ("other",)]
+        )
+    lines = [
+        f"{report['config']}  {report['batch']}x{report['size']}x{report['size']}  "
+        f"{report['device']}, {report['threads']} threads, torch {report['torch']}",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    for name, diff in report["comparisons"].items():
+        lines.append(f"{name}: " + ", ".join(f"{k} {v:.3g}" for k, v in diff.items()))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA device is available")
+    report = benchmark(args)
+    print(format_table(report))
+    if args.json:
+        text = json.dumps(report, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
