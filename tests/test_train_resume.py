@@ -1,5 +1,6 @@
 """A training run killed with SIGKILL resumes (--resume) from its last checkpoint with the same
-iteration, optimizer state and learning-rate schedule."""
+iteration, optimizer state and learning-rate schedule; its writers and the --eval-only path
+(with test-time augmentation) work on the result."""
 import os
 import signal
 import subprocess
@@ -8,6 +9,7 @@ import time
 
 import pytest
 import torch
+from detectron2.engine import default_argument_parser
 
 from train_helpers import QUICKSTART_SEMANTIC, REPO, TINY_TRAINING_OPTS, generate_tiny_shapes
 
@@ -27,32 +29,39 @@ def _command(output_dir, resume):
     ]
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_with_same_state(tmp_path):
-    env = dict(os.environ, DETECTRON2_DATASETS=generate_tiny_shapes(tmp_path / "datasets"))
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    """Train, SIGKILL as soon as a checkpoint is tagged, resume to the end. Returns
+    (output_dir, the checkpoint that was resumed, the resumed run's CompletedProcess)."""
+    tmp_path = tmp_path_factory.mktemp("resume")
+    datasets = generate_tiny_shapes(tmp_path / "datasets")
+    env = dict(os.environ, DETECTRON2_DATASETS=datasets, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     output_dir = tmp_path / "run"
-    log = open(tmp_path / "first.log", "w")
-    first = subprocess.Popen(_command(output_dir, resume=False), env=env, stdout=log, stderr=log, cwd=REPO)
-    tag = output_dir / "last_checkpoint"
-    deadline = time.time() + 240
-    while not tag.exists() and first.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)  # possibly in the middle of writing the next checkpoint
-    first.wait()
-    log.close()
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen(_command(output_dir, resume=False), env=env, stdout=log, stderr=log, cwd=REPO)
+        tag = output_dir / "last_checkpoint"
+        deadline = time.time() + 300
+        while not tag.exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)  # possibly in the middle of writing the next checkpoint
+        first.wait()
     assert first.returncode == -signal.SIGKILL, (tmp_path / "first.log").read_text()[-3000:]
-
     # whatever the moment of the kill, the tag names a complete checkpoint
-    last = torch.load(output_dir / tag.read_text(), weights_only=False)
-    resumed_from = last["iteration"]
-    assert resumed_from < MAX_ITER - 1
-    assert last["trainer"]["hooks"]["LRScheduler"]["last_epoch"] == resumed_from + 1
+    resumed = torch.load(output_dir / tag.read_text(), weights_only=False)
 
     second = subprocess.run(
-        _command(output_dir, resume=True), env=env, cwd=REPO, capture_output=True, text=True, timeout=600
+        _command(output_dir, resume=True), env=env, cwd=REPO, capture_output=True, text=True, timeout=900
     )
     assert second.returncode == 0, second.stderr[-3000:]
+    return output_dir, resumed, second, datasets
+
+
+@pytest.mark.slow
+def test_resumes_with_same_iteration_optimizer_and_schedule(killed_and_resumed):
+    output_dir, resumed, second, _ = killed_and_resumed
+    resumed_from = resumed["iteration"]
+    assert resumed_from < MAX_ITER - 1
+    assert resumed["trainer"]["hooks"]["LRScheduler"]["last_epoch"] == resumed_from + 1
     assert f"Starting training from iteration {resumed_from + 1}" in second.stdout
 
     final = torch.load(output_dir / "model_final.pth", weights_only=False)
@@ -64,3 +73,42 @@ def test_killed_run_resumes_with_same_state(tmp_path):
     scheduler = final["trainer"]["hooks"]["LRScheduler"]
     assert scheduler["last_epoch"] == MAX_ITER
     assert scheduler["max_iters"] == MAX_ITER
+
+
+@pytest.mark.slow
+def test_progress_writers(killed_and_resumed):
+    output_dir, _, second, _ = killed_and_resumed
+    assert "eta:" in second.stdout and "total_loss:" in second.stdout and "lr:" in second.stdout
+    assert (output_dir / "metrics.json").stat().st_size > 0
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(output_dir))
+
+
+@pytest.mark.slow
+def test_eval_only_with_test_time_augmentation(killed_and_resumed, monkeypatch):
+    output_dir, _, _, datasets = killed_and_resumed
+    from mask2former.data.datasets import datasets_root, register_all
+
+    monkeypatch.syspath_prepend(REPO)
+    import train_net
+
+    register_all(datasets)
+    try:
+        args = default_argument_parser().parse_args(
+            [
+                "--config-file", QUICKSTART_SEMANTIC, "--eval-only",
+                *TINY_TRAINING_OPTS,
+                "MODEL.WEIGHTS", str(output_dir / "model_final.pth"),
+                "DATASETS.TEST", "('shapes_sem_seg_val',)",
+                "INPUT.MIN_SIZE_TEST", "64",
+                "TEST.AUG.ENABLED", "True",
+                "TEST.AUG.MIN_SIZES", "(48, 64)",
+                "TEST.AUG.MAX_SIZE", "256",
+                "OUTPUT_DIR", str(output_dir / "eval"),
+            ]
+        )
+        results = train_net.main(args)
+    finally:
+        register_all(datasets_root())
+    for key in ("sem_seg", "sem_seg_TTA"):
+        assert 0.0 <= results[key]["mIoU"] <= 100.0, key
+    assert results["sem_seg"] != results["sem_seg_TTA"]
