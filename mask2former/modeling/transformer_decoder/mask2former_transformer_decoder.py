@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from detectron2.config import configurable
 from detectron2.layers import Conv2d
 
+from ...layers.reference_mode import reference_ops_enabled
 from .build import TRANSFORMER_DECODER_REGISTRY
 from .maskformer_transformer_decoder import aux_outputs_of
 from .masked_attention_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
@@ -32,9 +33,21 @@ def masked_attention_mask(mask_logits: torch.Tensor, size: Sequence[int]) -> tor
         everywhere, so that its attention stays defined.
     """
     resized = F.interpolate(mask_logits, size=tuple(size), mode="bilinear", align_corners=False)
-    allowed = resized.sigmoid().flatten(2) >= 0.5
+    return attention_mask_at_level(resized)
+
+
+def attention_mask_at_level(level_logits: torch.Tensor) -> torch.Tensor:
+    """``masked_attention_mask`` of mask logits already at the level's size (N, Q, h, w)."""
+    allowed = level_logits.sigmoid().flatten(2) >= 0.5
     allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
     return allowed.unsqueeze(1).detach()
+
+
+def mask_logits_of(mask_embed: torch.Tensor, mask_features: torch.Tensor) -> torch.Tensor:
+    """Mask logits: (N, ..., C) embeddings times (N, C, H, W) features -> (N, ..., H, W)."""
+    n, c, h, w = mask_features.shape
+    flat = mask_embed.reshape(n, -1, c) @ mask_features.reshape(n, c, h * w)
+    return flat.view(*mask_embed.shape[:-1], h, w)
 
 
 @TRANSFORMER_DECODER_REGISTRY.register()
@@ -159,11 +172,10 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             src.append(level + self.level_embed.weight[i])
         return src, pos, sizes
 
-    def _predict(self, queries: torch.Tensor, mask_features: torch.Tensor):
+    def _predict(self, queries: torch.Tensor):
+        """Class logits (N, Q, K+1) and mask embeddings (N, Q, mask_dim) of the queries."""
         decoded = self.decoder_norm(queries)
-        class_logits = self.class_embed(decoded)
-        mask_logits = torch.einsum("nqc,nchw->nqhw", self.mask_embed(decoded), mask_features)
-        return class_logits, mask_logits
+        return self.class_embed(decoded), self.mask_embed(decoded)
 
     def forward(self, x: List[torch.Tensor], mask_features: torch.Tensor) -> Dict:
         """
@@ -183,24 +195,41 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         n = mask_features.shape[0]
         query_pos = self.query_embed.weight.unsqueeze(0).expand(n, -1, -1)
         queries = self.query_feat.weight.unsqueeze(0).expand(n, -1, -1)
+        # Mask logits are linear in the mask features and bilinear resizing is linear, so the
+        # attention masks can be computed from mask features resized once per level instead of
+        # resizing every full-resolution prediction (the reference path does the latter).
+        reference = reference_ops_enabled()
+        level_features = None if reference else [
+            F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False)
+            for size in sizes
+        ]
 
-        class_logits, mask_logits = self._predict(queries, mask_features)
-        predictions = [(class_logits, mask_logits)]
+        class_logits, mask_embed = self._predict(queries)
+        predictions = [(class_logits, mask_embed)]
         for i in range(self.num_layers):
             level = i % self.num_feature_levels
-            attn_mask = masked_attention_mask(mask_logits, sizes[level])
+            if reference:
+                attn_mask = masked_attention_mask(
+                    mask_logits_of(mask_embed, mask_features), sizes[level]
+                )
+            else:
+                attn_mask = attention_mask_at_level(
+                    mask_logits_of(mask_embed, level_features[level])
+                )
             queries = self.transformer_cross_attention_layers[i](
                 queries, src[level], attn_mask=attn_mask, pos=pos[level], query_pos=query_pos
             )
             queries = self.transformer_self_attention_layers[i](queries, query_pos=query_pos)
             queries = self.transformer_ffn_layers[i](queries)
-            class_logits, mask_logits = self._predict(queries, mask_features)
-            predictions.append((class_logits, mask_logits))
+            class_logits, mask_embed = self._predict(queries)
+            predictions.append((class_logits, mask_embed))
 
-        out = {"pred_logits": class_logits, "pred_masks": mask_logits}
+        if not self.deep_supervision:
+            predictions = predictions[-1:]
+        all_class, all_embed = zip(*predictions)
+        # full-resolution masks of all predictions in one product
+        all_masks = mask_logits_of(torch.stack(all_embed, dim=1), mask_features).unbind(1)
+        out = {"pred_logits": all_class[-1], "pred_masks": all_masks[-1], "aux_outputs": []}
         if self.deep_supervision:
-            all_class, all_masks = zip(*predictions)
             out["aux_outputs"] = aux_outputs_of(all_class, all_masks)
-        else:
-            out["aux_outputs"] = []
         return out
