@@ -12,6 +12,7 @@ from detectron2.modeling.backbone import Backbone
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 from detectron2.structures import ImageList, Instances
 
+from .layers.reference_mode import reference_ops_enabled
 from .modeling.criterion import SetCriterion
 from .modeling.matcher import HungarianMatcher
 from .modeling.postprocessing import instance_inference, panoptic_inference, semantic_inference
@@ -32,6 +33,17 @@ def thing_ids_of(metadata) -> Optional[Tuple[int, ...]]:
     """Contiguous ids of the thing classes of a dataset's metadata, or None if it has none."""
     mapping = getattr(metadata, "thing_dataset_id_to_contiguous_id", None)
     return None if mapping is None else tuple(sorted(mapping.values()))
+
+
+def crop_and_resize(
+    maps: torch.Tensor, image_size: Tuple[int, int], height: int, width: int
+) -> torch.Tensor:
+    """Detectron2's ``sem_seg_postprocess``: crop (C, H_pad, W_pad) maps to the image's
+    ``image_size`` and resize them bilinearly to (height, width). Resizing to the same size is
+    the identity, so outside reference mode it is skipped then (no copy of the maps)."""
+    if not reference_ops_enabled() and tuple(image_size) == (height, width):
+        return maps[:, :height, :width]
+    return sem_seg_postprocess(maps, image_size, height, width)
 
 
 @META_ARCH_REGISTRY.register()
@@ -239,12 +251,18 @@ class MaskFormer(nn.Module):
         """
         result = {}
         if self.sem_seg_postprocess_before_inference:
-            mask_pred = sem_seg_postprocess(mask_pred, image_size, height, width)
+            mask_pred = crop_and_resize(mask_pred, image_size, height, width)
             mask_cls = mask_cls.to(mask_pred)
         if self.semantic_on:
-            sem_seg = semantic_inference(mask_cls, mask_pred)
+            if self.sem_seg_postprocess_before_inference or reference_ops_enabled():
+                sem_seg = semantic_inference(mask_cls, mask_pred)
+            else:
+                # semantic inference is per pixel: skip the padding before it, not after
+                mask_pred = mask_pred[:, : image_size[0], : image_size[1]]
+                sem_seg = semantic_inference(mask_cls, mask_pred)
+                image_size = mask_pred.shape[-2:]
             if not self.sem_seg_postprocess_before_inference:
-                sem_seg = sem_seg_postprocess(sem_seg, image_size, height, width)
+                sem_seg = crop_and_resize(sem_seg, image_size, height, width)
             result["sem_seg"] = sem_seg
         num_classes = self.sem_seg_head.num_classes
         if self.panoptic_on:
