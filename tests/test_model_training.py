@@ -38,27 +38,59 @@ ARCHITECTURES = {
 }
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_gradients_reach_every_parameter(arch):
-    model = build_model(make_tiny_cfg(*ARCHITECTURES[arch]))
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
+def training_run(request):
+    """12 AdamW steps of a tiny model on the fixed batch: the loss keys, the parameters that
+    got no gradient on the second step, and the loss history."""
+    torch.manual_seed(0)
+    cfg = make_tiny_cfg(*ARCHITECTURES[request.param])
+    model = build_model(cfg)
     model.train()
     batch = synthetic_batch()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    # The published zero inits (deformable sampling offsets and attention weights, attention
-    # value biases feeding DETR's all-zero first queries) block some gradients on the very
-    # first step only, so check the second.
-    for _ in range(2):
-        optimizer.zero_grad()
+    history, no_grad, loss_keys = [], None, None
+    for step in range(12):
         losses = model(batch)
-        sum(losses.values()).backward()
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        # The published zero inits (deformable sampling offsets and attention weights, attention
+        # value biases feeding DETR's all-zero first queries) block some gradients on the very
+        # first step only, so check the second.
+        if step == 1:
+            loss_keys = set(losses)
+            no_grad = {
+                name
+                for name, p in model.named_parameters()
+                if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))
+            }
         optimizer.step()
-    assert set(losses) == set(model.criterion.weight_dict), "final and auxiliary losses, weighted"
-    no_grad = {
-        name
-        for name, p in model.named_parameters()
-        if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))
+        history.append(loss.item())
+    return {
+        "weight_dict": model.criterion.weight_dict,
+        "dec_layers": cfg.MODEL.MASK_FORMER.DEC_LAYERS,
+        "loss_keys": loss_keys,
+        "no_grad": no_grad,
+        "history": history,
     }
-    assert not no_grad, f"parameters without gradient: {sorted(no_grad)}"
+
+
+def test_gradients_reach_every_parameter(training_run):
+    assert not training_run["no_grad"], f"no gradient: {sorted(training_run['no_grad'])}"
+
+
+def test_all_weighted_losses_are_returned(training_run):
+    # the final output and DEC_LAYERS - 1 auxiliary ones, each with loss_ce, loss_mask, loss_dice
+    expected = {"loss_ce", "loss_mask", "loss_dice"}
+    expected |= {f"{k}_{i}" for k in expected for i in range(training_run["dec_layers"] - 1)}
+    assert set(training_run["weight_dict"]) == expected
+    assert training_run["loss_keys"] == expected
+
+
+def test_loss_decreases_on_a_fixed_batch(training_run):
+    history = training_run["history"]
+    first, last = sum(history[:3]) / 3, sum(history[-3:]) / 3
+    assert last < 0.7 * first, f"loss did not decrease enough: {history}"
 
 
 def test_bitmasks_targets_are_accepted_and_padded():
@@ -79,20 +111,3 @@ def test_bitmasks_targets_are_accepted_and_padded():
     assert torch.equal(targets[0]["masks"][:, :50, :45], batch[0]["instances"].gt_masks.tensor)
     losses = model(batch)
     assert all(torch.isfinite(v) for v in losses.values())
-
-
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_loss_decreases_on_a_fixed_batch(arch):
-    model = build_model(make_tiny_cfg(*ARCHITECTURES[arch]))
-    model.train()
-    batch = synthetic_batch()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    history = []
-    for _ in range(12):
-        loss = sum(model(batch).values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
-    first, last = sum(history[:3]) / 3, sum(history[-3:]) / 3
-    assert last < 0.7 * first, f"loss did not decrease enough: {history}"
