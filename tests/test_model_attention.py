@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mask2former.modeling.transformer_decoder.attention import MultiheadAttention
 from mask2former.modeling.transformer_decoder.mask2former_transformer_decoder import (
@@ -125,5 +126,9 @@ def test_decoder_feeds_previous_prediction_as_attention_mask(tiny_cfg):
     for i, (tokens, attn_mask) in enumerate(seen):
         size = int(math.sqrt(tokens))
         expected = masked_attention_mask(predictions[i], (size, size))
-        assert torch.equal(attn_mask, expected)
+        # the decoder may resize features instead of logits (equal up to rounding), so only
+        # pixels whose resized logit is ~0 may fall on the other side of the threshold
+        resized = F.interpolate(predictions[i], size=(size, size), mode="bilinear", align_corners=False)
+        differs = attn_mask != expected
+        assert (resized.flatten(2).unsqueeze(1).expand_as(differs)[differs].abs() < 1e-4).all()
         assert attn_mask.any(dim=-1).all()
