@@ -127,27 +127,35 @@ def test_panoptic_evaluators_selected_by_task_flags(tmp_path):
         build_evaluator(_cfg(semantic=False), name, str(tmp_path))
 
 
-def test_panoptic_perfect_and_without_things(tmp_path):
-    name = "shapes_panoptic_val"
+def _perfect_panoptic_run(evaluator, name):
+    """Run ``evaluator`` on ``name`` with panoptic, instance and semantic outputs all equal to
+    the ground truth."""
     meta = MetadataCatalog.get(name)
-    records = DatasetCatalog.get(name)
-    k = len(meta.stuff_classes)
-    evaluator = build_evaluator(_cfg(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
     coco = COCO(meta.json_file)
-    to_contiguous = meta.thing_dataset_id_to_contiguous_id
+    k = len(meta.stuff_classes)
 
     def perfect(record):
         return {
             "panoptic_seg": _panoptic_gt(record),
-            **_instances(coco, record, to_contiguous),
+            **_instances(coco, record, meta.thing_dataset_id_to_contiguous_id),
             "sem_seg": _scores_for(_semantic_gt(record), k),
         }
 
-    results = _run(evaluator, records, perfect)
+    return _run(evaluator, DatasetCatalog.get(name), perfect)
+
+
+def _assert_perfect(results):
     for group in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st"):
         assert results["panoptic_seg"][group] == pytest.approx(100.0), group
     assert results["segm"]["AP"] == pytest.approx(100.0)
     assert results["sem_seg"]["mIoU"] == pytest.approx(100.0)
+
+
+def test_panoptic_perfect_and_without_things(tmp_path):
+    name = "shapes_panoptic_val"
+    records = DatasetCatalog.get(name)
+    evaluator = build_evaluator(_cfg(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+    _assert_perfect(_perfect_panoptic_run(evaluator, name))
 
     pq_only = build_evaluator(_cfg(semantic=False, panoptic=True), name, str(tmp_path))
     wrong = _run(pq_only, records, lambda r: {"panoptic_seg": _without_things(r)})["panoptic_seg"]
@@ -261,6 +269,26 @@ def test_instance_evaluator_for_non_contiguous_thing_ids(tmp_path, subset_thing_
     stuff_prediction = {k: 0 for k in to_contiguous}  # class 0 is a stuff class here
     with pytest.raises(ValueError, match="not a thing class"):
         _run(evaluator, records, lambda r: _instances(coco, r, stuff_prediction))
+
+
+def test_ade20k_panoptic_type_scores_all_three_tasks(tmp_path):
+    """The shapes panoptic data registered as an ADE20K-style panoptic dataset."""
+    name = "shapes_panoptic_val_as_ade20k"
+    source = MetadataCatalog.get("shapes_panoptic_val").as_dict()
+    DatasetCatalog.register(name, lambda: DatasetCatalog.get("shapes_panoptic_val"))
+    metadata = {k: v for k, v in source.items() if k not in ("name", "evaluator_type")}
+    MetadataCatalog.get(name).set(evaluator_type="ade20k_panoptic_seg", **metadata)
+    try:
+        evaluators = build_evaluator(_cfg(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+        assert [type(e) for e in evaluators._evaluators] == [
+            COCOPanopticEvaluator,
+            InstanceSegEvaluator,
+            SemSegEvaluator,
+        ]
+        _assert_perfect(_perfect_panoptic_run(evaluators, name))
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
 
 
 def test_unknown_evaluator_type_is_reported(tmp_path):
