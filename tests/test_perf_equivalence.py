@@ -14,6 +14,7 @@ from mask2former.modeling.transformer_decoder.attention import (
     MultiheadAttention,
     explicit_attention,
 )
+from mask2former.modeling.transformer_decoder.position_encoding import PositionEmbeddingSine
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -64,6 +65,23 @@ def test_decoder_fast_path_matches_reference(tiny_cfg):
     assert len(fast["aux_outputs"]) == len(ref["aux_outputs"]) == 5
     for a, b in zip(fast["aux_outputs"], ref["aux_outputs"]):
         torch.testing.assert_close(a["pred_masks"], b["pred_masks"], **TOL)
+
+
+def test_cached_position_encoding_matches_fresh_one():
+    pe = PositionEmbeddingSine(16, normalize=True)
+    for shape in [(2, 3, 5, 7), (3, 3, 5, 7), (1, 3, 4, 4)]:
+        x = torch.randn(shape)
+        with use_reference_ops():
+            expected = pe(x)
+        assert torch.equal(pe(x), expected)
+        with torch.inference_mode():
+            assert torch.equal(pe(x), expected)
+    # a padding mask is never served from the cache
+    mask = torch.zeros(2, 5, 7, dtype=torch.bool)
+    mask[:, :, 5:] = True
+    with use_reference_ops():
+        expected = pe(torch.randn(2, 3, 5, 7), mask)
+    assert torch.equal(pe(torch.randn(2, 3, 5, 7), mask), expected)
 
 
 def _inputs(sizes, num_classes=5):

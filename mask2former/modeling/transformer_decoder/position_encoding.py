@@ -1,9 +1,12 @@
 """Sinusoidal 2-D position encoding (DETR's "sine" embedding, normalized to [0, 2*pi])."""
 import math
+from collections import OrderedDict
 from typing import Optional
 
 import torch
 from torch import nn
+
+from ...layers.reference_mode import reference_ops_enabled
 
 
 class PositionEmbeddingSine(nn.Module):
@@ -11,7 +14,13 @@ class PositionEmbeddingSine(nn.Module):
     frequencies per axis, giving ``2 * num_pos_feats`` channels (y channels first).
 
     With ``normalize``, positions are scaled so that the last row/column sits at ``scale``,
-    which makes the encoding independent of the feature map's size."""
+    which makes the encoding independent of the feature map's size.
+
+    Without a padding mask the encoding depends only on (H, W): the last few are cached and
+    returned expanded over the batch (read-only), except in reference mode and while
+    torch.compile / torch.export trace."""
+
+    cache_size = 8
 
     def __init__(
         self,
@@ -27,6 +36,7 @@ class PositionEmbeddingSine(nn.Module):
         self.temperature = temperature
         self.normalize = normalize
         self.scale = 2 * math.pi if scale is None else scale
+        self._cache = OrderedDict()
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """
@@ -36,6 +46,26 @@ class PositionEmbeddingSine(nn.Module):
         Returns:
             (N, 2 * num_pos_feats, H, W) float32
         """
+        if (
+            mask is not None
+            or x.shape[0] == 0
+            or reference_ops_enabled()
+            or torch.compiler.is_compiling()
+        ):
+            return self._encode(x, mask)
+        n, _, h, w = x.shape
+        # inference tensors must not leak into autograd-recording code, hence the mode in the key
+        key = (h, w, x.device, torch.is_inference_mode_enabled())
+        pos = self._cache.get(key)
+        if pos is None:
+            with torch.no_grad():
+                pos = self._encode(x[:1], None)
+            self._cache[key] = pos
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return pos.expand(n, -1, -1, -1)
+
+    def _encode(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
         n, _, h, w = x.shape
         if mask is None:
             valid = torch.ones((n, h, w), device=x.device, dtype=torch.float32)
