@@ -14,6 +14,18 @@
 #include <algorithm>
 #include <vector>
 
+// The per-task loops are compiled for AVX-512 and AVX2 as well as the baseline, and the best
+// version for the running CPU is picked at load time (GCC/Clang function multiversioning).
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define MASK2FORMER_CPU_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef MASK2FORMER_CPU_CLONES
+#define MASK2FORMER_CPU_CLONES
+#endif
+
 namespace mask2former {
 
 namespace {
@@ -73,43 +85,51 @@ inline void accumulate_corners(acc_t* __restrict__ out, const scalar_t* __restri
   }
 }
 
+// Output rows of the flattened (batch, query) pairs [begin, end).
 template <typename scalar_t>
-void forward_kernel(const Problem<scalar_t>& p, scalar_t* out) {
+MASK2FORMER_CPU_CLONES void forward_queries(const Problem<scalar_t>& p, scalar_t* out,
+                                            int64_t begin, int64_t end) {
   using acc_t = at::opmath_type<scalar_t>;
   const auto& s = p.s;
   const int64_t D = s.channels, M = s.num_heads, row = p.row();
-  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, M * p.samples()));
-  at::parallel_for(0, s.batch * s.num_queries, grain, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(D);
-    const std::vector<scalar_t> zeros(D, scalar_t(0));
-    for (int64_t nq = begin; nq < end; ++nq) {
-      const scalar_t* batch_value = p.value + (nq / s.num_queries) * s.num_positions * row;
-      for (int64_t m = 0; m < M; ++m) {
-        std::fill(acc.begin(), acc.end(), acc_t(0));
-        const int64_t sample0 = (nq * M + m) * p.samples();
-        const acc_t* loc = p.locations + 2 * sample0;
-        const acc_t* attn = p.weights + sample0;
-        for (int64_t l = 0; l < s.num_levels; ++l) {
-          const int height = int(p.shapes[2 * l]), width = int(p.shapes[2 * l + 1]);
-          for (int64_t pt = 0; pt < s.num_points; ++pt, loc += 2, ++attn) {
-            const BilinearSample<acc_t> sample(loc[0], loc[1], height, width);
-            if (!sample.touches_map) {
-              continue;
-            }
-            auto c = gather_corners(sample, height, width, p.starts[l], batch_value + m * D, row,
-                                    zeros.data());
-            for (auto& w : c.weight) {
-              w *= *attn;
-            }
-            accumulate_corners(acc.data(), c.row[0], c.row[1], c.row[2], c.row[3], c.weight, D);
+  std::vector<acc_t> acc(D);
+  const std::vector<scalar_t> zeros(D, scalar_t(0));
+  for (int64_t nq = begin; nq < end; ++nq) {
+    const scalar_t* batch_value = p.value + (nq / s.num_queries) * s.num_positions * row;
+    for (int64_t m = 0; m < M; ++m) {
+      std::fill(acc.begin(), acc.end(), acc_t(0));
+      const int64_t sample0 = (nq * M + m) * p.samples();
+      const acc_t* loc = p.locations + 2 * sample0;
+      const acc_t* attn = p.weights + sample0;
+      for (int64_t l = 0; l < s.num_levels; ++l) {
+        const int height = int(p.shapes[2 * l]), width = int(p.shapes[2 * l + 1]);
+        for (int64_t pt = 0; pt < s.num_points; ++pt, loc += 2, ++attn) {
+          const BilinearSample<acc_t> sample(loc[0], loc[1], height, width);
+          if (!sample.touches_map) {
+            continue;
           }
-        }
-        scalar_t* o = out + nq * row + m * D;
-        for (int64_t d = 0; d < D; ++d) {
-          o[d] = scalar_t(acc[d]);
+          auto c = gather_corners(sample, height, width, p.starts[l], batch_value + m * D, row,
+                                  zeros.data());
+          for (auto& w : c.weight) {
+            w *= *attn;
+          }
+          accumulate_corners(acc.data(), c.row[0], c.row[1], c.row[2], c.row[3], c.weight, D);
         }
       }
+      scalar_t* o = out + nq * row + m * D;
+      for (int64_t d = 0; d < D; ++d) {
+        o[d] = scalar_t(acc[d]);
+      }
     }
+  }
+}
+
+template <typename scalar_t>
+void forward_kernel(const Problem<scalar_t>& p, scalar_t* out) {
+  const auto& s = p.s;
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, s.num_heads * p.samples()));
+  at::parallel_for(0, s.batch * s.num_queries, grain, [&](int64_t begin, int64_t end) {
+    forward_queries(p, out, begin, end);
   });
 }
 
@@ -135,61 +155,70 @@ inline void axpy(acc_t* __restrict__ y, acc_t alpha, const acc_t* __restrict__ x
 
 // value and grad_value are head-major, (N, M, S, D), so that each (batch, head) task works on
 // contiguous memory: with (N, S, M, D) rows, 7/8 of every cache line fetched would belong to
-// other heads.
+// other heads. Gradients of the flattened (batch, head) pairs [begin, end).
+template <typename scalar_t>
+MASK2FORMER_CPU_CLONES void backward_heads(const Problem<scalar_t>& p, const scalar_t* grad_out,
+                                           at::opmath_type<scalar_t>* grad_value,
+                                           at::opmath_type<scalar_t>* grad_loc,
+                                           at::opmath_type<scalar_t>* grad_attn, int64_t begin,
+                                           int64_t end) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const auto& s = p.s;
+  const int64_t D = s.channels, M = s.num_heads, row = p.row();
+  std::vector<acc_t> grad(D);
+  const std::vector<scalar_t> zeros(D, scalar_t(0));
+  for (int64_t nm = begin; nm < end; ++nm) {
+    const int64_t n = nm / M, m = nm % M;
+    const scalar_t* head_value = p.value + nm * s.num_positions * D;
+    acc_t* head_grad_value = grad_value + nm * s.num_positions * D;
+    for (int64_t q = 0; q < s.num_queries; ++q) {
+      const int64_t nq = n * s.num_queries + q;
+      const scalar_t* g = grad_out + nq * row + m * D;
+      for (int64_t d = 0; d < D; ++d) {
+        grad[d] = acc_t(g[d]);
+      }
+      const int64_t sample0 = (nq * M + m) * p.samples();
+      const acc_t* loc = p.locations + 2 * sample0;
+      const acc_t* attn = p.weights + sample0;
+      acc_t* g_loc = grad_loc + 2 * sample0;
+      acc_t* g_attn = grad_attn + sample0;
+      for (int64_t l = 0; l < s.num_levels; ++l) {
+        const int height = int(p.shapes[2 * l]), width = int(p.shapes[2 * l + 1]);
+        for (int64_t pt = 0; pt < s.num_points; ++pt, loc += 2, ++attn, g_loc += 2, ++g_attn) {
+          const BilinearSample<acc_t> sample(loc[0], loc[1], height, width);
+          if (!sample.touches_map) {
+            g_loc[0] = g_loc[1] = g_attn[0] = acc_t(0);
+            continue;
+          }
+          const auto c =
+              gather_corners(sample, height, width, p.starts[l], head_value, D, zeros.data());
+          acc_t sampled = 0, dx = 0, dy = 0;
+          for (int k = 0; k < 4; ++k) {
+            if (c.position[k] < 0) {
+              continue;
+            }
+            const acc_t grad_dot_value = dot(grad.data(), c.row[k], D);
+            sampled += c.weight[k] * grad_dot_value;
+            dx += sample.weight_dx(k) * grad_dot_value;
+            dy += sample.weight_dy(k) * grad_dot_value;
+            axpy(head_grad_value + c.position[k] * D, *attn * c.weight[k], grad.data(), D);
+          }
+          g_attn[0] = sampled;
+          // pixel x = x_norm * W - 0.5
+          g_loc[0] = *attn * dx * acc_t(width);
+          g_loc[1] = *attn * dy * acc_t(height);
+        }
+      }
+    }
+  }
+}
+
 template <typename scalar_t>
 void backward_kernel(const Problem<scalar_t>& p, const scalar_t* grad_out,
                      at::opmath_type<scalar_t>* grad_value, at::opmath_type<scalar_t>* grad_loc,
                      at::opmath_type<scalar_t>* grad_attn) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const auto& s = p.s;
-  const int64_t D = s.channels, M = s.num_heads, row = p.row();
-  at::parallel_for(0, s.batch * M, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> grad(D);
-    const std::vector<scalar_t> zeros(D, scalar_t(0));
-    for (int64_t nm = begin; nm < end; ++nm) {
-      const int64_t n = nm / M, m = nm % M;
-      const scalar_t* head_value = p.value + nm * s.num_positions * D;
-      acc_t* head_grad_value = grad_value + nm * s.num_positions * D;
-      for (int64_t q = 0; q < s.num_queries; ++q) {
-        const int64_t nq = n * s.num_queries + q;
-        const scalar_t* g = grad_out + nq * row + m * D;
-        for (int64_t d = 0; d < D; ++d) {
-          grad[d] = acc_t(g[d]);
-        }
-        const int64_t sample0 = (nq * M + m) * p.samples();
-        const acc_t* loc = p.locations + 2 * sample0;
-        const acc_t* attn = p.weights + sample0;
-        acc_t* g_loc = grad_loc + 2 * sample0;
-        acc_t* g_attn = grad_attn + sample0;
-        for (int64_t l = 0; l < s.num_levels; ++l) {
-          const int height = int(p.shapes[2 * l]), width = int(p.shapes[2 * l + 1]);
-          for (int64_t pt = 0; pt < s.num_points; ++pt, loc += 2, ++attn, g_loc += 2, ++g_attn) {
-            const BilinearSample<acc_t> sample(loc[0], loc[1], height, width);
-            if (!sample.touches_map) {
-              g_loc[0] = g_loc[1] = g_attn[0] = acc_t(0);
-              continue;
-            }
-            const auto c =
-                gather_corners(sample, height, width, p.starts[l], head_value, D, zeros.data());
-            acc_t sampled = 0, dx = 0, dy = 0;
-            for (int k = 0; k < 4; ++k) {
-              if (c.position[k] < 0) {
-                continue;
-              }
-              const acc_t grad_dot_value = dot(grad.data(), c.row[k], D);
-              sampled += c.weight[k] * grad_dot_value;
-              dx += sample.weight_dx(k) * grad_dot_value;
-              dy += sample.weight_dy(k) * grad_dot_value;
-              axpy(head_grad_value + c.position[k] * D, *attn * c.weight[k], grad.data(), D);
-            }
-            g_attn[0] = sampled;
-            // pixel x = x_norm * W - 0.5
-            g_loc[0] = *attn * dx * acc_t(width);
-            g_loc[1] = *attn * dy * acc_t(height);
-          }
-        }
-      }
-    }
+  at::parallel_for(0, p.s.batch * p.s.num_heads, 1, [&](int64_t begin, int64_t end) {
+    backward_heads(p, grad_out, grad_value, grad_loc, grad_attn, begin, end);
   });
 }
 

@@ -11,11 +11,13 @@
 #include "../ms_deform_attn.h"
 
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace mask2former {
 
@@ -265,7 +267,7 @@ at::Tensor ms_deform_attn_cuda(const at::Tensor& value, const at::Tensor& spatia
   const auto starts = level_start_index.contiguous();
   const auto loc = sampling_locations.to(acc_dtype).contiguous();
   const auto attn = attention_weights.to(acc_dtype).contiguous();
-  const auto stream = at::cuda::getCurrentCUDAStream();
+  const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, value.scalar_type(),
                                   "ms_deform_attn_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -304,7 +306,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
     const auto starts = level_start_index.contiguous();
     const auto loc = sampling_locations.to(acc_dtype).contiguous();
     const auto attn = attention_weights.to(acc_dtype).contiguous();
-    const auto stream = at::cuda::getCurrentCUDAStream();
+    const auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, value.scalar_type(),
                                     "ms_deform_attn_backward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
