@@ -55,10 +55,17 @@ def parse_args(argv=None):
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--amp", choices=sorted(AMP_DTYPES), help="also run under autocast")
     parser.add_argument("--reference", action="store_true", help="also run the reference paths")
-    parser.add_argument("--channels-last", action="store_true", help="fast mode in channels-last")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="also run the fast mode in channels-last"
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per mode")
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per mode")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="with --amp: also evaluate DATASETS.TEST[0] in float32 and under autocast",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides")
     return parser.parse_args(argv)
@@ -268,9 +275,12 @@ def benchmark(args) -> Dict:
     device = args.device
     num_classes = model.sem_seg_head.num_classes
     inputs = synthetic_inputs(args.batch, args.size, num_classes)
-    modes = [Mode("fast", False, None, args.channels_last, device)]
+    modes = [Mode("fast", False, None, False, device)]
+    if args.channels_last:
+        modes.append(Mode("fast+channels_last", False, None, True, device))
     if args.amp:
-        modes.append(Mode(f"fast+{args.amp}", False, AMP_DTYPES[args.amp], args.channels_last, device))
+        amp_name = f"fast+{args.amp}" + ("+channels_last" if args.channels_last else "")
+        modes.append(Mode(amp_name, False, AMP_DTYPES[args.amp], args.channels_last, device))
     if args.reference:
         modes.append(Mode("reference", True, None, False, device))
     tasks = ("infer", "train") if args.task == "both" else (args.task,)
@@ -332,7 +342,31 @@ def benchmark(args) -> Dict:
         if not training:
             for m in modes[1:]:
                 report["comparisons"][f"{m.name} vs fast"] = compare(outputs["fast"], outputs[m.name])
+    if args.accuracy:
+        report["amp_accuracy"] = evaluate_amp_accuracy(cfg, model, AMP_DTYPES[args.amp])
     return report
+
+
+def evaluate_amp_accuracy(cfg, model, amp: torch.dtype) -> Dict[str, Dict]:
+    """The config's evaluator on DATASETS.TEST[0], in float32 and under autocast."""
+    import tempfile
+
+    from detectron2.data import build_detection_test_loader
+    from detectron2.evaluation import inference_on_dataset
+
+    import mask2former.data  # noqa: F401 (registers the datasets)
+    from mask2former.evaluation import build_evaluator
+
+    name = cfg.DATASETS.TEST[0]
+    loader = build_detection_test_loader(cfg, name)
+    model.eval()
+    metrics = {}
+    for label, dtype in (("float32", None), (str(amp).replace("torch.", ""), amp)):
+        with tempfile.TemporaryDirectory() as tmp, torch.autocast(
+            cfg.MODEL.DEVICE, dtype=dtype, enabled=dtype is not None
+        ):
+            metrics[label] = inference_on_dataset(model, loader, build_evaluator(cfg, name, tmp))
+    return {"dataset": name, "metrics": metrics}
 
 
 def format_table(report: Dict) -> str:
@@ -362,6 +396,19 @@ def format_table(report: Dict) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     for name, diff in report["comparisons"].items():
         lines.append(f"{name}: " + ", ".join(f"{k} {v:.3g}" for k, v in diff.items()))
+    if "amp_accuracy" in report:
+        accuracy = report["amp_accuracy"]
+        for label, results in accuracy["metrics"].items():
+            summary = {
+                f"{task}/{k}": v
+                for task, values in results.items()
+                for k, v in values.items()
+                if k in ("mIoU", "PQ", "AP", "pACC")
+            }
+            lines.append(
+                f"{accuracy['dataset']} {label}: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in summary.items())
+            )
     return "\n".join(lines)
 
 
@@ -369,6 +416,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device is available")
+    if args.accuracy and not args.amp:
+        sys.exit("--accuracy compares float32 with --amp: give --amp bf16 or fp16")
     report = benchmark(args)
     print(format_table(report))
     if args.json:
