@@ -1,7 +1,6 @@
 """Evaluators chosen by build_evaluator, run on the generated shapes data with perfect and with
 deliberately wrong predictions whose metric values are computed here by hand."""
 import numpy as np
-import pycocotools.mask as mask_util
 import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog

@@ -1,6 +1,5 @@
 """Warmup + poly learning-rate schedule values, per parameter group."""
 import pytest
-import torch
 from torch import nn
 
 from mask2former.solver import build_lr_scheduler, build_optimizer
