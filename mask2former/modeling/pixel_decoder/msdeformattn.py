@@ -72,9 +72,11 @@ class MSDeformAttnEncoder(nn.Module):
         points = torch.cat(points, dim=0)
         return points[None, :, None, :].expand(n, -1, len(spatial_shapes), -1)
 
-    def forward(self, src, pos, spatial_shapes, level_start_index):
-        shapes = spatial_shapes.tolist()
-        reference_points = self.reference_points(shapes, src.shape[0], src.device)
+    def forward(self, src, pos, spatial_shapes, level_start_index, level_sizes):
+        """``level_sizes``: the (H_l, W_l) of ``spatial_shapes`` as ints, taken from the feature
+        shapes rather than read back from the tensor (no device sync, and traceable by
+        torch.export with dynamic input sizes)."""
+        reference_points = self.reference_points(level_sizes, src.shape[0], src.device)
         for layer in self.layers:
             src = layer(src, pos, reference_points, spatial_shapes, level_start_index)
         return src
@@ -128,12 +130,12 @@ class MSDeformAttnTransformerEncoderOnly(nn.Module):
             ],
             dim=1,
         )
-        spatial_shapes = torch.as_tensor(
-            [s.shape[-2:] for s in srcs], dtype=torch.long, device=tokens.device
-        )
+        level_sizes = [tuple(s.shape[-2:]) for s in srcs]
+        # torch.tensor, unlike torch.as_tensor, keeps symbolic sizes symbolic under torch.export
+        spatial_shapes = torch.tensor(level_sizes, dtype=torch.long, device=tokens.device)
         areas = spatial_shapes.prod(1)
         level_start_index = torch.cat((areas.new_zeros(1), areas.cumsum(0)[:-1]))
-        memory = self.encoder(tokens, pos, spatial_shapes, level_start_index)
+        memory = self.encoder(tokens, pos, spatial_shapes, level_start_index, level_sizes)
         return memory, spatial_shapes, level_start_index
 
 
@@ -265,9 +267,9 @@ class MSDeformAttnPixelDecoder(nn.Module):
                 x = features[name].float()
                 srcs.append(proj(x))
                 pos.append(self.pe_layer(x))
-            memory, spatial_shapes, level_start_index = self.transformer(srcs, pos)
+            memory, _, _ = self.transformer(srcs, pos)
             n = memory.shape[0]
-            sizes = spatial_shapes.tolist()
+            sizes = [s.shape[-2:] for s in srcs]
             out = [
                 level.transpose(1, 2).reshape(n, -1, h, w)
                 for level, (h, w) in zip(memory.split([h * w for h, w in sizes], dim=1), sizes)
