@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""CPU latency of the network (backbone, pixel decoder, transformer decoder) in PyTorch eager
+mode, as a torch.export program and as ONNX in onnxruntime, on one padded image.
+
+    python tools/benchmark_export.py --config-file configs/ade20k/R50.yaml --size 512 512
+
+Random weights (latency does not depend on them). Prints a table of median and min over
+--runs timed runs after one warm-up run each, and the largest output differences.
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from tabulate import tabulate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from mask2former import add_maskformer2_config  # noqa: E402
+from mask2former.export import (  # noqa: E402
+    INPUT_NAME,
+    ExportableMaskFormer,
+    InferenceSpec,
+    export_program,
+    save_onnx,
+)
+
+
+def timed(fn, runs: int):
+    fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return times, out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--size", nargs=2, type=int, default=[512, 512], metavar=("H", "W"))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg).eval()
+    spec = InferenceSpec.from_model(cfg, model, fixed_input_size=args.size)
+    images = torch.randn(1, 3, *args.size)
+
+    start = time.perf_counter()
+    program = export_program(model, spec, tuple(args.size), dynamic=False)
+    export_s = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        start = time.perf_counter()
+        save_onnx(program, spec, path)
+        onnx_s = time.perf_counter() - start
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+    eager = ExportableMaskFormer(model).eval()
+    exported = program.module()
+    with torch.no_grad():
+        eager_t, expected = timed(lambda: eager(images), args.runs)
+        program_t, program_out = timed(lambda: exported(images), args.runs)
+    feeds = {INPUT_NAME: images.numpy()}
+    onnx_t, onnx_out = timed(lambda: session.run(None, feeds), args.runs)
+
+    def diff(outputs):
+        return max(float(np.abs(np.asarray(o) - e.numpy()).max()) for o, e in zip(outputs, expected))
+
+    rows = [
+        ["PyTorch eager", statistics.median(eager_t) * 1e3, min(eager_t) * 1e3, 0.0],
+        ["torch.export program", statistics.median(program_t) * 1e3, min(program_t) * 1e3,
+         diff(program_out)],
+        ["onnxruntime (CPU)", statistics.median(onnx_t) * 1e3, min(onnx_t) * 1e3, diff(onnx_out)],
+    ]
+    print(f"{args.config_file}, input 1x3x{args.size[0]}x{args.size[1]}, {args.threads} threads, "
+          f"{args.runs} runs; export {export_s:.0f} s, ONNX conversion {onnx_s:.0f} s")
+    print(tabulate(rows, headers=["runtime", "median ms", "min ms", "max |diff|"], floatfmt=".4g"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
