@@ -176,18 +176,3 @@ def test_benchmark_tool_runs_both_modes(tmp_path):
     diff = report["comparisons"]["reference vs fast"]
     assert diff["sem_seg_max_abs_diff"] < 1e-4 and diff["sem_seg_argmax_agreement"] == 1.0
 
-
-def test_sampling_binary_masks_matches_point_sample_of_padded_masks():
-    from detectron2.projects.point_rend.point_features import point_sample
-
-    from mask2former.modeling.criterion import sample_binary_masks
-
-    masks = torch.rand(4, 9, 7) > 0.5
-    index = torch.tensor([2, 0, 3])
-    size = (12, 10)  # padded beyond the masks' 9 x 7
-    coords = torch.rand(3, 50, 2)
-    coords[0, :4] = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.05, 0.95], [0.69, 0.74]])  # edges
-    padded = torch.zeros(3, 1, *size)
-    padded[:, 0, :9, :7] = masks[index].float()
-    expected = point_sample(padded, coords, align_corners=False)[:, 0]
-    torch.testing.assert_close(sample_binary_masks(masks, index, coords, size), expected)

@@ -13,7 +13,6 @@ from detectron2.projects.point_rend.point_features import (
 from detectron2.utils.comm import get_world_size
 from torch import nn
 
-from ..layers.reference_mode import reference_ops_enabled
 from .losses import dice_loss, sigmoid_ce_loss, sigmoid_focal_loss
 from .target_masks import check_targets, pad_masks, padded_size
 
@@ -23,37 +22,6 @@ Indices = List[Tuple[torch.Tensor, torch.Tensor]]
 def logit_uncertainty(logits: torch.Tensor) -> torch.Tensor:
     """PointRend uncertainty of mask logits: the closer to 0 (probability 0.5), the higher."""
     return -logits.abs()
-
-
-def sample_binary_masks(
-    masks: torch.Tensor, index: torch.Tensor, coords: torch.Tensor, size: Tuple[int, int]
-) -> torch.Tensor:
-    """Bilinear samples of masks[index] as ``point_sample(..., align_corners=False)`` would take
-    them from the masks zero-padded to ``size``, reading only the 4 neighbours of each point.
-
-    Args:
-        masks: (N, H_m, W_m) bool or {0, 1} masks, H_m <= size[0], W_m <= size[1].
-        index: (M,) int64, which mask each row of ``coords`` samples.
-        coords: (M, P, 2) normalized (x, y) in [0, 1] of the padded size.
-    Returns:
-        (M, P) samples, of coords' dtype.
-    """
-    mask_h, mask_w = masks.shape[-2:]
-    # grid_sample's unnormalization of 2 * coords - 1 (align_corners=False)
-    grid = 2 * coords - 1
-    x = ((grid[..., 0] + 1) * size[1] - 1) / 2
-    y = ((grid[..., 1] + 1) * size[0] - 1) / 2
-    x0, y0 = x.floor(), y.floor()
-    flat = masks.reshape(-1)
-    offset = (index * (mask_h * mask_w))[:, None]  # start of each row's mask in ``flat``
-    out = torch.zeros_like(x)
-    for xi, wx in ((x0, x0 + 1 - x), (x0 + 1, x - x0)):
-        for yi, wy in ((y0, y0 + 1 - y), (y0 + 1, y - y0)):
-            inside = (xi >= 0) & (xi < mask_w) & (yi >= 0) & (yi < mask_h)
-            pos = (yi.clamp(0, mask_h - 1) * mask_w + xi.clamp(0, mask_w - 1)).long()
-            value = flat[offset + pos].to(out.dtype)
-            out += torch.where(inside, value, 0) * (wx * wy)
-    return out
 
 
 def _matched_query_index(indices: Indices) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -130,6 +98,11 @@ class SetCriterion(nn.Module):
         """outputs["pred_masks"]: (B, Q, h, w) logits; target masks (N, H, W) of any size."""
         pred = outputs["pred_masks"][_matched_query_index(indices)][:, None]  # (M, 1, h, w)
         size = padded_size(targets)
+        tgt = torch.cat(
+            [pad_masks(t["masks"][j], size, pred.dtype) for t, (_, j) in zip(targets, indices)]
+        )
+        tgt = tgt.to(pred.device)[:, None]  # (M, 1, H, W)
+
         if self.num_points > 0:
             # Normalized point coordinates address both resolutions: no upsampling needed.
             with torch.no_grad():
@@ -140,40 +113,14 @@ class SetCriterion(nn.Module):
                     self.oversample_ratio,
                     self.importance_sample_ratio,
                 )
-                if reference_ops_enabled():
-                    tgt = self._matched_target_masks(targets, indices, size, pred)
-                    tgt = point_sample(tgt, coords, align_corners=False)[:, 0]
-                else:
-                    tgt = self._matched_target_points(targets, indices, size, coords)
+                tgt = point_sample(tgt, coords, align_corners=False)[:, 0]
             pred = point_sample(pred, coords, align_corners=False)[:, 0]
             mask_loss = sigmoid_ce_loss(pred, tgt, num_masks)
         else:
-            tgt = self._matched_target_masks(targets, indices, size, pred)
             pred = F.interpolate(pred, size=size, mode="bilinear", align_corners=False)
             pred, tgt = pred.flatten(1), tgt.flatten(1)
             mask_loss = sigmoid_focal_loss(pred, tgt, num_masks)
         return {"loss_mask": mask_loss, "loss_dice": dice_loss(pred, tgt, num_masks)}
-
-    @staticmethod
-    def _matched_target_masks(targets, indices: Indices, size, pred) -> torch.Tensor:
-        """The matched targets' masks, zero-padded to ``size``: (M, 1, H, W) of pred's dtype."""
-        tgt = torch.cat(
-            [pad_masks(t["masks"][j], size, pred.dtype) for t, (_, j) in zip(targets, indices)]
-        )
-        return tgt.to(pred.device)[:, None]
-
-    @staticmethod
-    def _matched_target_points(targets, indices: Indices, size, coords) -> torch.Tensor:
-        """``point_sample`` of the matched targets' masks (zero-padded to ``size``) at
-        ``coords`` (M, P, 2), without building float copies of the full-resolution masks:
-        (M, P) of coords' dtype."""
-        counts = [len(j) for _, j in indices]
-        return torch.cat(
-            [
-                sample_binary_masks(t["masks"].to(coords.device), j.to(coords.device), c, size)
-                for t, (_, j), c in zip(targets, indices, coords.split(counts))
-            ]
-        )
 
     def _num_masks(self, targets, device: torch.device) -> float:
         """Number of target masks per process, averaged over processes, at least 1."""
