@@ -45,12 +45,16 @@ def _tiny_predictor():
     # query in panoptic inference so that the untrained model yields segments
     model.thing_ids = THING_IDS
     model.object_mask_threshold = 0.0
+    model.overlap_threshold = 0.0
+    with torch.no_grad():
+        model.sem_seg_head.predictor.class_embed.bias[-1] = -10.0  # few "no object" queries
     return predictor
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """The tiny predictor, its spec, and its dynamic export as .pt2 and .onnx files."""
+    """The tiny predictor, its spec, and ExportedPredictors of its dynamic export as .pt2 and
+    .onnx files (each loaded once: loading a dynamic .pt2 is slow)."""
     predictor = _tiny_predictor()
     spec = InferenceSpec.from_model(predictor.cfg, predictor.model)
     program = export_program(predictor.model, spec, (64, 64), dynamic=True)
@@ -58,7 +62,7 @@ def exported(tmp_path_factory):
     pt2, onnx_path = str(folder / "model.pt2"), str(folder / "model.onnx")
     save_program(program, spec, pt2)
     save_onnx(program, spec, onnx_path)
-    return predictor, spec, pt2, onnx_path
+    return predictor, spec, ExportedPredictor(pt2), ExportedPredictor(onnx_path), onnx_path
 
 
 def _random_images(batch, size, seed):
@@ -72,12 +76,10 @@ def _reference_outputs(predictor, images):
 
 @pytest.mark.parametrize("batch,size", [(1, SIZES[0]), (2, SIZES[1])])
 def test_exported_program_matches_pytorch(exported, batch, size):
-    predictor, _, pt2, _ = exported
+    predictor, _, program_predictor, _, _ = exported
     images = _random_images(batch, size, seed=batch)
     expected = _reference_outputs(predictor, images)
-    module = torch.export.load(pt2).module()
-    with torch.no_grad():
-        outputs = module(images)
+    outputs = program_predictor.network(images.numpy())
     assert outputs[1].shape == (batch, 8, size[0] // 4, size[1] // 4)
     for out, ref in zip(outputs, expected):
         np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
@@ -85,11 +87,10 @@ def test_exported_program_matches_pytorch(exported, batch, size):
 
 @pytest.mark.parametrize("batch,size", [(1, SIZES[0]), (2, SIZES[1])])
 def test_onnx_matches_pytorch(exported, batch, size):
-    predictor, _, _, onnx_path = exported
+    predictor, _, _, onnx_predictor, _ = exported
     images = _random_images(batch, size, seed=10 + batch)
     expected = _reference_outputs(predictor, images)
-    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-    outputs = session.run(None, {"images": images.numpy()})
+    outputs = onnx_predictor.network(images.numpy())
     assert outputs[1].shape == (batch, 8, size[0] // 4, size[1] // 4)
     for out, ref in zip(outputs, expected):
         np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
@@ -98,7 +99,7 @@ def test_onnx_matches_pytorch(exported, batch, size):
 def test_onnx_uses_standard_operators_only(exported):
     import onnx
 
-    model = onnx.load(exported[3])
+    model = onnx.load(exported[4])
     domains = {node.domain for node in model.graph.node}
     functions = {f.name for f in model.functions}
     assert domains <= {"", "ai.onnx"}, domains
@@ -111,8 +112,7 @@ def _bgr_image(h, w, seed):
 
 
 def test_exported_program_gives_the_predictor_results(exported):
-    predictor, spec, pt2, _ = exported
-    exported_predictor = ExportedPredictor(pt2)
+    predictor, spec, exported_predictor, _, _ = exported
     assert exported_predictor.spec == spec
     image = _bgr_image(50, 70, seed=3)  # resized to 46x64, padded to 64x64, output 50x70
     with torch.no_grad():
@@ -130,11 +130,11 @@ def test_exported_program_gives_the_predictor_results(exported):
 
 
 def test_onnx_gives_the_predictor_results(exported):
-    predictor, _, _, onnx_path = exported
+    predictor, _, _, onnx_predictor, _ = exported
     image = _bgr_image(80, 60, seed=4)  # resized to 64x48, padded to 64x64
     with torch.no_grad():
         expected = predictor(image)
-    result = ExportedPredictor(onnx_path)(image)
+    result = onnx_predictor(image)
     torch.testing.assert_close(result["sem_seg"], expected["sem_seg"], rtol=1e-4, atol=1e-4)
     # argmax-based outputs may flip only where two candidates tie within float error
     seg, info = result["panoptic_seg"]
