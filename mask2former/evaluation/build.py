@@ -56,8 +56,26 @@ def _cityscapes_sem_seg(name, output_dir):
     return CityscapesSemSegEvaluator(name)
 
 
+class CityscapesInstanceEvaluatorInOutputDir(CityscapesInstanceEvaluator):
+    """cityscapesscripts' instance evaluation always writes ``matches.json`` into the current
+    directory; this runs it inside ``output_dir`` so that file lands next to the other results."""
+
+    def __init__(self, dataset_name: str, output_dir: str):
+        super().__init__(dataset_name)
+        self._output_dir = output_dir
+
+    def evaluate(self):
+        os.makedirs(self._output_dir, exist_ok=True)
+        cwd = os.getcwd()
+        os.chdir(self._output_dir)
+        try:
+            return super().evaluate()
+        finally:
+            os.chdir(cwd)
+
+
 def _cityscapes_instance(name, output_dir):
-    return CityscapesInstanceEvaluator(name)
+    return CityscapesInstanceEvaluatorInOutputDir(name, output_dir)
 
 
 register_evaluator_type("sem_seg", {ALWAYS: _sem_seg})
