@@ -8,12 +8,12 @@ a silently random model.
 import logging
 import os
 
-import detectron2.data.transforms as T
 from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
 from .checkpoint import MaskFormerCheckpointer
+from .data.augmentations import ResizeShortestEdge
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class MaskFormerPredictor(DefaultPredictor):
         )
         if not random_weights:
             self._load_weights(os.path.expanduser(cfg.MODEL.WEIGHTS))
-        self.aug = T.ResizeShortestEdge(
+        self.aug = ResizeShortestEdge(
             [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
         )
         self.input_format = cfg.INPUT.FORMAT

@@ -53,3 +53,11 @@ def test_backbone_only_weights_warn(tmp_path, caplog):
 def test_unusable_weights_are_refused(weights):
     with pytest.raises(MissingWeightsError, match="MODEL.WEIGHTS"):
         MaskFormerPredictor(tiny_semantic_cfg(weights))
+
+
+@pytest.mark.parametrize("shape", [(1, 1000, 3), (1000, 1, 3)])
+def test_one_pixel_wide_image(shape):
+    """The test-time resize keeps at least one pixel per side (detectron2's rounds a 1 x 1000
+    image to 0 x 64 and fails); the scores come back at the input's size."""
+    predictor = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True)
+    assert predictor(np.zeros(shape, np.uint8))["sem_seg"].shape == (7, *shape[:2])

@@ -18,6 +18,7 @@ from detectron2.projects.point_rend import ColorAugSSDTransform
 from detectron2.structures import BitMasks, Instances
 from torch.nn import functional as F
 
+from ..augmentations import ResizeShortestEdge
 from ..image_io import read_image_checked
 
 __all__ = ["MaskFormerDatasetMapper", "dataset_ignore_label", "flip_augmentations"]
@@ -118,9 +119,9 @@ class MaskFormerDatasetMapper:
         """Resize the shortest edge to a size chosen from INPUT.MIN_SIZE_TRAIN, crop (if enabled),
         SSD colour jitter (if enabled), flip. Inference: resize to INPUT.MIN_SIZE_TEST only."""
         if not is_train:
-            return [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)]
+            return [ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)]
         augs = [
-            T.ResizeShortestEdge(
+            ResizeShortestEdge(
                 cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
             )
         ]

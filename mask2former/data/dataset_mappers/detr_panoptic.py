@@ -9,6 +9,7 @@ from typing import List
 import numpy as np
 from detectron2.data import transforms as T
 
+from ..augmentations import ResizeShortestEdge
 from .base import MaskFormerDatasetMapper, flip_augmentations
 from .build import register_mapper
 from .panoptic import PanopticLabelsMixin
@@ -41,13 +42,13 @@ class DETRPanopticDatasetMapper(PanopticLabelsMixin, MaskFormerDatasetMapper):
     def build_augmentations(cls, cfg, is_train, ignore_label):
         if not is_train:
             return super().build_augmentations(cfg, is_train, ignore_label)
-        resize = T.ResizeShortestEdge(
+        resize = ResizeShortestEdge(
             cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
         )
         if not cfg.INPUT.CROP.ENABLED:
             return flip_augmentations(cfg) + [resize]
         crop_then_resize = [
-            T.ResizeShortestEdge(DETR_PRE_CROP_SIZES, sample_style="choice"),
+            ResizeShortestEdge(DETR_PRE_CROP_SIZES, sample_style="choice"),
             T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE),
             resize,
         ]

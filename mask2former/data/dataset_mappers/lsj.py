@@ -3,6 +3,7 @@ flip, resize by a random factor in [INPUT.MIN_SCALE, INPUT.MAX_SCALE] of INPUT.I
 then crop / pad to a fixed INPUT.IMAGE_SIZE square."""
 from detectron2.data import transforms as T
 
+from ..augmentations import ResizeScale
 from .base import MaskFormerDatasetMapper, flip_augmentations
 from .build import register_mapper
 from .instance import InstanceLabelsMixin
@@ -20,7 +21,7 @@ class LSJDatasetMapper(MaskFormerDatasetMapper):
             return super().build_augmentations(cfg, is_train, ignore_label)
         size = cfg.INPUT.IMAGE_SIZE
         return flip_augmentations(cfg) + [
-            T.ResizeScale(cfg.INPUT.MIN_SCALE, cfg.INPUT.MAX_SCALE, size, size),
+            ResizeScale(cfg.INPUT.MIN_SCALE, cfg.INPUT.MAX_SCALE, size, size),
             T.FixedSizeCrop(crop_size=(size, size)),  # padded labels: set to ignore by the base
         ]
 
