@@ -19,17 +19,18 @@ from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
 from mask2former import add_maskformer2_config
+from mask2former.config import merge_config
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.engine import Trainer
 
 
 def setup(args):
-    """The frozen config of ``args`` (config file, then KEY VALUE overrides); sets up logging
-    and writes the full config to OUTPUT_DIR/config.yaml."""
+    """The frozen config of ``args`` (config file, then KEY VALUE overrides; an unknown key is
+    reported with the file or override that sets it); sets up logging and writes the full
+    config to OUTPUT_DIR/config.yaml."""
     cfg = get_cfg()
     add_maskformer2_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    merge_config(cfg, args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="mask2former")

@@ -3,7 +3,13 @@
 ``add_maskformer2_config(cfg)`` is the public entry point (same name as the published code).
 It also adds DeepLab's keys (``MODEL.RESNETS.STEM_TYPE``, ``SOLVER.POLY_LR_*``, ...) when they
 are missing, because the R101c configs and the WarmupPolyLR schedule use them.
+``merge_config(cfg, file, opts)`` merges a config file and command-line overrides, naming the
+file (or the command line) that sets an unknown key.
 """
+import os
+from typing import List, Optional, Sequence, Tuple
+
+import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
 
@@ -90,3 +96,80 @@ def add_maskformer2_config(cfg: CN) -> None:
     cfg.MODEL.SWIN.PATCH_NORM = True
     cfg.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
     cfg.MODEL.SWIN.USE_CHECKPOINT = False
+
+
+class ConfigKeyError(KeyError):
+    """A config file or command-line override sets a key that the config does not have."""
+
+    def __str__(self):  # KeyError's str() would show the message with quotes around it
+        return str(self.args[0])
+
+
+_UNKNOWN_KEY_PREFIXES = ("Non-existent config key: ", "Non-existent key: ")
+
+
+def _unknown_key(error: BaseException) -> Optional[str]:
+    """The dotted key of yacs' "Non-existent (config) key: A.B" errors, else None."""
+    message = str(error.args[0]) if error.args else ""
+    for prefix in _UNKNOWN_KEY_PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return None
+
+
+def _config_chain(path: str) -> List[Tuple[str, dict]]:
+    """(file, its own YAML dict) for ``path`` and, recursively, its _BASE_ files, resolved as
+    Detectron2 resolves them (relative to the including file)."""
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    chain = [(path, data)]
+    bases = data.get("_BASE_") or []
+    for base in [bases] if isinstance(bases, str) else bases:
+        base = os.path.expanduser(base)
+        if not base.startswith(("/", "https://", "http://")):
+            base = os.path.normpath(os.path.join(os.path.dirname(path), base))
+        if os.path.isfile(base):
+            chain.extend(_config_chain(base))
+    return chain
+
+
+def _defines(data: dict, key: str) -> bool:
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
+    """``cfg.merge_from_file(config_file)`` then ``cfg.merge_from_list(opts)`` (the KEY VALUE
+    pairs of a command line), in place; returns ``cfg``.
+
+    A key that the config does not have raises :class:`ConfigKeyError` naming the key and
+    where it was set: the YAML file that holds it (``config_file`` or one of its ``_BASE_``
+    files) or the command line, instead of yacs' bare "Non-existent config key".
+    """
+    try:
+        cfg.merge_from_file(config_file)
+    except KeyError as e:
+        key = _unknown_key(e)
+        if key is None:
+            raise
+        where = [f for f, data in _config_chain(config_file) if _defines(data, key)]
+        source = where[0] if where else f"{config_file} (or one of its _BASE_ files)"
+        raise ConfigKeyError(
+            f"{source}: unknown config key {key}. Check its spelling against "
+            "mask2former/config.py and Detectron2's defaults (detectron2/config/defaults.py)."
+        ) from None
+    try:
+        cfg.merge_from_list(list(opts))
+    except (KeyError, AssertionError) as e:
+        key = _unknown_key(e)
+        if key is None:
+            raise
+        raise ConfigKeyError(
+            f"command-line override {key}: unknown config key (after --config-file "
+            f"{config_file}). Check its spelling against mask2former/config.py and Detectron2's "
+            "defaults (detectron2/config/defaults.py)."
+        ) from None
+    return cfg

@@ -167,3 +167,52 @@ def test_unknown_key_fails_with_detectron2_error(tmp_path):
     )
     with pytest.raises(KeyError, match="Non-existent config key: MODEL.MASK_FORMER.NUM_QUERIES"):
         load_cfg(user_config)
+
+
+def _merge(config_file, opts=()):
+    from mask2former.config import merge_config
+
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    return merge_config(cfg, str(config_file), opts)
+
+
+def test_unknown_key_names_the_file_that_sets_it(tmp_path):
+    """merge_config (train_net.py, tools/quickstart.py) names the YAML file holding an unknown
+    key, also when it is a _BASE_ of the file given, and the command line for overrides."""
+    from mask2former.config import ConfigKeyError
+
+    (tmp_path / "base.yaml").write_text(
+        f"_BASE_: {CONFIG_DIR / 'ade20k/R50.yaml'}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 50\n"
+    )
+    (tmp_path / "sub").mkdir()
+    user = tmp_path / "sub" / "my_config.yaml"
+    user.write_text("_BASE_: ../base.yaml\nSOLVER:\n  MAX_ITER: 10\n")
+    with pytest.raises(ConfigKeyError) as info:
+        _merge(user)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'base.yaml'}: unknown config key")
+    assert "MODEL.MASK_FORMER.NUM_QUERIES" in message
+
+    with pytest.raises(ConfigKeyError, match=r"command-line override SOLVER.MAX_ITERS: unknown"):
+        _merge(CONFIG_DIR / "ade20k/R50.yaml", ["SOLVER.MAX_ITERS", "10"])
+    (tmp_path / "base.yaml").write_text(f"_BASE_: {CONFIG_DIR / 'ade20k/R50.yaml'}\n")
+    cfg = _merge(user, ["SOLVER.BASE_LR", "0.5"])
+    assert cfg.SOLVER.MAX_ITER == 10 and cfg.SOLVER.BASE_LR == 0.5
+    assert cfg == _merge(CONFIG_DIR / "ade20k/R50.yaml", ["SOLVER.BASE_LR", "0.5", "SOLVER.MAX_ITER", "10"])
+
+
+def test_train_net_reports_unknown_key(tmp_path, monkeypatch):
+    from detectron2.engine import default_argument_parser
+
+    from mask2former.config import ConfigKeyError
+
+    monkeypatch.syspath_prepend(str(CONFIG_DIR.parent))
+    import train_net
+
+    args = default_argument_parser().parse_args(
+        ["--config-file", str(CONFIG_DIR / "quickstart/semantic.yaml"), "OUTPUT_DIR", str(tmp_path),
+         "MODEL.MASK_FORMER.NUM_QUERIES", "3"]
+    )
+    with pytest.raises(ConfigKeyError, match="command-line override MODEL.MASK_FORMER.NUM_QUERIES"):
+        train_net.setup(args)

@@ -29,6 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from anywhere without installing
 
 from mask2former import add_maskformer2_config  # noqa: E402
+from mask2former.config import merge_config  # noqa: E402
 from mask2former.data.datasets import datasets_root  # noqa: E402
 from mask2former.data.shapes import generate  # noqa: E402
 from mask2former.engine import Trainer  # noqa: E402
@@ -74,8 +75,7 @@ def idle_cores() -> int:
 def setup(args):
     cfg = get_cfg()
     add_maskformer2_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    merge_config(cfg, args.config_file, args.opts)
     if args.iters is not None:
         cfg.SOLVER.MAX_ITER = args.iters
     if not os.path.isabs(cfg.OUTPUT_DIR):
