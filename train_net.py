@@ -60,10 +60,12 @@ def main(args):
     return trainer.train()
 
 
-if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+def cli(argv=None):
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None) and run :func:`main` in
+    ``--num-gpus`` processes per machine through Detectron2's launcher."""
+    args = default_argument_parser().parse_args(argv)
     print("Command Line Args:", args)
-    launch(
+    return launch(
         main,
         args.num_gpus,
         num_machines=args.num_machines,
@@ -71,3 +73,7 @@ if __name__ == "__main__":
         dist_url=args.dist_url,
         args=(args,),
     )
+
+
+if __name__ == "__main__":
+    cli()
