@@ -56,7 +56,7 @@ def test_tiny_yaml_matches_conftest():
 
 
 @pytest.mark.parametrize("task", ["semantic", "panoptic", "instance"])
-def test_images_end_to_end(demo_cli, tmp_path, task, caplog):
+def test_images_end_to_end(demo_cli, tmp_path, task, caplog, capsys):
     inputs = tmp_path / "in"
     inputs.mkdir()
     png = pattern_image(48, 64, 1)
@@ -87,6 +87,7 @@ def test_images_end_to_end(demo_cli, tmp_path, task, caplog):
     timings = [m for m in messages if " in " in m]
     assert len(timings) == 2 and "a.png: " in timings[0] and timings[1].endswith("s")
     assert "class <index>" not in caplog.text  # names come from the shapes metadata
+    assert "2/2" in capsys.readouterr().err  # the progress bar over the inputs finished
 
 
 def test_output_file_for_one_input(demo_cli, tmp_path):
@@ -216,7 +217,7 @@ def video_properties(path):
     return frames, fps
 
 
-def test_video_end_to_end(demo_cli, tmp_path):
+def test_video_end_to_end(demo_cli, tmp_path, capsys):
     source = [pattern_image(64, 64, seed) for seed in range(8)]
     write_video(tmp_path / "clip.mp4", source, fps=12)
     rc = run_demo(
@@ -230,6 +231,7 @@ def test_video_end_to_end(demo_cli, tmp_path):
     assert all(f.shape == (64, 64, 3) for f in frames)
     decoded_source, _ = video_properties(tmp_path / "clip.mp4")
     assert np.abs(frames[0].astype(int) - decoded_source[0].astype(int)).mean() > 5
+    assert "8/8" in capsys.readouterr().err  # the progress bar over the frames finished
 
 
 def test_unreadable_video_fails(demo_cli, tmp_path, caplog):
@@ -279,6 +281,56 @@ def test_webcam_stops_cleanly_on_ctrl_c(demo_cli, tmp_path, monkeypatch):
     frames, fps = video_properties(tmp_path / "cam" / "webcam.mp4")
     assert len(frames) == 3 and fps == pytest.approx(15)
     assert frames[0].shape == (32, 48, 3)
+
+
+class FakeWindow:
+    """Stands in for OpenCV's HighGUI: counts shown frames, answers Esc on the ``esc_at``-th."""
+
+    def __init__(self, esc_at: int):
+        self.esc_at, self.shown, self.destroyed = esc_at, 0, False
+
+    def install(self, monkeypatch, demo_cli):
+        monkeypatch.setattr(demo_cli, "has_display", lambda: True)
+        monkeypatch.setattr(demo_cli.cv2, "namedWindow", lambda *args: None)
+        monkeypatch.setattr(demo_cli.cv2, "imshow", self.imshow)
+        monkeypatch.setattr(demo_cli.cv2, "waitKey", self.wait_key)
+        monkeypatch.setattr(demo_cli.cv2, "destroyAllWindows", self.destroy)
+
+    def imshow(self, name, image):
+        assert image.dtype == np.uint8 and image.ndim == 3
+        self.shown += 1
+
+    def wait_key(self, delay):
+        return 27 if self.shown == self.esc_at else -1  # 27: Esc
+
+    def destroy(self):
+        self.destroyed = True
+
+
+def test_webcam_in_a_window_stops_on_esc(demo_cli, monkeypatch):
+    webcam = FakeWebcam(frames=100)
+    window = FakeWindow(esc_at=2)
+    window.install(monkeypatch, demo_cli)
+    monkeypatch.setattr(demo_cli.cv2, "VideoCapture", lambda index: webcam)
+    rc = run_demo(demo_cli, "--config-file", tiny_config("semantic"), "--webcam", "--random-weights")
+    monkeypatch.undo()
+    assert rc == 0
+    assert window.shown == 2 and window.destroyed and webcam.released
+    assert webcam.frames == 98  # no frame read after Esc
+
+
+def test_images_in_a_window_stop_on_esc(demo_cli, tmp_path, monkeypatch):
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(tmp_path / name), pattern_image(32, 40))
+    window = FakeWindow(esc_at=2)
+    window.install(monkeypatch, demo_cli)
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config("semantic"), "--input", f"{tmp_path}/*.png",
+        "--random-weights",
+    )  # fmt: skip
+    monkeypatch.undo()
+    assert rc == 0 and window.shown == 2 and window.destroyed
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.png", "c.png"]  # nothing written
 
 
 def test_script_runs_from_the_command_line(tmp_path):

@@ -120,7 +120,10 @@ def verify(model, path: str, sizes) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    # this tool's messages at INFO; the exporters' own INFO chatter (one line per folded
+    # initializer) only from WARNING up
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logger.setLevel(logging.INFO)
     args = get_parser().parse_args(argv)
     cfg = setup(args)
     model = build_model(cfg).eval()

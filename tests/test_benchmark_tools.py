@@ -1,0 +1,70 @@
+"""tools/benchmark_ms_deform_attn.py and tools/benchmark_export.py run and print their tables
+(at tiny sizes; the figures themselves are measured by running the tools)."""
+import importlib.util
+import os
+import re
+
+import pytest
+
+from mask2former.layers import compiled_op_available
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+needs_cpu_op = pytest.mark.skipif(
+    not compiled_op_available("cpu"), reason="needs the compiled mask2former._C operator"
+)
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_cpu_op
+def test_benchmark_ms_deform_attn_prints_a_row_per_size(capsys):
+    tool = load_tool("benchmark_ms_deform_attn")
+    tool.main(["--device", "cpu", "--sizes", "64", "128", "--batch", "1", "--channels", "16",
+               "--heads", "2", "--points", "2", "--repeats", "1", "--warmup", "0"])  # fmt: skip
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| cpu |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["64x64", "128x128"], out
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        ref_fwd, op_fwd, speedup = float(cells[3]), float(cells[4]), cells[5]
+        assert ref_fwd > 0 and op_fwd > 0 and re.fullmatch(r"\d+\.\dx", speedup), row
+        assert re.fullmatch(r"\d+\.\dx", cells[8]), row
+
+
+def test_benchmark_ms_deform_attn_refuses_cuda_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    tool = load_tool("benchmark_ms_deform_attn")
+    with pytest.raises(SystemExit):
+        tool.main(["--device", "cuda"])
+
+
+@needs_cpu_op
+def test_benchmark_export_compares_the_three_runtimes(capsys):
+    import torch
+
+    tool = load_tool("benchmark_export")
+    config = os.path.join(REPO, "tests", "configs", "tiny_base.yaml")
+    threads = torch.get_num_threads()
+    try:
+        assert tool.main(["--config-file", config, "--size", "64", "64", "--runs", "1",
+                          "--threads", "1"]) == 0  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)  # the tool sets it for the whole process
+    out = capsys.readouterr().out
+    rows = {}
+    for line in out.splitlines():
+        for name in ("PyTorch eager", "torch.export program", "onnxruntime (CPU)"):
+            if line.startswith(name):
+                rows[name] = line[len(name):].split()
+    assert len(rows) == 3, out
+    assert float(rows["torch.export program"][-1]) < 1e-5
+    assert float(rows["onnxruntime (CPU)"][-1]) < 1e-3

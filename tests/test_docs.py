@@ -1,0 +1,63 @@
+"""The user-facing documents: relative links and pictures point at files of the repository,
+and the README keeps its quick start on top and shows the demo example and the export round
+trip."""
+import os
+import re
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCUMENTS = ["README.md", "docs/demo.md", "docs/export.md", "ops/README.md"]
+# [text](target) and ![alt](target); the target up to a space (a title) or ")"
+LINK = re.compile(r"(!?)\[[^\]]*\]\(([^)\s]+)[^)]*\)")
+
+
+def links(document: str):
+    with open(os.path.join(REPO, document), encoding="utf-8") as f:
+        text = f.read()
+    return [(bang == "!", target) for bang, target in LINK.findall(text)]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_relative_links_resolve(document):
+    folder = os.path.dirname(os.path.join(REPO, document))
+    broken = []
+    for _, target in links(document):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue  # URLs and anchors
+        path = os.path.normpath(os.path.join(folder, target.split("#")[0]))
+        if not os.path.exists(path):
+            broken.append(f"{target} (looked for {os.path.relpath(path, REPO)})")
+    assert not broken, f"{document}: links to missing files: {broken}"
+
+
+def _readme():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_readme_starts_with_the_two_commands():
+    first_block = _readme().split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split()[:2] for line in first_block] == [["make", "quickstart"], ["make", "test"]]
+
+
+def _section(text: str, heading: str) -> str:
+    match = re.search(rf"^## {re.escape(heading)}.*?$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match, f"README.md has no '## {heading}' section"
+    return match.group(1)
+
+
+def test_readme_shows_the_demo_on_a_real_photograph():
+    section = _section(_readme(), "Demo")
+    assert "demo/demo.py" in section and "skimage.data" in section and "coffee.png" in section
+    pictures = [target for is_image, target in links("README.md") if is_image]
+    assert "docs/images/demo_coffee.jpg" in pictures
+    assert "docs/images/demo_coffee.jpg" in section
+    assert "(docs/demo.md)" in section
+
+
+def test_readme_shows_the_export_round_trip():
+    section = _section(_readme(), "Export")
+    assert "tools/export_model.py" in section and "--format onnx" in section
+    assert "ExportedPredictor(" in section  # the way back: run the file, get the model's outputs
+    assert "(docs/export.md)" in section
