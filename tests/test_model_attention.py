@@ -109,7 +109,8 @@ def test_decoder_feeds_previous_prediction_as_attention_mask(tiny_cfg):
     """Every cross-attention layer gets the mask of the prediction before it, at its own
     level (round-robin 1/32, 1/16, 1/8), with empty masks opened up."""
     tiny_cfg.MODEL.MASK_FORMER.DEC_LAYERS = 5  # 4 layers: levels 0, 1, 2, 0
-    decoder = MultiScaleMaskedTransformerDecoder(tiny_cfg, 32, True).eval()
+    # train mode returns the auxiliary predictions; the decoder has no dropout
+    decoder = MultiScaleMaskedTransformerDecoder(tiny_cfg, 32, True).train()
     seen = []
     for layer in decoder.transformer_cross_attention_layers:
         layer.register_forward_hook(

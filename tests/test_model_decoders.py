@@ -56,11 +56,13 @@ def test_msdeformattn_encoder_features_must_be_inputs():
 def test_transformer_decoder_outputs(decoder, deep_supervision):
     cfg = make_tiny_cfg(decoder=decoder)
     cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION = deep_supervision
-    predictor = build_transformer_decoder(cfg, 32).eval()
+    predictor = build_transformer_decoder(cfg, 32)
     mask_features = torch.randn(2, 32, 16, 16)
     x = [torch.randn(2, 32, s, s) for s in (2, 4, 8)]
+    x = x if decoder.startswith("MultiScale") else x[0]
+    torch.manual_seed(0)
     with torch.no_grad():
-        out = predictor(x if decoder.startswith("MultiScale") else x[0], mask_features)
+        out = predictor.train()(x, mask_features)
     assert out["pred_logits"].shape == (2, 8, 6)
     assert out["pred_masks"].shape == (2, 8, 16, 16)
     aux = out.get("aux_outputs", [])
@@ -68,6 +70,15 @@ def test_transformer_decoder_outputs(decoder, deep_supervision):
     assert len(aux) == (cfg.MODEL.MASK_FORMER.DEC_LAYERS - 1 if deep_supervision else 0)
     for a in aux:
         assert a["pred_logits"].shape == (2, 8, 6) and a["pred_masks"].shape == (2, 8, 16, 16)
+
+    # inference reads only the last prediction: no auxiliary masks are computed in eval mode,
+    # and the last prediction does not depend on whether they are
+    with torch.no_grad():
+        evaluated = predictor.eval()(x, mask_features)
+    assert evaluated.get("aux_outputs", []) == []
+    if decoder.startswith("MultiScale"):  # no dropout: train and eval mode agree
+        torch.testing.assert_close(evaluated["pred_masks"], out["pred_masks"])
+        torch.testing.assert_close(evaluated["pred_logits"], out["pred_logits"])
 
 
 def test_maskformer_decoder_uses_dropout_and_mask2former_does_not():

@@ -44,7 +44,8 @@ def test_explicit_attention_matches_sdpa_with_boolean_mask():
 
 def test_decoder_fast_path_matches_reference(tiny_cfg):
     tiny_cfg.MODEL.MASK_FORMER.DEC_LAYERS = 6
-    decoder = build_transformer_decoder(tiny_cfg, 32).eval()
+    # train mode, so that the auxiliary predictions are returned too (the decoder has no dropout)
+    decoder = build_transformer_decoder(tiny_cfg, 32).train()
     feats = [torch.randn(2, 32, s, s) for s in (2, 4, 8)]
     mask_features = torch.randn(2, 32, 16, 16)
     seen = {True: [], False: []}

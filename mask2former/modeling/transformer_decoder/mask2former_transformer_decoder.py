@@ -90,7 +90,9 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             mask_dim: channels of the mask features.
             enforce_input_project: use 1x1 input projections even when
                 ``in_channels == hidden_dim``.
-            deep_supervision: return the earlier predictions as "aux_outputs".
+            deep_supervision: return the earlier predictions as "aux_outputs" in training
+                (the losses of deep supervision); inference uses only the last prediction,
+                so their full-resolution masks are not computed in eval mode.
         """
         super().__init__()
         if not mask_classification:
@@ -184,7 +186,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             mask_features: (N, mask_dim, H, W) per-pixel embeddings.
         Returns:
             {"pred_logits": (N, Q, K+1), "pred_masks": (N, Q, H, W) logits,
-             "aux_outputs": list of dec_layers such dicts (empty without deep supervision)}
+             "aux_outputs": list of dec_layers such dicts (empty without deep supervision
+             and in eval mode)}
         """
         if len(x) != self.num_feature_levels:
             raise ValueError(
@@ -224,12 +227,13 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             class_logits, mask_embed = self._predict(queries)
             predictions.append((class_logits, mask_embed))
 
-        if not self.deep_supervision:
+        supervise_all = self.deep_supervision and self.training
+        if not supervise_all:
             predictions = predictions[-1:]
         all_class, all_embed = zip(*predictions)
         # full-resolution masks of all predictions in one product
         all_masks = mask_logits_of(torch.stack(all_embed, dim=1), mask_features).unbind(1)
         out = {"pred_logits": all_class[-1], "pred_masks": all_masks[-1], "aux_outputs": []}
-        if self.deep_supervision:
+        if supervise_all:
             out["aux_outputs"] = aux_outputs_of(all_class, all_masks)
         return out

@@ -118,16 +118,20 @@ class StandardTransformerDecoder(nn.Module):
         Returns:
             {"pred_logits": (N, Q, K+1) (only with mask_classification),
              "pred_masks": (N, Q, H, W) logits,
-             "aux_outputs": list of such dicts for the earlier layers (deep supervision)}
+             "aux_outputs": list of such dicts for the earlier layers (deep supervision, in
+             training only: inference reads the last prediction alone)}
         """
         pos = self.pe_layer(x)
         hs, _ = self.transformer(self.input_proj(x), None, self.query_embed.weight, pos)
         # hs: (L, N, Q, C), L = dec_layers with deep supervision, else 1
+        supervise_all = self.deep_supervision and self.training
+        if not supervise_all:
+            hs = hs[-1:]
         mask_logits = torch.einsum("lnqc,nchw->lnqhw", self.mask_embed(hs), mask_features)
         class_logits = self.class_embed(hs) if self.mask_classification else None
         out = {"pred_masks": mask_logits[-1]}
         if class_logits is not None:
             out["pred_logits"] = class_logits[-1]
-        if self.deep_supervision:
+        if supervise_all:
             out["aux_outputs"] = aux_outputs_of(class_logits, mask_logits)
         return out
