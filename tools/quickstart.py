@@ -126,7 +126,8 @@ def metric_table(results: dict, chance: dict) -> str:
                     row += [f"{chance[b]:.2f}" if (key, metric) == ("sem_seg", "mIoU") else "" for b in chance]
                 rows.append(row)
     headers = ["task", "metric", "model"] + [f"chance: {b}" for b in chance]
-    return tabulate(rows, headers=headers, tablefmt="github")
+    # disable_numparse: keep the two decimals of every figure ("4.50", not "4.5")
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def _ground_truth_record(record: dict, task: str) -> dict:
