@@ -314,3 +314,16 @@ def test_lsj_mapper_crops_when_scaled_up(shapes_root):
     assert (out["sem_seg"] != IGNORE).any() and len(out["instances"]) > 0
     for c, mask in zip(out["instances"].gt_classes.tolist(), out["instances"].gt_masks):
         assert (out["sem_seg"][mask] == c).all()
+
+
+@pytest.mark.parametrize(
+    "mapper_name,dataset", [("coco_instance_lsj", "shapes_instance_train"), ("coco_panoptic_lsj", "shapes_panoptic_train")]
+)
+def test_lsj_mappers_without_any_segment(shapes_root, mapper_name, dataset):
+    record = copy.deepcopy(DatasetCatalog.get(dataset)[0])
+    record.pop("sem_seg_file_name", None)  # panoptic: the semantic map is painted from no segment
+    record["segments_info"], record["annotations"] = [], []
+    out = build_dataset_mapper(_cfg(mapper_name, dataset))(record)
+    assert _check_common(out) == (96, 96) and len(out["instances"]) == 0
+    if "sem_seg" in out:
+        assert (out["sem_seg"] == IGNORE).all()
