@@ -1,0 +1,68 @@
+"""The published configs of both releases, shrunk to a tiny width, return what their release
+returns: MaskFormer-release configs always the semantic result, plus the panoptic one in the
+panoptic folders; Mask2Former configs the results their TEST.*_ON flags select."""
+from pathlib import Path
+
+import pytest
+import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+
+from mask2former import add_maskformer2_config
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+CASES = {
+    "maskformer/ade20k-150/maskformer_R50_bs16_160k.yaml": {"sem_seg"},
+    "maskformer/ade20k-150-panoptic/maskformer_panoptic_R50_bs16_720k.yaml": {
+        "sem_seg",
+        "panoptic_seg",
+    },
+    "maskformer/coco-panoptic/maskformer_panoptic_R50_bs64_554k.yaml": {"sem_seg", "panoptic_seg"},
+    "ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml": {"sem_seg"},
+    "coco/instance-segmentation/maskformer2_R50_bs16_50ep.yaml": {"instances"},
+    "coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml": {
+        "sem_seg",
+        "panoptic_seg",
+        "instances",
+    },
+}
+
+
+def shrunk(path: str):
+    """The config of ``path`` with a thin ResNet-18 and a 32-wide head; everything that
+    selects the architecture, the losses and the outputs is left as published."""
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    cfg.merge_from_file(str(CONFIG_DIR / path))
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    cfg.MODEL.RESNETS.NORM = "BN" if cfg.MODEL.RESNETS.NORM == "SyncBN" else cfg.MODEL.RESNETS.NORM
+    head = cfg.MODEL.SEM_SEG_HEAD
+    head.CONVS_DIM = head.MASK_DIM = 32
+    head.NORM = "GN"
+    head.TRANSFORMER_ENC_LAYERS = min(head.TRANSFORMER_ENC_LAYERS, 1)
+    head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = 4
+    mf = cfg.MODEL.MASK_FORMER
+    mf.HIDDEN_DIM, mf.NHEADS, mf.DIM_FEEDFORWARD = 32, 4, 64
+    mf.NUM_OBJECT_QUERIES = 8
+    mf.DEC_LAYERS = 4 if mf.TRANSFORMER_DECODER_NAME == "MultiScaleMaskedTransformerDecoder" else 2
+    return cfg
+
+
+@pytest.mark.parametrize("path", sorted(CASES), ids=sorted(CASES))
+def test_published_config_returns_its_release_outputs(path):
+    cfg = shrunk(path)
+    model = build_model(cfg).eval()
+    inputs = [{"image": torch.randint(0, 256, (3, 64, 80)).float(), "height": 32, "width": 40}]
+    with torch.no_grad():
+        (result,) = model(inputs)
+    assert set(result) == CASES[path]
+    if "sem_seg" in result:
+        assert result["sem_seg"].shape == (cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, 32, 40)
+    if "panoptic_seg" in result:
+        assert result["panoptic_seg"][0].shape == (32, 40)
+    if "instances" in result:
+        assert result["instances"].image_size == (32, 40)
