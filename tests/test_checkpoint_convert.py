@@ -179,3 +179,25 @@ def test_swin_layout_detection():
 def _tool_dirs(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
+
+
+def test_swin_absolute_position_embedding_becomes_a_channels_first_grid(tmp_path):
+    """Classification Swin stores the APE as (1, L, C) over row-major patches; the backbone
+    keeps it as (1, C, h, w): entry [0, c, i, j] is token i * w + j's channel c, and the
+    converted file loads into a backbone built with APE and that pretraining size."""
+    source = randomized(tiny_swin(APE=True, PRETRAIN_IMG_SIZE=16))  # 4 x 4 patches, 8 channels
+    grid = source.absolute_pos_embed.detach().clone()  # (1, 8, 4, 4)
+    official = official_swin_state(source)
+    official["absolute_pos_embed"] = grid.flatten(2).transpose(1, 2).contiguous()  # (1, 16, 8)
+    tool = load_tool("convert-pretrained-swin-model-to-d2.py")
+    converted = tool.convert(official)
+    assert tuple(converted["absolute_pos_embed"].shape) == (1, 8, 4, 4)
+    tokens = official["absolute_pos_embed"]
+    assert converted["absolute_pos_embed"][0, 3, 2, 1] == tokens[0, 2 * 4 + 1, 3]
+    pkl = converted_pkl(
+        tmp_path, "convert-pretrained-swin-model-to-d2.py", {"model": official}, "ape.pth"
+    )
+    model = WithBackbone(tiny_swin(APE=True, PRETRAIN_IMG_SIZE=16))
+    report = load_through_checkpointer(model, pkl)
+    assert report.complete, report.summary()
+    torch.testing.assert_close(model.backbone.absolute_pos_embed, grid, rtol=0, atol=0)

@@ -147,6 +147,14 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
         ret = super().from_config(cfg, input_shape)
+        num_queries = cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES
+        if num_queries != ret["num_classes"]:
+            # query k's mask logits are the logits of class k: one query per class
+            raise ValueError(
+                f"PerPixelBaselinePlusHead needs one query per class: "
+                f"MODEL.MASK_FORMER.NUM_OBJECT_QUERIES ({num_queries}) must equal "
+                f"MODEL.SEM_SEG_HEAD.NUM_CLASSES ({ret['num_classes']})"
+            )
         name = cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE
         if name == "transformer_encoder":
             in_channels = cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM
