@@ -263,3 +263,31 @@ def test_caffe2_style_pkl_is_read_like_detectron2(tmp_path):
     data = read_checkpoint(str(path))
     assert sorted(data["model"]) == ["conv1_w"]
     assert data["__author__"] == "Caffe2" and data["matching_heuristics"] is True
+
+
+def test_model_weights_accepts_safetensors_in_predictor_and_training_checkpointer(tmp_path):
+    """cfg.MODEL.WEIGHTS naming a .safetensors file: the predictor and the checkpointer that
+    train_net / the trainer use (resume_or_load without a last_checkpoint) load it fully,
+    without unpickling anything."""
+    from mask2former.engine import AtomicCheckpointer
+    from mask2former.predictor import MaskFormerPredictor
+    from tests.test_demo_predictor import tiny_semantic_cfg
+
+    trained = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True).model
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = tmp_path / "model_final.safetensors"
+    write_safetensors({"model": trained.state_dict(), "__author__": "test"}, str(path))
+
+    cfg = tiny_semantic_cfg(str(path))
+    predictor = MaskFormerPredictor(cfg)
+    assert_same_state(predictor.model, trained)
+
+    from detectron2.modeling import build_model
+
+    model = build_model(cfg)
+    checkpointer = AtomicCheckpointer(model, save_dir=str(tmp_path / "output"))
+    checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=True)  # nothing to resume: loads it
+    assert checkpointer.last_report.complete, checkpointer.last_report.summary()
+    assert_same_state(model, trained)
