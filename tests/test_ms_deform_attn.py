@@ -352,3 +352,32 @@ def test_cuda_op_gradcheck_and_errors():
         compiled(value, shapes.cpu(), starts, loc, weights)
     with pytest.raises(ValueError, match="positions"):
         compiled(value[:, :-1], shapes, starts, loc, weights)
+
+
+@pytest.mark.parametrize("path", ["compiled", "reference"])
+def test_msdeformattn_module_under_bfloat16_autocast(path, monkeypatch):
+    """Under autocast the value goes to the sampling in bfloat16, while the sampling locations
+    and attention weights stay float32; the result stays close to the float32 one."""
+    if path == "compiled" and not compiled_op_available("cpu"):
+        pytest.skip("mask2former._C is not built")
+    module_file = sys.modules[MSDeformAttn.__module__]  # the package exports a same-named function
+    seen = []
+
+    def recording(value, shapes, starts, locations, weights):
+        seen.append((value.dtype, locations.dtype, weights.dtype))
+        return ms_deform_attn(value, shapes, starts, locations, weights)
+
+    torch.manual_seed(0)
+    module = MSDeformAttn(d_model=32, n_levels=2, n_heads=4, n_points=3)
+    torch.nn.init.normal_(module.sampling_offsets.weight, std=0.5)  # locations depend on query
+    shapes, starts = torch.tensor([[8, 10], [4, 5]]), torch.tensor([0, 80])
+    query, flat = torch.randn(2, 9, 32), torch.randn(2, 100, 32)
+    ref_points = torch.rand(2, 9, 2, 2)
+    with use_reference_ops(path == "reference"), torch.no_grad():
+        expected = module(query, ref_points, flat, shapes, starts)
+        monkeypatch.setattr(module_file, "ms_deform_attn", recording)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = module(query, ref_points, flat, shapes, starts)
+    assert seen == [(torch.bfloat16, torch.float32, torch.float32)]
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected, rtol=0.05, atol=0.05)

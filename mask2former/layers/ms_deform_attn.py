@@ -116,13 +116,19 @@ class MSDeformAttn(nn.Module):
         if input_padding_mask is not None:
             value = value.masked_fill(input_padding_mask[..., None], 0.0)
         value = value.view(n, s, self.n_heads, self.d_model // self.n_heads)
-        offsets = self.sampling_offsets(query).view(
-            n, q, self.n_heads, self.n_levels, self.n_points, 2
-        )
+        # Sub-pixel sampling locations need more precision than half-precision offsets give:
+        # under autocast the offsets (and so the locations) and the attention weights are
+        # computed in the parameters' dtype (float32); value and output keep the autocast dtype.
+        precise = self.sampling_offsets.weight.dtype
+        with torch.autocast(query.device.type, enabled=False):
+            offsets = self.sampling_offsets(query.to(precise)).view(
+                n, q, self.n_heads, self.n_levels, self.n_points, 2
+            )
         weights = self.attention_weights(query).view(
             n, q, self.n_heads, self.n_levels * self.n_points
         )
-        weights = F.softmax(weights, dim=-1).view(n, q, self.n_heads, self.n_levels, self.n_points)
+        weights = F.softmax(weights.to(precise), dim=-1)
+        weights = weights.view(n, q, self.n_heads, self.n_levels, self.n_points)
         if reference_points.shape[-1] == 2:
             # offsets are in pixels of each level: normalize by (W_l, H_l)
             normalizer = input_spatial_shapes.flip(-1).to(offsets.dtype)
