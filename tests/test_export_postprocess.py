@@ -1,0 +1,56 @@
+"""mask2former.export.preprocess / postprocess, without any exporter: fed with the network
+outputs of the PyTorch model, they give the predictor's (and so demo/demo.py's) results, for a
+semantic-only model (masks resized after semantic inference) and a model computing all three
+tasks (masks resized before). Any runtime that runs the exported network gives those outputs."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_tiny_cfg
+from mask2former.export import ExportableMaskFormer, InferenceSpec, postprocess, preprocess
+from mask2former.predictor import MaskFormerPredictor
+
+
+def _predictor(tasks):
+    cfg = make_tiny_cfg()
+    for task in ("SEMANTIC_ON", "PANOPTIC_ON", "INSTANCE_ON"):
+        cfg.MODEL.MASK_FORMER.TEST[task] = task in tasks
+    predictor = MaskFormerPredictor(cfg, random_weights=True)
+    model = predictor.model
+    if "PANOPTIC_ON" in tasks:
+        model.thing_ids = (0, 1)
+        model.object_mask_threshold = 0.0
+        model.overlap_threshold = 0.0
+    with torch.no_grad():
+        model.sem_seg_head.predictor.class_embed.bias[-1] = -10.0  # few "no object" queries
+    return predictor
+
+
+@pytest.mark.parametrize(
+    "tasks", [("SEMANTIC_ON",), ("SEMANTIC_ON", "PANOPTIC_ON", "INSTANCE_ON")],
+    ids=["semantic-only", "all-tasks"],
+)  # fmt: skip
+@pytest.mark.parametrize("shape", [(50, 70), (80, 60), (64, 64)])
+def test_postprocess_of_network_outputs_gives_the_predictor_results(tasks, shape):
+    predictor = _predictor(tasks)
+    spec = InferenceSpec.from_model(predictor.cfg, predictor.model)
+    assert spec.sem_seg_postprocess_before_inference == (len(tasks) > 1)
+    image = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = predictor(image)
+        images, image_size = preprocess(image, spec)
+        logits, masks = ExportableMaskFormer(predictor.model).eval()(torch.from_numpy(images))
+    # numpy in, as from onnxruntime
+    (result,) = postprocess(
+        logits.numpy(), masks.numpy(), spec, images.shape[-2:], [image_size], [shape]
+    )
+    assert set(result) == set(expected)
+    assert result["sem_seg"].shape == (5, *shape)
+    torch.testing.assert_close(result["sem_seg"], expected["sem_seg"], rtol=1e-5, atol=1e-5)
+    if "panoptic_seg" in expected:
+        seg, info = result["panoptic_seg"]
+        assert len(info) > 0 and info == expected["panoptic_seg"][1]
+        assert torch.equal(seg, expected["panoptic_seg"][0])
+        for field in ("pred_masks", "pred_classes"):
+            assert torch.equal(result["instances"].get(field), expected["instances"].get(field))
+        torch.testing.assert_close(result["instances"].scores, expected["instances"].scores)
