@@ -19,6 +19,7 @@ from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
 from mask2former import add_maskformer2_config
+from mask2former.allocator import keep_freed_heap_memory
 from mask2former.config import merge_config
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.engine import Trainer
@@ -38,6 +39,7 @@ def setup(args):
 
 
 def main(args):
+    keep_freed_heap_memory()
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)

@@ -25,6 +25,7 @@ from detectron2.config import get_cfg
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mask2former import add_maskformer2_config
+from mask2former.allocator import keep_freed_heap_memory
 from mask2former.data.image_io import read_image_checked
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -289,6 +290,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Runs the demo; returns the exit status (0: every input was drawn, 1: some input
     failed, 2: unusable arguments)."""
     args = get_parser().parse_args(argv)
+    keep_freed_heap_memory()
     show = args.output is None
     if show and not has_display():
         logger.error(

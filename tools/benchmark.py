@@ -38,6 +38,7 @@ from detectron2.modeling import build_model  # noqa: E402
 from detectron2.structures import Instances  # noqa: E402
 
 from mask2former import add_maskformer2_config  # noqa: E402
+from mask2former.allocator import keep_freed_heap_memory  # noqa: E402
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
 from mask2former.layers import use_reference_ops  # noqa: E402
 from mask2former.solver import build_optimizer  # noqa: E402
@@ -414,6 +415,7 @@ def format_table(report: Dict) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    keep_freed_heap_memory()  # applies to every mode alike
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device is available")
     if args.accuracy and not args.amp:

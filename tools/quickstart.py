@@ -29,6 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from anywhere without installing
 
 from mask2former import add_maskformer2_config  # noqa: E402
+from mask2former.allocator import keep_freed_heap_memory  # noqa: E402
 from mask2former.config import merge_config  # noqa: E402
 from mask2former.data.datasets import datasets_root  # noqa: E402
 from mask2former.data.shapes import generate  # noqa: E402
@@ -181,6 +182,7 @@ def draw_examples(cfg, model, task: str, num_images: int) -> list:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    keep_freed_heap_memory()
     root = datasets_root()
     print(f"shapes dataset: {generate(root)}")
     cfg = setup(args)
