@@ -26,14 +26,15 @@ def keep_freed_heap_memory(top_pad_bytes: int = DEFAULT_TOP_PAD_BYTES) -> bool:
     is then a no-op)."""
     if top_pad_bytes < 0:
         raise ValueError(f"top_pad_bytes must be >= 0, got {top_pad_bytes}")
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-        libc.gnu_get_libc_version  # only glibc has it (musl has mallopt as a stub)
-    except (OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    except (OSError, TypeError):
+        libc = None
+    # only glibc has gnu_get_libc_version (musl's mallopt is a stub)
+    if libc is None or not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
         logger.debug("keep_freed_heap_memory: no glibc mallopt here, allocator left as it is")
         return False
+    mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return mallopt(_M_TOP_PAD, min(top_pad_bytes, 2**31 - 1)) == 1
