@@ -25,6 +25,7 @@ from detectron2.config import get_cfg
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mask2former import add_maskformer2_config
+from mask2former.config import ConfigKeyError, merge_config
 from mask2former.allocator import keep_freed_heap_memory
 from mask2former.data.image_io import read_image_checked
 
@@ -86,8 +87,7 @@ def get_parser() -> argparse.ArgumentParser:
 def setup_cfg(args):
     cfg = get_cfg()
     add_maskformer2_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    merge_config(cfg, args.config_file, args.opts)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logger.warning("CUDA is not available: running on the CPU")
         cfg.MODEL.DEVICE = "cpu"
@@ -321,7 +321,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.output:
             destination = video_destination(args.video_input or "webcam.mp4", args.output)
 
-    cfg = setup_cfg(args)
+    try:
+        cfg = setup_cfg(args)
+    except ConfigKeyError as e:  # names the YAML file or the --opts pair
+        logger.error(str(e))
+        return 2
     try:
         demo = VisualizationDemo(
             cfg,

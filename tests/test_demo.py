@@ -164,6 +164,20 @@ def test_missing_weights_are_a_clear_error(demo_cli, tmp_path, caplog):
     assert not (tmp_path / "out").exists()
 
 
+def test_unknown_config_key_names_where_it_is_set(demo_cli, tmp_path, caplog):
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
+    user = tmp_path / "my.yaml"
+    user.write_text(f"_BASE_: {tiny_config('semantic')}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 3\n")
+    common = ["--input", tmp_path / "in.png", "--output", tmp_path / "out", "--random-weights"]
+    assert run_demo(demo_cli, "--config-file", user, *common) == 2
+    assert f"{user}: unknown config key MODEL.MASK_FORMER.NUM_QUERIES" in caplog.text
+    caplog.clear()
+    rc = run_demo(demo_cli, "--config-file", tiny_config("semantic"), *common, "--opts", "SOLVER.MAX_ITERS", "1")
+    assert rc == 2
+    assert "command-line override SOLVER.MAX_ITERS: unknown" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
 def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, caplog):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
     rc = run_demo(

@@ -39,6 +39,7 @@ from detectron2.structures import Instances  # noqa: E402
 
 from mask2former import add_maskformer2_config  # noqa: E402
 from mask2former.allocator import keep_freed_heap_memory  # noqa: E402
+from mask2former.config import merge_config  # noqa: E402
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
 from mask2former.layers import use_reference_ops  # noqa: E402
 from mask2former.solver import build_optimizer  # noqa: E402
@@ -75,8 +76,7 @@ def parse_args(argv=None):
 def setup_cfg(args):
     cfg = get_cfg()
     add_maskformer2_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    merge_config(cfg, args.config_file, args.opts)
     cfg.MODEL.DEVICE = args.device
     if not any(k == "MODEL.WEIGHTS" for k in args.opts[::2]):
         cfg.MODEL.WEIGHTS = ""  # timing does not need (unreachable) pretrained weights

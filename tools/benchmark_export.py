@@ -25,6 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from mask2former import add_maskformer2_config  # noqa: E402
+from mask2former.config import merge_config  # noqa: E402
 from mask2former.export import (  # noqa: E402
     INPUT_NAME,
     ExportableMaskFormer,
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg = get_cfg()
     add_maskformer2_config(cfg)
-    cfg.merge_from_file(args.config_file)
+    merge_config(cfg, args.config_file)
     cfg.MODEL.DEVICE = "cpu"
     model = build_model(cfg).eval()
     spec = InferenceSpec.from_model(cfg, model, fixed_input_size=args.size)

@@ -28,6 +28,7 @@ sys.path.insert(0, REPO)  # run from anywhere without installing
 
 from mask2former import add_maskformer2_config  # noqa: E402
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
+from mask2former.config import merge_config  # noqa: E402
 from mask2former.export import (  # noqa: E402
     ExportableMaskFormer,
     ExportedPredictor,
@@ -78,8 +79,7 @@ def setup(args):
         raise SystemExit(f"--output for --format {args.format} must end in {expected}: {args.output}")
     cfg = get_cfg()
     add_maskformer2_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    merge_config(cfg, args.config_file, args.opts)
     cfg.MODEL.DEVICE = "cpu"
     if args.weights:
         check_weights(args.weights)
