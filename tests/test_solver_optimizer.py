@@ -129,3 +129,52 @@ def test_clipping_disabled_leaves_gradients():
     updates = _step_with_gradient(cfg, ToyModel(), 1.0)
     for update in updates.values():
         torch.testing.assert_close(update, torch.ones_like(update))
+
+
+def _first_moment_norm_after_one_step(cfg, loss_scale):
+    """Norm over the whole model of AdamW's first moment after one step with full-model
+    clipping on a quadratic loss, through GradScaler with ``loss_scale`` (None: no scaler)."""
+    torch.manual_seed(0)
+    model = ToyModel()
+    optimizer = build_optimizer(cfg, model)
+    loss = sum((p**2).sum() * 100 for p in model.parameters() if p.requires_grad)
+    if loss_scale is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler = torch.amp.GradScaler("cpu", init_scale=loss_scale)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    moments = [optimizer.state[p]["exp_avg"] for g in optimizer.param_groups for p in g["params"]]
+    return torch.linalg.vector_norm(torch.cat([m.flatten() for m in moments])).item()
+
+
+def test_adamw_is_fused_and_clips_unscaled_gradients_under_grad_scaler():
+    cfg = _cfg(OPTIMIZER="ADAMW", WEIGHT_DECAY=0.0, BACKBONE_MULTIPLIER=1.0, BASE_LR=0.1)
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.01
+    optimizer = build_optimizer(cfg, ToyModel())
+    assert all(group["fused"] for group in optimizer.param_groups)
+    # the first moment after one step is (1 - beta1) * the clipped gradient, whose norm is the
+    # clip value; AdamW's update itself would not show it (it is invariant to gradient scale)
+    expected = (1 - 0.9) * 0.01
+    assert _first_moment_norm_after_one_step(cfg, None) == pytest.approx(expected, rel=1e-4)
+    assert _first_moment_norm_after_one_step(cfg, 2.0**12) == pytest.approx(expected, rel=1e-4)
+
+
+def test_fused_adamw_matches_the_for_loop_implementation():
+    cfg = _cfg(OPTIMIZER="ADAMW")
+    torch.manual_seed(0)
+    fused_model, loop_model = ToyModel(), ToyModel()
+    loop_model.load_state_dict(fused_model.state_dict())
+    fused = build_optimizer(cfg, fused_model)
+    loop = torch.optim.AdamW(get_param_groups(cfg, loop_model), lr=cfg.SOLVER.BASE_LR, fused=False)
+    for step in range(3):
+        for model, optimizer in ((fused_model, fused), (loop_model, loop)):
+            optimizer.zero_grad()
+            sum((p**3).sum() for p in model.parameters() if p.requires_grad).backward()
+            optimizer.step()
+    for a, b in zip(fused_model.parameters(), loop_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
