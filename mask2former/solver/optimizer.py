@@ -104,7 +104,7 @@ def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimiz
         # (about 60 ms of an R50 training step on 2 CPU cores), equal up to float rounding
         kwargs = {"fused": _fusable(groups)}
     optimizer = optimizer_type(groups, lr=cfg.SOLVER.BASE_LR, **kwargs)
-    if clip.ENABLED:
+    if optimizer_type is not _OPTIMIZERS[name]:  # its step clips the gradients first
         # A fused optimizer unscales AMP gradients inside its step, so GradScaler would hand
         # the clipping (which runs before that step) scaled gradients. Let GradScaler unscale
         # first, as it does for unfused optimizers.
