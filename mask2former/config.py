@@ -13,6 +13,8 @@ import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
 
+from .errors import UserError
+
 
 def add_maskformer2_config(cfg: CN) -> None:
     """Add every key that the MaskFormer and Mask2Former config files use, in place."""
@@ -98,11 +100,8 @@ def add_maskformer2_config(cfg: CN) -> None:
     cfg.MODEL.SWIN.USE_CHECKPOINT = False
 
 
-class ConfigKeyError(KeyError):
+class ConfigKeyError(UserError, KeyError):
     """A config file or command-line override sets a key that the config does not have."""
-
-    def __str__(self):  # KeyError's str() would show the message with quotes around it
-        return str(self.args[0])
 
 
 _UNKNOWN_KEY_PREFIXES = ("Non-existent config key: ", "Non-existent key: ")

@@ -15,11 +15,12 @@ from detectron2.modeling import build_model
 
 from .checkpoint import MaskFormerCheckpointer
 from .data.augmentations import ResizeShortestEdge
+from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
 
-class MissingWeightsError(ValueError):
+class MissingWeightsError(UserError, ValueError):
     """The config names no weights, or names a local file that does not exist."""
 
 

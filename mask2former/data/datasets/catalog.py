@@ -7,6 +7,8 @@ from typing import Callable, Dict, List, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from ...errors import UserError
+
 __all__ = [
     "DatasetNotFoundError",
     "datasets_root",
@@ -21,7 +23,7 @@ _METADATA_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "metada
 README = "datasets/README.md"
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """A registered dataset whose files are not where its registration expects them."""
 
 
