@@ -24,7 +24,7 @@ IGNORE = 255
 
 
 def _cfg(mapper_name, train_dataset, **input_overrides):
-    cfg = make_tiny_cfg()
+    cfg = make_tiny_cfg(num_classes=7)  # the shapes datasets' classes
     cfg.DATASETS.TRAIN = (train_dataset,)
     cfg.INPUT.DATASET_MAPPER_NAME = mapper_name
     cfg.INPUT.MIN_SIZE_TRAIN = (96, 112)
