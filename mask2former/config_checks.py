@@ -24,16 +24,19 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _integer_at_least(minimum: int) -> Tuple[Callable, str]:
-    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
-            f"an integer >= {minimum}")
+    return lambda v: _integer(v) and v >= minimum, f"an integer >= {minimum}"
 
 
 def _sizes_at_least(minimum: int) -> Tuple[Callable, str]:
-    """An integer or a list / tuple of integers, each >= minimum."""
+    """An integer or a non-empty list / tuple of integers, each >= minimum."""
     def check(value) -> bool:
         values = value if isinstance(value, (list, tuple)) else [value]
-        return len(values) > 0 and all(_integer_at_least(minimum)[0](v) for v in values)
+        return len(values) > 0 and all(_integer(v) and v >= minimum for v in values)
 
     return check, f"an integer >= {minimum} or a non-empty list of them"
 
@@ -61,8 +64,8 @@ _CHECKS = {
 _CROP_SIZE_RULES = {
     "relative": (lambda v: _number(v) and 0 < v <= 1, "fractions in (0, 1]"),
     "relative_range": (lambda v: _number(v) and 0 < v <= 1, "fractions in (0, 1]"),
-    "absolute": (lambda v: isinstance(v, int) and v >= 1, "integers >= 1 (pixels)"),
-    "absolute_range": (lambda v: isinstance(v, int) and v >= 1, "integers >= 1 (pixels)"),
+    "absolute": (lambda v: _integer(v) and v >= 1, "integers >= 1 (pixels)"),
+    "absolute_range": (lambda v: _integer(v) and v >= 1, "integers >= 1 (pixels)"),
 }
 
 
