@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
 from panopticapi.utils import id2rgb, rgb2id
 from PIL import Image
@@ -38,7 +38,8 @@ def restore_registrations():
 
 
 def _map(mapper_name, dataset):
-    cfg = make_tiny_cfg()
+    metadata = MetadataCatalog.get(dataset)  # the model's classes: all, or the things only
+    cfg = make_tiny_cfg(num_classes=len(metadata.get("stuff_classes", None) or metadata.thing_classes))
     cfg.DATASETS.TRAIN = (dataset,)
     cfg.INPUT.DATASET_MAPPER_NAME = mapper_name
     record = DatasetCatalog.get(dataset)[0]
