@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import DatasetCatalog
 from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
 from panopticapi.utils import id2rgb, rgb2id
 from PIL import Image
@@ -18,7 +18,7 @@ from mask2former.data import build_dataset_mapper
 from mask2former.data.datasets import register_all_ade20k, register_all_coco
 from mask2former.data.datasets.catalog import datasets_root
 
-from conftest import make_tiny_cfg
+from conftest import dataset_num_classes, make_tiny_cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,8 +38,7 @@ def restore_registrations():
 
 
 def _map(mapper_name, dataset):
-    metadata = MetadataCatalog.get(dataset)  # the model's classes: all, or the things only
-    cfg = make_tiny_cfg(num_classes=len(metadata.get("stuff_classes", None) or metadata.thing_classes))
+    cfg = make_tiny_cfg(num_classes=dataset_num_classes(dataset))
     cfg.DATASETS.TRAIN = (dataset,)
     cfg.INPUT.DATASET_MAPPER_NAME = mapper_name
     record = DatasetCatalog.get(dataset)[0]
