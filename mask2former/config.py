@@ -133,8 +133,9 @@ def _defines(data: dict, key: str) -> bool:
 
 
 def _first_file_setting(sources: List[Tuple[str, Dict[str, Any]]], key: str) -> Optional[str]:
-    """The first of ``sources`` ((file, its own mapping), the given file before its bases)
-    whose mapping sets the dotted ``key``."""
+    """The first of ``sources`` ((file, its own mapping), in order of precedence: see
+    :func:`~mask2former.config_file.load_yaml_with_base`) whose mapping sets the dotted
+    ``key``: the file its value comes from."""
     return next((file for file, data in sources if _defines(data, key)), None)
 
 

@@ -119,7 +119,8 @@ def _resolve_base(base: str, including_file: str) -> str:
     base = os.path.expanduser(base)
     if base.startswith(("/", "https://", "http://")):
         return base
-    return os.path.normpath(os.path.join(os.path.dirname(including_file), base))
+    joined = os.path.join(os.path.dirname(including_file), base)
+    return joined if "://" in joined else os.path.normpath(joined)
 
 
 def _identity(path: str) -> str:
@@ -147,7 +148,9 @@ def load_yaml_with_base(
 ) -> Dict[str, Any]:
     """The config dict of ``path`` with its ``_BASE_`` files merged in (fvcore's
     ``CfgNode.load_yaml_with_base``, read safely). When ``sources`` is given, appends
-    ``(file, that file's own mapping)`` for ``path`` and then each base, depth first.
+    ``(file, that file's own mapping)`` for every file read, in order of precedence: a file
+    before its bases, a later base (and its own bases) before an earlier one. The first of
+    them that sets a key is where its value comes from.
 
     Raises:
         ConfigFileError: see :func:`read_config_file`; also for a ``_BASE_`` that is not a
@@ -167,6 +170,7 @@ def load_yaml_with_base(
             f"{path}: {BASE_KEY} must be a file name or a list of file names, got {bases!r}"
         )
     merged: Dict[str, Any] = {}
+    base_sources: List[List[Tuple[str, Dict[str, Any]]]] = []
     for base in bases:
         base_path = _resolve_base(base, path)
         if _identity(base_path) in chain:
@@ -177,7 +181,10 @@ def load_yaml_with_base(
                 f"{path}: {BASE_KEY} file {base} not found (looked for {base_path}; relative "
                 "names are relative to the including file)"
             )
-        _merge_into(load_yaml_with_base(base_path, sources, chain), merged, base_path)
+        base_sources.append([])
+        _merge_into(load_yaml_with_base(base_path, base_sources[-1], chain), merged, base_path)
+    if sources is not None:
+        sources.extend(source for later in reversed(base_sources) for source in later)
     _merge_into(data, merged, path)
     return merged
 

@@ -261,3 +261,11 @@ def test_relative_bases_resolve_against_the_including_file(tmp_path, monkeypatch
     expected = _cfg()
     expected.merge_from_file(str(top))
     assert cfg == expected
+
+
+def test_bases_of_a_url_config_stay_urls():
+    from mask2former.config_file import _resolve_base
+
+    assert _resolve_base("../b.yaml", "https://example.org/cfg/x/a.yaml") == "https://example.org/cfg/x/../b.yaml"
+    assert _resolve_base("/abs/b.yaml", "https://example.org/a.yaml") == "/abs/b.yaml"
+    assert _resolve_base("b.yaml", "cfg/x/../a.yaml") == "cfg/b.yaml"

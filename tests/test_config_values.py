@@ -72,6 +72,21 @@ def test_a_value_set_in_a_file_names_the_file(tmp_path):
         _merge(user)
 
 
+def test_the_file_named_is_the_one_whose_value_counts(tmp_path):
+    """A later _BASE_ overrides an earlier one, the including file overrides both."""
+    (tmp_path / "a.yaml").write_text(f"_BASE_: {QUICKSTART}\nSOLVER:\n  MAX_ITER: 7\n")
+    (tmp_path / "b.yaml").write_text("SOLVER:\n  MAX_ITER: -5\n")
+    user = tmp_path / "user.yaml"
+    user.write_text("_BASE_: [a.yaml, b.yaml]\n")
+    with pytest.raises(ConfigValueError, match=rf"^SOLVER.MAX_ITER = -5 \(in {tmp_path / 'b.yaml'}\)"):
+        _merge(user)
+    user.write_text("_BASE_: [b.yaml, a.yaml]\n")
+    assert _merge(user).SOLVER.MAX_ITER == 7
+    user.write_text("_BASE_: [a.yaml, b.yaml]\nSOLVER:\n  MAX_ITER: 0\n")
+    with pytest.raises(ConfigValueError, match=rf"^SOLVER.MAX_ITER = 0 \(in {user}\)"):
+        _merge(user)
+
+
 def test_train_net_refuses_before_training(tmp_path, monkeypatch):
     """MAX_ITER -5 used to train nothing and exit 0; a negative MIN_SIZE_TEST failed only
     after training."""
