@@ -10,8 +10,12 @@ Same command line as Detectron2's tools/train_net.py and the published repositor
 ``MODEL.DEVICE cpu``); ``--num-machines``, ``--machine-rank`` and ``--dist-url`` spread a job
 over machines. ``--resume`` continues from ``OUTPUT_DIR/last_checkpoint``. With
 ``TEST.AUG.ENABLED True`` semantic segmentation is also evaluated with multi-scale + flip
-test-time augmentation.
+test-time augmentation. ``--eval-only`` refuses weights that leave the backbone or the head
+untrained (no MODEL.WEIGHTS, or a file that does not fit the config) unless
+``--random-weights`` (tests, benchmarks), which evaluates the untrained model.
 """
+import logging
+
 import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, hooks, launch
@@ -23,6 +27,7 @@ from mask2former.allocator import keep_freed_heap_memory
 from mask2former.config import merge_config
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.engine import Trainer
+from mask2former.predictor import load_trained_weights
 
 
 def setup(args):
@@ -43,9 +48,14 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        MaskFormerCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume
-        )
+        if getattr(args, "random_weights", False):  # absent from Detectron2-parsed args
+            logging.getLogger("mask2former").warning(
+                "--random-weights: MODEL.WEIGHTS is not loaded; the metrics are an untrained "
+                "model's"
+            )
+        else:
+            checkpointer = MaskFormerCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
+            load_trained_weights(checkpointer, cfg.MODEL.WEIGHTS, resume=args.resume)
         results = Trainer.test(cfg, model)
         if cfg.TEST.AUG.ENABLED:
             results.update(Trainer.test_with_TTA(cfg, model))
@@ -65,7 +75,14 @@ def main(args):
 def cli(argv=None):
     """Parse the command line (``sys.argv[1:]`` when ``argv`` is None) and run :func:`main` in
     ``--num-gpus`` processes per machine through Detectron2's launcher."""
-    args = default_argument_parser().parse_args(argv)
+    parser = default_argument_parser()
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="with --eval-only: evaluate the untrained model instead of loading MODEL.WEIGHTS "
+        "(for tests and benchmarks; the metrics are meaningless)",
+    )
+    args = parser.parse_args(argv)
     print("Command Line Args:", args)
     return launch(
         main,

@@ -6,14 +6,22 @@ are missing, because the R101c configs and the WarmupPolyLR schedule use them.
 ``merge_config(cfg, file, opts)`` merges a config file and command-line overrides, naming the
 file (or the command line) that sets an unknown key.
 """
-import os
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
 
+from .config_checks import ConfigValueError, validate_config
+from .config_file import ConfigFileError, merge_config_file
 from .errors import UserError
+
+__all__ = [
+    "ConfigFileError",
+    "ConfigKeyError",
+    "ConfigValueError",
+    "add_maskformer2_config",
+    "merge_config",
+]
 
 
 def add_maskformer2_config(cfg: CN) -> None:
@@ -116,22 +124,6 @@ def _unknown_key(error: BaseException) -> Optional[str]:
     return None
 
 
-def _config_chain(path: str) -> List[Tuple[str, dict]]:
-    """(file, its own YAML dict) for ``path`` and, recursively, its _BASE_ files, resolved as
-    Detectron2 resolves them (relative to the including file)."""
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
-    chain = [(path, data)]
-    bases = data.get("_BASE_") or []
-    for base in [bases] if isinstance(bases, str) else bases:
-        base = os.path.expanduser(base)
-        if not base.startswith(("/", "https://", "http://")):
-            base = os.path.normpath(os.path.join(os.path.dirname(path), base))
-        if os.path.isfile(base):
-            chain.extend(_config_chain(base))
-    return chain
-
-
 def _defines(data: dict, key: str) -> bool:
     for part in key.split("."):
         if not isinstance(data, dict) or part not in data:
@@ -140,22 +132,33 @@ def _defines(data: dict, key: str) -> bool:
     return True
 
 
-def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
-    """``cfg.merge_from_file(config_file)`` then ``cfg.merge_from_list(opts)`` (the KEY VALUE
-    pairs of a command line), in place; returns ``cfg``.
+def _first_file_setting(sources: List[Tuple[str, Dict[str, Any]]], key: str) -> Optional[str]:
+    """The first of ``sources`` ((file, its own mapping), in order of precedence: see
+    :func:`~mask2former.config_file.load_yaml_with_base`) whose mapping sets the dotted
+    ``key``: the file its value comes from."""
+    return next((file for file, data in sources if _defines(data, key)), None)
 
-    A key that the config does not have raises :class:`ConfigKeyError` naming the key and
-    where it was set: the YAML file that holds it (``config_file`` or one of its ``_BASE_``
-    files) or the command line, instead of yacs' bare "Non-existent config key".
+
+def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
+    """Merges ``config_file`` (read safely, with its ``_BASE_`` chain: see
+    :mod:`mask2former.config_file`) and then ``opts`` (the KEY VALUE pairs of a command line)
+    into ``cfg``, in place, and checks the values that cannot work
+    (:func:`~mask2former.config_checks.validate_config`); returns ``cfg``.
+
+    Every entry point reads its config through this function. Errors name the file or key:
+    :class:`ConfigFileError` (unreadable file, refused Python tag, ``_BASE_`` loop, ...),
+    :class:`ConfigKeyError` for a key that the config does not have (with the YAML file that
+    holds it, ``config_file`` or one of its ``_BASE_`` files, or the command line) and
+    :class:`ConfigValueError` for a value that cannot work (with where it was set).
     """
+    sources: List[Tuple[str, Dict[str, Any]]] = []
     try:
-        cfg.merge_from_file(config_file)
+        merge_config_file(cfg, config_file, sources)
     except KeyError as e:
         key = _unknown_key(e)
         if key is None:
             raise
-        where = [f for f, data in _config_chain(config_file) if _defines(data, key)]
-        source = where[0] if where else f"{config_file} (or one of its _BASE_ files)"
+        source = _first_file_setting(sources, key) or f"{config_file} (or one of its _BASE_ files)"
         raise ConfigKeyError(
             f"{source}: unknown config key {key}. Check its spelling against "
             "mask2former/config.py and Detectron2's defaults (detectron2/config/defaults.py)."
@@ -171,4 +174,12 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
             f"{config_file}). Check its spelling against mask2former/config.py and Detectron2's "
             "defaults (detectron2/config/defaults.py)."
         ) from None
+
+    def where(key: str) -> str:
+        if key in list(opts)[::2]:
+            return "on the command line"
+        file = _first_file_setting(sources, key)
+        return f"in {file}" if file else "by default"
+
+    validate_config(cfg, where)
     return cfg

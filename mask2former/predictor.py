@@ -3,7 +3,8 @@
 ``MaskFormerPredictor`` is Detectron2's ``DefaultPredictor`` (BGR image in, the model's output
 dict out, test-time resize from ``cfg.INPUT.{MIN,MAX}_SIZE_TEST``) except that weights go
 through ``MaskFormerCheckpointer`` and a config without usable weights is an error instead of
-a silently random model.
+a silently random model. :func:`load_trained_weights` is that check for every entry point that
+runs a trained model (the predictor, ``train_net.py --eval-only``, the export tool).
 """
 import logging
 import os
@@ -13,9 +14,17 @@ from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
-from .checkpoint import MaskFormerCheckpointer
+from .checkpoint import MaskFormerCheckpointer, UntrainedModelError
 from .data.augmentations import ResizeShortestEdge
 from .errors import UserError
+
+__all__ = [
+    "MaskFormerPredictor",
+    "MissingWeightsError",
+    "UntrainedModelError",
+    "check_weights",
+    "load_trained_weights",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +39,29 @@ def check_weights(weights: str) -> None:
     if not weights:
         raise MissingWeightsError(
             "the config sets no MODEL.WEIGHTS; pass the trained model with "
-            "`--opts MODEL.WEIGHTS path/to/model_final.pth` (or `--random-weights` to run an "
-            "untrained model, whose output is meaningless)"
+            "`MODEL.WEIGHTS path/to/model_final.pth` (after --opts for the demo and the "
+            "benchmark), or `--random-weights` to run an untrained model, whose output is "
+            "meaningless"
         )
     if "://" not in weights and not os.path.isfile(os.path.expanduser(weights)):
         raise MissingWeightsError(
             f"MODEL.WEIGHTS file not found: {weights} (pass a trained model with "
             "`--opts MODEL.WEIGHTS path/to/model_final.pth`)"
         )
+
+
+def load_trained_weights(
+    checkpointer: MaskFormerCheckpointer, weights: str, resume: bool = False
+) -> None:
+    """``checkpointer.resume_or_load(weights, resume=resume)``, refusing weights that cannot
+    make the model's outputs meaningful: none at all (:class:`MissingWeightsError`, also for a
+    local file that does not exist) or a file that leaves a tensor of the backbone or the
+    segmentation head unloaded, missing or of another shape (:class:`UntrainedModelError`,
+    which names what was missing)."""
+    if not (resume and checkpointer.has_checkpoint()):
+        check_weights(weights)
+    checkpointer.resume_or_load(os.path.expanduser(weights), resume=resume)
+    checkpointer.last_report.require_trained()
 
 
 class MaskFormerPredictor(DefaultPredictor):
@@ -57,7 +81,8 @@ class MaskFormerPredictor(DefaultPredictor):
             cfg: a frozen or unfrozen config with ``add_maskformer2_config`` keys.
             random_weights: skip loading ``cfg.MODEL.WEIGHTS`` and keep the random
                 initialisation (for smoke tests); otherwise missing weights raise
-                ``MissingWeightsError`` before the model is built.
+                ``MissingWeightsError`` before the model is built, and weights that leave
+                the backbone or the head partly untrained ``UntrainedModelError``.
         """
         self.cfg = cfg.clone()
         if random_weights:
@@ -70,7 +95,7 @@ class MaskFormerPredictor(DefaultPredictor):
             cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
         )
         if not random_weights:
-            self._load_weights(os.path.expanduser(cfg.MODEL.WEIGHTS))
+            load_trained_weights(MaskFormerCheckpointer(self.model), cfg.MODEL.WEIGHTS)
         if self.model.device.type == "cpu":
             # oneDNN's convolutions are faster on channels-last tensors (~7% end to end for R50
             # at 512x512, docs/performance.md); results change only by rounding
@@ -81,14 +106,3 @@ class MaskFormerPredictor(DefaultPredictor):
         self.input_format = cfg.INPUT.FORMAT
         if self.input_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT must be RGB or BGR, got {self.input_format!r}")
-
-    def _load_weights(self, weights: str) -> None:
-        checkpointer = MaskFormerCheckpointer(self.model)
-        checkpointer.load(weights)
-        report = checkpointer.last_report
-        if report is not None and any(k.startswith("sem_seg_head.") for k in report.missing):
-            # e.g. the ImageNet backbone file that the published configs name
-            logger.warning(
-                f"{weights} has no trained segmentation head: the predictions are random. "
-                "Pass a trained model with MODEL.WEIGHTS."
-            )

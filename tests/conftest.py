@@ -68,6 +68,15 @@ def make_tiny_cfg(
     return cfg
 
 
+def dataset_num_classes(name: str) -> int:
+    """The model's number of classes for the registered dataset ``name``: all its classes, or
+    its thing classes for an instance-only dataset."""
+    from detectron2.data import MetadataCatalog
+
+    metadata = MetadataCatalog.get(name)
+    return len(metadata.get("stuff_classes", None) or metadata.thing_classes)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     random.seed(0)

@@ -18,13 +18,13 @@ from mask2former.data.dataset_mappers import (
     MaskFormerSemanticDatasetMapper,
 )
 
-from conftest import make_tiny_cfg
+from conftest import dataset_num_classes, make_tiny_cfg
 
 IGNORE = 255
 
 
 def _cfg(mapper_name, train_dataset, **input_overrides):
-    cfg = make_tiny_cfg()
+    cfg = make_tiny_cfg(num_classes=dataset_num_classes(train_dataset))
     cfg.DATASETS.TRAIN = (train_dataset,)
     cfg.INPUT.DATASET_MAPPER_NAME = mapper_name
     cfg.INPUT.MIN_SIZE_TRAIN = (96, 112)

@@ -18,7 +18,7 @@ from mask2former.data import build_dataset_mapper
 from mask2former.data.datasets import register_all_ade20k, register_all_coco
 from mask2former.data.datasets.catalog import datasets_root
 
-from conftest import make_tiny_cfg
+from conftest import dataset_num_classes, make_tiny_cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,7 +38,7 @@ def restore_registrations():
 
 
 def _map(mapper_name, dataset):
-    cfg = make_tiny_cfg()
+    cfg = make_tiny_cfg(num_classes=dataset_num_classes(dataset))
     cfg.DATASETS.TRAIN = (dataset,)
     cfg.INPUT.DATASET_MAPPER_NAME = mapper_name
     record = DatasetCatalog.get(dataset)[0]

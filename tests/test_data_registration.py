@@ -20,7 +20,7 @@ from mask2former.data.datasets import (
 )
 from mask2former.data.datasets.catalog import datasets_root
 
-from conftest import make_tiny_cfg
+from conftest import dataset_num_classes, make_tiny_cfg
 
 PUBLISHED = {
     # name: (number of classes in stuff_classes or thing_classes, evaluator_type, preparation hint)
@@ -109,7 +109,7 @@ def test_missing_shapes_names_generator(tmp_path, shapes_root):
 
 
 def _map(mapper_name, dataset, record=None):
-    cfg = make_tiny_cfg()
+    cfg = make_tiny_cfg(num_classes=dataset_num_classes(dataset))
     cfg.DATASETS.TRAIN = (dataset,)
     cfg.INPUT.DATASET_MAPPER_NAME = mapper_name
     record = record or DatasetCatalog.get(dataset)[0]

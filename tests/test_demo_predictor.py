@@ -1,5 +1,4 @@
 """mask2former.predictor: weights are loaded through the project's checkpointer, or refused."""
-import logging
 import os
 
 import numpy as np
@@ -8,7 +7,7 @@ import torch
 from detectron2.config import get_cfg
 
 from mask2former import add_maskformer2_config
-from mask2former.predictor import MaskFormerPredictor, MissingWeightsError
+from mask2former.predictor import MaskFormerPredictor, MissingWeightsError, UntrainedModelError
 
 CONFIG = os.path.join(os.path.dirname(__file__), "configs", "tiny_semantic.yaml")
 
@@ -39,14 +38,18 @@ def test_trained_weights_are_loaded(tmp_path):
     assert loaded.metadata.stuff_classes[0] == "circle"
 
 
-def test_backbone_only_weights_warn(tmp_path, caplog):
+def test_backbone_only_weights_are_refused(tmp_path):
     model = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True).model
     backbone = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    head = [k for k in model.state_dict() if k.startswith("sem_seg_head.")]
     path = tmp_path / "backbone.pth"
     torch.save({"model": backbone}, path)
-    with caplog.at_level(logging.WARNING, logger="mask2former.predictor"):
+    with pytest.raises(UntrainedModelError) as info:
         MaskFormerPredictor(tiny_semantic_cfg(str(path)))
-    assert "has no trained segmentation head" in caplog.text
+    message = str(info.value)
+    assert message.startswith(f"{path} does not hold trained weights for this model: ")
+    assert f"sem_seg_head: {len(head)} of {len(head)} tensors not in the checkpoint." in message
+    assert "backbone:" not in message and "\n" not in message
 
 
 @pytest.mark.parametrize("weights", ["", "no/such/model_final.pth"])

@@ -8,7 +8,6 @@ from detectron2.evaluation import (
     COCOEvaluator,
     COCOPanopticEvaluator,
     DatasetEvaluators,
-    SemSegEvaluator,
 )
 from detectron2.structures import BitMasks, Instances
 from panopticapi.utils import rgb2id
@@ -17,7 +16,7 @@ from pycocotools.coco import COCO
 
 from mask2former.data.datasets import register_all, datasets_root
 from mask2former.data.shapes import generate
-from mask2former.evaluation import InstanceSegEvaluator, build_evaluator
+from mask2former.evaluation import CheckedSemSegEvaluator, InstanceSegEvaluator, build_evaluator
 from conftest import make_tiny_cfg
 
 NUM_VAL = 4
@@ -61,7 +60,7 @@ def _scores_for(labels, num_classes):
 def test_semantic_perfect_and_wrong(tmp_path):
     name = "shapes_sem_seg_val"
     evaluator = build_evaluator(_cfg(), name, str(tmp_path))
-    assert isinstance(evaluator, SemSegEvaluator)
+    assert isinstance(evaluator, CheckedSemSegEvaluator)
     records = DatasetCatalog.get(name)
     k = len(MetadataCatalog.get(name).stuff_classes)
 
@@ -120,7 +119,7 @@ def test_panoptic_evaluators_selected_by_task_flags(tmp_path):
     assert [type(e) for e in all_three._evaluators] == [
         COCOPanopticEvaluator,
         COCOEvaluator,
-        SemSegEvaluator,
+        CheckedSemSegEvaluator,
     ]
     with pytest.raises(NotImplementedError, match="MODEL.MASK_FORMER.TEST"):
         build_evaluator(_cfg(semantic=False), name, str(tmp_path))
@@ -282,7 +281,7 @@ def test_ade20k_panoptic_type_scores_all_three_tasks(tmp_path):
         assert [type(e) for e in evaluators._evaluators] == [
             COCOPanopticEvaluator,
             InstanceSegEvaluator,
-            SemSegEvaluator,
+            CheckedSemSegEvaluator,
         ]
         _assert_perfect(_perfect_panoptic_run(evaluators, name))
     finally:

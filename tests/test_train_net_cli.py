@@ -31,9 +31,9 @@ def test_distributed_flags_reach_the_launcher(train_net, monkeypatch):
 
 
 def test_overrides_and_eval_only_reach_main(train_net, monkeypatch, tmp_path):
-    """One process: launch() calls main() directly; --eval-only builds the model, loads
-    MODEL.WEIGHTS and evaluates with the overridden config (model and evaluation stubbed
-    here: the real --eval-only run is in test_train_resume)."""
+    """One process: launch() calls main() directly; --eval-only builds the model and evaluates
+    with the overridden config (model and evaluation stubbed here, random weights allowed:
+    the real --eval-only run is in test_train_resume)."""
     seen = {}
 
     def fake_test(cfg, model, evaluators=None):
@@ -43,7 +43,7 @@ def test_overrides_and_eval_only_reach_main(train_net, monkeypatch, tmp_path):
     monkeypatch.setattr(train_net.Trainer, "test", staticmethod(fake_test))
     monkeypatch.setattr(train_net.Trainer, "build_model", staticmethod(lambda cfg: _Tiny()))
     train_net.cli([
-        "--config-file", QUICKSTART_SEMANTIC, "--eval-only",
+        "--config-file", QUICKSTART_SEMANTIC, "--eval-only", "--random-weights",
         "MODEL.WEIGHTS", "", "OUTPUT_DIR", str(tmp_path), "SOLVER.BASE_LR", "0.5",
     ])
     cfg = seen["cfg"]
@@ -62,5 +62,5 @@ def test_help_lists_the_flags(train_net, capsys):
         train_net.cli(["--help"])
     text = capsys.readouterr().out
     for flag in ("--config-file", "--eval-only", "--resume", "--num-gpus", "--num-machines",
-                 "--machine-rank", "--dist-url"):
+                 "--machine-rank", "--dist-url", "--random-weights"):
         assert flag in text, flag

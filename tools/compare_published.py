@@ -22,6 +22,9 @@ at module level, never used on the CPU inference path, so empty stand-ins are in
 training criterion is replaced by an empty module (inference never calls it, and some
 repackagings construct it with arguments it does not take), and the weights' ``criterion.*``
 buffers are dropped accordingly.
+
+The config file is read once, in the parent process, by this project's safe loader (no Python
+in it runs; ``mask2former.config_file``), and both workers merge the flattened result.
 """
 import argparse
 import json
@@ -55,10 +58,24 @@ def _cfg(config_file, extra_setup):
 
     cfg = get_cfg()
     extra_setup(cfg)
-    cfg.merge_from_file(config_file)
+    cfg.merge_from_file(config_file, allow_unsafe=False)  # flattened by flat_config()
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     return cfg
+
+
+def flat_config(config_file: str, workdir: str) -> str:
+    """``config_file`` with its _BASE_ chain merged, read without running code, written as
+    plain YAML into ``workdir``; returns its path."""
+    import yaml
+
+    sys.path.insert(0, REPO)
+    from mask2former.config_file import load_yaml_with_base
+
+    path = os.path.join(workdir, "config.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(load_yaml_with_base(config_file), f)
+    return path
 
 
 def _median_time(model, inputs, runs, autocast=False):
@@ -128,11 +145,11 @@ def run_published(args):
         mask2former.add_maskformer2_config(cfg)
 
     model = build_model(_cfg(args.config_file, setup)).eval()
-    state = torch.load(os.path.join(args.workdir, "weights.pth"))
+    state = torch.load(os.path.join(args.workdir, "weights.pth"), weights_only=True)
     for key in [k for k in state if k.startswith("criterion.")]:
         del state[key]  # keeps state._metadata: the published head migrates keys by version
     model.load_state_dict(state, strict=True)
-    image = torch.load(os.path.join(args.workdir, "image.pth"))
+    image = torch.load(os.path.join(args.workdir, "image.pth"), weights_only=True)
     inputs = [{"image": image, "height": args.size, "width": args.size}]
     out, seconds = _median_time(model, inputs, args.runs)
     torch.save(out, os.path.join(args.workdir, "published.pth"))
@@ -150,18 +167,19 @@ def main(argv=None):
         return 0
     with tempfile.TemporaryDirectory() as workdir:
         timings = {}
+        config_file = flat_config(args.config_file, workdir)
         for worker in ("ours", "published"):
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker, "--workdir", workdir]
-            cmd += ["--published-root", args.published_root, "--config-file", args.config_file]
+            cmd += ["--published-root", args.published_root, "--config-file", config_file]
             cmd += ["--size", str(args.size), "--runs", str(args.runs)]
             cmd += ["--threads", str(args.threads)] if args.threads else []
             subprocess.run(cmd, check=True)
             with open(os.path.join(workdir, f"{worker}.json")) as f:
                 timings.update(json.load(f))
-        published = torch.load(os.path.join(workdir, "published.pth"))
+        published = torch.load(os.path.join(workdir, "published.pth"), weights_only=True)
         rows = []
         for name, file in (("ours float32", "ours.pth"), ("ours bf16 autocast channels-last", "ours_bf16.pth")):
-            ours = torch.load(os.path.join(workdir, file))
+            ours = torch.load(os.path.join(workdir, file), weights_only=True)
             same_class = (ours.argmax(0) == published.argmax(0)).float().mean().item()
             rows.append(f"{name} vs published: max |diff| of sem_seg {(ours - published).abs().max().item():.3g}, "
                         f"same class at {100 * same_class:.2f}% of pixels")

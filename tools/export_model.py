@@ -38,7 +38,7 @@ from mask2former.export import (  # noqa: E402
     save_onnx,
     save_program,
 )
-from mask2former.predictor import check_weights  # noqa: E402
+from mask2former.predictor import check_weights, load_trained_weights  # noqa: E402
 
 logger = logging.getLogger("export_model")
 
@@ -128,7 +128,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = setup(args)
     model = build_model(cfg).eval()
     if args.weights:
-        MaskFormerCheckpointer(model).load(args.weights)
+        load_trained_weights(MaskFormerCheckpointer(model), args.weights)
     spec = build_spec(cfg, model, args.size)
     step = input_step(spec)
     example = tuple(args.size) if args.size else (2 * step, 2 * step)

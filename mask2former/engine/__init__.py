@@ -1,10 +1,11 @@
 """Training: the trainer of ``train_net.py``, atomic checkpoints, finite-loss checks."""
 from .checkpointer import AtomicCheckpointer, atomic_write
-from .train_loop import MaskFormerAMPTrainer, MaskFormerSimpleTrainer
+from .train_loop import LossDivergedError, MaskFormerAMPTrainer, MaskFormerSimpleTrainer
 from .trainer import Trainer, uses_amp
 
 __all__ = [
     "AtomicCheckpointer",
+    "LossDivergedError",
     "MaskFormerAMPTrainer",
     "MaskFormerSimpleTrainer",
     "Trainer",

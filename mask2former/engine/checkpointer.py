@@ -1,18 +1,32 @@
 """A checkpointer whose files are never left half-written."""
 import os
-import tempfile
-from typing import Callable, IO
+import re
+import secrets
+from typing import IO, Callable
 
 import torch
 
 from ..checkpoint import MaskFormerCheckpointer
+from ..checkpoint_checksum import CHECKSUM_KEY, tensor_checksum
+
+# The temporary files of atomic_write: ".<name>.<8 characters>.tmp" (tempfile.mkstemp's
+# characters also match, for files left by earlier versions).
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     """Write ``path`` through a temporary file in the same folder, flushed to disk, then renamed
-    over ``path``: a process killed at any moment leaves the old file or the new one."""
+    over ``path``: a process killed at any moment leaves the old file or the new one (and
+    perhaps the temporary file, which :class:`AtomicCheckpointer` removes later). The file's
+    mode honours the umask, like any file the process creates (0644 with the usual 022)."""
     folder, name = os.path.split(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    while True:
+        tmp_path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -28,16 +42,42 @@ class AtomicCheckpointer(MaskFormerCheckpointer):
     """:class:`MaskFormerCheckpointer` that saves atomically (see :func:`atomic_write`).
 
     The "last_checkpoint" tag is rewritten only after its checkpoint file is complete, so
-    ``--resume`` after an interruption always finds a loadable checkpoint. Needs a local
-    ``save_dir``.
+    ``--resume`` after an interruption always finds a loadable checkpoint. Each checkpoint
+    carries a checksum of its tensors (:mod:`mask2former.checkpoint_checksum`), verified when
+    it is loaded. Temporary files that a killed save left in ``save_dir`` (up to a full
+    checkpoint each) are removed when the checkpointer is created and at every save. Needs a
+    local ``save_dir``.
     """
+
+    def __init__(self, model, save_dir="", *, save_to_disk=None, **checkpointables):
+        super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
+        self.remove_stale_temporary_files()
+
+    def remove_stale_temporary_files(self) -> None:
+        """Removes the temporary files of interrupted saves of checkpoints (``.<name>.pth.*.tmp``)
+        and of the ``last_checkpoint`` tag from ``save_dir``."""
+        if not self.save_dir or not self.save_to_disk or not os.path.isdir(self.save_dir):
+            return
+        stale = []
+        for entry in os.listdir(self.save_dir):
+            match = _TEMPORARY.match(entry)
+            if match and (match["name"].endswith(".pth") or match["name"] == "last_checkpoint"):
+                os.unlink(os.path.join(self.save_dir, entry))
+                stale.append(entry)
+        if stale:
+            self.logger.info(
+                f"Removed {len(stale)} temporary file(s) of interrupted checkpoint saves from "
+                f"{self.save_dir}: {', '.join(sorted(stale))}"
+            )
 
     def save(self, name: str, **kwargs) -> None:
         if not self.save_dir or not self.save_to_disk:
             return
+        self.remove_stale_temporary_files()
         data = {"model": self.model.state_dict()}
         data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()})
         data.update(kwargs)
+        data[CHECKSUM_KEY] = tensor_checksum(data)
         basename = f"{name}.pth"
         path = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {path}")

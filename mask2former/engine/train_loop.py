@@ -5,10 +5,17 @@ from typing import Mapping, Optional
 import torch
 from detectron2.engine import AMPTrainer, SimpleTrainer
 
+from ..errors import UserError
+
+
+class LossDivergedError(UserError, FloatingPointError):
+    """A loss term became NaN or infinite during training."""
+
 
 class _FiniteLossCheck:
     """Mixin for :class:`SimpleTrainer` subclasses: before the optimizer step, raise
-    ``FloatingPointError`` naming every NaN or infinite loss term and the iteration.
+    :class:`LossDivergedError` (a ``FloatingPointError``) naming every NaN or infinite loss
+    term and the iteration.
 
     Detectron2 checks only the sum of the losses, on the main process, and reports the whole
     loss dict; this check runs on every process, so any rank stops (and the launcher ends the
@@ -26,9 +33,10 @@ class _FiniteLossCheck:
         bad = {name: value for name, value in values.items() if not math.isfinite(value)}
         if bad:
             terms = ", ".join(f"{name}={value}" for name, value in bad.items())
-            raise FloatingPointError(
-                f"Non-finite loss at iteration {iteration}: {terms}. Stopping training. "
-                f"All loss terms: {values}"
+            raise LossDivergedError(
+                f"The loss diverged at iteration {iteration}: {terms}. Stopping training "
+                "before the optimizer step; lower SOLVER.BASE_LR, enable "
+                f"SOLVER.CLIP_GRADIENTS or check the data. All loss terms: {values}"
             )
         super()._write_metrics(loss_dict, data_time, prefix, iter)
 

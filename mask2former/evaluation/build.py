@@ -12,10 +12,10 @@ from detectron2.evaluation import (
     COCOPanopticEvaluator,
     DatasetEvaluator,
     DatasetEvaluators,
-    SemSegEvaluator,
 )
 
 from .instance_evaluation import InstanceSegEvaluator
+from .semantic_evaluation import CheckedSemSegEvaluator
 
 # (dataset_name, output_dir) -> evaluator
 EvaluatorFactory = Callable[[str, str], DatasetEvaluator]
@@ -37,7 +37,7 @@ def register_evaluator_type(evaluator_type: str, factories: Dict[str, EvaluatorF
 
 
 def _sem_seg(name, output_dir):
-    return SemSegEvaluator(name, distributed=True, output_dir=output_dir)
+    return CheckedSemSegEvaluator(name, distributed=True, output_dir=output_dir)
 
 
 def _coco_instance(name, output_dir):

@@ -64,7 +64,8 @@ class HungarianMatcher(nn.Module):
             targets: B dicts with "labels" (N,) int64 and "masks" (N, H, W) bool or float.
         Returns:
             B pairs (pred_idx, tgt_idx) of int64 CPU tensors of length min(Q, N): query
-            pred_idx[i] is matched to target tgt_idx[i]; pred_idx is sorted.
+            pred_idx[i] is matched to target tgt_idx[i]; pred_idx is sorted. Non-finite costs
+            (a diverged model) count as 0, so that the losses are computed and reported.
         """
         pred_logits, pred_masks = outputs["pred_logits"], outputs["pred_masks"]
         check_targets(targets, len(pred_logits))
@@ -88,10 +89,10 @@ class HungarianMatcher(nn.Module):
                     + self.cost_dice * cost_dice
                 ).cpu()
             if not torch.isfinite(cost).all():
-                raise FloatingPointError(
-                    f"HungarianMatcher: the matching cost of image {b} is not finite; "
-                    "the predictions probably diverged (NaN/inf logits)."
-                )
+                # Diverged predictions (NaN / inf logits). Match anyway: the criterion then
+                # computes the non-finite losses, which the train loop reports by term and
+                # iteration as a diverged loss.
+                cost = torch.where(torch.isfinite(cost), cost, torch.zeros_like(cost))
             pred_idx, tgt_idx = linear_sum_assignment(cost.numpy())
             indices.append(
                 (

@@ -1,6 +1,6 @@
 """Dataset mappers, registered by their INPUT.DATASET_MAPPER_NAME."""
 from .build import DATASET_MAPPER_REGISTRY, build_dataset_mapper, register_mapper
-from .base import MaskFormerDatasetMapper
+from .base import LabelValueError, MaskFormerDatasetMapper
 from .semantic import MaskFormerSemanticDatasetMapper
 from .panoptic import MaskFormerPanopticDatasetMapper
 from .instance import MaskFormerInstanceDatasetMapper

@@ -6,7 +6,7 @@ per-segment binary masks (subclass hook) and pads everything to ``size_divisibil
 """
 import copy
 import logging
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -18,10 +18,15 @@ from detectron2.projects.point_rend import ColorAugSSDTransform
 from detectron2.structures import BitMasks, Instances
 from torch.nn import functional as F
 
+from ...errors import UserError
 from ..augmentations import ResizeShortestEdge
 from ..image_io import read_image_checked
 
-__all__ = ["MaskFormerDatasetMapper", "dataset_ignore_label", "flip_augmentations"]
+__all__ = ["LabelValueError", "MaskFormerDatasetMapper", "dataset_ignore_label", "flip_augmentations"]
+
+
+class LabelValueError(UserError, ValueError):
+    """A training annotation whose class id is not one of the model's classes."""
 
 # Value of padded image pixels (as in the published mappers).
 IMAGE_PAD_VALUE = 128
@@ -72,8 +77,12 @@ class MaskFormerDatasetMapper:
     ``image_format``; ``sem_seg`` (H, W) int64 when the record has semantic labels (padding
     is ``ignore_label``); ``instances`` with ``gt_classes`` (N,) int64, ``gt_masks`` (N, H, W)
     bool and ``gt_boxes`` (boxes of the masks). Segments left empty by cropping are dropped;
-    an image without segments yields N = 0.
+    an image without segments yields N = 0. A class id outside ``[0, num_classes)`` raises
+    :class:`LabelValueError` naming the annotation file (``LABEL_FILE_KEY`` of the record).
     """
+
+    # the record's key of the file that the class ids come from, for error messages
+    LABEL_FILE_KEY = "file_name"
 
     @configurable
     def __init__(
@@ -84,6 +93,7 @@ class MaskFormerDatasetMapper:
         image_format: str,
         ignore_label: int = 255,
         size_divisibility: int = -1,
+        num_classes: Optional[int] = None,
     ):
         """
         Args:
@@ -92,12 +102,15 @@ class MaskFormerDatasetMapper:
             image_format: format for :func:`read_image_checked` ("BGR", "RGB").
             ignore_label: semantic label of unannotated and padded pixels.
             size_divisibility: pad the outputs' height and width to multiples of this (<= 0: off).
+            num_classes: the model's number of classes K; class ids outside [0, K) are refused
+                (None: not checked; from a config: checked in training).
         """
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format
         self.ignore_label = ignore_label
         self.size_divisibility = size_divisibility
+        self.num_classes = num_classes
         mode = "training" if is_train else "inference"
         logging.getLogger(__name__).info(
             f"[{type(self).__name__}] augmentations in {mode}: {augmentations}"
@@ -112,6 +125,7 @@ class MaskFormerDatasetMapper:
             "image_format": cfg.INPUT.FORMAT,
             "ignore_label": ignore_label,
             "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY if is_train else -1,
+            "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES if is_train else None,
         }
 
     @classmethod
@@ -160,6 +174,21 @@ class MaskFormerDatasetMapper:
         label maps) return (classes (N,) int64, masks (N, H, W) bool) at ``image_size``."""
         raise NotImplementedError
 
+    def check_classes(self, dataset_dict: dict, classes: torch.Tensor) -> None:
+        """Raises :class:`LabelValueError` naming the record's annotation file when a class id
+        lies outside [0, num_classes) (the criterion would refuse it later without the file)."""
+        if self.num_classes is None or len(classes) == 0:
+            return
+        outside = (classes < 0) | (classes >= self.num_classes)
+        if outside.any():
+            source = dataset_dict.get(self.LABEL_FILE_KEY, dataset_dict["file_name"])
+            raise LabelValueError(
+                f"{source}: class ids {classes[outside].unique().tolist()} are outside the "
+                f"{self.num_classes} classes of MODEL.SEM_SEG_HEAD.NUM_CLASSES (0 to "
+                f"{self.num_classes - 1}; ignore label {self.ignore_label}). Fix the labels, or "
+                "set NUM_CLASSES (or the dataset's ignore_label) to match them."
+            )
+
     # ---- pipeline ----
     def __call__(self, dataset_dict: dict) -> dict:
         dataset_dict = copy.deepcopy(dataset_dict)
@@ -184,6 +213,7 @@ class MaskFormerDatasetMapper:
             label_maps[name] = label
 
         classes, masks = self.targets(dataset_dict, label_maps, transforms, image_size)
+        self.check_classes(dataset_dict, classes)
         masks = masks & torch.from_numpy(~added)
         keep = masks.flatten(1).any(dim=1)
         classes, masks = classes[keep], masks[keep]

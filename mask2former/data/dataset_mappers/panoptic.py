@@ -18,6 +18,8 @@ class PanopticLabelsMixin:
     Targets: one mask per non-crowd segment; crowd regions are not targets.
     """
 
+    LABEL_FILE_KEY = "pan_seg_file_name"  # the segments (and their classes) of this file
+
     def load_label_maps(self, dataset_dict, image):
         image_path = dataset_dict["file_name"]
         for key in ("pan_seg_file_name", "segments_info"):

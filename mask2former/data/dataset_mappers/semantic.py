@@ -22,6 +22,8 @@ def semantic_targets(sem_seg: np.ndarray, ignore_label: int):
 class MaskFormerSemanticDatasetMapper(MaskFormerDatasetMapper):
     """Reads ``sem_seg_file_name`` (class id per pixel, ``ignore_label`` = unlabeled)."""
 
+    LABEL_FILE_KEY = "sem_seg_file_name"
+
     def load_label_maps(self, dataset_dict, image):
         path = dataset_dict.get("sem_seg_file_name")
         if path is None:
