@@ -1,6 +1,19 @@
-"""Evaluation: evaluator selection by dataset type, and an instance evaluator for datasets whose
-thing classes are a subset of all classes."""
+"""Evaluation: evaluator selection by dataset type, COCO-style instance evaluation (datasets
+whose thing classes are a subset of all classes, faster-coco-eval, Boundary AP), and PQ of
+semantic predictions."""
+from .boundary_iou import BoundaryCOCOeval, boundary_iou, mask_boundary
 from .build import EVALUATOR_TYPES, build_evaluator, register_evaluator_type
+from .coco_eval import cocoeval_fn, fast_cocoeval_available
 from .instance_evaluation import InstanceSegEvaluator
 
-__all__ = ["EVALUATOR_TYPES", "InstanceSegEvaluator", "build_evaluator", "register_evaluator_type"]
+__all__ = [
+    "BoundaryCOCOeval",
+    "EVALUATOR_TYPES",
+    "InstanceSegEvaluator",
+    "boundary_iou",
+    "build_evaluator",
+    "cocoeval_fn",
+    "fast_cocoeval_available",
+    "mask_boundary",
+    "register_evaluator_type",
+]
