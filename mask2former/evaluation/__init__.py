@@ -1,15 +1,17 @@
 """Evaluation: evaluator selection by dataset type, COCO-style instance evaluation (datasets
-whose thing classes are a subset of all classes, faster-coco-eval, Boundary AP), and PQ of
-semantic predictions."""
+whose thing classes are a subset of all classes, faster-coco-eval, Boundary AP), LVIS, and PQ
+of semantic predictions."""
 from .boundary_iou import BoundaryCOCOeval, boundary_iou, mask_boundary
 from .build import EVALUATOR_TYPES, build_evaluator, register_evaluator_type
 from .coco_eval import cocoeval_fn, fast_cocoeval_available
 from .instance_evaluation import InstanceSegEvaluator
+from .lvis_evaluation import LVISEvaluator
 
 __all__ = [
     "BoundaryCOCOeval",
     "EVALUATOR_TYPES",
     "InstanceSegEvaluator",
+    "LVISEvaluator",
     "boundary_iou",
     "build_evaluator",
     "cocoeval_fn",

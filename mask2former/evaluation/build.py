@@ -11,11 +11,11 @@ from detectron2.evaluation import (
     COCOPanopticEvaluator,
     DatasetEvaluator,
     DatasetEvaluators,
-    LVISEvaluator,
     SemSegEvaluator,
 )
 
 from .instance_evaluation import InstanceSegEvaluator
+from .lvis_evaluation import LVISEvaluator
 
 # (dataset_name, output_dir) -> evaluator
 EvaluatorFactory = Callable[[str, str], DatasetEvaluator]
