@@ -17,6 +17,7 @@ from PIL import Image
 from mask2former.data import build_dataset_mapper
 from mask2former.data.datasets import register_all_ade20k, register_all_coco
 from mask2former.data.datasets.catalog import datasets_root
+from mask2former.data.image_io import read_label_map
 
 from conftest import dataset_num_classes, make_tiny_cfg
 
@@ -161,3 +162,59 @@ def test_prepare_coco_stuff_10k(tmp_path, restore_registrations, mat_format):
     register_all_coco(str(tmp_path))
     _, mapped = _map("mask_former_semantic", "coco_2017_train_stuff_10k_sem_seg")
     assert mapped["instances"].gt_classes.tolist() == [0, 1, 48, 170]
+
+
+def _ade20k_full_seg(class_ids: np.ndarray) -> np.ndarray:
+    """An ADE20K full-release *_seg.png for object class ids: R = id // 256 * 10 (+ a digit
+    the decoding must drop), G = id % 256, B = instance ids (ignored)."""
+    seg = np.zeros(class_ids.shape + (3,), np.uint8)
+    seg[..., 0] = class_ids // 256 * 10 + 3
+    seg[..., 1] = class_ids % 256
+    seg[..., 2] = 17
+    return seg
+
+
+def test_prepare_ade20k_full(tmp_path, restore_registrations):
+    import pickle
+
+    from mask2former.data.datasets.catalog import load_categories
+
+    wall, sky, unknown = 2978, 2420, 5  # wall and sky: classes 0 and 2 of the 847; 5 is none
+    categories = load_categories("ade20k_847")
+    assert (categories[0]["id"], categories[2]["id"], categories[846]["id"]) == (wall, sky, 3148)
+    assert unknown not in {c["id"] for c in categories}
+    release = tmp_path / "ADE20K_2021_17_01"
+    scenes = {  # file name: (folder relative to the datasets root, class ids)
+        "ADE_train_00000001.jpg": ("ADE20K_2021_17_01/images/ADE/training/urban/street", np.full((600, 700), sky)),
+        "ADE_val_00000001.jpg": ("ADE20K_2021_17_01/images/ADE/validation/home/kitchen", np.full((30, 40), wall)),
+    }
+    train_ids, val_ids = scenes["ADE_train_00000001.jpg"][1], scenes["ADE_val_00000001.jpg"][1]
+    train_ids[300:, :] = wall
+    train_ids[:100, :100] = unknown
+    val_ids[:10, :] = 0  # unlabeled
+    for file_name, (folder, ids) in scenes.items():
+        (tmp_path / folder).mkdir(parents=True)
+        Image.fromarray(np.full(ids.shape + (3,), 120, np.uint8)).save(tmp_path / folder / file_name)
+        Image.fromarray(_ade20k_full_seg(ids)).save(tmp_path / folder / file_name.replace(".jpg", "_seg.png"))
+    with open(release / "index_ade20k.pkl", "wb") as f:
+        pickle.dump({"folder": [v[0] for v in scenes.values()], "filename": list(scenes)}, f)
+
+    _script("prepare_ade20k_full_sem_seg")(["--root", str(tmp_path)])
+
+    train = read_label_map(release / "annotations_detectron2" / "training" / "ADE_train_00000001.tif")
+    assert train.shape == (512, 597)  # shorter side 600 -> 512, 700 -> round(597.33)
+    assert train[0, 0] == 65535 and train[0, 596] == 2 and train[511, 0] == 0
+    assert Image.open(release / "images_detectron2" / "training" / "ADE_train_00000001.jpg").size == (597, 512)
+    val = read_label_map(release / "annotations_detectron2" / "validation" / "ADE_val_00000001.tif")
+    assert val.shape == (30, 40) and val[0, 0] == 65535 and (val[10:] == 0).all()  # not resized
+
+    register_all_ade20k(str(tmp_path))
+    _, out = _map("mask_former_semantic", "ade20k_full_sem_seg_train")
+    assert sorted(out["instances"].gt_classes.tolist()) == [0, 2]
+
+
+def test_prepare_ade20k_full_names_the_missing_index(tmp_path):
+    from mask2former.data.datasets.catalog import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError, match="ADE20K_2021_17_01/index_ade20k.pkl"):
+        _script("prepare_ade20k_full_sem_seg")(["--root", str(tmp_path)])

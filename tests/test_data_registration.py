@@ -27,7 +27,7 @@ PUBLISHED = {
     "ade20k_sem_seg_{}": (150, "sem_seg", "prepare_ade20k_sem_seg.py"),
     "ade20k_panoptic_{}": (150, "ade20k_panoptic_seg", "prepare_ade20k_pan_seg.py"),
     "ade20k_instance_{}": (100, "coco", "prepare_ade20k_ins_seg.py"),
-    "ade20k_full_sem_seg_{}": (847, "sem_seg", "ADE20K-Full"),
+    "ade20k_full_sem_seg_{}": (847, "sem_seg", "prepare_ade20k_full_sem_seg.py"),
     "coco_2017_{}": (80, "coco", "instances_"),
     "coco_2017_{}_panoptic": (133, "coco_panoptic_seg", "panoptic"),
     "coco_2017_{}_panoptic_with_sem_seg": (133, "coco_panoptic_seg", "prepare_coco_semantic_annos_from_panoptic_annos.py"),

@@ -118,7 +118,7 @@ def test_panoptic_evaluators_selected_by_task_flags(tmp_path):
     assert isinstance(all_three, DatasetEvaluators)
     assert [type(e) for e in all_three._evaluators] == [
         COCOPanopticEvaluator,
-        COCOEvaluator,
+        InstanceSegEvaluator,
         CheckedSemSegEvaluator,
     ]
     with pytest.raises(NotImplementedError, match="MODEL.MASK_FORMER.TEST"):

@@ -6,14 +6,17 @@ generated "shapes" dataset is written through them, so the same code paths run i
 import glob
 import json
 import os
+import pickle
 import shutil
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
+import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 from panopticapi.utils import id2rgb
 from PIL import Image
 
+from .datasets.catalog import DatasetNotFoundError, load_categories
 from .image_io import check_same_size, read_image_checked, read_label_map, read_panoptic_png
 
 __all__ = [
@@ -23,6 +26,9 @@ __all__ = [
     "prepare_ade20k_panoptic",
     "prepare_ade20k_instance",
     "prepare_coco_stuff_10k",
+    "prepare_ade20k_full",
+    "ade20k_full_class_mask",
+    "ade20k_full_size",
     "segment_bbox",
 ]
 
@@ -34,7 +40,7 @@ def _require_dir(path: str, what: str):
         raise FileNotFoundError(f"{what}: expected folder {path} does not exist")
 
 
-def _save_png(array: np.ndarray, path: str):
+def _save_image(array: np.ndarray, path: str):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     Image.fromarray(array).save(path)
 
@@ -57,7 +63,7 @@ def shift_ade20k_semantic(src: str, dst: str):
     label = np.asarray(Image.open(src))
     if label.dtype != np.uint8 or label.ndim != 2:
         raise ValueError(f"{src}: expected an 8-bit single-channel label PNG, got {label.dtype} {label.shape}")
-    _save_png((label - 1).astype(np.uint8), dst)  # uint8 wrap-around sends 0 to 255
+    _save_image((label - 1).astype(np.uint8), dst)  # uint8 wrap-around sends 0 to 255
 
 
 def prepare_ade20k_semantic(ade_root: str) -> int:
@@ -96,7 +102,7 @@ def semantic_from_panoptic(
                     f"category_id {segment['category_id']}"
                 )
             semantic[pan_seg == segment["id"]] = contiguous[segment["category_id"]]
-        _save_png(semantic, os.path.join(sem_seg_root, ann["file_name"]))
+        _save_image(semantic, os.path.join(sem_seg_root, ann["file_name"]))
     return len(annotations)
 
 
@@ -170,7 +176,7 @@ def prepare_ade20k_panoptic(
             h, w = semantic.shape
             images.append({"id": stem, "file_name": os.path.basename(image_path), "height": h, "width": w})
             annotations.append({"image_id": stem, "file_name": stem + ".png", "segments_info": segments})
-            _save_png(id2rgb(pan_seg), os.path.join(out_dir, stem + ".png"))
+            _save_image(id2rgb(pan_seg), os.path.join(out_dir, stem + ".png"))
             count += 1
         _save_json(
             {"images": images, "annotations": annotations, "categories": json_categories},
@@ -246,6 +252,81 @@ def prepare_coco_stuff_10k(stuff_root: str) -> int:
             dst_image = os.path.join(stuff_root, "images_detectron2", split, stem + ".jpg")
             os.makedirs(os.path.dirname(dst_image), exist_ok=True)
             shutil.copyfile(src_image, dst_image)
-            _save_png(label.astype(np.uint8), os.path.join(stuff_root, "annotations_detectron2", split, stem + ".png"))
+            _save_image(label.astype(np.uint8), os.path.join(stuff_root, "annotations_detectron2", split, stem + ".png"))
             count += 1
+    return count
+
+
+ADE20K_FULL_IGNORE = 65535  # 16-bit label maps
+ADE20K_FULL_MAX_SIZE = 512
+
+
+def ade20k_full_class_mask(seg_rgb: np.ndarray) -> np.ndarray:
+    """Object class of every pixel of an ADE20K full-release ``*_seg.png`` (RGB): R / 10 * 256
+    + G, integer division (B holds instances). (H, W) int32; 0 = unlabeled."""
+    r = seg_rgb[..., 0].astype(np.int32)
+    g = seg_rgb[..., 1].astype(np.int32)
+    return r // 10 * 256 + g
+
+
+def ade20k_full_size(height: int, width: int, max_size: int = ADE20K_FULL_MAX_SIZE) -> Tuple[int, int]:
+    """(height, width) after the published preparation's resize: a shorter side above
+    ``max_size`` becomes ``max_size``, keeping the aspect ratio (the longer side rounded)."""
+    if width >= height > max_size:
+        return max_size, round(width / height * max_size)
+    if height >= width > max_size:
+        return round(height / width * max_size), max_size
+    return height, width
+
+
+def prepare_ade20k_full(root: str) -> int:
+    """ADE20K-Full (847 classes) from the ADE20K full release, as the published MaskFormer
+    preparation writes it: for every image listed in ``root/ADE20K_2021_17_01/index_ade20k.pkl``
+    (its "folder" entries are relative to ``root``), resized so that its shorter side is at most
+    512 (bilinear; labels nearest),
+
+    - ``ADE20K_2021_17_01/images_detectron2/{training,validation}/<name>.jpg``, re-encoded as
+      the published script does (PIL's default JPEG quality);
+    - ``ADE20K_2021_17_01/annotations_detectron2/{training,validation}/<name>.tif``: 16-bit
+      contiguous index of ``metadata/ade20k_847.json`` (whose ids are the release's object class
+      ids), 65535 for unlabeled pixels and the classes outside the 847.
+
+    The split comes from the file name (``ADE_val_*`` is validation). ``index_ade20k.pkl`` is
+    unpickled: it is the release's own index. Returns the number of images written.
+    """
+    ade = os.path.join(root, "ADE20K_2021_17_01")
+    index_file = os.path.join(ade, "index_ade20k.pkl")
+    if not os.path.isfile(index_file):
+        raise DatasetNotFoundError(
+            f"ADE20K-Full: expected the ADE20K full release's index {index_file}; download "
+            "ADE20K_2021_17_01 (https://groups.csail.mit.edu/vision/datasets/ADE20K/) into "
+            f"{root}"
+        )
+    with open(index_file, "rb") as f:
+        index = pickle.load(f)
+    lut = np.full(26 * 256, ADE20K_FULL_IGNORE, np.uint16)  # R <= 255 -> R // 10 <= 25
+    for contiguous, category in enumerate(load_categories("ade20k_847")):
+        lut[category["id"]] = contiguous
+    count = 0
+    for folder, file_name in zip(index["folder"], index["filename"]):
+        split = "validation" if file_name.split("_")[1] == "val" else "training"
+        image_path = os.path.join(root, folder, file_name)
+        seg_path = os.path.splitext(image_path)[0] + "_seg.png"
+        for path in (image_path, seg_path):
+            if not os.path.isfile(path):
+                raise DatasetNotFoundError(f"ADE20K-Full: {index_file} lists {path}, which does not exist")
+        with Image.open(image_path) as image:
+            image = np.asarray(image if image.mode in ("RGB", "L") else image.convert("RGB"))
+        classes = ade20k_full_class_mask(read_image_checked(seg_path, "RGB"))
+        check_same_size(classes, seg_path, image, image_path)
+        h, w = ade20k_full_size(*classes.shape)
+        if (h, w) != classes.shape:
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+            classes = cv2.resize(classes, (w, h), interpolation=cv2.INTER_NEAREST)
+        stem = os.path.splitext(file_name)[0]
+        image_out = os.path.join(ade, "images_detectron2", split, file_name)
+        os.makedirs(os.path.dirname(image_out), exist_ok=True)
+        Image.fromarray(image).save(image_out)
+        _save_image(lut[classes], os.path.join(ade, "annotations_detectron2", split, stem + ".tif"))
+        count += 1
     return count

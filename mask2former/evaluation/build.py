@@ -8,13 +8,13 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import (
     CityscapesInstanceEvaluator,
     CityscapesSemSegEvaluator,
-    COCOEvaluator,
     COCOPanopticEvaluator,
     DatasetEvaluator,
     DatasetEvaluators,
 )
 
 from .instance_evaluation import InstanceSegEvaluator
+from .lvis_evaluation import LVISEvaluator
 from .semantic_evaluation import CheckedSemSegEvaluator
 
 # (dataset_name, output_dir) -> evaluator
@@ -41,11 +41,12 @@ def _sem_seg(name, output_dir):
 
 
 def _coco_instance(name, output_dir):
-    return COCOEvaluator(name, output_dir=output_dir)
-
-
-def _instance_subset(name, output_dir):
+    # Detectron2's COCOEvaluator extended to non-contiguous thing ids, with faster-coco-eval
     return InstanceSegEvaluator(name, output_dir=output_dir)
+
+
+def _lvis(name, output_dir):
+    return LVISEvaluator(name, output_dir=output_dir)
 
 
 def _panoptic(name, output_dir):
@@ -80,15 +81,17 @@ def _cityscapes_instance(name, output_dir):
 
 register_evaluator_type("sem_seg", {ALWAYS: _sem_seg})
 register_evaluator_type("coco", {ALWAYS: _coco_instance})
+register_evaluator_type("lvis", {ALWAYS: _lvis})
 register_evaluator_type("cityscapes_sem_seg", {ALWAYS: _cityscapes_sem_seg})
 register_evaluator_type("cityscapes_instance", {ALWAYS: _cityscapes_instance})
 register_evaluator_type(
     "coco_panoptic_seg", {"panoptic": _panoptic, "instance": _coco_instance, "semantic": _sem_seg}
 )
-# the thing ids of these panoptic datasets are a non-contiguous subset of all class ids
+# the thing ids of these panoptic datasets are a non-contiguous subset of all class ids (which
+# InstanceSegEvaluator handles)
 for _type in ("ade20k_panoptic_seg", "mapillary_vistas_panoptic_seg"):
     register_evaluator_type(
-        _type, {"panoptic": _panoptic, "instance": _instance_subset, "semantic": _sem_seg}
+        _type, {"panoptic": _panoptic, "instance": _coco_instance, "semantic": _sem_seg}
     )
 register_evaluator_type(
     "cityscapes_panoptic_seg",

@@ -31,8 +31,7 @@ _HINT_INS = (
     "`python datasets/prepare_ade20k_ins_seg.py`"
 )
 _HINT_FULL = (
-    "Download ADE20K_2021_17_01 and convert it to images_detectron2/ + 16-bit TIFF "
-    "annotations_detectron2/ (see the ADE20K-Full section)"
+    "Download ADE20K_2021_17_01 and run `python datasets/prepare_ade20k_full_sem_seg.py`"
 )
 
 
