@@ -49,6 +49,13 @@ if ! stamp_ok requirements "$key"; then
   stamp_set requirements "$key"
 fi
 
+step "packages without their dependencies (requirements-nodeps.txt)"
+key="$(hash_of "$ROOT/requirements-nodeps.txt")"
+if ! stamp_ok nodeps "$key"; then
+  "${PIP[@]}" install --no-deps -r "$ROOT/requirements-nodeps.txt"
+  stamp_set nodeps "$key"
+fi
+
 step "detectron2"
 key="$(echo "$DETECTRON2_GIT $DETECTRON2_WHEEL" | sha256sum | cut -c1-16)"
 if ! stamp_ok detectron2 "$key" || ! "$PY" -c "import detectron2" 2>/dev/null; then
