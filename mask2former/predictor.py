@@ -2,8 +2,9 @@
 
 ``MaskFormerPredictor`` is Detectron2's ``DefaultPredictor`` (BGR image in, the model's output
 dict out, test-time resize from ``cfg.INPUT.{MIN,MAX}_SIZE_TEST``) except that weights go
-through ``MaskFormerCheckpointer`` and a config without usable weights is an error instead of
-a silently random model.
+through ``MaskFormerCheckpointer`` and a config without usable weights is an error (before the
+model is built) instead of a silently random model. Weights named by a URL are downloaded once
+into Detectron2's cache (:func:`mask2former.weights.fetch_weights`).
 """
 import logging
 import os
@@ -15,29 +16,11 @@ from detectron2.modeling import build_model
 
 from .checkpoint import MaskFormerCheckpointer
 from .data.augmentations import ResizeShortestEdge
-from .errors import UserError
+from .weights import DEFAULT_HINT, MissingWeightsError, fetch_weights
+
+__all__ = ["MaskFormerPredictor", "MissingWeightsError"]
 
 logger = logging.getLogger(__name__)
-
-
-class MissingWeightsError(UserError, ValueError):
-    """The config names no weights, or names a local file that does not exist."""
-
-
-def check_weights(weights: str) -> None:
-    """Raise ``MissingWeightsError`` unless ``weights`` (cfg.MODEL.WEIGHTS) can be loaded:
-    a non-empty URL (``https://``, ``detectron2://``, ...) or an existing local file."""
-    if not weights:
-        raise MissingWeightsError(
-            "the config sets no MODEL.WEIGHTS; pass the trained model with "
-            "`--opts MODEL.WEIGHTS path/to/model_final.pth` (or `--random-weights` to run an "
-            "untrained model, whose output is meaningless)"
-        )
-    if "://" not in weights and not os.path.isfile(os.path.expanduser(weights)):
-        raise MissingWeightsError(
-            f"MODEL.WEIGHTS file not found: {weights} (pass a trained model with "
-            "`--opts MODEL.WEIGHTS path/to/model_final.pth`)"
-        )
 
 
 class MaskFormerPredictor(DefaultPredictor):
@@ -51,19 +34,21 @@ class MaskFormerPredictor(DefaultPredictor):
         metadata: the metadata of ``cfg.DATASETS.TEST[0]`` (empty when no test set is named).
     """
 
-    def __init__(self, cfg, random_weights: bool = False):
+    def __init__(self, cfg, random_weights: bool = False, weights_hint: str = DEFAULT_HINT):
         """
         Args:
             cfg: a frozen or unfrozen config with ``add_maskformer2_config`` keys.
             random_weights: skip loading ``cfg.MODEL.WEIGHTS`` and keep the random
                 initialisation (for smoke tests); otherwise missing weights raise
-                ``MissingWeightsError`` before the model is built.
+                ``MissingWeightsError`` (and weights that cannot be downloaded
+                ``WeightsDownloadError``) before the model is built.
+            weights_hint: how the caller takes other weights, ending those errors.
         """
         self.cfg = cfg.clone()
         if random_weights:
             logger.warning("--random-weights: MODEL.WEIGHTS is not loaded, predictions are noise")
         else:
-            check_weights(cfg.MODEL.WEIGHTS)
+            fetch_weights(cfg.MODEL.WEIGHTS, weights_hint)
         self.model = build_model(self.cfg)
         self.model.eval()
         self.metadata = MetadataCatalog.get(
