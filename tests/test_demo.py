@@ -551,6 +551,15 @@ def test_script_runs_from_the_command_line(tmp_path):
     assert result.returncode == 1, log
     assert "in.png: " in log and "gone.png: no such file" in log and "1 of 2 inputs failed" in log
     assert (tmp_path / "out" / "in.png").exists()
+    assert "Warning" not in log  # fvcore's torch.jit.script FutureWarning, printed twice before
+
+
+def test_counts_in_messages_agree_with_their_number(demo_cli):
+    assert demo_cli._count(1, "class") == "1 class" and demo_cli._count(3, "class") == "3 classes"
+    assert demo_cli._count(1, "instance") == "1 instance" and demo_cli._count(0, "instance") == "0 instances"
+    assert demo_cli._count(1, "panoptic segment") == "1 panoptic segment"
+    semantic = {"sem_seg": torch.zeros(3, 4, 4)}  # every pixel: class 0
+    assert demo_cli._describe("semantic", semantic, 0.5) == "1 class"
 
 
 @pytest.fixture(scope="module")
