@@ -18,8 +18,8 @@ traceback).
 import os
 import sys
 
-# mask2former before detectron2.engine: it keeps fvcore's import-time warnings quiet
-from mask2former import add_maskformer2_config  # noqa: F401  (registers the model and datasets)
+# mask2former (whose import registers the model and the datasets) before detectron2.engine: it
+# keeps fvcore's import-time warnings quiet
 from mask2former.allocator import keep_freed_heap_memory
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.cli import (
@@ -96,7 +96,8 @@ def main(args):
 def get_parser():
     """Detectron2's ``default_argument_parser`` plus ``--debug`` and ``--opts`` (an alias of
     the positional KEY VALUE overrides)."""
-    return add_config_arguments(default_argument_parser(), config_file=False)
+    parser = default_argument_parser()
+    return add_config_arguments(parser, config_file=False, positional_overrides=False)
 
 
 def parse_args(argv=None):

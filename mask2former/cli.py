@@ -72,12 +72,17 @@ def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv=None, pro
 
 
 def add_config_arguments(
-    parser: argparse.ArgumentParser, *, config_file: bool = True, default_config: str = None
+    parser: argparse.ArgumentParser,
+    *,
+    config_file: bool = True,
+    positional_overrides: bool = True,
+    default_config: Optional[str] = None,
 ) -> argparse.ArgumentParser:
-    """Add the shared arguments to ``parser``: ``--config-file`` (unless ``config_file`` is
-    False: the parser has its own, as Detectron2's ``default_argument_parser``), ``--debug``,
-    and the config overrides (positional ``KEY VALUE ...`` and ``--opts KEY VALUE ...``; read
-    them with :func:`config_overrides`)."""
+    """Add the shared arguments to ``parser``: ``--config-file`` (a file or a shipped config's
+    name; required unless ``default_config``), ``--debug``, and the config overrides:
+    positional ``KEY VALUE ...`` and ``--opts KEY VALUE ...`` (read them with
+    :func:`config_overrides`). ``config_file`` and ``positional_overrides`` False leave out
+    what the parser has already, e.g. Detectron2's ``default_argument_parser`` both."""
     if config_file:
         parser.add_argument(
             "--config-file",
@@ -93,7 +98,7 @@ def add_config_arguments(
         action="store_true",
         help=f"show the traceback of errors that are reported in one line (or set {DEBUG_ENV}=1)",
     )
-    if not any(a.dest == "opts" for a in parser._actions):
+    if positional_overrides:
         parser.add_argument(
             "opts",
             nargs=argparse.REMAINDER,
