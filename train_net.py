@@ -32,8 +32,8 @@ from mask2former.cli import (
 )
 from mask2former.data.datasets import check_datasets
 from mask2former.engine import Trainer
-from mask2former.model_zoo import resolve_config_file
-from mask2former.weights import fetch_weights
+from mask2former.model_zoo import config_name, get_checkpoint, resolve_config_file
+from mask2former.weights import DEFAULT_HINT, fetch_weights
 
 import detectron2.utils.comm as comm  # noqa: E402
 from detectron2.engine import default_argument_parser, default_setup, hooks, launch  # noqa: E402
@@ -66,7 +66,17 @@ def check_before_launch(args) -> None:
         check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder`")
     resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
     if cfg.MODEL.WEIGHTS and not resuming:
-        fetch_weights(cfg.MODEL.WEIGHTS)
+        fetch_weights(cfg.MODEL.WEIGHTS, weights_hint(args))
+
+
+def weights_hint(args) -> str:
+    """How to pass other weights; for --eval-only of a published config, its trained weights
+    of the model zoo (the config names the ImageNet backbone that training starts from)."""
+    name = config_name(args.config_file) if args.eval_only else None
+    checkpoint = get_checkpoint(name) if name else None
+    if checkpoint is None:
+        return DEFAULT_HINT
+    return f"`MODEL.WEIGHTS {checkpoint['url']}` (the model zoo's trained weights of this config)"
 
 
 def main(args):

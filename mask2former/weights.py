@@ -78,14 +78,14 @@ def cached_location(url: str) -> str:
 
 
 def _probe(url: str) -> None:
-    """Raises ``URLError`` when ``url`` cannot be reached, before a download would start (and
-    draw its progress bar); a server that refuses HEAD requests passes."""
+    """Raises ``URLError`` when the server of ``url`` cannot be reached (offline, no DNS, a
+    proxy needed), before a download would start and draw its progress bar. Any answer of the
+    server passes: the download itself reports HTTP errors."""
     try:
         with urlopen(Request(url, method="HEAD"), timeout=30):
             pass
-    except HTTPError as e:
-        if e.code != 405:  # 405: HEAD not allowed, the download may still work
-            raise
+    except HTTPError:
+        pass
 
 
 def fetch_weights(weights: str, hint: str = DEFAULT_HINT) -> str:

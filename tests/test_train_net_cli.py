@@ -81,6 +81,17 @@ def test_config_by_name_and_opts_alias(train_net, monkeypatch, shapes_root):
     assert parsed.config_file == QUICKSTART_SEMANTIC and parsed.opts == ["SOLVER.MAX_ITER", "7"]
 
 
+def test_eval_only_of_a_published_config_names_its_trained_weights(train_net, monkeypatch, tmp_path, capsys, shapes_root):
+    monkeypatch.setattr(train_net, "launch", lambda *a, **k: pytest.fail("launched"))
+    monkeypatch.chdir(tmp_path)
+    argv = ["--config-file", SWIN_T, "--eval-only", *SWIN_T_HERE, "OUTPUT_DIR", str(tmp_path / "run")]
+    assert train_net.cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MODEL.WEIGHTS file not found: swin_tiny_patch4_window7_224.pkl" in err
+    assert ("`MODEL.WEIGHTS https://dl.fbaipublicfiles.com/maskformer/mask2former/ade20k/semantic/"
+            "maskformer2_swin_tiny_bs16_160k/model_final_") in err  # fmt: skip
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -169,13 +180,18 @@ def test_missing_dataset_folder_is_one_line(train_net, monkeypatch, tmp_path, ca
 
 def test_script_error_is_the_only_output(tmp_path):
     """The script as typed: one line on stderr (no warnings of imported libraries), nothing
-    on stdout, exit status 2; --debug gives the traceback."""
+    on stdout, exit status 2."""
     command = [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", "nowhere.yaml"]
     env = dict(os.environ, PYTHONPATH=REPO)
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("train_net.py: error: config file nowhere.yaml not found")
     assert result.stderr.count("\n") == 1, result.stderr
-    result = subprocess.run(command + ["--debug"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
-    assert result.returncode == 1 and "Traceback" in result.stderr
-    assert "ConfigFileNotFoundError" in result.stderr
+
+
+def test_debug_shows_the_traceback(train_net, monkeypatch):
+    from mask2former.model_zoo import ConfigFileNotFoundError
+
+    monkeypatch.delenv("MASK2FORMER_DEBUG", raising=False)
+    with pytest.raises(ConfigFileNotFoundError, match="nowhere.yaml not found"):
+        train_net.cli(["--config-file", "nowhere.yaml", "--debug"])
