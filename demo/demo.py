@@ -51,10 +51,7 @@ ESC_KEY = 27
 # what a folder given to --input expands to
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_FOURCC = "mp4v"
-# The config run without --config-file: Mask2Former R50 on COCO panoptic. Its 133 everyday
-# classes (people, vehicles, animals, furniture, food; sky, road, grass, wall, ...) fit most
-# photographs, panoptic results carry semantic and instance ones too, and R50 is the smallest
-# backbone of the release, so it downloads and runs fastest on a CPU.
+# the config run without --config-file (why this one: _default_config_help, shown by --help)
 DEFAULT_CONFIG = "coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml"
 WEIGHTS_HINT = "`MODEL.WEIGHTS path/to/model_final.pth` (`--random-weights` runs an untrained model)"
 

@@ -19,7 +19,12 @@ import re
 import sys
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import torch
+from detectron2.config import get_cfg
+
+from .config import add_maskformer2_config, merge_config
 from .errors import UsageError, UserError
+from .model_zoo import resolve_config_file
 
 __all__ = [
     "DEBUG_ENV",
@@ -138,8 +143,8 @@ def config_overrides(args: argparse.Namespace, extra: Sequence[str] = ()) -> Lis
     options = [o for o in opts if o.startswith("--")]
     if options:
         raise UsageError(
-            f"{options[0]} comes after the config overrides; options go before them: "
-            f"... {options[0]} ... KEY VALUE ..."
+            f"{options[0]} comes after the config overrides: give the options first and the "
+            "KEY VALUE pairs (or --opts KEY VALUE ...) last"
         )
     if len(opts) % 2:
         raise UsageError(
@@ -155,11 +160,6 @@ def load_config(config_file: str, opts: Sequence[str] = ()):
     Raises:
         ConfigFileNotFoundError, ConfigKeyError, UsageError: one line each.
     """
-    from detectron2.config import get_cfg
-
-    from .config import add_maskformer2_config, merge_config
-    from .model_zoo import resolve_config_file
-
     if not config_file:
         raise UsageError(
             "no --config-file: pass a config file or a shipped config's name, e.g. "
@@ -190,8 +190,6 @@ def check_device(
     Raises:
         CudaUnavailableError: when not ``fallback_to_cpu``.
     """
-    import torch
-
     device = cfg.MODEL.DEVICE
     if not device.startswith("cuda"):
         return

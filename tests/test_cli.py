@@ -85,7 +85,7 @@ def test_many_valued_option_ends_at_the_first_config_key(tmp_path):
 def test_malformed_overrides_are_usage_errors():
     with pytest.raises(UsageError, match="KEY VALUE pairs, got 3 words: A.B 1 C.D"):
         _parse(["--config-file", "c.yaml", "A.B", "1", "C.D"])
-    with pytest.raises(UsageError, match="--input comes after the config overrides"):
+    with pytest.raises(UsageError, match="--input comes after the config overrides: give the options first"):
         _parse(["--config-file", "c.yaml", "A.B", "1", "--input", "a.png"])
 
 

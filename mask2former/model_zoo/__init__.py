@@ -10,6 +10,9 @@ Names are paths relative to the repository's ``configs/`` folder; they work from
 from an installed package. Every entry point's ``--config-file`` takes a file or such a name
 (:func:`resolve_config_file`).
 """
+from detectron2.config import get_cfg
+
+from ..config import add_maskformer2_config, merge_config
 from .checkpoints import (
     NoPublishedCheckpointError,
     checkpoint_table,
@@ -48,10 +51,6 @@ def get_config(config_path: str, trained: bool = False):
         trained: set ``MODEL.WEIGHTS`` to the published trained checkpoint
             (:func:`get_checkpoint_url`) instead of the ImageNet backbone the config names.
     """
-    from detectron2.config import get_cfg
-
-    from ..config import add_maskformer2_config, merge_config
-
     cfg = get_cfg()
     add_maskformer2_config(cfg)
     merge_config(cfg, get_config_file(config_path))
