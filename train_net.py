@@ -6,41 +6,82 @@ Same command line as Detectron2's tools/train_net.py and the published repositor
     python train_net.py --config-file CONFIG [--num-gpus N] [--resume] [KEY VALUE ...]
     python train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS model.pth
 
-``--num-gpus N`` starts N processes (DDP over NCCL on GPUs, Gloo on CPU with
+CONFIG is a file or the name of a shipped config (``ade20k/swin_L.yaml``, a path under
+configs/). ``--num-gpus N`` starts N processes (DDP over NCCL on GPUs, Gloo on CPU with
 ``MODEL.DEVICE cpu``); ``--num-machines``, ``--machine-rank`` and ``--dist-url`` spread a job
 over machines. ``--resume`` continues from ``OUTPUT_DIR/last_checkpoint``. With
 ``TEST.AUG.ENABLED True`` semantic segmentation is also evaluated with multi-scale + flip
 test-time augmentation. ``--eval-only`` refuses weights that leave the backbone or the head
 untrained (no MODEL.WEIGHTS, or a file that does not fit the config) unless
-``--random-weights`` (tests, benchmarks), which evaluates the untrained model.
+``--random-weights`` (tests, benchmarks), which evaluates the untrained model. Mistakes in the command line, the config, the weights, the datasets or
+the output folder are reported in one line before anything starts (``--debug``: with the
+traceback).
 """
 import logging
+import os
+import sys
 
-import detectron2.utils.comm as comm
-from detectron2.config import get_cfg
-from detectron2.engine import default_argument_parser, default_setup, hooks, launch
-from detectron2.evaluation import verify_results
-from detectron2.utils.logger import setup_logger
-
-from mask2former import add_maskformer2_config
+# mask2former (whose import registers the model and the datasets) before detectron2.engine: it
+# keeps fvcore's import-time warnings quiet
 from mask2former.allocator import keep_freed_heap_memory
-from mask2former.config import merge_config
 from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.cli import (
+    add_config_arguments,
+    check_device,
+    check_output_dir,
+    config_overrides,
+    load_config,
+    run_cli,
+)
+from mask2former.data.datasets import check_datasets
 from mask2former.engine import Trainer
+from mask2former.model_zoo import config_name, get_checkpoint, resolve_config_file
 from mask2former.predictor import load_trained_weights
+from mask2former.weights import DEFAULT_HINT, fetch_weights
+
+import detectron2.utils.comm as comm  # noqa: E402
+from detectron2.engine import default_argument_parser, default_setup, hooks, launch  # noqa: E402
+from detectron2.evaluation import verify_results  # noqa: E402
+from detectron2.utils.logger import setup_logger  # noqa: E402
 
 
 def setup(args):
     """The frozen config of ``args`` (config file, then KEY VALUE overrides; an unknown key is
     reported with the file or override that sets it); sets up logging and writes the full
     config to OUTPUT_DIR/config.yaml."""
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    merge_config(cfg, args.config_file, args.opts)
+    cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="mask2former")
     return cfg
+
+
+def check_before_launch(args) -> None:
+    """What would otherwise fail late (after the model is built, in a child process, or with
+    Detectron2's traceback) checked first, each a one-line error: the config file and keys, a
+    CUDA device, the datasets, the output folder and the weights (downloaded here, once, into
+    Detectron2's cache when they are a URL)."""
+    cfg = load_config(args.config_file, args.opts)
+    check_device(cfg, fallback_to_cpu=False)
+    if not args.eval_only:
+        check_datasets(cfg.DATASETS.TRAIN, "DATASETS.TRAIN")
+    check_datasets(cfg.DATASETS.TEST, "DATASETS.TEST")
+    if cfg.OUTPUT_DIR:
+        check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder`")
+    resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
+    random_weights = args.eval_only and args.random_weights
+    if cfg.MODEL.WEIGHTS and not resuming and not random_weights:
+        fetch_weights(cfg.MODEL.WEIGHTS, weights_hint(args))
+
+
+def weights_hint(args) -> str:
+    """How to pass other weights; for --eval-only of a published config, its trained weights
+    of the model zoo (the config names the ImageNet backbone that training starts from)."""
+    name = config_name(args.config_file) if args.eval_only else None
+    checkpoint = get_checkpoint(name) if name else None
+    if checkpoint is None:
+        return DEFAULT_HINT
+    return f"`MODEL.WEIGHTS {checkpoint['url']}` (the model zoo's trained weights of this config)"
 
 
 def main(args):
@@ -48,14 +89,16 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        if getattr(args, "random_weights", False):  # absent from Detectron2-parsed args
+        if args.random_weights:
             logging.getLogger("mask2former").warning(
                 "--random-weights: MODEL.WEIGHTS is not loaded; the metrics are an untrained "
                 "model's"
             )
         else:
             checkpointer = MaskFormerCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
-            load_trained_weights(checkpointer, cfg.MODEL.WEIGHTS, resume=args.resume)
+            load_trained_weights(
+                checkpointer, cfg.MODEL.WEIGHTS, resume=args.resume, hint=weights_hint(args)
+            )
         results = Trainer.test(cfg, model)
         if cfg.TEST.AUG.ENABLED:
             results.update(Trainer.test_with_TTA(cfg, model))
@@ -72,9 +115,9 @@ def main(args):
     return trainer.train()
 
 
-def cli(argv=None):
-    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None) and run :func:`main` in
-    ``--num-gpus`` processes per machine through Detectron2's launcher."""
+def get_parser():
+    """Detectron2's ``default_argument_parser`` plus ``--random-weights``, ``--debug`` and
+    ``--opts`` (an alias of the positional KEY VALUE overrides)."""
     parser = default_argument_parser()
     parser.add_argument(
         "--random-weights",
@@ -82,9 +125,25 @@ def cli(argv=None):
         help="with --eval-only: evaluate the untrained model instead of loading MODEL.WEIGHTS "
         "(for tests and benchmarks; the metrics are meaningless)",
     )
-    args = parser.parse_args(argv)
+    return add_config_arguments(parser, config_file=False, positional_overrides=False)
+
+
+def parse_args(argv=None):
+    args = get_parser().parse_args(argv)
+    args.opts = config_overrides(args)
+    if args.config_file:
+        # a shipped config's name becomes its path (default_setup logs the file's contents)
+        args.config_file = resolve_config_file(args.config_file)
+    return args
+
+
+def launch_main(argv=None) -> None:
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None), check the config, and
+    run :func:`main` in ``--num-gpus`` processes per machine through Detectron2's launcher."""
+    args = parse_args(argv)
+    check_before_launch(args)
     print("Command Line Args:", args)
-    return launch(
+    launch(
         main,
         args.num_gpus,
         num_machines=args.num_machines,
@@ -94,5 +153,11 @@ def cli(argv=None):
     )
 
 
+def cli(argv=None) -> int:
+    """:func:`launch_main` with the shared error convention (:func:`mask2former.cli.run_cli`):
+    a mistake of the user's is one line and exit status 2."""
+    return run_cli(launch_main, argv, prog="train_net.py")
+
+
 if __name__ == "__main__":
-    cli()
+    sys.exit(cli())

@@ -1,13 +1,16 @@
 #!/usr/bin/env python
 """Run a MaskFormer / Mask2Former model on images, a video or a webcam and draw its predictions.
 
-    python demo/demo.py --config-file CFG --input a.jpg "photos/*.png" --output out/ \
-        --opts MODEL.WEIGHTS model_final.pth
-    python demo/demo.py --config-file CFG --video-input v.mp4 --output out.mp4 --opts ...
-    python demo/demo.py --config-file CFG --webcam [--output webcam.mp4] --opts ...
+    python demo/demo.py --input a.jpg "photos/*.png" --output out/
+    python demo/demo.py --config-file CFG --input a.jpg --output out/ MODEL.WEIGHTS model.pth
+    python demo/demo.py --config-file CFG --video-input v.mp4 --output out.mp4 [KEY VALUE ...]
+    python demo/demo.py --config-file CFG --webcam [--output webcam.mp4] [KEY VALUE ...]
 
-Unreadable inputs are reported one line each and skipped; the exit status is non-zero when any
-input failed.
+CFG is a config file or the name of a shipped config (``ade20k/swin_L.yaml``). A published
+config without ``MODEL.WEIGHTS`` on the command line runs the model zoo's trained weights for
+it, downloaded once into Detectron2's cache; without ``--config-file`` the demo runs
+DEFAULT_CONFIG (see ``--help``). Unreadable inputs are reported one line each and skipped; the
+exit status is non-zero when any input failed.
 """
 import argparse
 import glob
@@ -17,20 +20,29 @@ import sys
 import time
 from typing import Iterator, List, Optional, Tuple
 
-import cv2
-import numpy as np
-import torch
-import tqdm
-from detectron2.config import get_cfg
-from tqdm.contrib.logging import logging_redirect_tqdm
-
-from mask2former import add_maskformer2_config
-from mask2former.config import ConfigKeyError, merge_config
+# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
+from mask2former import model_zoo
 from mask2former.allocator import keep_freed_heap_memory
+from mask2former.cli import (
+    add_config_arguments,
+    check_device,
+    check_output_dir,
+    config_overrides,
+    load_config,
+    run_cli,
+    split_trailing_overrides,
+)
 from mask2former.data.image_io import read_image_checked
+from mask2former.errors import UsageError
+from mask2former.weights import fetch_weights
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import tqdm  # noqa: E402
+from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from predictor import TASKS, VisualizationDemo  # noqa: E402  (sibling module of this script)
+from predictor import TASKS, VisualizationDemo, check_task  # noqa: E402  (sibling module)
 
 logger = logging.getLogger("demo")
 
@@ -39,11 +51,31 @@ ESC_KEY = 27
 # what a folder given to --input expands to
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_FOURCC = "mp4v"
+# the config run without --config-file (why this one: _default_config_help, shown by --help)
+DEFAULT_CONFIG = "coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml"
+WEIGHTS_HINT = "`MODEL.WEIGHTS path/to/model_final.pth` (`--random-weights` runs an untrained model)"
+
+
+def _default_config_help() -> str:
+    entry = model_zoo.get_checkpoint(DEFAULT_CONFIG)
+    metrics = ", ".join(f"{k} {v}" for k, v in entry["metrics"].items())
+    return (
+        f"Without --config-file the demo runs {DEFAULT_CONFIG}: {entry['method']} "
+        f"{entry['backbone']} trained on {entry['dataset']} {entry['task']} segmentation "
+        f"({metrics}). Its 133 everyday classes (people, vehicles, animals, furniture, sky, "
+        "road, ...) fit most photographs, a panoptic model draws things and stuff, and R50 is "
+        "the release's smallest backbone, the quickest to download and to run on a CPU. A "
+        "published config given without MODEL.WEIGHTS runs the model zoo's trained weights "
+        "for it, downloaded once into Detectron2's cache ($FVCORE_CACHE, default "
+        "~/.torch/iopath_cache). Config overrides (KEY VALUE ...) go at the end of the "
+        "command or after --opts."
+    )
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config-file", required=True, metavar="FILE", help="path to config file")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], epilog=_default_config_help()
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--input",
@@ -75,22 +107,39 @@ def get_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run with random weights instead of MODEL.WEIGHTS (for testing; output is noise)",
     )
-    parser.add_argument(
-        "--opts",
-        default=[],
-        nargs=argparse.REMAINDER,
-        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model_final.pth",
-    )
-    return parser
+    return add_config_arguments(parser, default_config=DEFAULT_CONFIG)
 
 
-def setup_cfg(args):
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    merge_config(cfg, args.config_file, args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("CUDA is not available: running on the CPU")
-        cfg.MODEL.DEVICE = "cpu"
+def zoo_checkpoint(config_file: str, opts: List[str]) -> Optional[dict]:
+    """The model zoo's trained checkpoint (``model_zoo.get_checkpoint``) of ``config_file``
+    when it is a published config and ``opts`` set no MODEL.WEIGHTS (published configs name
+    ImageNet backbone weights, which draw noise); else None."""
+    if "MODEL.WEIGHTS" in opts[::2]:
+        return None
+    name = model_zoo.config_name(config_file)
+    return model_zoo.get_checkpoint(name) if name else None
+
+
+def setup_cfg(config_file: str, opts: List[str], random_weights: bool = False, task: str = "auto"):
+    """The frozen config: ``config_file`` (a file or a shipped name) and ``opts``, checked in
+    the order of the cheap mistakes first: the keys, the ``task``, then the weights (for a
+    published config without MODEL.WEIGHTS, the model zoo's, downloaded once into the cache);
+    the CPU when the config asks for CUDA and there is none (with a warning)."""
+    config_file = model_zoo.resolve_config_file(config_file)
+    cfg = load_config(config_file, opts)
+    check_task(cfg, task)
+    if not random_weights:
+        checkpoint = zoo_checkpoint(config_file, opts)
+        if checkpoint is not None:
+            cfg.MODEL.WEIGHTS = checkpoint["url"]
+        local = fetch_weights(cfg.MODEL.WEIGHTS, WEIGHTS_HINT)
+        if checkpoint is not None:
+            metrics = ", ".join(f"{k} {v}" for k, v in checkpoint["metrics"].items())
+            logger.info(
+                f"MODEL.WEIGHTS: the model zoo's {checkpoint['method']} {checkpoint['backbone']} "
+                f"trained on {checkpoint['dataset']} ({metrics}), {local}"
+            )
+    check_device(cfg, fallback_to_cpu=True)
     cfg.freeze()
     return cfg
 
@@ -142,11 +191,11 @@ def image_destinations(paths: List[str], output: str) -> List[str]:
     whose format OpenCV cannot write get ``.png``)."""
     if not _is_folder(output):
         if len(paths) > 1:
-            raise ValueError(
+            raise UsageError(
                 f"--output {output} names a file, but {len(paths)} inputs need a folder"
             )
         if not cv2.haveImageWriter(output):
-            raise ValueError(f"--output {output}: OpenCV cannot write this image format")
+            raise UsageError(f"--output {output}: OpenCV cannot write this image format")
         return [output]
     destinations, used = [], set()
     for path in paths:
@@ -162,13 +211,20 @@ def image_destinations(paths: List[str], output: str) -> List[str]:
     return destinations
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 class', '2 classes', '1 panoptic segment'."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
+
+
 def _describe(task: str, predictions: dict, confidence_threshold: float) -> str:
     if task == "panoptic":
-        return f"{len(predictions['panoptic_seg'][1])} panoptic segments"
+        return _count(len(predictions["panoptic_seg"][1]), "panoptic segment")
     if task == "instance":
         scores = predictions["instances"].scores
-        return f"{int((scores >= confidence_threshold).sum())} instances"
-    return f"{len(predictions['sem_seg'].argmax(dim=0).unique())} classes"
+        return _count(int((scores >= confidence_threshold).sum()), "instance")
+    return _count(len(predictions["sem_seg"].argmax(dim=0).unique()), "class")
 
 
 def run_images(
@@ -286,31 +342,33 @@ def video_destination(video_path: str, output: str) -> str:
     return output
 
 
+def _check_output(output: str) -> None:
+    """--output can be written: the folder itself, or the folder of a file."""
+    folder = output if _is_folder(output) else (os.path.dirname(output) or ".")
+    check_output_dir(folder, "another `--output`")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs the demo; returns the exit status (0: every input was drawn, 1: some input
-    failed, 2: unusable arguments)."""
+    failed). Unusable arguments, config, weights or output raise a ``UserError`` (exit status
+    2 through :func:`cli`)."""
     args = get_parser().parse_args(argv)
+    inputs, trailing = split_trailing_overrides(args.input) if args.input else ([], [])
+    opts = config_overrides(args, trailing)
     keep_freed_heap_memory()
     show = args.output is None
     if show and not has_display():
-        logger.error(
+        raise UsageError(
             "no display to show results on (no DISPLAY/WAYLAND_DISPLAY, or OpenCV without GUI "
             "support such as opencv-python-headless): pass --output FILE_OR_FOLDER"
         )
-        return 2
     if args.input:
-        paths, unmatched = expand_inputs(args.input)
+        paths, unmatched = expand_inputs(inputs)
         for pattern in unmatched:
             logger.error(f"--input {pattern}: no such file (or no image in that folder)")
         if not paths:
             return 1
-        try:
-            destinations = (
-                image_destinations(paths, args.output) if args.output else [None] * len(paths)
-            )
-        except ValueError as e:
-            logger.error(str(e))
-            return 2
+        destinations = image_destinations(paths, args.output) if args.output else [None] * len(paths)
     else:
         capture = cv2.VideoCapture(args.video_input if args.video_input else 0)
         if not capture.isOpened():
@@ -320,22 +378,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         destination = None
         if args.output:
             destination = video_destination(args.video_input or "webcam.mp4", args.output)
+    if args.output:
+        _check_output(destination if not args.input else args.output)
 
-    try:
-        cfg = setup_cfg(args)
-    except ConfigKeyError as e:  # names the YAML file or the --opts pair
-        logger.error(str(e))
-        return 2
-    try:
-        demo = VisualizationDemo(
-            cfg,
-            task=args.task,
-            confidence_threshold=args.confidence_threshold,
-            random_weights=args.random_weights,
-        )
-    except ValueError as e:  # MissingWeightsError, or a config that cannot give the --task
-        logger.error(f"{args.config_file}: {e}")
-        return 2
+    cfg = setup_cfg(args.config_file, opts, args.random_weights, args.task)
+    demo = VisualizationDemo(
+        cfg,
+        task=args.task,
+        confidence_threshold=args.confidence_threshold,
+        random_weights=args.random_weights,
+        weights_hint=WEIGHTS_HINT,
+    )
 
     with logging_redirect_tqdm():
         if args.input:
@@ -358,8 +411,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 130 if interrupted else 0
 
 
+def cli(argv: Optional[List[str]] = None) -> int:
+    """:func:`main` with the shared error convention: a ``UserError`` is one line on stderr
+    and exit status 2 (the traceback with --debug)."""
+    return run_cli(main, argv, prog="demo.py")
+
+
 if __name__ == "__main__":
     logging.basicConfig(
         level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S"
     )
-    sys.exit(main())
+    sys.exit(cli())

@@ -3,17 +3,50 @@ import logging
 from typing import Iterable, Iterator, Tuple
 
 import numpy as np
+from detectron2.data import MetadataCatalog
 from detectron2.data.catalog import Metadata
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, VisImage, Visualizer
 
+from mask2former.errors import UserError
+from mask2former.maskformer_model import thing_ids_of
 from mask2former.predictor import MaskFormerPredictor
+from mask2former.weights import DEFAULT_HINT
 
 logger = logging.getLogger("demo.predictor")
 
 # Which result to draw when the model returns several (panoptic configs turn all three on).
 TASKS = ("panoptic", "instance", "semantic")
 _OUTPUT_KEY = {"panoptic": "panoptic_seg", "instance": "instances", "semantic": "sem_seg"}
+# a config that computes panoptic results, to suggest when the asked-for one cannot
+PANOPTIC_EXAMPLE = "coco/panoptic_R50.yaml"
+
+
+class TaskUnavailableError(UserError, ValueError):
+    """A --task (or a TEST.*_ON key) that the config's model cannot compute."""
+
+
+def check_task(cfg, task: str) -> None:
+    """Raise :class:`TaskUnavailableError` when the model of ``cfg`` cannot give ``task``
+    ("auto" or one of TASKS): it is not turned on, or it is panoptic and the config's dataset
+    (DATASETS.TRAIN[0], else TEST[0], as the model reads it) has no thing classes."""
+    test = cfg.MODEL.MASK_FORMER.TEST
+    datasets = cfg.DATASETS.TRAIN or cfg.DATASETS.TEST
+    if (task == "panoptic" or test.PANOPTIC_ON) and (
+        not datasets or thing_ids_of(MetadataCatalog.get(datasets[0])) is None
+    ):
+        dataset = f"its dataset {datasets[0]!r}" if datasets else "it names no dataset and"
+        asked = "--task panoptic" if task == "panoptic" else "MODEL.MASK_FORMER.TEST.PANOPTIC_ON"
+        raise TaskUnavailableError(
+            f"{asked}: this config cannot give panoptic results, {dataset} has no thing "
+            f"classes (a semantic segmentation model); draw --task semantic, or use a panoptic "
+            f"config such as --config-file {PANOPTIC_EXAMPLE}"
+        )
+    if task != "auto" and not test.get(f"{task.upper()}_ON"):
+        raise TaskUnavailableError(
+            f"--task {task}: the config does not turn on {task} inference; add "
+            f"`MODEL.MASK_FORMER.TEST.{task.upper()}_ON True` to the command line"
+        )
 
 
 def drawing_metadata(metadata, num_classes: int) -> Metadata:
@@ -55,25 +88,28 @@ class VisualizationDemo:
         confidence_threshold: float = 0.5,
         instance_mode: ColorMode = ColorMode.IMAGE,
         random_weights: bool = False,
+        weights_hint: str = DEFAULT_HINT,
     ):
         """
         Args:
             task: "panoptic", "instance" or "semantic" to draw that result; "auto" draws the
                 first of them (in that order) that the model returns.
             confidence_threshold: instances scoring below it are not drawn.
-            random_weights: passed to ``MaskFormerPredictor``.
+            random_weights, weights_hint: passed to ``MaskFormerPredictor``.
+
+        Raises:
+            TaskUnavailableError: the model of ``cfg`` cannot give ``task`` (see
+                :func:`check_task`), found before the model is built.
         """
         if task != "auto" and task not in TASKS:
             raise ValueError(f"task must be 'auto' or one of {TASKS}, got {task!r}")
-        if task != "auto" and not cfg.MODEL.MASK_FORMER.TEST.get(f"{task.upper()}_ON"):
-            raise ValueError(
-                f"the config does not turn on {task} inference: add "
-                f"`--opts MODEL.MASK_FORMER.TEST.{task.upper()}_ON True`"
-            )
+        check_task(cfg, task)
         self.task = task
         self.confidence_threshold = confidence_threshold
         self.instance_mode = instance_mode
-        self.predictor = MaskFormerPredictor(cfg, random_weights=random_weights)
+        self.predictor = MaskFormerPredictor(
+            cfg, random_weights=random_weights, weights_hint=weights_hint
+        )
         self.metadata = drawing_metadata(
             self.predictor.metadata, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
         )

@@ -7,7 +7,7 @@ traceback is shown only on request (``--debug`` or ``MASK2FORMER_DEBUG=1``, see
 built-in exception a caller would expect (``KeyError``, ``ValueError``, ``FileNotFoundError``).
 """
 
-__all__ = ["UserError"]
+__all__ = ["UsageError", "UserError"]
 
 
 class UserError(Exception):
@@ -16,3 +16,8 @@ class UserError(Exception):
 
     def __str__(self):  # KeyError subclasses would otherwise show the message quoted
         return str(self.args[0]) if self.args else ""
+
+
+class UsageError(UserError, ValueError):
+    """Command-line arguments that cannot work together, found after parsing (argparse
+    reports the ones it can check itself)."""

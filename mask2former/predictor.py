@@ -2,9 +2,11 @@
 
 ``MaskFormerPredictor`` is Detectron2's ``DefaultPredictor`` (BGR image in, the model's output
 dict out, test-time resize from ``cfg.INPUT.{MIN,MAX}_SIZE_TEST``) except that weights go
-through ``MaskFormerCheckpointer`` and a config without usable weights is an error instead of
-a silently random model. :func:`load_trained_weights` is that check for every entry point that
-runs a trained model (the predictor, ``train_net.py --eval-only``, the export tool).
+through ``MaskFormerCheckpointer`` and a config without usable weights is an error (before the
+model is built) instead of a silently random model. Weights named by a URL are downloaded once
+into Detectron2's cache (:func:`mask2former.weights.fetch_weights`). :func:`load_trained_weights`
+is that check for every entry point that runs a trained model (the predictor,
+``train_net.py --eval-only``, the export tool).
 """
 import logging
 import os
@@ -16,50 +18,33 @@ from detectron2.modeling import build_model
 
 from .checkpoint import MaskFormerCheckpointer, UntrainedModelError
 from .data.augmentations import ResizeShortestEdge
-from .errors import UserError
+from .weights import DEFAULT_HINT, MissingWeightsError, fetch_weights
 
 __all__ = [
     "MaskFormerPredictor",
     "MissingWeightsError",
     "UntrainedModelError",
-    "check_weights",
     "load_trained_weights",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-class MissingWeightsError(UserError, ValueError):
-    """The config names no weights, or names a local file that does not exist."""
-
-
-def check_weights(weights: str) -> None:
-    """Raise ``MissingWeightsError`` unless ``weights`` (cfg.MODEL.WEIGHTS) can be loaded:
-    a non-empty URL (``https://``, ``detectron2://``, ...) or an existing local file."""
-    if not weights:
-        raise MissingWeightsError(
-            "the config sets no MODEL.WEIGHTS; pass the trained model with "
-            "`MODEL.WEIGHTS path/to/model_final.pth` (after --opts for the demo and the "
-            "benchmark), or `--random-weights` to run an untrained model, whose output is "
-            "meaningless"
-        )
-    if "://" not in weights and not os.path.isfile(os.path.expanduser(weights)):
-        raise MissingWeightsError(
-            f"MODEL.WEIGHTS file not found: {weights} (pass a trained model with "
-            "`--opts MODEL.WEIGHTS path/to/model_final.pth`)"
-        )
-
-
 def load_trained_weights(
-    checkpointer: MaskFormerCheckpointer, weights: str, resume: bool = False
+    checkpointer: MaskFormerCheckpointer,
+    weights: str,
+    resume: bool = False,
+    hint: str = DEFAULT_HINT,
 ) -> None:
     """``checkpointer.resume_or_load(weights, resume=resume)``, refusing weights that cannot
-    make the model's outputs meaningful: none at all (:class:`MissingWeightsError`, also for a
-    local file that does not exist) or a file that leaves a tensor of the backbone or the
-    segmentation head unloaded, missing or of another shape (:class:`UntrainedModelError`,
-    which names what was missing)."""
+    make the model's outputs meaningful: none at all or a local file that does not exist
+    (:class:`MissingWeightsError`), a URL that cannot be downloaded
+    (:class:`~mask2former.weights.WeightsDownloadError`), or a file that leaves a tensor of the
+    backbone or the segmentation head unloaded, missing or of another shape
+    (:class:`UntrainedModelError`, which names what was missing). ``hint`` says how the
+    caller's command line takes other weights."""
     if not (resume and checkpointer.has_checkpoint()):
-        check_weights(weights)
+        fetch_weights(weights, hint)
     checkpointer.resume_or_load(os.path.expanduser(weights), resume=resume)
     checkpointer.last_report.require_trained()
 
@@ -75,27 +60,31 @@ class MaskFormerPredictor(DefaultPredictor):
         metadata: the metadata of ``cfg.DATASETS.TEST[0]`` (empty when no test set is named).
     """
 
-    def __init__(self, cfg, random_weights: bool = False):
+    def __init__(self, cfg, random_weights: bool = False, weights_hint: str = DEFAULT_HINT):
         """
         Args:
             cfg: a frozen or unfrozen config with ``add_maskformer2_config`` keys.
             random_weights: skip loading ``cfg.MODEL.WEIGHTS`` and keep the random
                 initialisation (for smoke tests); otherwise missing weights raise
-                ``MissingWeightsError`` before the model is built, and weights that leave
+                ``MissingWeightsError`` (and weights that cannot be downloaded
+                ``WeightsDownloadError``) before the model is built, and weights that leave
                 the backbone or the head partly untrained ``UntrainedModelError``.
+            weights_hint: how the caller takes other weights, ending those errors.
         """
         self.cfg = cfg.clone()
         if random_weights:
             logger.warning("--random-weights: MODEL.WEIGHTS is not loaded, predictions are noise")
         else:
-            check_weights(cfg.MODEL.WEIGHTS)
+            fetch_weights(cfg.MODEL.WEIGHTS, weights_hint)
         self.model = build_model(self.cfg)
         self.model.eval()
         self.metadata = MetadataCatalog.get(
             cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
         )
         if not random_weights:
-            load_trained_weights(MaskFormerCheckpointer(self.model), cfg.MODEL.WEIGHTS)
+            load_trained_weights(
+                MaskFormerCheckpointer(self.model), cfg.MODEL.WEIGHTS, hint=weights_hint
+            )
         if self.model.device.type == "cpu":
             # oneDNN's convolutions are faster on channels-last tensors (~7% end to end for R50
             # at 512x512, docs/performance.md); results change only by rounding

@@ -80,3 +80,16 @@ def test_compare_published_on_this_project_as_the_published_code(capsys):
     for name in ("ours float32", "ours bf16 autocast channels-last", "published float32"):
         assert re.search(rf"^\| {name} \| \d+\.\d{{3}} \| \d+\.\d\dx \|$", out, re.MULTILINE), out
     assert "ours float32 vs published: max |diff| of sem_seg 0, same class at 100.00% of pixels" in out
+
+
+def test_benchmark_mistakes_are_one_line(monkeypatch, capsys):
+    """tools/benchmark.py: --device cuda without a GPU and --accuracy without --amp are one
+    line each, naming its own flags."""
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    tool = load_tool("benchmark")
+    assert tool.cli(["--config-file", "quickstart/semantic.yaml", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("benchmark.py: error: --device is 'cuda' but no CUDA device is available: pass "
+                   "`--device cpu` to run on the CPU\n")  # fmt: skip
+    assert tool.cli(["--config-file", "quickstart/semantic.yaml", "--accuracy"]) == 2
+    assert "--accuracy compares float32 with --amp" in capsys.readouterr().err

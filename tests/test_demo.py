@@ -1,19 +1,30 @@
-"""demo/demo.py end to end with the tiny random-weight model: images, bad inputs, video, webcam."""
+"""demo/demo.py end to end with the tiny random-weight model: images, bad inputs, video, webcam;
+the published model it runs without --config-file, downloaded from a local HTTP server."""
+import functools
+import http.server
 import importlib.util
 import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from detectron2.config import get_cfg
 from detectron2.data.catalog import Metadata
+from detectron2.utils.file_io import PathManager
+from iopath.common.file_io import HTTPURLHandler
 from PIL import Image
 
 from conftest import make_tiny_cfg
 from mask2former import add_maskformer2_config
+from mask2former.model_zoo import checkpoints as zoo_checkpoints
+from mask2former.model_zoo import configs as zoo_configs
+from mask2former.predictor import MaskFormerPredictor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "tests", "configs")
@@ -46,6 +57,20 @@ def pattern_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def run_demo(demo_cli, *args) -> int:
     return demo_cli.main([str(a) for a in args])
+
+
+def run_demo_cli(demo_cli, capsys, *args):
+    """The demo through its command-line wrapper: (exit status, stderr)."""
+    capsys.readouterr()
+    rc = demo_cli.cli([str(a) for a in args])
+    return rc, capsys.readouterr().err
+
+
+def one_error_line(err: str) -> str:
+    """The one line that a mistake of the user's prints on stderr (nothing else there)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("demo.py: error: "), err
+    return lines[0]
 
 
 def test_tiny_yaml_matches_conftest():
@@ -151,61 +176,228 @@ def test_bad_inputs_are_reported_and_skipped(demo_cli, tmp_path, caplog):
     assert any("4 of 9 inputs failed" in e for e in errors)
 
 
-def test_missing_weights_are_a_clear_error(demo_cli, tmp_path, caplog):
+def test_missing_weights_are_a_clear_error(demo_cli, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
     common = ["--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
               "--output", tmp_path / "out"]  # fmt: skip
-    assert run_demo(demo_cli, *common) == 2
-    assert "sets no MODEL.WEIGHTS" in caplog.text and "--random-weights" in caplog.text
-    caplog.clear()
+    rc, err = run_demo_cli(demo_cli, capsys, *common)
+    line = one_error_line(err)
+    assert rc == 2 and "sets no MODEL.WEIGHTS" in line and "--random-weights" in line
     missing = tmp_path / "nowhere" / "model_final.pth"
-    assert run_demo(demo_cli, *common, "--opts", "MODEL.WEIGHTS", missing) == 2
-    assert f"MODEL.WEIGHTS file not found: {missing}" in caplog.text
+    # the override as Detectron2's train_net.py takes it (at the end, or right after the
+    # inputs of --input), and after --opts, as the published demo takes it
+    for argv in (
+        [*common, "MODEL.WEIGHTS", missing],
+        [*common[:4], "MODEL.WEIGHTS", missing, *common[4:]],
+        [*common, "--opts", "MODEL.WEIGHTS", missing],
+    ):
+        rc, err = run_demo_cli(demo_cli, capsys, *argv)
+        assert rc == 2 and f"MODEL.WEIGHTS file not found: {missing}" in one_error_line(err)
     assert not (tmp_path / "out").exists()
 
 
-def test_unknown_config_key_names_where_it_is_set(demo_cli, tmp_path, caplog):
+def test_unknown_config_key_names_where_it_is_set(demo_cli, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
     user = tmp_path / "my.yaml"
     user.write_text(f"_BASE_: {tiny_config('semantic')}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 3\n")
     common = ["--input", tmp_path / "in.png", "--output", tmp_path / "out", "--random-weights"]
-    assert run_demo(demo_cli, "--config-file", user, *common) == 2
-    assert f"{user}: unknown config key MODEL.MASK_FORMER.NUM_QUERIES" in caplog.text
-    caplog.clear()
-    rc = run_demo(demo_cli, "--config-file", tiny_config("semantic"), *common, "--opts", "SOLVER.MAX_ITERS", "1")
+    rc, err = run_demo_cli(demo_cli, capsys, "--config-file", user, *common)
     assert rc == 2
-    assert "command-line override SOLVER.MAX_ITERS: unknown" in caplog.text
+    assert f"{user}: unknown config key MODEL.MASK_FORMER.NUM_QUERIES" in one_error_line(err)
+    rc, err = run_demo_cli(
+        demo_cli, capsys, "--config-file", tiny_config("semantic"), *common, "SOLVER.MAX_ITERS", "1"
+    )
+    assert rc == 2
+    assert "command-line override SOLVER.MAX_ITERS: unknown" in one_error_line(err)
     assert not (tmp_path / "out").exists()
 
 
-def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, caplog):
+def test_missing_config_file_names_both_places_looked(demo_cli, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
-    rc = run_demo(
-        demo_cli, "--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
-        "--output", tmp_path / "out", "--random-weights", "--task", "panoptic",
+    rc, err = run_demo_cli(
+        demo_cli, capsys, "--config-file", "coco/panoptic_R5O.yaml", "--input", tmp_path / "in.png",
+        "--output", tmp_path / "out",
     )  # fmt: skip
-    assert rc == 2
-    assert "MODEL.MASK_FORMER.TEST.PANOPTIC_ON True" in caplog.text
+    line = one_error_line(err)
+    assert rc == 2 and "coco/panoptic_R5O.yaml not found" in line
+    assert os.getcwd() in line and "configs" in line and "did you mean coco/panoptic_R50.yaml" in line
 
 
-def test_without_output_or_display_asks_for_output(demo_cli, tmp_path, monkeypatch, caplog):
+def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, capsys):
+    """A semantic model cannot give panoptic results: the error says so and points at a
+    panoptic config (turning PANOPTIC_ON on, the old hint, fails the same way, in one line);
+    a panoptic model with panoptic inference off is told the key that turns it on."""
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
+    common = ["--input", tmp_path / "in.png", "--output", tmp_path / "out", "--random-weights"]
+    semantic = ["--config-file", tiny_config("semantic")]
+    rc, err = run_demo_cli(demo_cli, capsys, *semantic, *common, "--task", "panoptic")
+    line = one_error_line(err)
+    assert rc == 2 and "'shapes_sem_seg_train' has no thing classes" in line
+    assert "--task semantic" in line and "--config-file coco/panoptic_R50.yaml" in line
+    rc, err = run_demo_cli(
+        demo_cli, capsys, *semantic, *common, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "True"
+    )
+    assert rc == 2 and "has no thing classes" in one_error_line(err)
+
+    panoptic_off = ["--config-file", tiny_config("panoptic"), *common, "--task", "panoptic"]
+    rc, err = run_demo_cli(demo_cli, capsys, *panoptic_off, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "False")
+    assert rc == 2 and "`MODEL.MASK_FORMER.TEST.PANOPTIC_ON True`" in one_error_line(err)
+    rc, _ = run_demo_cli(demo_cli, capsys, *panoptic_off, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "True")
+    assert rc == 0 and (tmp_path / "out" / "in.png").exists()
+
+
+def test_without_output_or_display_asks_for_output(demo_cli, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    rc = run_demo(demo_cli, "--config-file", tiny_config("semantic"), "--input", "x.png")
-    assert rc == 2
-    assert "pass --output" in caplog.text
+    rc, err = run_demo_cli(demo_cli, capsys, "--config-file", tiny_config("semantic"), "--input", "x.png")
+    assert rc == 2 and "pass --output" in one_error_line(err)
 
 
-def test_several_inputs_into_an_existing_file_is_refused(demo_cli, tmp_path, caplog):
+def test_several_inputs_into_an_existing_file_is_refused(demo_cli, tmp_path, capsys):
     for name in ("a.png", "b.png"):
         cv2.imwrite(str(tmp_path / name), pattern_image(32, 32))
     (tmp_path / "out.png").write_bytes(b"x")
-    rc = run_demo(
-        demo_cli, "--config-file", tiny_config("semantic"), "--input", tmp_path / "a.png",
+    rc, err = run_demo_cli(
+        demo_cli, capsys, "--config-file", tiny_config("semantic"), "--input", tmp_path / "a.png",
         tmp_path / "b.png", "--output", tmp_path / "out.png", "--random-weights",
     )  # fmt: skip
-    assert rc == 2
-    assert "need a folder" in caplog.text
+    assert rc == 2 and "need a folder" in one_error_line(err)
+
+
+def test_unwritable_output_folder_is_refused(demo_cli, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
+    (tmp_path / "taken").write_text("a file where a folder is needed")
+    rc, err = run_demo_cli(
+        demo_cli, capsys, "--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+        "--output", tmp_path / "taken" / "drawn", "--random-weights",
+    )  # fmt: skip
+    line = one_error_line(err)
+    assert rc == 2 and f"cannot write to the output folder {tmp_path / 'taken' / 'drawn'}" in line
+    assert "another `--output`" in line
+
+
+def test_cuda_config_without_a_gpu_runs_on_the_cpu(demo_cli, tmp_path, monkeypatch, caplog):
+    """The demo's side of the device rule (mask2former.cli.check_device): the CPU, with a
+    warning, instead of "Found no NVIDIA driver"."""
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
+    with caplog.at_level(logging.WARNING):
+        rc = run_demo(
+            demo_cli, "--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+            "--output", tmp_path / "out", "--random-weights", "MODEL.DEVICE", "cuda",
+        )  # fmt: skip
+    assert rc == 0 and (tmp_path / "out" / "in.png").exists()
+    assert "MODEL.DEVICE is 'cuda' but no CUDA device is available: running on the CPU" in caplog.text
+
+
+class WeightsServer:
+    """An HTTP server on 127.0.0.1, in a thread, serving the files of ``folder``; records the
+    paths of the GET requests (downloads) it answers."""
+
+    def __init__(self, folder):
+        self.downloads = []
+        downloads = self.downloads
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                downloads.append(self.path)
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(Handler, directory=str(folder))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def publish(monkeypatch, demo_cli, url: str) -> None:
+    """Make tests/configs/tiny_panoptic.yaml the demo's default "published" config, whose
+    model zoo checkpoint is ``url``: the shipped configs are tests/configs, the checkpoint
+    table has that one entry."""
+    monkeypatch.setattr(zoo_configs, "_roots", lambda: [CONFIGS])
+    entry = {"url": url, "method": "Mask2Former", "backbone": "R18 (tiny)", "dataset": "shapes",
+             "task": "panoptic", "metrics": {"PQ": 1.0}}  # fmt: skip
+    monkeypatch.setattr(zoo_checkpoints, "_table", lambda: {"tiny_panoptic.yaml": entry})
+    monkeypatch.setattr(demo_cli, "DEFAULT_CONFIG", "tiny_panoptic.yaml")
+    for name in ("no_proxy", "NO_PROXY"):  # a proxy of the environment must not take 127.0.0.1
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
+def forget_downloads_in_memory():
+    """Detectron2's PathManager remembers, per process, where it put each URL; forget it, so
+    that the next load can only come from the cache on disk (or the network)."""
+    for handler in PathManager._path_handlers.values():
+        if isinstance(handler, HTTPURLHandler):
+            handler.cache_map.clear()
+
+
+def test_default_model_is_downloaded_once_and_cached(demo_cli, tmp_path, monkeypatch):
+    """`demo.py --input img --output out`, as the README types it: no --config-file, no
+    weights. The default published config's model zoo checkpoint is downloaded into
+    $FVCORE_CACHE (Detectron2's cache), at the URL's path; the second run reads the cache with
+    the server gone; the drawing is the one of those weights given as a local file."""
+    trained = MaskFormerPredictor(cfg_from_file(tiny_config("panoptic")), random_weights=True).model
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    served = tmp_path / "served" / "tiny" / "model_final_0a1b2c.pth"
+    served.parent.mkdir(parents=True)
+    torch.save({"model": trained.state_dict()}, served)
+    server = WeightsServer(tmp_path / "served")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FVCORE_CACHE", str(cache))
+    publish(monkeypatch, demo_cli, f"{server.url}/tiny/model_final_0a1b2c.pth")
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(64, 64))
+    try:
+        assert demo_cli.cli(["--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "first")]) == 0
+    finally:
+        server.stop()
+    assert server.downloads == ["/tiny/model_final_0a1b2c.pth"]
+    assert (cache / "tiny" / "model_final_0a1b2c.pth").read_bytes() == served.read_bytes()
+
+    forget_downloads_in_memory()
+    assert demo_cli.cli(["--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "second")]) == 0
+    assert server.downloads == ["/tiny/model_final_0a1b2c.pth"]  # one download in all
+    assert demo_cli.cli(["--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "local"),
+                         "MODEL.WEIGHTS", str(served)]) == 0  # fmt: skip
+    drawings = [cv2.imread(str(tmp_path / run / "in.png")) for run in ("first", "second", "local")]
+    assert np.array_equal(drawings[0], drawings[2]) and np.array_equal(drawings[1], drawings[2])
+
+
+def test_offline_default_model_is_one_line(demo_cli, tmp_path, monkeypatch, capsys):
+    """Without network, the default model fails in one line naming the URL, the file it is
+    cached as (where a copy can be put) and how to pass local weights."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FVCORE_CACHE", str(cache))
+    url = f"http://127.0.0.1:{closed_port()}/tiny/model_final_0a1b2c.pth"
+    publish(monkeypatch, demo_cli, url)
+    forget_downloads_in_memory()
+    cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
+    rc, err = run_demo_cli(demo_cli, capsys, "--input", tmp_path / "in.png", "--output", tmp_path / "out")
+    line = one_error_line(err)
+    assert rc == 2 and f"cannot download MODEL.WEIGHTS {url}" in line
+    assert f"cached as {cache / 'tiny' / 'model_final_0a1b2c.pth'}" in line
+    assert "`MODEL.WEIGHTS path/to/model_final.pth`" in line
+    assert not (tmp_path / "out").exists()
+
+
+def cfg_from_file(path: str):
+    cfg = get_cfg()
+    add_maskformer2_config(cfg)
+    cfg.merge_from_file(path)
+    return cfg
 
 
 def write_video(path, frames, fps: float):
@@ -359,6 +551,15 @@ def test_script_runs_from_the_command_line(tmp_path):
     assert result.returncode == 1, log
     assert "in.png: " in log and "gone.png: no such file" in log and "1 of 2 inputs failed" in log
     assert (tmp_path / "out" / "in.png").exists()
+    assert "Warning" not in log  # fvcore's torch.jit.script FutureWarning, printed twice before
+
+
+def test_counts_in_messages_agree_with_their_number(demo_cli):
+    assert demo_cli._count(1, "class") == "1 class" and demo_cli._count(3, "class") == "3 classes"
+    assert demo_cli._count(1, "instance") == "1 instance" and demo_cli._count(0, "instance") == "0 instances"
+    assert demo_cli._count(1, "panoptic segment") == "1 panoptic segment"
+    semantic = {"sem_seg": torch.zeros(3, 4, 4)}  # every pixel: class 0
+    assert demo_cli._describe("semantic", semantic, 0.5) == "1 class"
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@ and the README keeps its quick start on top and shows the demo example and the e
 trip."""
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -61,3 +63,36 @@ def test_readme_shows_the_export_round_trip():
     assert "tools/export_model.py" in section and "--format onnx" in section
     assert "ExportedPredictor(" in section  # the way back: run the file, get the model's outputs
     assert "(docs/export.md)" in section
+
+
+def _python_blocks(text: str):
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_readme_model_zoo_snippet_runs_outside_the_checkout(tmp_path):
+    """The README's Python example of configs by name, run from a folder that is not the
+    checkout (as an installed package would be used)."""
+    (snippet,) = [b for b in _python_blocks(_readme()) if "model_zoo" in b]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", snippet], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = result.stdout.splitlines()
+    assert printed[0] == os.path.join(REPO, "configs", "ade20k", "swin_L.yaml")
+    assert printed[1].startswith("https://dl.fbaipublicfiles.com/maskformer/mask2former/ade20k/semantic/")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/demo.md", "docs/export.md"])
+def test_config_files_in_commands_exist(document):
+    """Every `--config-file X` of a document's commands names a file of the checkout or a
+    shipped config."""
+    from mask2former.model_zoo import resolve_config_file
+
+    with open(os.path.join(REPO, document), encoding="utf-8") as f:
+        text = f.read()
+    names = set(re.findall(r"--config-file[ `]+([\w./-]+\.yaml)", text))
+    assert names or document != "README.md"
+    for name in names:
+        if not os.path.isfile(os.path.join(REPO, name)):  # a path of the checkout, or a name
+            resolve_config_file(name)

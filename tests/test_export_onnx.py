@@ -21,6 +21,7 @@ from mask2former.export import (
     save_onnx,
     save_program,
 )
+from mask2former.errors import UsageError
 from mask2former.layers import compiled_op_available, ms_deform_attn_reference
 from mask2former.predictor import MaskFormerPredictor
 
@@ -184,16 +185,16 @@ def test_ms_deform_attn_onnx_matches_reference(tmp_path):
     np.testing.assert_allclose(out, ms_deform_attn_reference(*args).numpy(), rtol=1e-5, atol=1e-5)
 
 
-def _export_model_main():
+def _export_model_tool():
     script = os.path.join(os.path.dirname(__file__), "..", "tools", "export_model.py")
     spec = importlib.util.spec_from_file_location("export_model_cli", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.main
+    return module
 
 
 def test_export_model_cli(tmp_path, capsys):
-    main = _export_model_main()
+    main = _export_model_tool().main
     config = os.path.join(os.path.dirname(__file__), "configs", "tiny_base.yaml")
     output = str(tmp_path / "tiny.pt2")
     argv = ["--config-file", config, "--random-weights", "--format", "exported-program",
@@ -202,10 +203,27 @@ def test_export_model_cli(tmp_path, capsys):
     assert ExportedPredictor(output).spec.fixed_input_size == (64, 64)
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("64x64: max |difference| pred_logits 0,"), line
-    with pytest.raises(SystemExit, match="must end in .onnx"):
+    with pytest.raises(UsageError, match="must end in .onnx"):
         main(argv[:3] + ["--format", "onnx"] + argv[5:])
-    with pytest.raises(SystemExit, match="multiples of 32"):
+    with pytest.raises(UsageError, match="multiples of 32"):
         main(argv[:-4] + ["--size", "64", "50"])
+
+
+def test_export_model_mistakes_name_its_own_flags(tmp_path, capsys):
+    """Missing weights: one line that names --weights, the flag this tool takes (not
+    MODEL.WEIGHTS); a config by its shipped name; overrides after the options."""
+    cli = _export_model_tool().cli
+    config = os.path.join(os.path.dirname(__file__), "configs", "tiny_base.yaml")
+    common = ["--config-file", config, "--format", "onnx", "--output", str(tmp_path / "m.onnx"), "--size", "64", "64"]
+    assert cli(common + ["--weights", str(tmp_path / "none.pth")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"MODEL.WEIGHTS file not found: {tmp_path / 'none.pth'}" in err
+    assert "another file with `--weights FILE`" in err and "--opts" not in err
+    assert cli(common + ["--random-weights", "MODEL.MASK_FORMER.NUM_QUERIES", "3"]) == 2
+    assert "command-line override MODEL.MASK_FORMER.NUM_QUERIES: unknown" in capsys.readouterr().err
+    assert cli(common[:1] + ["quickstart/semantik.yaml"] + common[2:] + ["--random-weights"]) == 2
+    assert "did you mean quickstart/semantic.yaml" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_spec_json_round_trip_and_errors():

@@ -63,3 +63,26 @@ def test_draw_examples(quickstart, shapes_root, tmp_path, task):
         assert strip.shape == (h, 3 * w, 3)
         assert np.array_equal(strip[:, :w], image)  # the input, then two drawings over it
         assert not np.array_equal(strip[:, w:2 * w], image) and not np.array_equal(strip[:, 2 * w:], image)
+
+
+def test_command_line_and_early_mistakes(quickstart, shapes_root, tmp_path, monkeypatch):
+    """The config comes from the model zoo (works installed); overrides positional or after
+    --opts; a CUDA device without a GPU, an unknown key or an unwritable OUTPUT_DIR stop in
+    setup() with one-line errors, before anything is written."""
+    from mask2former.cli import CudaUnavailableError, OutputNotWritableError
+    from mask2former.config import ConfigKeyError
+
+    for argv in (["--task", "panoptic", "SOLVER.MAX_ITER", "3"], ["--task", "panoptic", "--opts", "SOLVER.MAX_ITER", "3"]):
+        args = quickstart.parse_args(argv)
+        assert args.opts == ["SOLVER.MAX_ITER", "3"]
+        assert args.config_file == os.path.join(REPO, "configs", "quickstart", "panoptic.yaml")
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    out = ["OUTPUT_DIR", str(tmp_path / "run")]
+    with pytest.raises(CudaUnavailableError, match="`MODEL.DEVICE cpu`"):
+        quickstart.setup(quickstart.parse_args(["MODEL.DEVICE", "cuda", *out]))
+    with pytest.raises(ConfigKeyError, match="SOLVER.MAX_ITERS"):
+        quickstart.setup(quickstart.parse_args(["SOLVER.MAX_ITERS", "3", *out]))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputNotWritableError, match="is a file"):
+        quickstart.setup(quickstart.parse_args(["OUTPUT_DIR", str(tmp_path / "file" / "run")]))
+    assert not (tmp_path / "run").exists()

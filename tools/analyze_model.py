@@ -39,7 +39,7 @@ from mask2former.analysis import (  # noqa: E402
 )
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
 from mask2former.config import merge_config  # noqa: E402
-from mask2former.predictor import check_weights  # noqa: E402
+from mask2former.predictor import load_trained_weights  # noqa: E402
 
 TASKS = ("flop", "activation", "parameter", "structure")
 
@@ -88,8 +88,7 @@ def input_batches(cfg, args):
 def trained_model(cfg, args):
     model = build_model(cfg).eval()
     if not args.random_weights:
-        check_weights(cfg.MODEL.WEIGHTS)
-        MaskFormerCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        load_trained_weights(MaskFormerCheckpointer(model), cfg.MODEL.WEIGHTS)
     return model
 
 

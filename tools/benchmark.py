@@ -14,13 +14,15 @@ attention, no inference shortcuts), interleaving fast and reference iterations s
 the same machine load, and reports their ratio and the largest output difference. ``--amp``
 adds a mixed-precision mode and compares its outputs with the float32 ones.
 
-Weights are random unless MODEL.WEIGHTS is given (``--opts MODEL.WEIGHTS path``): timings do
-not depend on them, accuracy comparisons of ``--amp`` on random weights are only indicative.
+Weights are random unless MODEL.WEIGHTS is given (``MODEL.WEIGHTS path`` at the end of the
+command, or after ``--opts``): timings do not depend on them, accuracy comparisons of ``--amp``
+on random weights are only indicative. The config is a file or a shipped config's name.
 """
 
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import sys
 import threading
@@ -33,16 +35,24 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectron2.config import get_cfg  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
-from detectron2.structures import Instances  # noqa: E402
-
-from mask2former import add_maskformer2_config  # noqa: E402
+# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
 from mask2former.allocator import keep_freed_heap_memory  # noqa: E402
-from mask2former.config import merge_config  # noqa: E402
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
+from mask2former.cli import (  # noqa: E402
+    add_config_arguments,
+    check_device,
+    check_output_dir,
+    config_overrides,
+    load_config,
+    run_cli,
+)
+from mask2former.errors import UsageError  # noqa: E402
 from mask2former.layers import use_reference_ops  # noqa: E402
 from mask2former.solver import build_optimizer  # noqa: E402
+from mask2former.weights import fetch_weights  # noqa: E402
+
+from detectron2.modeling import build_model  # noqa: E402
+from detectron2.structures import Instances  # noqa: E402
 
 PARTS = ("backbone", "pixel_decoder", "transformer_decoder", "loss", "postprocess")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -50,7 +60,6 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True)
     parser.add_argument("--task", choices=("infer", "train", "both"), default="infer")
     parser.add_argument("--size", type=int, default=512, help="square input size (pixels)")
     parser.add_argument("--batch", type=int, default=1, help="images per forward pass")
@@ -69,16 +78,18 @@ def parse_args(argv=None):
         help="with --amp: also evaluate DATASETS.TEST[0] in float32 and under autocast",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
-    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides")
-    return parser.parse_args(argv)
+    args = add_config_arguments(parser).parse_args(argv)
+    args.opts = config_overrides(args)
+    return args
 
 
 def setup_cfg(args):
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    merge_config(cfg, args.config_file, args.opts)
+    cfg = load_config(args.config_file, args.opts)
     cfg.MODEL.DEVICE = args.device
-    if not any(k == "MODEL.WEIGHTS" for k in args.opts[::2]):
+    check_device(cfg, fallback_to_cpu=False, setting="--device", cpu_hint="pass `--device cpu`")
+    if "MODEL.WEIGHTS" in args.opts[::2]:
+        fetch_weights(cfg.MODEL.WEIGHTS)
+    else:
         cfg.MODEL.WEIGHTS = ""  # timing does not need (unreachable) pretrained weights
     cfg.freeze()
     return cfg
@@ -416,10 +427,10 @@ def format_table(report: Dict) -> str:
 def main(argv=None):
     args = parse_args(argv)
     keep_freed_heap_memory()  # applies to every mode alike
-    if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("--device cuda: no CUDA device is available")
     if args.accuracy and not args.amp:
-        sys.exit("--accuracy compares float32 with --amp: give --amp bf16 or fp16")
+        raise UsageError("--accuracy compares float32 with --amp: give --amp bf16 or fp16")
+    if args.json and args.json != "-":
+        check_output_dir(os.path.dirname(os.path.abspath(args.json)), "another `--json` path")
     report = benchmark(args)
     print(format_table(report))
     if args.json:
@@ -430,5 +441,10 @@ def main(argv=None):
             Path(args.json).write_text(text + "\n")
 
 
+def cli(argv=None) -> int:
+    """:func:`main` with the shared error convention (one line and exit status 2)."""
+    return run_cli(main, argv, prog="benchmark.py")
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -2,7 +2,7 @@
 """CPU latency of the network (backbone, pixel decoder, transformer decoder) in PyTorch eager
 mode, as a torch.export program and as ONNX in onnxruntime, on one padded image.
 
-    python tools/benchmark_export.py --config-file configs/ade20k/R50.yaml --size 512 512
+    python tools/benchmark_export.py --config-file ade20k/R50.yaml --size 512 512 [KEY VALUE ...]
 
 Random weights (latency does not depend on them). Prints a table of median and min over
 --runs timed runs after one warm-up run each, and the largest output differences.
@@ -14,18 +14,11 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-import onnxruntime as ort
-import torch
-from detectron2.config import get_cfg
-from detectron2.modeling import build_model
-from tabulate import tabulate
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from mask2former import add_maskformer2_config  # noqa: E402
-from mask2former.config import merge_config  # noqa: E402
+# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
+from mask2former.cli import add_config_arguments, config_overrides, load_config, run_cli  # noqa: E402
 from mask2former.export import (  # noqa: E402
     INPUT_NAME,
     ExportableMaskFormer,
@@ -33,6 +26,12 @@ from mask2former.export import (  # noqa: E402
     export_program,
     save_onnx,
 )
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+from detectron2.modeling import build_model  # noqa: E402
+from tabulate import tabulate  # noqa: E402
 
 
 def timed(fn, runs: int):
@@ -47,17 +46,14 @@ def timed(fn, runs: int):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True)
     parser.add_argument("--size", nargs=2, type=int, default=[512, 512], metavar=("H", "W"))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
+    args = add_config_arguments(parser).parse_args(argv)
 
-    torch.set_num_threads(args.threads)
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    merge_config(cfg, args.config_file)
+    cfg = load_config(args.config_file, config_overrides(args))
     cfg.MODEL.DEVICE = "cpu"
+    torch.set_num_threads(args.threads)
     model = build_model(cfg).eval()
     spec = InferenceSpec.from_model(cfg, model, fixed_input_size=args.size)
     images = torch.randn(1, 3, *args.size)
@@ -99,4 +95,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="benchmark_export.py"))

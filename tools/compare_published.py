@@ -44,7 +44,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--published-root", required=True, help="folder holding the published mask2former package")
-    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--config-file", required=True, help="a config file or a shipped config's name")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of one-line errors")
     parser.add_argument("--size", type=int, default=512, help="square input size")
     parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -156,6 +157,21 @@ def run_published(args):
     return {"published float32": seconds}
 
 
+def check_arguments(args) -> None:
+    """The config file resolved (a shipped config's name becomes its path), and the published
+    root checked, before any worker starts; a mistake is a one-line ``UserError``."""
+    sys.path.insert(0, REPO)
+    from mask2former.errors import UsageError
+    from mask2former.model_zoo import resolve_config_file
+
+    args.config_file = resolve_config_file(args.config_file)
+    if not os.path.isfile(os.path.join(args.published_root, "mask2former", "__init__.py")):
+        raise UsageError(
+            f"--published-root {args.published_root}: no mask2former/__init__.py there; pass "
+            "the folder that holds the published mask2former package"
+        )
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
@@ -165,6 +181,7 @@ def main(argv=None):
         with open(os.path.join(args.workdir, f"{args.worker}.json"), "w") as f:
             json.dump(timings, f)
         return 0
+    check_arguments(args)
     with tempfile.TemporaryDirectory() as workdir:
         timings = {}
         config_file = flat_config(args.config_file, workdir)
@@ -193,4 +210,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, REPO)
+    from mask2former.cli import run_cli
+
+    sys.exit(run_cli(main, prog="compare_published.py"))

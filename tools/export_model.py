@@ -8,7 +8,8 @@ ONNX or a torch.export program, mapping normalized padded images to class and ma
         --format exported-program --output model.pt2 --size 512 512
 
 The file carries the pre-/post-processing settings; ``mask2former.export.ExportedPredictor``
-runs it and returns what demo/demo.py's predictor returns (see docs/export.md).
+runs it and returns what demo/demo.py's predictor returns (see docs/export.md). CFG is a
+config file or a shipped config's name; config overrides (KEY VALUE ...) go at the end.
 """
 import argparse
 import dataclasses
@@ -18,17 +19,19 @@ import sys
 import time
 from typing import List, Optional
 
-import numpy as np
-import torch
-from detectron2.config import get_cfg
-from detectron2.modeling import build_model
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from anywhere without installing
 
-from mask2former import add_maskformer2_config  # noqa: E402
+# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
-from mask2former.config import merge_config  # noqa: E402
+from mask2former.cli import (  # noqa: E402
+    add_config_arguments,
+    check_output_dir,
+    config_overrides,
+    load_config,
+    run_cli,
+)
+from mask2former.errors import UsageError  # noqa: E402
 from mask2former.export import (  # noqa: E402
     ExportableMaskFormer,
     ExportedPredictor,
@@ -38,7 +41,12 @@ from mask2former.export import (  # noqa: E402
     save_onnx,
     save_program,
 )
-from mask2former.predictor import check_weights, load_trained_weights  # noqa: E402
+from mask2former.predictor import load_trained_weights  # noqa: E402
+from mask2former.weights import fetch_weights  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from detectron2.modeling import build_model  # noqa: E402
 
 logger = logging.getLogger("export_model")
 
@@ -47,7 +55,6 @@ FORMATS = {"onnx": ".onnx", "exported-program": ".pt2"}
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True, metavar="FILE")
     weights = parser.add_mutually_exclusive_group(required=True)
     weights.add_argument("--weights", metavar="FILE", help="trained weights (.pth, .pkl, .safetensors)")
     weights.add_argument(
@@ -69,20 +76,18 @@ def get_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the exported file on random inputs and print its largest difference to PyTorch",
     )
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, help="config overrides")
-    return parser
+    return add_config_arguments(parser)
 
 
 def setup(args):
     expected = FORMATS[args.format]
     if not args.output.endswith(expected):
-        raise SystemExit(f"--output for --format {args.format} must end in {expected}: {args.output}")
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    merge_config(cfg, args.config_file, args.opts)
+        raise UsageError(f"--output for --format {args.format} must end in {expected}: {args.output}")
+    check_output_dir(os.path.dirname(os.path.abspath(args.output)), "another `--output`")
+    cfg = load_config(args.config_file, config_overrides(args))
     cfg.MODEL.DEVICE = "cpu"
     if args.weights:
-        check_weights(args.weights)
+        fetch_weights(args.weights, hint="`--weights FILE`")
         cfg.MODEL.WEIGHTS = args.weights
     cfg.freeze()
     return cfg
@@ -93,7 +98,7 @@ def build_spec(cfg, model, size: Optional[List[int]]) -> InferenceSpec:
     step = input_step(spec)
     if size is not None:
         if size[0] % step or size[1] % step:
-            raise SystemExit(f"--size {size[0]} {size[1]}: both must be multiples of {step}")
+            raise UsageError(f"--size {size[0]} {size[1]}: both must be multiples of {step}")
     elif spec.size_divisibility != step:
         logger.warning(
             f"the model pads images to multiples of {spec.size_divisibility}; the dynamic export "
@@ -128,7 +133,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = setup(args)
     model = build_model(cfg).eval()
     if args.weights:
-        load_trained_weights(MaskFormerCheckpointer(model), args.weights)
+        load_trained_weights(MaskFormerCheckpointer(model), args.weights, hint="`--weights FILE`")
     spec = build_spec(cfg, model, args.size)
     step = input_step(spec)
     example = tuple(args.size) if args.size else (2 * step, 2 * step)
@@ -148,5 +153,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def cli(argv: Optional[List[str]] = None) -> int:
+    """:func:`main` with the shared error convention (one line and exit status 2)."""
+    return run_cli(main, argv, prog="export_model.py")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -15,25 +15,32 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-from detectron2.config import get_cfg
-from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
-from detectron2.engine import default_setup
-from detectron2.evaluation import SemSegEvaluator
-from detectron2.utils.visualizer import ColorMode, Visualizer
-from PIL import Image
-from tabulate import tabulate
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from anywhere without installing
 
-from mask2former import add_maskformer2_config  # noqa: E402
+# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
 from mask2former.allocator import keep_freed_heap_memory  # noqa: E402
-from mask2former.config import merge_config  # noqa: E402
-from mask2former.data.datasets import datasets_root  # noqa: E402
+from mask2former.cli import (  # noqa: E402
+    add_config_arguments,
+    check_device,
+    check_output_dir,
+    config_overrides,
+    load_config,
+    run_cli,
+)
+from mask2former.data.datasets import check_datasets, datasets_root  # noqa: E402
 from mask2former.data.shapes import generate  # noqa: E402
 from mask2former.engine import Trainer  # noqa: E402
+from mask2former.model_zoo import get_config_file  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader  # noqa: E402
+from detectron2.engine import default_setup  # noqa: E402
+from detectron2.evaluation import SemSegEvaluator  # noqa: E402
+from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
+from PIL import Image  # noqa: E402
+from tabulate import tabulate  # noqa: E402
 
 TASKS = ("semantic", "panoptic", "instance")
 # the headline metrics printed per result key of the evaluators
@@ -62,9 +69,9 @@ def parse_args(argv=None):
         default=50.0,
         help="semantic task: fail below this mIoU (constant or random predictions score 4-7)",
     )
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = parser.parse_args(argv)
-    args.config_file = os.path.join(REPO, "configs", "quickstart", f"{args.task}.yaml")
+    args = add_config_arguments(parser, config_file=False).parse_args(argv)
+    args.opts = config_overrides(args)
+    args.config_file = get_config_file(f"quickstart/{args.task}.yaml")
     return args
 
 
@@ -74,13 +81,15 @@ def idle_cores() -> int:
 
 
 def setup(args):
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    merge_config(cfg, args.config_file, args.opts)
+    cfg = load_config(args.config_file, args.opts)
     if args.iters is not None:
         cfg.SOLVER.MAX_ITER = args.iters
     if not os.path.isabs(cfg.OUTPUT_DIR):
         cfg.OUTPUT_DIR = os.path.join(REPO, cfg.OUTPUT_DIR)
+    check_device(cfg, fallback_to_cpu=False)
+    check_datasets(cfg.DATASETS.TRAIN, "DATASETS.TRAIN")
+    check_datasets(cfg.DATASETS.TEST, "DATASETS.TEST")
+    check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder` at the end of the command")
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
@@ -214,4 +223,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="quickstart.py"))

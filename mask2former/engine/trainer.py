@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 from detectron2.data import build_detection_train_loader
 from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model
+from detectron2.modeling import build_model
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
@@ -15,6 +16,7 @@ from ..evaluation import build_evaluator
 from ..solver import build_lr_scheduler, build_optimizer
 from ..test_time_augmentation import SemanticSegmentorWithTTA
 from .checkpointer import AtomicCheckpointer
+from .model_log import log_model
 from .train_loop import MaskFormerAMPTrainer, MaskFormerSimpleTrainer
 
 logger = logging.getLogger(__name__)
@@ -40,8 +42,9 @@ class Trainer(DefaultTrainer):
     Differences from Detectron2's: the training mapper comes from INPUT.DATASET_MAPPER_NAME,
     evaluators from the dataset's evaluator type and MODEL.MASK_FORMER.TEST, the optimizer and
     schedule from :mod:`mask2former.solver`; checkpoints are written atomically, a NaN or
-    infinite loss term stops training with its name and iteration, and DDP runs on CPU (Gloo)
-    as well as on GPUs.
+    infinite loss term stops training with its name and iteration, DDP runs on CPU (Gloo)
+    as well as on GPUs, and the model printout goes to the log file only (one summary line on
+    the console).
     """
 
     def __init__(self, cfg):
@@ -73,6 +76,14 @@ class Trainer(DefaultTrainer):
         after the last iteration (DefaultTrainer returns them only with TEST.EXPECTED_RESULTS)."""
         super().train()
         return getattr(self, "_last_eval_results", None)
+
+    @classmethod
+    def build_model(cls, cfg):
+        """Detectron2's ``build_model``, logged by :func:`log_model` through the logger that
+        DefaultTrainer logs the model with."""
+        model = build_model(cfg)
+        log_model(model, logging.getLogger("detectron2.engine.defaults"))
+        return model
 
     @classmethod
     def build_train_loader(cls, cfg):

@@ -1,7 +1,13 @@
 """Dataset registration: every published dataset name plus the generated "shapes" datasets,
 under $DETECTRON2_DATASETS (default ./datasets) at import time. ``register_all(root)``
 re-registers them all under another root."""
-from .catalog import DatasetNotFoundError, datasets_root, load_categories
+from .catalog import (
+    DatasetNotFoundError,
+    UnknownDatasetError,
+    check_datasets,
+    datasets_root,
+    load_categories,
+)
 from .register_ade20k import register_all_ade20k
 from .register_cityscapes import register_all_cityscapes
 from .register_coco import register_all_coco

@@ -1,9 +1,10 @@
 """The one helper behind every dataset registration of this package: category data files,
 the metadata derived from them, and lazy registration with a clear missing-data error."""
+import difflib
 import functools
 import json
 import os
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
@@ -11,6 +12,8 @@ from ...errors import UserError
 
 __all__ = [
     "DatasetNotFoundError",
+    "UnknownDatasetError",
+    "check_datasets",
     "datasets_root",
     "load_categories",
     "semantic_metadata",
@@ -25,6 +28,14 @@ README = "datasets/README.md"
 
 class DatasetNotFoundError(UserError, FileNotFoundError):
     """A registered dataset whose files are not where its registration expects them."""
+
+
+class UnknownDatasetError(UserError, KeyError):
+    """A dataset name that nothing registered."""
+
+
+# name -> (required paths, hint) of the datasets registered through register_dataset
+_REQUIREMENTS: Dict[str, Tuple[Sequence[str], str]] = {}
 
 
 def datasets_root() -> str:
@@ -102,6 +113,7 @@ def register_dataset(
         DatasetCatalog.remove(name)
     if name in MetadataCatalog:
         MetadataCatalog.remove(name)
+    _REQUIREMENTS[name] = (tuple(required), hint)
 
     def load():
         _check_paths(name, required, hint)
@@ -122,3 +134,26 @@ def detectron2_metadata(name: str) -> dict:
         metadata.pop("name", None)
         _DETECTRON2_METADATA[name] = metadata
     return dict(_DETECTRON2_METADATA[name])
+
+
+def check_datasets(names: Sequence[str], key: str) -> None:
+    """Check, without loading them, that the datasets ``names`` (the value of config key
+    ``key``, e.g. "DATASETS.TRAIN") are registered and, for those registered by this package,
+    that their files are where the registration expects them.
+
+    Raises:
+        UnknownDatasetError: a name is not registered (the message suggests close names).
+        DatasetNotFoundError: a dataset's files are missing.
+    """
+    for name in names:
+        if name not in DatasetCatalog:
+            registered = DatasetCatalog.list()
+            close = difflib.get_close_matches(name, registered, n=3, cutoff=0.6)
+            suggestion = (
+                "did you mean " + " or ".join(close) + "?"
+                if close
+                else f"the {len(registered)} registered names are in DatasetCatalog.list()"
+            )
+            raise UnknownDatasetError(f"{key}: no dataset named '{name}' is registered; {suggestion}")
+        if name in _REQUIREMENTS:
+            _check_paths(name, *_REQUIREMENTS[name])
