@@ -12,7 +12,7 @@ from detectron2.modeling import build_model
 
 from checkpoint_reference import compare_state_dict, load_reference, reference_files, reference_stem
 from mask2former import add_maskformer2_config
-from mask2former.data import DATASET_MAPPER_REGISTRY, build_dataset_mapper
+from mask2former.data import build_dataset_mapper
 from mask2former.maskformer_model import panoptic_within_mask
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
