@@ -17,7 +17,9 @@ def load_reference(path) -> Tuple[str, int, Dict[str, Tuple[int, ...]]]:
     if not path.is_absolute():
         path = REFERENCE_DIR / path
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint reference {path} is missing (the test data ships in git)")
+        raise FileNotFoundError(
+            f"checkpoint reference {path} is missing (the test data ships in git)"
+        )
     config, count, shapes = None, None, {}
     with gzip.open(path, "rt") as f:
         for line in f:

@@ -34,7 +34,9 @@ def column_masks(*columns, size=4):
     return masks
 
 
-def panoptic(mask_cls, mask_pred, object_mask_threshold=0.8, overlap_threshold=0.8, within_mask=True):
+def panoptic(
+    mask_cls, mask_pred, object_mask_threshold=0.8, overlap_threshold=0.8, within_mask=True
+):
     return panoptic_inference(
         mask_cls,
         mask_pred,
@@ -164,7 +166,9 @@ def test_panoptic_rules_of_the_two_releases_differ_where_the_winner_is_unsure():
     ]
     # the overlap test still divides by the own mask at probability >= .5: query 0's 12 / 4 = 3
     # passes a threshold of 1.5, query 1's 4 / 4 = 1 does not, and its column stays void
-    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred, overlap_threshold=1.5, within_mask=False)
+    panoptic_seg, segments_info = panoptic(
+        mask_cls, mask_pred, overlap_threshold=1.5, within_mask=False
+    )
     assert columns_of(panoptic_seg) == [1, 1, 1, 0]
     assert segments_info == [{"id": 1, "isthing": True, "category_id": THING}]
 

@@ -124,7 +124,9 @@ def test_resuming_with_the_same_schedule_continues_it_silently(caplog):
     uninterrupted, finished = _train(_schedule_cfg("WarmupPolyLR", 20))
     _, halfway = _train(_schedule_cfg("WarmupPolyLR", 20), stop_iter=10)
     with caplog.at_level(logging.INFO, logger="mask2former.solver.lr_scheduler"):
-        resumed, final = _train(_schedule_cfg("WarmupPolyLR", 20), first_iter=10, checkpoint=halfway)
+        resumed, final = _train(
+            _schedule_cfg("WarmupPolyLR", 20), first_iter=10, checkpoint=halfway
+        )
     assert resumed == uninterrupted[10:]
     assert final["scheduler"] == finished["scheduler"]
     assert "Learning-rate schedule" not in caplog.text

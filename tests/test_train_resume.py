@@ -109,7 +109,9 @@ def test_finished_run_extends_with_a_longer_schedule(killed_and_resumed, tmp_pat
 
 
 @pytest.mark.slow
-def test_resume_sets_the_learning_rates_of_the_changed_schedule(killed_and_resumed, tmp_path, monkeypatch):
+def test_resume_sets_the_learning_rates_of_the_changed_schedule(
+    killed_and_resumed, tmp_path, monkeypatch
+):
     """Trainer.resume_or_load: the first resumed iteration of the extended run gets the new
     schedule's rate, not the checkpoint's (the old schedule's final 0)."""
     finished, _, _, datasets = killed_and_resumed
@@ -122,7 +124,8 @@ def test_resume_sets_the_learning_rates_of_the_changed_schedule(killed_and_resum
     import train_net
 
     longer = MAX_ITER + 4
-    args = default_argument_parser().parse_args(_command(output_dir, resume=True, max_iter=longer)[2:])
+    argv = _command(output_dir, resume=True, max_iter=longer)[2:]  # after python train_net.py
+    args = default_argument_parser().parse_args(argv)
     register_all(datasets)
     try:
         trainer = Trainer(train_net.setup(args))
@@ -135,7 +138,8 @@ def test_resume_sets_the_learning_rates_of_the_changed_schedule(killed_and_resum
     assert {group["lr"] for group in saved} == {0.0}  # the end of the 12-iteration schedule
     factor = (1 - MAX_ITER / longer) ** 0.9  # warm-up is over
     lrs = [group["lr"] for group in trainer.optimizer.param_groups]
-    assert lrs == pytest.approx([base_lr * factor for base_lr in trainer.scheduler.base_lrs], rel=1e-12)
+    expected = [base_lr * factor for base_lr in trainer.scheduler.base_lrs]
+    assert lrs == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.slow
