@@ -35,6 +35,15 @@ def thing_ids_of(metadata) -> Optional[Tuple[int, ...]]:
     return None if mapping is None else tuple(sorted(mapping.values()))
 
 
+def panoptic_within_mask(cfg) -> bool:
+    """Which release's panoptic rule a config's model follows (``panoptic_inference``'s
+    ``within_mask``). The MaskFormer release gives a segment every pixel its query wins; the
+    Mask2Former release only those where the query's own mask probability is also >= 0.5.
+    MaskFormer-release models are the ones with MaskFormer's transformer decoder
+    (StandardTransformerDecoder): its checkpoints load into no other decoder."""
+    return cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME != "StandardTransformerDecoder"
+
+
 def crop_and_resize(
     maps: torch.Tensor, image_size: Tuple[int, int], height: int, width: int
 ) -> torch.Tensor:
@@ -67,6 +76,7 @@ class MaskFormer(nn.Module):
         num_queries: int,
         object_mask_threshold: float,
         overlap_threshold: float,
+        panoptic_within_mask: bool,
         thing_ids: Optional[Sequence[int]],
         size_divisibility: int,
         sem_seg_postprocess_before_inference: bool,
@@ -87,6 +97,9 @@ class MaskFormer(nn.Module):
                 is above this.
             overlap_threshold: panoptic inference drops segments that keep less than this
                 fraction of their mask.
+            panoptic_within_mask: panoptic segments keep only the pixels inside their query's
+                mask (Mask2Former release) rather than all pixels their query wins (MaskFormer
+                release); see ``panoptic_within_mask``.
             thing_ids: contiguous ids of the thing classes (needed for panoptic inference;
                 instance inference of a panoptic model keeps only these classes).
             size_divisibility: pad images to a multiple of this (< 0: the backbone's).
@@ -108,6 +121,7 @@ class MaskFormer(nn.Module):
         self.num_queries = num_queries
         self.object_mask_threshold = object_mask_threshold
         self.overlap_threshold = overlap_threshold
+        self.panoptic_within_mask = panoptic_within_mask
         self.thing_ids = None if thing_ids is None else tuple(thing_ids)
         self.size_divisibility = (
             backbone.size_divisibility if size_divisibility < 0 else size_divisibility
@@ -155,6 +169,7 @@ class MaskFormer(nn.Module):
             "num_queries": mf.NUM_OBJECT_QUERIES,
             "object_mask_threshold": mf.TEST.OBJECT_MASK_THRESHOLD,
             "overlap_threshold": mf.TEST.OVERLAP_THRESHOLD,
+            "panoptic_within_mask": panoptic_within_mask(cfg),
             "thing_ids": thing_ids_of(metadata),
             "size_divisibility": mf.SIZE_DIVISIBILITY,
             "sem_seg_postprocess_before_inference": mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE,
@@ -278,6 +293,7 @@ class MaskFormer(nn.Module):
                 object_mask_threshold=self.object_mask_threshold,
                 overlap_threshold=self.overlap_threshold,
                 thing_ids=self.thing_ids,
+                within_mask=self.panoptic_within_mask,
             )
         if self.instance_on:
             result["instances"] = instance_inference(

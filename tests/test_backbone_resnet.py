@@ -8,7 +8,6 @@ from detectron2.modeling import build_backbone
 
 from mask2former import add_maskformer2_config
 from tests.checkpoint_reference import (
-    REFERENCE_DIR,
     compare_state_dict,
     load_reference,
     reference_files,
@@ -50,32 +49,32 @@ def reference_backbone(path):
 @pytest.mark.parametrize(
     "reference,depth,norm,deeplab",
     [
-        ("maskformer/ade20k-150__maskformer_R50_bs16_160k.txt", 50, "FrozenBN", False),
+        ("maskformer/ade20k-150__maskformer_R50_bs16_160k.txt.gz", 50, "FrozenBN", False),
         (
-            "mask2former/coco__panoptic-segmentation__maskformer2_R101_bs16_50ep.txt",
+            "mask2former/coco__panoptic-segmentation__maskformer2_R101_bs16_50ep.txt.gz",
             101,
             "FrozenBN",
             False,
         ),
         # SyncBN (like BN) stores num_batches_tracked; FrozenBN does not
         (
-            "mask2former/ade20k__semantic-segmentation__maskformer2_R101_bs16_90k.txt",
+            "mask2former/ade20k__semantic-segmentation__maskformer2_R101_bs16_90k.txt.gz",
             101,
             "SyncBN",
             False,
         ),
         (
-            "mask2former/cityscapes__semantic-segmentation__maskformer2_R50_bs16_90k.txt",
+            "mask2former/cityscapes__semantic-segmentation__maskformer2_R50_bs16_90k.txt.gz",
             50,
             "SyncBN",
             False,
         ),
-        ("maskformer/ade20k-150__maskformer_R101c_bs16_160k.txt", 101, "FrozenBN", True),
+        ("maskformer/ade20k-150__maskformer_R101c_bs16_160k.txt.gz", 101, "FrozenBN", True),
     ],
 )
 def test_resnet_matches_reference(reference, depth, norm, deeplab):
     ours = backbone_keys(resnet_cfg(depth, norm, deeplab))
-    assert compare_state_dict(ours, reference_backbone(REFERENCE_DIR / reference)) == []
+    assert compare_state_dict(ours, reference_backbone(reference)) == []
 
 
 def test_every_resnet_reference_is_one_of_the_variants():

@@ -7,7 +7,7 @@ import pytest
 from detectron2.config import CfgNode, get_cfg
 from detectron2.projects.deeplab import add_deeplab_config
 
-from checkpoint_reference import load_reference, reference_files
+from checkpoint_reference import load_reference, reference_files, reference_stem
 from conftest import make_tiny_cfg
 from mask2former import add_maskformer2_config
 
@@ -263,7 +263,7 @@ MASK_CLASSIFICATION_REFERENCES = [
 @pytest.mark.parametrize(
     "release,reference",
     MASK_CLASSIFICATION_REFERENCES,
-    ids=[f"{r}/{p.stem}" for r, p in MASK_CLASSIFICATION_REFERENCES],
+    ids=[f"{r}/{reference_stem(p)}" for r, p in MASK_CLASSIFICATION_REFERENCES],
 )
 def test_published_loss_and_matching_settings(release, reference):
     """Mask2Former: class 2, mask (BCE) 5, dice 5 on 112x112 importance-sampled points

@@ -10,9 +10,10 @@ from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
-from checkpoint_reference import compare_state_dict, load_reference, reference_files
+from checkpoint_reference import compare_state_dict, load_reference, reference_files, reference_stem
 from mask2former import add_maskformer2_config
-from mask2former.data import DATASET_MAPPER_REGISTRY, build_dataset_mapper
+from mask2former.data import build_dataset_mapper
+from mask2former.maskformer_model import panoptic_within_mask
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 # where each release's "configs/..." paths live in this repository
@@ -44,7 +45,7 @@ REFERENCES = [(release, path) for release in RELEASE_ROOTS for path in reference
 
 def _reference_id(item):
     release, path = item
-    return f"{release}/{path.stem}"
+    return f"{release}/{reference_stem(path)}"
 
 
 def our_path(release: str, published: str) -> Path:
@@ -81,6 +82,21 @@ def test_reference_sets_are_complete():
         assert len(reference_files(release)) == size, f"reference files of {release} missing"
 
 
+def test_video_references_are_complete_and_parse():
+    """The video instance segmentation configs of the Mask2Former release (YouTube-VIS 2019 and
+    2021, R50, R101 and the four Swin sizes): carried for the video model, read here so that a
+    damaged file is noticed now."""
+    files = reference_files("mask2former-video")
+    assert len(files) == 12
+    for path in files:
+        published, count, shapes = load_reference(path)
+        dataset, *_ = reference_stem(path).split("__")
+        assert published.startswith(f"configs/{dataset}/") and published.endswith(".yaml"), path
+        published_parts = Path(published).relative_to("configs").with_suffix("").parts
+        assert reference_stem(path) == "__".join(published_parts), path
+        assert count > 0 and "sem_seg_head.predictor.class_embed.weight" in shapes, path
+
+
 @pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])
 def test_model_matches_published_checkpoint(release, reference):
     published, num_params, shapes = load_reference(reference)
@@ -100,9 +116,10 @@ def test_model_matches_published_checkpoint(release, reference):
 def test_release_behaviour(release, reference):
     """MaskFormer-release configs select the MaskFormer decoder and losses and always return the
     semantic result (plus panoptic in the panoptic folders); Mask2Former ones the Mask2Former
-    decoder with point-sampled losses."""
+    decoder with point-sampled losses. Each follows its release's panoptic rule."""
     published, _, _ = load_reference(reference)
     cfg = load_cfg(our_path(release, published))
+    assert panoptic_within_mask(cfg) == (release == "mask2former")
     mf = cfg.MODEL.MASK_FORMER
     if release == "maskformer":
         assert mf.TRANSFORMER_DECODER_NAME == "StandardTransformerDecoder"
@@ -113,6 +130,25 @@ def test_release_behaviour(release, reference):
         assert mf.TRANSFORMER_DECODER_NAME == "MultiScaleMaskedTransformerDecoder"
         assert mf.TRAIN_NUM_POINTS == 112 * 112
         assert mf.TEST.SEMANTIC_ON or mf.TEST.INSTANCE_ON or mf.TEST.PANOPTIC_ON
+
+
+# Test-time values of the MaskFormer release's panoptic configs, per folder, as published:
+# (OBJECT_MASK_THRESHOLD, OVERLAP_THRESHOLD, MODEL.MASK_FORMER.SIZE_DIVISIBILITY)
+MASKFORMER_PANOPTIC_TEST = {"coco-panoptic": (0.8, 0.8, 0), "ade20k-150-panoptic": (0.7, 0.8, 32)}
+
+
+def test_maskformer_panoptic_test_settings_are_published_values():
+    checked = 0
+    for path in reference_files("maskformer"):
+        published = load_reference(path)[0]
+        folder = Path(published).parts[1]
+        if folder not in MASKFORMER_PANOPTIC_TEST:
+            continue
+        mf = load_cfg(our_path("maskformer", published)).MODEL.MASK_FORMER
+        values = (mf.TEST.OBJECT_MASK_THRESHOLD, mf.TEST.OVERLAP_THRESHOLD, mf.SIZE_DIVISIBILITY)
+        assert values == MASKFORMER_PANOPTIC_TEST[folder], published
+        checked += 1
+    assert checked == 8  # 6 COCO (R50, R101, Swin-T/S/B/L), 2 ADE20K (R50, R101)
 
 
 @pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])

@@ -125,6 +125,45 @@ def test_panoptic_evaluators_selected_by_task_flags(tmp_path):
         build_evaluator(_cfg(semantic=False), name, str(tmp_path))
 
 
+@pytest.fixture
+def panoptic_without_semantic_labels():
+    """shapes_panoptic_val as detectron2 registers coco_2017_val_panoptic: records without
+    sem_seg_file_name, metadata without sem_seg_root."""
+    name = "shapes_panoptic_val_without_sem_seg"
+    source = MetadataCatalog.get("shapes_panoptic_val").as_dict()
+    DatasetCatalog.register(
+        name,
+        lambda: [
+            {k: v for k, v in r.items() if k != "sem_seg_file_name"}
+            for r in DatasetCatalog.get("shapes_panoptic_val")
+        ],
+    )
+    MetadataCatalog.get(name).set(
+        **{k: v for k, v in source.items() if k not in ("name", "sem_seg_root")}
+    )
+    yield name
+    DatasetCatalog.remove(name)
+    MetadataCatalog.remove(name)
+
+
+def test_panoptic_dataset_without_semantic_labels_is_evaluated_without_miou(
+    panoptic_without_semantic_labels, tmp_path, caplog
+):
+    """The MaskFormer COCO panoptic configs return the semantic result too, and test on
+    coco_2017_val_panoptic, which has no semantic labels: PQ only, as in the MaskFormer
+    release (SemSegEvaluator used to fail there with KeyError: 'sem_seg_file_name')."""
+    name = panoptic_without_semantic_labels
+    with caplog.at_level("INFO", logger="mask2former.evaluation.build"):
+        evaluator = build_evaluator(_cfg(semantic=True, panoptic=True), name, str(tmp_path))
+    assert isinstance(evaluator, COCOPanopticEvaluator)
+    assert f"Dataset {name!r} has no semantic labels" in caplog.text
+    records = DatasetCatalog.get(name)
+    results = _run(evaluator, records, lambda r: {"panoptic_seg": _panoptic_gt(r)})
+    assert results["panoptic_seg"]["PQ"] == pytest.approx(100.0)
+    with pytest.raises(NotImplementedError, match="with the ground truth it needs"):
+        build_evaluator(_cfg(semantic=True), name, str(tmp_path))
+
+
 def _perfect_panoptic_run(evaluator, name):
     """Run ``evaluator`` on ``name`` with panoptic, instance and semantic outputs all equal to
     the ground truth."""

@@ -11,8 +11,8 @@ from mask2former.export import ExportableMaskFormer, InferenceSpec, postprocess,
 from mask2former.predictor import MaskFormerPredictor
 
 
-def _predictor(tasks):
-    cfg = make_tiny_cfg()
+def _predictor(tasks, decoder="MultiScaleMaskedTransformerDecoder"):
+    cfg = make_tiny_cfg(decoder)
     for task in ("SEMANTIC_ON", "PANOPTIC_ON", "INSTANCE_ON"):
         cfg.MODEL.MASK_FORMER.TEST[task] = task in tasks
     predictor = MaskFormerPredictor(cfg, random_weights=True)
@@ -54,3 +54,31 @@ def test_postprocess_of_network_outputs_gives_the_predictor_results(tasks, shape
         for field in ("pred_masks", "pred_classes"):
             assert torch.equal(result["instances"].get(field), expected["instances"].get(field))
         torch.testing.assert_close(result["instances"].scores, expected["instances"].scores)
+
+
+@pytest.mark.parametrize(
+    "decoder", ["MultiScaleMaskedTransformerDecoder", "StandardTransformerDecoder"],
+    ids=["mask2former", "maskformer"],
+)  # fmt: skip
+def test_exported_spec_carries_the_release_panoptic_rule(decoder):
+    """The spec (and its JSON) keeps the model's panoptic rule, and post-processing follows it:
+    a thing query wins columns 0-2 of a 4x4 image with mask probabilities .45, .45, .27, its
+    own mask (>= .5) is column 3, won by a stuff query. MaskFormer's rule gives the thing
+    query the pixels it wins, Mask2Former's leaves them void."""
+    predictor = _predictor(("SEMANTIC_ON", "PANOPTIC_ON"), decoder)
+    spec = InferenceSpec.from_model(predictor.cfg, predictor.model)
+    maskformer_release = decoder == "StandardTransformerDecoder"
+    assert spec.panoptic_within_mask is not maskformer_release
+    spec = InferenceSpec.from_json(spec.to_json())
+    assert spec.panoptic_within_mask is not maskformer_release
+
+    thing, stuff = 0, 2  # _predictor's thing classes are 0 and 1
+    logits = np.zeros((1, 2, spec.num_classes + 1), dtype=np.float32)
+    logits[0, 0, thing] = logits[0, 1, stuff] = 10.0
+    row = np.array([[-0.2, -0.2, -1.0, 0.5], [-10.0, -10.0, -10.0, 10.0]], dtype=np.float32)
+    masks = np.broadcast_to(row[None, :, None, :], (1, 2, 4, 4)).copy()
+    (result,) = postprocess(logits, masks, spec, (4, 4), [(4, 4)], [(4, 4)])
+    seg, info = result["panoptic_seg"]
+    expected_row = [1, 1, 1, 2] if maskformer_release else [0, 0, 0, 1]
+    assert seg.tolist() == [expected_row] * 4
+    assert [s["category_id"] for s in info] == ([thing, stuff] if maskformer_release else [stuff])

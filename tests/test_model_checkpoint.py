@@ -8,7 +8,7 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 
-from checkpoint_reference import REFERENCE_DIR, compare_state_dict, load_reference
+from checkpoint_reference import compare_state_dict, load_reference
 from conftest import make_tiny_cfg
 from mask2former import add_maskformer2_config
 from mask2former.checkpoint import MaskFormerCheckpointer
@@ -46,7 +46,7 @@ def mask2former_r50_ade20k_semantic():
     mf.TRANSFORMER_IN_FEATURE = "multi_scale_pixel_decoder"
     mf.DROPOUT = 0.0
     mf.DEC_LAYERS = 10
-    return cfg, "mask2former/ade20k__semantic-segmentation__maskformer2_R50_bs16_160k.txt"
+    return cfg, "mask2former/ade20k__semantic-segmentation__maskformer2_R50_bs16_160k.txt.gz"
 
 
 def _maskformer_r50(num_classes: int):
@@ -62,7 +62,7 @@ def _maskformer_r50(num_classes: int):
 
 
 def maskformer_r50_ade20k():
-    return _maskformer_r50(150), "maskformer/ade20k-150__maskformer_R50_bs16_160k.txt"
+    return _maskformer_r50(150), "maskformer/ade20k-150__maskformer_R50_bs16_160k.txt.gz"
 
 
 def maskformer_panoptic_r50_coco():
@@ -70,14 +70,14 @@ def maskformer_panoptic_r50_coco():
     cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = "TransformerEncoderPixelDecoder"
     cfg.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 6
     cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "transformer_encoder"
-    return cfg, "maskformer/coco-panoptic__maskformer_panoptic_R50_bs64_554k.txt"
+    return cfg, "maskformer/coco-panoptic__maskformer_panoptic_R50_bs64_554k.txt.gz"
 
 
 def per_pixel_baseline_r50_ade20k():
     cfg = _maskformer_r50(150)
     cfg.MODEL.META_ARCHITECTURE = "SemanticSegmentor"
     cfg.MODEL.SEM_SEG_HEAD.NAME = "PerPixelBaselineHead"
-    return cfg, "maskformer/ade20k-150__per_pixel_baseline_R50_bs16_160k.txt"
+    return cfg, "maskformer/ade20k-150__per_pixel_baseline_R50_bs16_160k.txt.gz"
 
 
 def per_pixel_baseline_plus_r50_ade20k():
@@ -85,10 +85,9 @@ def per_pixel_baseline_plus_r50_ade20k():
     cfg.MODEL.META_ARCHITECTURE = "SemanticSegmentor"
     cfg.MODEL.SEM_SEG_HEAD.NAME = "PerPixelBaselinePlusHead"
     cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 150
-    return cfg, "maskformer/ade20k-150__per_pixel_baseline_plus_R50_bs16_160k.txt"
+    return cfg, "maskformer/ade20k-150__per_pixel_baseline_plus_R50_bs16_160k.txt.gz"
 
 
-@pytest.mark.skipif(not REFERENCE_DIR.is_dir(), reason=f"no reference keys at {REFERENCE_DIR}")
 @pytest.mark.parametrize(
     "make",
     [
@@ -102,7 +101,7 @@ def per_pixel_baseline_plus_r50_ade20k():
 )
 def test_r50_state_dict_matches_published(make):
     cfg, reference = make()
-    _, count, shapes = load_reference(REFERENCE_DIR / reference)
+    _, count, shapes = load_reference(reference)
     model = build_model(cfg)
     assert compare_state_dict(model.state_dict(), shapes) == []
     assert sum(p.numel() for p in model.parameters()) == count

@@ -34,7 +34,9 @@ def column_masks(*columns, size=4):
     return masks
 
 
-def panoptic(mask_cls, mask_pred, object_mask_threshold=0.8, overlap_threshold=0.8):
+def panoptic(
+    mask_cls, mask_pred, object_mask_threshold=0.8, overlap_threshold=0.8, within_mask=True
+):
     return panoptic_inference(
         mask_cls,
         mask_pred,
@@ -42,6 +44,7 @@ def panoptic(mask_cls, mask_pred, object_mask_threshold=0.8, overlap_threshold=0
         object_mask_threshold=object_mask_threshold,
         overlap_threshold=overlap_threshold,
         thing_ids=[THING, OTHER_THING],
+        within_mask=within_mask,
     )
 
 
@@ -130,6 +133,46 @@ def test_panoptic_pixels_below_half_probability_stay_void():
     assert len(segments_info) == 1
 
 
+def test_panoptic_maskformer_rule_keeps_every_pixel_won():
+    """The MaskFormer release's rule on the previous case: the only query wins every pixel
+    (4 columns won, 1 column of its own mask: ratio 4 passes the overlap threshold), and every
+    pixel it wins is its segment's, whatever its mask probability there."""
+    mask_cls = class_logits(THING)
+    mask_pred = column_masks([0, 1])
+    mask_pred[0, :, 1] = -0.1
+    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred, within_mask=False)
+    assert columns_of(panoptic_seg) == [1, 1, 1, 1]
+    assert segments_info == [{"id": 1, "isthing": True, "category_id": THING}]
+
+
+def test_panoptic_rules_of_the_two_releases_differ_where_the_winner_is_unsure():
+    """Query 0 (a thing) wins columns 0-2 with mask probabilities .45, .45, .27 while its own
+    mask (probability >= .5) is column 3, which the stuff query 1 wins (probability ~1 against
+    .62). Query 0 wins 12 pixels for 4 of its own mask, so it passes the overlap threshold.
+    Mask2Former's rule: its segment, won pixels inside its own mask, is empty, so it is dropped
+    and columns 0-2 stay void. MaskFormer's rule: its segment is the 12 pixels it wins."""
+    mask_cls = class_logits(THING, STUFF)
+    mask_pred = column_masks([], [3])
+    mask_pred[0] = torch.tensor([-0.2, -0.2, -1.0, 0.5])  # the same in every row
+    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred, within_mask=True)
+    assert columns_of(panoptic_seg) == [0, 0, 0, 1]
+    assert segments_info == [{"id": 1, "isthing": False, "category_id": STUFF}]
+
+    panoptic_seg, segments_info = panoptic(mask_cls, mask_pred, within_mask=False)
+    assert columns_of(panoptic_seg) == [1, 1, 1, 2]
+    assert segments_info == [
+        {"id": 1, "isthing": True, "category_id": THING},
+        {"id": 2, "isthing": False, "category_id": STUFF},
+    ]
+    # the overlap test still divides by the own mask at probability >= .5: query 0's 12 / 4 = 3
+    # passes a threshold of 1.5, query 1's 4 / 4 = 1 does not, and its column stays void
+    panoptic_seg, segments_info = panoptic(
+        mask_cls, mask_pred, overlap_threshold=1.5, within_mask=False
+    )
+    assert columns_of(panoptic_seg) == [1, 1, 1, 0]
+    assert segments_info == [{"id": 1, "isthing": True, "category_id": THING}]
+
+
 def test_panoptic_without_confident_queries_is_all_void():
     panoptic_seg, segments_info = panoptic(
         class_logits(NUM_CLASSES, NUM_CLASSES), column_masks([0], [1])
@@ -203,8 +246,11 @@ def test_instance_inference_rejects_image_size_other_than_mask_size():
         instance_inference(mask_cls, mask_pred, image_size=(8, 8), num_classes=2, topk=4)
 
 
-def reference_panoptic(mask_cls, mask_pred, object_mask_threshold, overlap_threshold, thing_ids):
-    """The published per-query loop, painting one segment at a time."""
+def reference_panoptic(
+    mask_cls, mask_pred, object_mask_threshold, overlap_threshold, thing_ids, within_mask
+):
+    """The published per-query loops (Mask2Former's with ``within_mask``, MaskFormer's
+    without), painting one segment at a time."""
     scores, labels = mask_cls.softmax(-1).max(-1)
     keep = (labels != NUM_CLASSES) & (scores > object_mask_threshold)
     scores, labels, prob = scores[keep], labels[keep], mask_pred[keep].sigmoid()
@@ -216,7 +262,7 @@ def reference_panoptic(mask_cls, mask_pred, object_mask_threshold, overlap_thres
     for k in range(len(labels)):
         label = int(labels[k])
         won, own = winner == k, prob[k] >= 0.5
-        mask = won & own
+        mask = won & own if within_mask else won
         if won.sum() == 0 or own.sum() == 0 or mask.sum() == 0:
             continue
         if won.sum() / own.sum() < overlap_threshold:
@@ -231,16 +277,35 @@ def reference_panoptic(mask_cls, mask_pred, object_mask_threshold, overlap_thres
     return seg, info
 
 
-@pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("thresholds", [(0.0, 0.0), (0.5, 0.3), (0.8, 0.6)])
-def test_panoptic_matches_per_query_reference_on_random_predictions(seed, thresholds):
-    """8 overlapping blob-shaped masks: segments of several sizes, some removed by the object or
-    overlap threshold, stuff queries merged."""
+def _random_predictions(seed):
+    """8 overlapping blob-shaped masks on 9x11 pixels, confident and unsure classes."""
     g = torch.Generator().manual_seed(seed)
     mask_cls = torch.randn(8, NUM_CLASSES + 1, generator=g) * 6
     coarse = torch.randn(8, 1, 3, 3, generator=g) * 4
     mask_pred = F.interpolate(coarse, size=(9, 11), mode="bilinear", align_corners=False)[:, 0]
-    expected = reference_panoptic(mask_cls, mask_pred, *thresholds, {THING, OTHER_THING})
-    result = panoptic(mask_cls, mask_pred, *thresholds)
+    return mask_cls, mask_pred
+
+
+@pytest.mark.parametrize("within_mask", [True, False], ids=["mask2former", "maskformer"])
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("thresholds", [(0.0, 0.0), (0.5, 0.3), (0.8, 0.6)])
+def test_panoptic_matches_per_query_reference_on_random_predictions(seed, thresholds, within_mask):
+    """Segments of several sizes, some removed by the object or overlap threshold, stuff
+    queries merged."""
+    mask_cls, mask_pred = _random_predictions(seed)
+    expected = reference_panoptic(
+        mask_cls, mask_pred, *thresholds, {THING, OTHER_THING}, within_mask
+    )
+    result = panoptic(mask_cls, mask_pred, *thresholds, within_mask=within_mask)
     assert result[1] == expected[1]
     assert torch.equal(result[0], expected[0])
+
+
+def test_random_predictions_tell_the_two_rules_apart():
+    """The random cases above are not all ones where both rules agree."""
+    differing = 0
+    for seed in range(4):
+        mask_cls, mask_pred = _random_predictions(seed)
+        maps = [panoptic(mask_cls, mask_pred, 0.0, 0.0, within_mask=w)[0] for w in (True, False)]
+        differing += int((maps[0] != maps[1]).sum())
+    assert differing > 0

@@ -56,7 +56,8 @@ def shrunk(path: str):
 def test_published_config_returns_its_release_outputs(path):
     cfg = shrunk(path)
     model = build_model(cfg).eval()
-    inputs = [{"image": torch.randint(0, 256, (3, 64, 80)).float(), "height": 32, "width": 40}]
+    # 50x70: not a multiple of 32 (the MaskFormer COCO panoptic configs do not pad)
+    inputs = [{"image": torch.randint(0, 256, (3, 50, 70)).float(), "height": 32, "width": 40}]
     with torch.no_grad():
         (result,) = model(inputs)
     assert set(result) == CASES[path]
@@ -66,3 +67,37 @@ def test_published_config_returns_its_release_outputs(path):
         assert result["panoptic_seg"][0].shape == (32, 40)
     if "instances" in result:
         assert result["instances"].image_size == (32, 40)
+
+
+PANOPTIC_CASES = sorted(path for path, outputs in CASES.items() if "panoptic_seg" in outputs)
+
+
+@pytest.mark.parametrize("path", PANOPTIC_CASES, ids=PANOPTIC_CASES)
+def test_published_panoptic_config_follows_its_release_rule(path):
+    """Hand-built predictions of 2 queries on 4x4 pixels, the same in every row: a thing query
+    wins columns 0-2 with mask probabilities .45, .45, .27 while its own mask (>= .5) is
+    column 3, won by a stuff query. The MaskFormer release paints every pixel a query wins
+    (thing, thing, thing, stuff); the Mask2Former release only won pixels inside the query's
+    own mask, which leaves the thing query with nothing (void, void, void, stuff)."""
+    model = build_model(shrunk(path)).eval()
+    maskformer_release = path.startswith("maskformer/")
+    assert model.panoptic_within_mask is not maskformer_release
+    num_classes = model.sem_seg_head.num_classes
+    thing = model.thing_ids[0]
+    stuff = min(set(range(num_classes)) - set(model.thing_ids))
+    mask_cls = torch.zeros(2, num_classes + 1)
+    mask_cls[0, thing] = mask_cls[1, stuff] = 10.0
+    mask_pred = torch.tensor([[-0.2, -0.2, -1.0, 0.5], [-10.0, -10.0, -10.0, 10.0]])
+    mask_pred = mask_pred[:, None, :].expand(2, 4, 4)
+    seg, info = model.inference_single(mask_cls, mask_pred, (4, 4), 4, 4)["panoptic_seg"]
+    if maskformer_release:
+        expected_row = [1, 1, 1, 2]
+        expected_info = [
+            {"id": 1, "isthing": True, "category_id": thing},
+            {"id": 2, "isthing": False, "category_id": stuff},
+        ]
+    else:
+        expected_row = [0, 0, 0, 1]
+        expected_info = [{"id": 1, "isthing": False, "category_id": stuff}]
+    assert torch.equal(seg, torch.tensor([expected_row] * 4, dtype=torch.int32))
+    assert info == expected_info

@@ -1,7 +1,9 @@
 """A training run killed with SIGKILL resumes (--resume) from its last checkpoint with the same
 iteration, optimizer state and learning-rate schedule; its writers and the --eval-only path
 (with test-time augmentation) work on the result."""
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,14 +18,14 @@ from train_helpers import QUICKSTART_SEMANTIC, REPO, TINY_TRAINING_OPTS, generat
 MAX_ITER = 12
 
 
-def _command(output_dir, resume):
+def _command(output_dir, resume, max_iter=MAX_ITER):
     return [
         sys.executable,
         os.path.join(REPO, "train_net.py"),
         "--config-file", QUICKSTART_SEMANTIC,
         *(["--resume"] if resume else []),
         *TINY_TRAINING_OPTS,
-        "SOLVER.MAX_ITER", str(MAX_ITER),
+        "SOLVER.MAX_ITER", str(max_iter),
         "SOLVER.CHECKPOINT_PERIOD", "2",
         "OUTPUT_DIR", str(output_dir),
     ]
@@ -73,6 +75,71 @@ def test_resumes_with_same_iteration_optimizer_and_schedule(killed_and_resumed):
     scheduler = final["trainer"]["hooks"]["LRScheduler"]
     assert scheduler["last_epoch"] == MAX_ITER
     assert scheduler["max_iters"] == MAX_ITER
+
+
+@pytest.mark.slow
+def test_finished_run_extends_with_a_longer_schedule(killed_and_resumed, tmp_path):
+    """The finished run (MAX_ITER 12) resumed with MAX_ITER 16 trains 4 more iterations on the
+    16-iteration poly schedule and says so (it used to end in "math domain error")."""
+    finished, _, _, datasets = killed_and_resumed
+    output_dir = tmp_path / "extended"
+    shutil.copytree(finished, output_dir)
+    env = dict(os.environ, DETECTRON2_DATASETS=datasets, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    longer = MAX_ITER + 4
+    run = subprocess.run(
+        _command(output_dir, resume=True, max_iter=longer),
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = run.stdout + run.stderr
+    assert f"Starting training from iteration {MAX_ITER}" in log
+    assert f"SOLVER.MAX_ITER is {longer} in the config and {MAX_ITER} in the checkpoint" in log
+
+    final = torch.load(output_dir / "model_final.pth", weights_only=False)
+    assert final["iteration"] == longer - 1
+    scheduler = final["trainer"]["hooks"]["LRScheduler"]
+    assert scheduler["max_iters"] == longer and scheduler["last_epoch"] == longer
+    optimizer = final["trainer"]["_trainer"]["optimizer"]
+    assert {float(s["step"]) for s in optimizer["state"].values()} == {float(longer)}
+    # the last iteration's learning rate (metrics.json, the head's parameter group)
+    records = [json.loads(line) for line in (output_dir / "metrics.json").read_text().splitlines()]
+    (last,) = [r for r in records if r.get("iteration") == longer - 1]
+    base_lr = max(scheduler["base_lrs"])
+    assert last["lr"] == pytest.approx(base_lr * (1 - (longer - 1) / longer) ** 0.9, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_resume_sets_the_learning_rates_of_the_changed_schedule(
+    killed_and_resumed, tmp_path, monkeypatch
+):
+    """Trainer.resume_or_load: the first resumed iteration of the extended run gets the new
+    schedule's rate, not the checkpoint's (the old schedule's final 0)."""
+    finished, _, _, datasets = killed_and_resumed
+    output_dir = tmp_path / "extended"
+    shutil.copytree(finished, output_dir)
+    from mask2former.data.datasets import datasets_root, register_all
+    from mask2former.engine import Trainer
+
+    monkeypatch.syspath_prepend(REPO)
+    import train_net
+
+    longer = MAX_ITER + 4
+    argv = _command(output_dir, resume=True, max_iter=longer)[2:]  # after python train_net.py
+    args = default_argument_parser().parse_args(argv)
+    register_all(datasets)
+    try:
+        trainer = Trainer(train_net.setup(args))
+        trainer.resume_or_load(resume=True)
+    finally:
+        register_all(datasets_root())
+    assert trainer.start_iter == MAX_ITER
+    checkpoint = torch.load(finished / "model_final.pth", weights_only=False)
+    saved = checkpoint["trainer"]["_trainer"]["optimizer"]["param_groups"]
+    assert {group["lr"] for group in saved} == {0.0}  # the end of the 12-iteration schedule
+    factor = (1 - MAX_ITER / longer) ** 0.9  # warm-up is over
+    lrs = [group["lr"] for group in trainer.optimizer.param_groups]
+    expected = [base_lr * factor for base_lr in trainer.scheduler.base_lrs]
+    assert lrs == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from detectron2.utils.logger import setup_logger
 
 from ..data import build_dataset_mapper
 from ..evaluation import build_evaluator
-from ..solver import build_lr_scheduler, build_optimizer
+from ..solver import apply_schedule, build_lr_scheduler, build_optimizer
 from ..test_time_augmentation import SemanticSegmentorWithTTA
 from .checkpointer import AtomicCheckpointer
 from .model_log import log_model
@@ -70,6 +70,14 @@ class Trainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    def resume_or_load(self, resume=True):
+        """DefaultTrainer's, then, when a run resumes, the learning rates of the config's
+        schedule at the resumed iteration (the checkpoint's are the old schedule's if the
+        config changed it, e.g. a longer SOLVER.MAX_ITER)."""
+        super().resume_or_load(resume)
+        if resume and self.checkpointer.has_checkpoint() and self.start_iter < self.max_iter:
+            apply_schedule(self.scheduler)
 
     def train(self):
         """Train from ``start_iter`` to SOLVER.MAX_ITER; returns the results of the evaluation

@@ -109,6 +109,7 @@ def postprocess_single(
             object_mask_threshold=spec.object_mask_threshold,
             overlap_threshold=spec.overlap_threshold,
             thing_ids=spec.thing_ids,
+            within_mask=spec.panoptic_within_mask,
         )
     if spec.instance_on:
         result["instances"] = instance_inference(

@@ -25,6 +25,8 @@ class InferenceSpec:
         semantic_on, panoptic_on, instance_on: which results post-processing makes.
         sem_seg_postprocess_before_inference: resize mask logits before semantic inference.
         object_mask_threshold, overlap_threshold: panoptic inference thresholds.
+        panoptic_within_mask: the panoptic rule of the model's release (``panoptic_inference``'s
+            ``within_mask``).
         thing_ids: contiguous ids of the thing classes, or None.
         test_topk_per_image: instances kept per image.
     """
@@ -43,6 +45,7 @@ class InferenceSpec:
     sem_seg_postprocess_before_inference: bool
     object_mask_threshold: float
     overlap_threshold: float
+    panoptic_within_mask: bool
     thing_ids: Optional[Tuple[int, ...]]
     test_topk_per_image: int
 
@@ -64,6 +67,7 @@ class InferenceSpec:
             sem_seg_postprocess_before_inference=model.sem_seg_postprocess_before_inference,
             object_mask_threshold=model.object_mask_threshold,
             overlap_threshold=model.overlap_threshold,
+            panoptic_within_mask=model.panoptic_within_mask,
             thing_ids=model.thing_ids,
             test_topk_per_image=model.test_topk_per_image,
         )
@@ -81,7 +85,10 @@ class InferenceSpec:
         expected = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(fields, dict) or set(fields) != expected:
             got = sorted(fields) if isinstance(fields, dict) else type(fields).__name__
-            raise ValueError(f"{source}: {SPEC_KEY} must have the keys {sorted(expected)}, got {got}")
+            raise ValueError(
+                f"{source}: {SPEC_KEY} must have the keys {sorted(expected)}, got {got}; "
+                "export the model again with tools/export_model.py"
+            )
         for name in ("pixel_mean", "pixel_std", "fixed_input_size", "thing_ids"):
             if fields[name] is not None:
                 fields[name] = tuple(fields[name])

@@ -47,19 +47,23 @@ def panoptic_inference(
     object_mask_threshold: float,
     overlap_threshold: float,
     thing_ids: Collection[int],
+    within_mask: bool,
 ) -> Tuple[torch.Tensor, List[Dict]]:
     """Non-overlapping segments from the confident queries.
 
     Queries predicting "no object" or whose class probability is not above
-    ``object_mask_threshold`` are dropped. Each pixel goes to the remaining query with the highest
-    class probability * mask probability, restricted to pixels where that query's mask probability
-    is >= 0.5. A query keeps its segment only if it wins at least ``overlap_threshold`` of its own
-    mask (mask probability >= 0.5); queries of the same stuff class (not in ``thing_ids``) are
-    merged into one segment.
+    ``object_mask_threshold`` are dropped. Each pixel is won by the remaining query with the
+    highest class probability * mask probability. A query's segment is the pixels it wins or,
+    with ``within_mask``, only those of them where its own mask probability is >= 0.5. A query
+    keeps its segment only if it wins at least ``overlap_threshold`` of its own mask (mask
+    probability >= 0.5) and the segment is not empty; queries of the same stuff class (not in
+    ``thing_ids``) are merged into one segment.
 
     Args:
         num_classes: K (the no-object index).
         thing_ids: contiguous ids of the thing classes.
+        within_mask: True for the Mask2Former release's rule, False for the MaskFormer
+            release's (see ``maskformer_model.panoptic_within_mask``).
     Returns:
         panoptic_seg: (H, W) int32, 0 = void, segment ids count from 1.
         segments_info: one dict per segment {"id", "isthing", "category_id" (contiguous id)}.
@@ -76,13 +80,16 @@ def panoptic_inference(
 
     winner = (scores[:, None, None] * mask_prob).argmax(0)  # (H, W)
     own = mask_prob >= 0.5  # (Q', H, W)
-    in_own_mask = own.gather(0, winner[None])[0]  # pixel inside its winning query's mask
+    if within_mask:
+        in_segment = own.gather(0, winner[None])[0]  # pixel inside its winning query's mask
+    else:
+        in_segment = torch.ones_like(winner, dtype=torch.bool)
     n = len(labels)
     areas = torch.stack(
         [
             torch.bincount(winner.flatten(), minlength=n),  # pixels won
             own.flatten(1).sum(1),  # pixels of the query's own mask
-            torch.bincount(winner[in_own_mask], minlength=n),  # pixels of the segment
+            torch.bincount(winner[in_segment], minlength=n),  # pixels of the segment
         ]
     )
     # Segment ids are decided on the host (one transfer), then painted in one pass.
@@ -105,7 +112,7 @@ def panoptic_inference(
         if not isthing:
             stuff_segment_ids[label] = query_segment_id[k]
     query_segment_id = torch.as_tensor(query_segment_id, dtype=torch.int32, device=winner.device)
-    panoptic_seg = torch.where(in_own_mask, query_segment_id[winner], panoptic_seg)
+    panoptic_seg = torch.where(in_segment, query_segment_id[winner], panoptic_seg)
     return panoptic_seg, segments_info
 
 

@@ -1,6 +1,11 @@
 """Optimizer and learning-rate schedule of MaskFormer / Mask2Former training."""
-from detectron2.projects.deeplab import build_lr_scheduler  # WarmupPolyLR, or Detectron2's
-
+from .lr_scheduler import WarmupPolyLR, apply_schedule, build_lr_scheduler
 from .optimizer import build_optimizer, get_param_groups
 
-__all__ = ["build_optimizer", "build_lr_scheduler", "get_param_groups"]
+__all__ = [
+    "build_optimizer",
+    "build_lr_scheduler",
+    "get_param_groups",
+    "apply_schedule",
+    "WarmupPolyLR",
+]
