@@ -166,9 +166,11 @@ def test_shape_mismatched_weights_are_refused_by_the_predictor(mismatched_checkp
 
 
 @pytest.fixture
-def train_net_eval(monkeypatch, tmp_path):
+def train_net_eval(monkeypatch, tmp_path, shapes_root):
     """train_net.main --eval-only on the tiny model, evaluation stubbed: returns run(argv)
-    giving the model that was evaluated (None if evaluation was not reached)."""
+    giving the model that was evaluated (None if evaluation was not reached). Errors propagate
+    (``MASK2FORMER_DEBUG``) instead of becoming train_net's one-line report."""
+    monkeypatch.setenv("MASK2FORMER_DEBUG", "1")
     monkeypatch.syspath_prepend(str(REPO))
     import train_net
 
