@@ -11,7 +11,6 @@ import time
 
 import pytest
 import torch
-from detectron2.engine import default_argument_parser
 
 from train_helpers import QUICKSTART_SEMANTIC, REPO, TINY_TRAINING_OPTS, generate_tiny_shapes
 
@@ -125,7 +124,7 @@ def test_resume_sets_the_learning_rates_of_the_changed_schedule(
 
     longer = MAX_ITER + 4
     argv = _command(output_dir, resume=True, max_iter=longer)[2:]  # after python train_net.py
-    args = default_argument_parser().parse_args(argv)
+    args = train_net.parse_args(argv)
     register_all(datasets)
     try:
         trainer = Trainer(train_net.setup(args))
@@ -160,7 +159,7 @@ def test_eval_only_with_test_time_augmentation(killed_and_resumed, monkeypatch):
 
     register_all(datasets)
     try:
-        args = default_argument_parser().parse_args(
+        args = train_net.parse_args(
             [
                 "--config-file", QUICKSTART_SEMANTIC, "--eval-only",
                 *TINY_TRAINING_OPTS,
