@@ -4,7 +4,9 @@
 It also adds DeepLab's keys (``MODEL.RESNETS.STEM_TYPE``, ``SOLVER.POLY_LR_*``, ...) when they
 are missing, because the R101c configs and the WarmupPolyLR schedule use them.
 ``merge_config(cfg, file, opts)`` merges a config file and command-line overrides, naming the
-file (or the command line) that sets an unknown key.
+file (or the command line) that sets an unknown key, and registers the categories files that
+DATASETS.TRAIN / DATASETS.TEST name (metadata-only datasets, see
+:mod:`mask2former.data.datasets.metadata_file`).
 """
 import os
 from typing import List, Optional, Sequence, Tuple
@@ -13,6 +15,7 @@ import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
 
+from .data.datasets.metadata_file import METADATA_FILE_SUFFIX, register_metadata_file
 from .errors import UserError
 
 
@@ -147,6 +150,10 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
     A key that the config does not have raises :class:`ConfigKeyError` naming the key and
     where it was set: the YAML file that holds it (``config_file`` or one of its ``_BASE_``
     files) or the command line, instead of yacs' bare "Non-existent config key".
+
+    Dataset names ending in ``.json`` are categories files: each is registered as a
+    metadata-only dataset under that name, a relative path being relative to the YAML file
+    that sets the list (or to the working directory when the command line sets it).
     """
     try:
         cfg.merge_from_file(config_file)
@@ -171,4 +178,21 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
             f"{config_file}). Check its spelling against mask2former/config.py and Detectron2's "
             "defaults (detectron2/config/defaults.py)."
         ) from None
+    _register_categories_files(cfg, config_file, opts)
     return cfg
+
+
+def _register_categories_files(cfg: CN, config_file: str, opts: Sequence[str]) -> None:
+    from_command_line = set(list(opts)[0::2])
+    for split in ("TRAIN", "TEST"):
+        key = f"DATASETS.{split}"
+        names = [n for n in cfg.DATASETS[split] if n.endswith(METADATA_FILE_SUFFIX)]
+        if not names:
+            continue
+        if key in from_command_line:
+            folder = os.getcwd()
+        else:
+            where = [f for f, data in _config_chain(config_file) if _defines(data, key)]
+            folder = os.path.dirname(os.path.abspath(where[0] if where else config_file))
+        for name in names:
+            register_metadata_file(name, os.path.join(folder, os.path.expanduser(name)))
