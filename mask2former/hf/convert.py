@@ -10,7 +10,7 @@ from detectron2.config import CfgNode, get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 
-from ..checkpoint import MaskFormerCheckpointer, read_checkpoint, write_safetensors
+from ..checkpoint import MaskFormerCheckpointer, write_safetensors
 from ..config import add_maskformer2_config, merge_config
 from ..data.datasets.metadata_file import write_categories_file
 from .architecture import (
@@ -26,11 +26,12 @@ from .names import file_names
 from .preprocessing import image_processor_config, input_to_cfg
 from .tensor_plan import carried_from_json, carried_to_json
 
-__all__ = ["TASKS", "CARRIED_KEY", "Imported", "Exported", "import_checkpoint", "export_checkpoint"]
+__all__ = ["TASKS", "Imported", "Exported", "import_checkpoint", "export_checkpoint"]
 
 TASKS = ("semantic", "instance", "panoptic")
-# checkpoint entry holding the transformers-only tensors (see tensor_plan), as JSON text
-CARRIED_KEY = "transformers_only_tensors"
+# checkpoint entries: the transformers-only tensors (see tensor_plan) as JSON text, and the
+# floating dtype of the transformers weights (written back in it)
+CARRIED_KEY, DTYPE_KEY = "transformers_only_tensors", "transformers_dtype"
 CONFIG_FILE, CATEGORIES_FILE = "config.yaml", "categories.json"
 
 
@@ -191,9 +192,10 @@ def import_checkpoint(
     if recipe:
         merge_config(cfg, recipe)
     notes = cfg_from_transformers(src.config, cfg, source)
-    notes += input_to_cfg(src.preprocessor, cfg, os.path.join(folder, "preprocessor_config.json"))
-    names = _class_names(src.config, source)
     architecture = architecture_of(cfg)
+    processor_file = os.path.join(folder, "preprocessor_config.json")
+    notes += input_to_cfg(src.preprocessor, cfg, processor_file, architecture)
+    names = _class_names(src.config, source)
 
     converted = tensor_plan(cfg).to_ours(file_names(src.tensors), src.weights_file)
     _check_against_model(cfg, converted.tensors, src.weights_file)
@@ -214,6 +216,9 @@ def import_checkpoint(
     }
     if converted.carried:
         checkpoint[CARRIED_KEY] = carried_to_json(converted.carried)
+    floating = {t.dtype for t in converted.tensors.values() if t.is_floating_point()}
+    if len(floating) == 1:
+        checkpoint[DTYPE_KEY] = str(floating.pop()).replace("torch.", "")
     if weights_format == "safetensors":
         write_safetensors(checkpoint, weights_file)
     else:
@@ -261,19 +266,6 @@ def _class_names_of(cfg) -> Tuple[List[str], List[str]]:
     ]
 
 
-def _carried_and_dtype(weights: str) -> Tuple[Dict[str, torch.Tensor], torch.dtype]:
-    """The carried transformers-only tensors of a weights file, and the floating dtype its
-    tensors share (float32 when they differ or are numpy arrays)."""
-    checkpoint = read_checkpoint(weights)
-    floats = {
-        t.dtype
-        for t in checkpoint["model"].values()
-        if isinstance(t, torch.Tensor) and t.is_floating_point()
-    }
-    text = checkpoint.get(CARRIED_KEY)
-    return (carried_from_json(text) if text else {}), (floats.pop() if len(floats) == 1 else torch.float32)
-
-
 def export_checkpoint(
     config_file: str, weights: str, out_dir: str, opts: Sequence[str] = ()
 ) -> Exported:
@@ -290,11 +282,12 @@ def export_checkpoint(
 
     model = build_model(cfg)
     checkpointer = MaskFormerCheckpointer(model)
-    checkpointer.load(weights)
+    extra = checkpointer.load(weights)  # what the file holds besides the weights
     report = checkpointer.last_report
     if not report.complete:
         raise ConversionError(f"{weights}: does not fill the model of {config_file}: {report.summary()}")
-    carried, dtype = _carried_and_dtype(weights)
+    carried = carried_from_json(extra[CARRIED_KEY]) if CARRIED_KEY in extra else {}
+    dtype = getattr(torch, extra.get(DTYPE_KEY, "float32"))
     state = {
         k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()
     }

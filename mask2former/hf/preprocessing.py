@@ -28,11 +28,15 @@ def _rgb(value, key: str, source: str) -> List[float]:
     return [float(v) for v in values]
 
 
-def input_to_cfg(processor: Optional[Dict], cfg, source: str) -> List[str]:
+def input_to_cfg(processor: Optional[Dict], cfg, source: str, architecture: str) -> List[str]:
     """Sets MODEL.PIXEL_MEAN / PIXEL_STD, INPUT.FORMAT and the test sizes from an image
     processor config (None: transformers' defaults, which are the ImageNet statistics and
-    800 / 1333); returns notes on settings that do not carry over."""
+    800 / 1333), and for MaskFormer, whose config.json has no ignore value, the
+    SEM_SEG_HEAD.IGNORE_VALUE from its ``ignore_index``; returns notes on settings that do not
+    carry over."""
     processor = processor or {}
+    if architecture == "maskformer" and processor.get("ignore_index") is not None:
+        cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = int(processor["ignore_index"])
     scale = 1.0
     if processor.get("do_rescale", True):
         scale = float(processor.get("rescale_factor", 1 / 255))
