@@ -27,7 +27,7 @@ from mask2former.hf import ConversionError, export_checkpoint, import_checkpoint
 from mask2former.hf.architecture import cfg_from_transformers, tensor_plan, transformers_config
 from mask2former.hf.names import file_names
 from mask2former.hf.preprocessing import image_processor_config, input_to_cfg
-from mask2former.hf.tensor_plan import Concat, Copy, Derived
+from mask2former.hf.tensor_plan import Concat, Copy, Derived, carried_from_json, carried_to_json
 from mask2former.predictor import MaskFormerPredictor
 from tests.test_checkpoint import ROOT, load_tool
 
@@ -75,8 +75,11 @@ def test_converted_model_computes_what_transformers_computes(name, tmp_path):
     # semantic: transformers' post_process_semantic_segmentation
     assert m["semantic_score_diff"] < 1e-4 and m["semantic_differ_only_at_ties"], m
     # instances: post_process_instance_segmentation with the same top-k and threshold
-    assert m["instances"][0] == m["instances"][1] and m["instance_classes_equal"], m
-    assert m["instance_score_diff"] < 1e-4 and m["instance_masks_differ_only_near_0"], m
+    for prefix in ("", "all_classes_"):
+        assert m[prefix + "instances"][0] == m[prefix + "instances"][1], m
+        assert m[prefix + "instance_classes_equal"] and m[prefix + "instance_score_diff"] < 1e-4, m
+        assert m[prefix + "instance_masks_differ_only_near_0"], m
+    assert m["all_classes_instances"][0] > 0, m
     # panoptic: every segment lies in one of transformers' with the same class
     assert m["panoptic_segments_inside_theirs"] == m["panoptic_segments"][0], m
     # the post-processings on the same designed predictions: equal up to the documented rule
@@ -475,6 +478,29 @@ def test_command_line_override_of_the_dataset_is_relative_to_the_working_directo
     new_cfg(config, ["DATASETS.TEST", "('names.json',)"])
     assert MetadataCatalog.get("names.json").stuff_classes == ["a", "b"]
     assert MetadataCatalog.get("names.json").get("thing_dataset_id_to_contiguous_id") is None
+
+
+def test_broken_categories_files_are_named(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("DATASETS:\n  TEST: ['names.json']\n")
+    (tmp_path / "names.json").write_text("{not json")
+    with pytest.raises(DatasetNotFoundError, match="names.json: not valid JSON"):
+        new_cfg(config)
+    (tmp_path / "names.json").write_text(json.dumps([{"name": "x"}]))
+    with pytest.raises(DatasetNotFoundError, match="each with an 'id' and a 'name'"):
+        new_cfg(config)
+
+
+def test_tensors_kept_aside_are_exact_in_every_precision():
+    tensors = {
+        "a": torch.randn(5).to(torch.bfloat16),
+        "b": torch.randn(3).half(),
+        "c": torch.randn(2, 2, dtype=torch.float64),
+        "n": torch.tensor(7),
+    }
+    back = carried_from_json(carried_to_json(tensors))
+    for k, v in tensors.items():
+        assert back[k].dtype == v.dtype and torch.equal(back[k], v), k
 
 
 def test_command_line_round_trip(tmp_path, capsys):

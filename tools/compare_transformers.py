@@ -181,19 +181,16 @@ def compare_semantic(ours_scores, processor, outputs, size):
     }
 
 
-def compare_instances(instances, processor, outputs, size):
+def compare_instances(instances, processor, outputs, size, things_only=True):
     """Panoptic models return instances of the thing classes only (as the published code):
-    transformers' instances are compared after dropping the others."""
+    then transformers' instances are compared after dropping the others."""
     result = processor.post_process_instance_segmentation(
         outputs, threshold=INSTANCE_THRESHOLD, target_sizes=[size], return_binary_maps=True
     )[0]
-    things = [CLASS_NAMES.index(n) for n in THING_CLASSES]
+    classes = [CLASS_NAMES.index(n) for n in (THING_CLASSES if things_only else CLASS_NAMES)]
+    maps = result["segmentation"] if result["segments_info"] else []
     theirs = sorted(
-        (
-            (info, mask)
-            for info, mask in zip(result["segments_info"], result["segmentation"] if result["segments_info"] else [])
-            if info["label_id"] in things
-        ),
+        ((info, mask) for info, mask in zip(result["segments_info"], maps) if info["label_id"] in classes),
         key=lambda s: -s[0]["score"],
     )
     keep = instances.scores >= INSTANCE_THRESHOLD
@@ -361,6 +358,15 @@ def compare(name: str, workdir: str, size: int = 384) -> dict:
     measured.update(compare_semantic(ours["sem_seg"], processor, outputs, (size, size)))
     measured.update(compare_instances(ours["instances"], processor, outputs, (size, size)))
     measured.update(compare_panoptic(ours["panoptic_seg"], processor, outputs, (size, size)))
+    # the same model as an instance-segmentation model (no panoptic): instances of every class
+    model.panoptic_on = False
+    masks = F.interpolate(raw["pred_masks"], size=(size, size), mode="bilinear", align_corners=False)
+    instances = model.inference_single(raw["pred_logits"][0], masks[0], (size, size), size, size)
+    model.panoptic_on = True
+    every_class = compare_instances(
+        instances["instances"], processor, outputs, (size, size), things_only=False
+    )
+    measured.update({"all_classes_" + key: value for key, value in every_class.items()})
 
     # the post-processings alone, on the same designed predictions
     designed = designed_predictions(size)
@@ -385,20 +391,47 @@ def compare(name: str, workdir: str, size: int = 384) -> dict:
     return measured
 
 
+COLUMNS = [  # (header, measured key(s))
+    ("class logits", "class_logits_diff"),
+    ("mask logits", "mask_logits_diff"),
+    ("semantic scores", "semantic_score_diff"),
+    ("semantic pixels differing", "semantic_pixels_differing"),
+    ("thing instances (ours / theirs)", "instances"),
+    ("instances of any class (ours / theirs)", "all_classes_instances"),
+    ("instance scores", "all_classes_instance_score_diff"),
+    ("instance mask pixels differing", "all_classes_instance_mask_pixels_differing"),
+    ("panoptic segments (ours / theirs)", "panoptic_segments"),
+    ("ours inside theirs", "panoptic_segments_inside_theirs"),
+    ("designed: panoptic pixels differing", "designed_panoptic_pixels_differing"),
+    ("way back bit for bit", "round_trip_exact"),
+]
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.1e}"
+    if isinstance(value, tuple):
+        return " / ".join(str(v) for v in value)
+    return str(value)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=384, help="square image size")
     parser.add_argument("--only", nargs="+", choices=sorted(COMBINATIONS), help="combinations to run")
+    parser.add_argument("--all", action="store_true", help="print every measured value")
     args = parser.parse_args(argv)
     import transformers
 
-    print(f"transformers {transformers.__version__}, torch {torch.__version__}")
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}\n")
+    print("| combination | " + " | ".join(header for header, _ in COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
     for name in args.only or COMBINATIONS:
         with tempfile.TemporaryDirectory() as workdir:
             measured = compare(name, workdir, args.size)
-        print(name)
-        for key, value in measured.items():
-            print(f"  {key}: {value:.2e}" if isinstance(value, float) else f"  {key}: {value}")
+        print(f"| {name} | " + " | ".join(_cell(measured[key]) for _, key in COLUMNS) + " |")
+        if args.all:
+            print("  " + ", ".join(f"{k}: {_cell(v)}" for k, v in measured.items()))
 
 
 if __name__ == "__main__":

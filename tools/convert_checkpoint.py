@@ -80,7 +80,10 @@ def parse_args(argv=None):
         "metadata gives the class names, colours and thing classes instead of categories.json",
     )
     hf.add_argument(
-        "--format", choices=["safetensors", "pth"], default="safetensors", help="weights file format"
+        "--format",
+        choices=["safetensors", "pth"],
+        default="safetensors",
+        help="weights file format",
     )
     parser.add_argument(
         "--to-transformers",

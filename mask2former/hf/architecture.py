@@ -91,7 +91,9 @@ def _res5_channels(cfg) -> int:
     return cfg.MODEL.RESNETS.RES2_OUT_CHANNELS * 8
 
 
-def cfg_from_transformers(config: Dict, cfg, source: str, resnet_norm: str = "FrozenBN") -> List[str]:
+def cfg_from_transformers(
+    config: Dict, cfg, source: str, resnet_norm: str = "FrozenBN"
+) -> List[str]:
     """Sets the model keys of ``cfg`` from a transformers ``config.json`` dict (``source``
     names it in errors); returns notes on training-only settings that do not carry over."""
     top = Fields(config, {}, source)
@@ -154,7 +156,9 @@ def transformers_config(cfg, class_names: Sequence[str]) -> Dict:
                 "MODEL.SWIN: APE, PATCH_NORM False and QK_SCALE have no transformers equivalent"
             )
         if list(swin.OUT_FEATURES) != ["res2", "res3", "res4", "res5"]:
-            raise ConversionError(f"MODEL.SWIN.OUT_FEATURES {list(swin.OUT_FEATURES)}: need all four")
+            raise ConversionError(
+                f"MODEL.SWIN.OUT_FEATURES {list(swin.OUT_FEATURES)}: the converter needs all four"
+            )
         kind = "swin" if architecture == "mask2former" else "maskformer-swin"
         config["backbone_config"] = swin_from_cfg(cfg, kind)
     else:

@@ -14,7 +14,12 @@ from .errors import ConversionError
 from .fields import Fields
 from .tensor_plan import Copy, attention_from_qkv, copies
 
-__all__ = ["MASK2FORMER_DEFAULTS", "mask2former_to_cfg", "mask2former_from_cfg", "mask2former_rules"]
+__all__ = [
+    "MASK2FORMER_DEFAULTS",
+    "mask2former_to_cfg",
+    "mask2former_from_cfg",
+    "mask2former_rules",
+]
 
 # Mask2FormerConfig defaults for keys a config.json may leave out
 MASK2FORMER_DEFAULTS = {
@@ -117,7 +122,9 @@ def mask2former_from_cfg(cfg, strides: List[int]) -> dict:
         mf.TRANSFORMER_IN_FEATURE == "multi_scale_pixel_decoder",
         f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE {mf.TRANSFORMER_IN_FEATURE!r}",
     )
-    _require(list(head.IN_FEATURES) == _LEVELS, f"MODEL.SEM_SEG_HEAD.IN_FEATURES {head.IN_FEATURES}")
+    _require(
+        list(head.IN_FEATURES) == _LEVELS, f"MODEL.SEM_SEG_HEAD.IN_FEATURES {head.IN_FEATURES}"
+    )
     _require(
         list(head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES) == _LEVELS[1:],
         "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES "
@@ -203,7 +210,9 @@ def mask2former_rules(cfg, strides: List[int]) -> list:
         ffn = f"{ours}transformer_ffn_layers.{layer}."
         rules += attention_from_qkv(self_attn + "self_attn", t + "self_attn")
         rules += copies(self_attn + "norm", t + "self_attn_layer_norm")
-        rules += copies(cross_attn + "multihead_attn", t + "cross_attn", ("in_proj_weight", "in_proj_bias"))
+        rules += copies(
+            cross_attn + "multihead_attn", t + "cross_attn", ("in_proj_weight", "in_proj_bias")
+        )
         rules += copies(cross_attn + "multihead_attn.out_proj", t + "cross_attn.out_proj")
         rules += copies(cross_attn + "norm", t + "cross_attn_layer_norm")
         rules += copies(ffn + "linear1", t + "fc1") + copies(ffn + "linear2", t + "fc2")

@@ -103,7 +103,9 @@ def maskformer_from_cfg(cfg, in_channels: int) -> dict:
         f"MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME {head.PIXEL_DECODER_NAME!r} (transformers' "
         "MaskFormer has the plain FPN pixel decoder only)",
     )
-    _require(list(head.IN_FEATURES) == _LEVELS, f"MODEL.SEM_SEG_HEAD.IN_FEATURES {head.IN_FEATURES}")
+    _require(
+        list(head.IN_FEATURES) == _LEVELS, f"MODEL.SEM_SEG_HEAD.IN_FEATURES {head.IN_FEATURES}"
+    )
     _require(
         mf.TRANSFORMER_IN_FEATURE == _LEVELS[-1],
         f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE {mf.TRANSFORMER_IN_FEATURE!r}",

@@ -138,11 +138,13 @@ def resnet_rules(cfg, prefix: str) -> Tuple[list, list]:
     def conv_bn(ours: str, theirs: str):
         rules.extend(copies(ours, f"{theirs}.convolution", ("weight",)))
         rules.extend(copies(f"{ours}.norm", f"{theirs}.normalization", _BN_STATS))
-        counter = f"{theirs}.normalization.num_batches_tracked"
+        counter = "num_batches_tracked"
         if counters:
-            rules.extend(copies(f"{ours}.norm", f"{theirs}.normalization", ("num_batches_tracked",)))
+            rules.extend(copies(f"{ours}.norm", f"{theirs}.normalization", (counter,)))
         else:
-            unused.append(TransformersOnly(counter, lambda: torch.tensor(0)))
+            unused.append(
+                TransformersOnly(f"{theirs}.normalization.{counter}", lambda: torch.tensor(0))
+            )
 
     conv_bn("backbone.stem.conv1", prefix + "embedder.embedder")
     in_channels = res.STEM_OUT_CHANNELS

@@ -150,8 +150,8 @@ def swin_rules(cfg, prefix: str, model_type: str) -> Tuple[list, list]:
                 f"backbone.layers.{i}.downsample.reduction", f"{merge}.reduction", ("weight",)
             )
             rules += copies(f"backbone.layers.{i}.downsample.norm", f"{merge}.norm")
-        norm = f"hidden_states_norms.{i}" if maskformer_swin else f"hidden_states_norms.stage{i + 1}"
-        rules += copies(f"backbone.norm{i}", prefix + norm)
+        norm = f"{i}" if maskformer_swin else f"stage{i + 1}"
+        rules += copies(f"backbone.norm{i}", f"{prefix}hidden_states_norms.{norm}")
 
     width = swin.EMBED_DIM * 2 ** (len(swin.DEPTHS) - 1)
     final_norm = prefix + ("model.layernorm" if maskformer_swin else "swin.layernorm")

@@ -36,6 +36,7 @@ __all__ = [
     "carried_from_json",
     "copies",
     "attention_from_qkv",
+    "name_list",
 ]
 
 StateDict = Dict[str, torch.Tensor]
@@ -99,7 +100,8 @@ class Converted:
     defaults: List[str] = field(default_factory=list)  # theirs, written at their initial value
 
 
-def _listing(names: Sequence[str], shown: int = 8) -> str:
+def name_list(names: Sequence[str], shown: int = 8) -> str:
+    """The first ``shown`` of the sorted ``names``, and how many more there are."""
     names = sorted(names)
     text = ", ".join(names[:shown])
     return text + (f" (and {len(names) - shown} more)" if len(names) > shown else "")
@@ -214,10 +216,10 @@ def _check_accounted(source: str, kind: str, missing: List[str], unused: StateDi
     problems = []
     if missing:
         problems.append(f"{len(missing)} tensors that the config implies are missing: "
-                        f"{_listing(missing)}")
+                        f"{name_list(missing)}")
     if unused:
         problems.append(f"{len(unused)} tensors have no counterpart in the other model: "
-                        f"{_listing(list(unused))}")
+                        f"{name_list(list(unused))}")
     if problems:
         raise ConversionError(
             f"{source} ({kind} layout): " + "; ".join(problems)

@@ -1,37 +1,26 @@
-"""The two conversions end to end: a transformers checkpoint folder to this project's weights,
-config and class names, and a config plus weights of this project to a transformers folder."""
+"""A transformers checkpoint folder to this project's weights, config and class names."""
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
-import yaml
-from detectron2.config import CfgNode, get_cfg
+from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
-from detectron2.modeling import META_ARCH_REGISTRY, build_model
+from detectron2.modeling import META_ARCH_REGISTRY
 
-from ..checkpoint import MaskFormerCheckpointer, write_safetensors
-from ..config import add_maskformer2_config, merge_config
+from ..config import merge_config
 from ..data.datasets.metadata_file import write_categories_file
-from .architecture import (
-    MODEL_CLASSES,
-    architecture_of,
-    cfg_from_transformers,
-    tensor_plan,
-    transformers_config,
-)
+from .architecture import MODEL_CLASSES, architecture_of, cfg_from_transformers, tensor_plan
 from .errors import ConversionError
-from .folder import read_folder, write_folder
+from .folder import read_folder
 from .names import file_names
-from .preprocessing import image_processor_config, input_to_cfg
-from .tensor_plan import carried_from_json, carried_to_json
+from .preprocessing import input_to_cfg
+from .project_files import dataset_class_names, new_cfg, write_config, write_weights
+from .tensor_plan import name_list
 
-__all__ = ["TASKS", "Imported", "Exported", "import_checkpoint", "export_checkpoint"]
+__all__ = ["TASKS", "Imported", "import_checkpoint"]
 
 TASKS = ("semantic", "instance", "panoptic")
-# checkpoint entries: the transformers-only tensors (see tensor_plan) as JSON text, and the
-# floating dtype of the transformers weights (written back in it)
-CARRIED_KEY, DTYPE_KEY = "transformers_only_tensors", "transformers_dtype"
 CONFIG_FILE, CATEGORIES_FILE = "config.yaml", "categories.json"
 
 
@@ -49,38 +38,7 @@ class Imported:
     notes: List[str] = field(default_factory=list)
 
 
-@dataclass
-class Exported:
-    files: List[str]
-    num_tensors: int
-    defaults: List[str] = field(default_factory=list)
-    notes: List[str] = field(default_factory=list)
-
-
-def _new_cfg() -> CfgNode:
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    return cfg
-
-
-def _plain(value):
-    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
-
-
-def _differences(node: CfgNode, base: CfgNode) -> Dict:
-    """The entries of ``node`` that differ from ``base``, nested as in the YAML file."""
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, CfgNode):
-            nested = _differences(value, base[key])
-            if nested:
-                out[key] = nested
-        elif _plain(value) != _plain(base[key]):
-            out[key] = _plain(value)
-    return out
-
-
-def _check_against_model(cfg: CfgNode, tensors: Dict[str, torch.Tensor], source: str) -> None:
+def _check_against_model(cfg: CfgNode, tensors: Dict[str, torch.Tensor], source: str):
     """The converted tensors are exactly the state_dict of the model ``cfg`` builds (names and
     shapes); the model is built on the meta device (no memory, no initialization)."""
     cfg = cfg.clone()
@@ -97,8 +55,9 @@ def _check_against_model(cfg: CfgNode, tensors: Dict[str, torch.Tensor], source:
         if got[k] != expected[k]
     ]
     if problems:
-        shown = "; ".join(problems[:8]) + (f" (and {len(problems) - 8} more)" if len(problems) > 8 else "")
-        raise ConversionError(f"{source}: the converted weights do not fit the model: {shown}")
+        raise ConversionError(
+            f"{source}: the converted weights do not fit the model: {name_list(problems)}"
+        )
 
 
 def _things(spec: Sequence[str], names: List[str], source: str) -> List[int]:
@@ -125,19 +84,32 @@ def _class_names(config: Dict, source: str) -> List[str]:
     return [str(labels[i]) for i in range(len(labels))]
 
 
-def _set_metadata(cfg, out_dir, names, source, thing_classes, dataset, tasks) -> Optional[str]:
+def _set_metadata(
+    cfg, out_dir, names, source, thing_classes, dataset, tasks, notes
+) -> Optional[str]:
     """Points DATASETS.TEST at the class names: a registered dataset, or a categories file
     written next to the config. Returns the file written, if any."""
     cfg.DATASETS.TRAIN = ()
     if dataset:
-        metadata = MetadataCatalog.get(dataset)
-        if len(metadata.get("stuff_classes", ())) != len(names):
+        if thing_classes:
+            raise ConversionError("give the thing classes or a dataset, not both")
+        dataset_names = dataset_class_names(dataset, len(names))
+        if dataset_names is None:
             raise ConversionError(
-                f"dataset {dataset!r} has {len(metadata.get('stuff_classes', ()))} classes, the "
-                f"checkpoint {len(names)}; name a registered dataset with the same classes"
+                f"dataset {dataset!r} has no list of {len(names)} class names (the checkpoint's "
+                "number); name a registered dataset with the same classes"
             )
-        if "panoptic" in tasks and metadata.get("thing_dataset_id_to_contiguous_id") is None:
+        if "panoptic" in tasks and MetadataCatalog.get(dataset).get(
+            "thing_dataset_id_to_contiguous_id", None
+        ) is None:
             raise ConversionError(f"dataset {dataset!r} does not say which classes are things")
+        differing = [(a, b) for a, b in zip(names, dataset_names) if a != b]
+        if differing:
+            notes.append(
+                f"{len(differing)} of the {len(names)} class names of id2label differ from "
+                f"those of {dataset} (e.g. {differing[0][0]!r} / {differing[0][1]!r}); the "
+                "dataset's are used"
+            )
         cfg.DATASETS.TEST = (dataset,)
         return None
     things = _things(thing_classes, names, source) if thing_classes else None
@@ -187,7 +159,7 @@ def import_checkpoint(
         raise ConversionError(f"weights format {weights_format!r}: expected safetensors or pth")
     src = read_folder(folder)
     source = os.path.join(folder, "config.json")
-    cfg = _new_cfg()
+    cfg = new_cfg()
     recipe = (recipes or {}).get(src.config.get("model_type"))
     if recipe:
         merge_config(cfg, recipe)
@@ -201,7 +173,9 @@ def import_checkpoint(
     _check_against_model(cfg, converted.tensors, src.weights_file)
 
     os.makedirs(out_dir, exist_ok=True)
-    categories_file = _set_metadata(cfg, out_dir, names, source, thing_classes, dataset, tasks)
+    categories_file = _set_metadata(
+        cfg, out_dir, names, source, thing_classes, dataset, tasks, notes
+    )
     test = cfg.MODEL.MASK_FORMER.TEST
     test.SEMANTIC_ON, test.INSTANCE_ON, test.PANOPTIC_ON = (t in tasks for t in TASKS)
     test.OBJECT_MASK_THRESHOLD, test.OVERLAP_THRESHOLD = 0.8, 0.8
@@ -209,20 +183,8 @@ def import_checkpoint(
     cfg.MODEL.WEIGHTS = weights_file
     cfg.merge_from_list(list(opts))
 
-    checkpoint = {
-        "model": converted.tensors,
-        "__author__": f"transformers {MODEL_CLASSES[architecture]} ({os.path.abspath(folder)})",
-        "matching_heuristics": False,
-    }
-    if converted.carried:
-        checkpoint[CARRIED_KEY] = carried_to_json(converted.carried)
-    floating = {t.dtype for t in converted.tensors.values() if t.is_floating_point()}
-    if len(floating) == 1:
-        checkpoint[DTYPE_KEY] = str(floating.pop()).replace("torch.", "")
-    if weights_format == "safetensors":
-        write_safetensors(checkpoint, weights_file)
-    else:
-        torch.save(checkpoint, weights_file)
+    author = f"transformers {MODEL_CLASSES[architecture]} ({os.path.abspath(folder)})"
+    write_weights(weights_file, converted.tensors, converted.carried, author)
 
     config_file = os.path.join(out_dir, CONFIG_FILE)
     version = src.config.get("transformers_version", "unknown")
@@ -234,11 +196,7 @@ def import_checkpoint(
         recipe or "this project's defaults",
         "DATASETS.TEST names the class names; train or evaluate with DATASETS of your own.",
     ]
-    with open(config_file, "w", encoding="utf-8") as f:
-        f.write("".join(f"# {line}\n" for line in header))
-        yaml.safe_dump(
-            {**_differences(cfg, _new_cfg()), "VERSION": cfg.VERSION}, f, sort_keys=True
-        )
+    write_config(cfg, config_file, header)
     return Imported(
         config_file=config_file,
         weights_file=weights_file,
@@ -249,48 +207,3 @@ def import_checkpoint(
         carried=sorted(converted.carried),
         notes=notes,
     )
-
-
-def _class_names_of(cfg) -> Tuple[List[str], List[str]]:
-    """Class names from the metadata of DATASETS.TEST / TRAIN, and notes."""
-    num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-    for name in list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN):
-        metadata = MetadataCatalog.get(name)
-        for key in ("stuff_classes", "thing_classes"):
-            names = metadata.get(key, None)
-            if names is not None and len(names) == num_classes:
-                return [str(n) for n in names], []
-    return [f"LABEL_{i}" for i in range(num_classes)], [
-        f"no dataset of DATASETS.TEST / TRAIN has {num_classes} class names: id2label holds "
-        "transformers' placeholder names LABEL_<i>"
-    ]
-
-
-def export_checkpoint(
-    config_file: str, weights: str, out_dir: str, opts: Sequence[str] = ()
-) -> Exported:
-    """Writes the model of ``config_file`` with ``weights`` as a transformers checkpoint
-    folder (config.json, model.safetensors, preprocessor_config.json) in ``out_dir``."""
-    cfg = _new_cfg()
-    merge_config(cfg, config_file, opts)
-    cfg.MODEL.DEVICE = "cpu"
-    plan = tensor_plan(cfg)
-    architecture = architecture_of(cfg)
-    names, notes = _class_names_of(cfg)
-    config = transformers_config(cfg, names)
-    processor = image_processor_config(cfg, architecture)
-
-    model = build_model(cfg)
-    checkpointer = MaskFormerCheckpointer(model)
-    extra = checkpointer.load(weights)  # what the file holds besides the weights
-    report = checkpointer.last_report
-    if not report.complete:
-        raise ConversionError(f"{weights}: does not fill the model of {config_file}: {report.summary()}")
-    carried = carried_from_json(extra[CARRIED_KEY]) if CARRIED_KEY in extra else {}
-    dtype = getattr(torch, extra.get(DTYPE_KEY, "float32"))
-    state = {
-        k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()
-    }
-    converted = plan.to_theirs(state, carried, weights)
-    files = write_folder(out_dir, config, converted.tensors, processor)
-    return Exported(files, len(converted.tensors), converted.defaults, notes)
