@@ -106,7 +106,7 @@ def test_designed_predictions_exercise_the_panoptic_rules(tmp_path):
     ours, segments = model.inference_single(
         designed.class_queries_logits[0], designed.masks_queries_logits[0], (96, 96), 96, 96
     )["panoptic_seg"]
-    theirs, labels = compare_tool._panoptic(compare_tool._processor("mask2former"), designed, (96, 96))
+    theirs, labels = compare_tool.panoptic_of(compare_tool.image_processor("mask2former"), designed, (96, 96))
     names = [compare_tool.CLASS_NAMES[s["category_id"]] for s in segments]
     assert sorted(names) == ["car", "car", "person", "road", "sky"]  # no "tree": hidden
     assert ((ours == 0) & (theirs != 0)).any()  # uncovered pixels: transformers assigns them
@@ -165,7 +165,7 @@ def test_model_trained_here_exports_and_runs_in_transformers(tmp_path):
     loads them strictly and computes what this project's model computes."""
     saved_model("mask2former-swin-window12-384", tmp_path / "hf")
     imported = import_checkpoint(str(tmp_path / "hf"), str(tmp_path / "ours"))
-    cfg, model = compare_tool._project_model(imported.config_file)
+    cfg, model = compare_tool.project_model(imported.config_file)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.01)  # "fine-tuned"
@@ -295,12 +295,16 @@ def _published_models():
         if "Base-" in path or "quickstart" in path:
             continue
         cfg = new_cfg(path)
-        if cfg.MODEL.META_ARCHITECTURE != "MaskFormer" or cfg.MODEL.BACKBONE.NAME.endswith("deeplab_backbone"):
-            continue  # per-pixel baselines, R101c
-        if cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME == "TransformerEncoderPixelDecoder":
-            continue  # MaskFormer panoptic R50 / R101
-        model = {k: v for k, v in _flat(cfg.MODEL).items() if not k.startswith(("WEIGHTS", "MASK_FORMER.TEST", "SEM_SEG_HEAD.NUM_CLASSES", "SEM_SEG_HEAD.IGNORE_VALUE"))}
-        chosen.setdefault(json.dumps(model, sort_keys=True, default=str), os.path.relpath(path, ROOT))
+        if (
+            cfg.MODEL.META_ARCHITECTURE != "MaskFormer"  # per-pixel baselines
+            or cfg.MODEL.BACKBONE.NAME.endswith("deeplab_backbone")  # R101c
+            or cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME == "TransformerEncoderPixelDecoder"
+        ):
+            continue
+        ignored = ("WEIGHTS", "MASK_FORMER.TEST", "SEM_SEG_HEAD.NUM_CLASSES", "SEM_SEG_HEAD.IGNORE")
+        model = {k: v for k, v in _flat(cfg.MODEL).items() if not k.startswith(ignored)}
+        key = json.dumps(model, sort_keys=True, default=str)
+        chosen.setdefault(key, os.path.relpath(path, ROOT))
     return sorted(chosen.values())
 
 

@@ -19,6 +19,9 @@ runs both models on the same image, normalized once and fed to both. Prints, per
   (docs/weights.md): transformers measures a query's own area on score-weighted probabilities
   and gives a segment every pixel its query wins, this project only those inside the query's
   mask (probability >= 0.5);
+- the post-processings alone on designed predictions (``designed_predictions``: several
+  classes, two instances of a thing class, a fused stuff class, a hidden query), where the
+  panoptic results must be equal apart from the pixels no kept query covers;
 - whether converting back to transformers reproduces every tensor bit for bit and loads with
   no missing or unexpected weights.
 
@@ -56,18 +59,27 @@ TINY_RESNET50 = dict(
     embedding_size=8, hidden_sizes=[32, 64, 128, 256], depths=[3, 4, 6, 3], out_features=STAGES
 )
 # name -> (architecture, backbone model_type, backbone config)
+SWIN_224 = dict(TINY_SWIN, window_size=7, image_size=224)
+SWIN_384 = dict(TINY_SWIN, window_size=12, image_size=384)
+TINY_RESNET18 = dict(
+    embedding_size=16,
+    hidden_sizes=[64, 128, 256, 512],  # Detectron2 builds R18 / R34 with 64 channels in res2
+    depths=[2, 2, 2, 2],
+    layer_type="basic",
+    out_features=STAGES,
+)
 COMBINATIONS = {
-    "mask2former-swin-window7-224": ("mask2former", "swin", dict(TINY_SWIN, window_size=7, image_size=224)),
-    "mask2former-swin-window12-384": ("mask2former", "swin", dict(TINY_SWIN, window_size=12, image_size=384)),
+    "mask2former-swin-window7-224": ("mask2former", "swin", SWIN_224),
+    "mask2former-swin-window12-384": ("mask2former", "swin", SWIN_384),
     "mask2former-resnet50": ("mask2former", "resnet", TINY_RESNET50),
-    "maskformer-swin-window7-224": ("maskformer", "maskformer-swin", dict(TINY_SWIN, window_size=7, image_size=224)),
-    "maskformer-swin-window12-384": ("maskformer", "maskformer-swin", dict(TINY_SWIN, window_size=12, image_size=384)),
-    "maskformer-resnet50-stride-in-1x1": ("maskformer", "resnet", dict(TINY_RESNET50, downsample_in_bottleneck=True)),
-    "maskformer-resnet18": (
+    "maskformer-swin-window7-224": ("maskformer", "maskformer-swin", SWIN_224),
+    "maskformer-swin-window12-384": ("maskformer", "maskformer-swin", SWIN_384),
+    "maskformer-resnet50-stride-in-1x1": (
         "maskformer",
         "resnet",
-        dict(embedding_size=16, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], layer_type="basic", out_features=STAGES),
+        dict(TINY_RESNET50, downsample_in_bottleneck=True),
     ),
+    "maskformer-resnet18": ("maskformer", "resnet", TINY_RESNET18),
 }
 INSTANCE_THRESHOLD = 0.2
 PANOPTIC_THRESHOLD, PANOPTIC_OVERLAP = 0.5, 0.8
@@ -149,7 +161,7 @@ def random_image(size: int, seed: int = 1) -> torch.Tensor:
     return F.interpolate(coarse, size=(size, size), mode="bicubic").clamp(0, 255)[0].to(torch.uint8)
 
 
-def _project_model(config_file: str, opts=()):
+def project_model(config_file: str, opts=()):
     cfg = get_cfg()
     add_maskformer2_config(cfg)
     merge_config(cfg, config_file, list(opts))
@@ -190,15 +202,19 @@ def compare_instances(instances, processor, outputs, size, things_only=True):
     classes = [CLASS_NAMES.index(n) for n in (THING_CLASSES if things_only else CLASS_NAMES)]
     maps = result["segmentation"] if result["segments_info"] else []
     theirs = sorted(
-        ((info, mask) for info, mask in zip(result["segments_info"], maps) if info["label_id"] in classes),
+        (
+            (info, mask)
+            for info, mask in zip(result["segments_info"], maps)
+            if info["label_id"] in classes
+        ),
         key=lambda s: -s[0]["score"],
     )
     keep = instances.scores >= INSTANCE_THRESHOLD
     order = instances.scores[keep].argsort(descending=True)
-    ours = [
-        (instances.scores[keep][i].item(), instances.pred_classes[keep][i].item(), instances.pred_masks[keep][i])
-        for i in order
-    ]
+    scores, classes, masks = (
+        instances.scores[keep], instances.pred_classes[keep], instances.pred_masks[keep]
+    )
+    ours = [(scores[i].item(), classes[i].item(), masks[i]) for i in order]
     logits = outputs.masks_queries_logits[0]
     score_diff, pixels, near_zero_only = 0.0, 0, True
     labels_equal = len(ours) == len(theirs)
@@ -219,7 +235,7 @@ def compare_instances(instances, processor, outputs, size, things_only=True):
     }
 
 
-def _panoptic(processor, outputs, size):
+def panoptic_of(processor, outputs, size):
     stuff = {i for i, n in enumerate(CLASS_NAMES) if n not in THING_CLASSES}
     result = processor.post_process_panoptic_segmentation(
         outputs,
@@ -228,10 +244,11 @@ def _panoptic(processor, outputs, size):
         label_ids_to_fuse=stuff,
         target_sizes=[size],
     )[0]
-    return result["segmentation"].to(torch.int64), {s["id"]: s["label_id"] for s in result["segments_info"]}
+    labels = {s["id"]: s["label_id"] for s in result["segments_info"]}
+    return result["segmentation"].to(torch.int64), labels
 
 
-def _their_segment(ours, segment, theirs, their_labels, where=None):
+def their_segment(ours, segment, theirs, their_labels, where=None):
     """The id of transformers' segment under this project's ``segment``: the one non-void id
     (with the same class) there, else None."""
     pixels = ours == segment["id"]
@@ -247,27 +264,27 @@ def compare_panoptic(panoptic, processor, outputs, size):
     """Each of this project's segments lies in one of transformers' (or in its void, where
     transformers dropped the query by its own area rule) with the same class."""
     ours, segments = panoptic
-    theirs, their_labels = _panoptic(processor, outputs, size)
-    matched = [_their_segment(ours, s, theirs, their_labels) for s in segments]
+    theirs, their_labels = panoptic_of(processor, outputs, size)
+    matched = [their_segment(ours, s, theirs, their_labels) for s in segments]
     return {
         "panoptic_segments": (len(segments), len(their_labels)),
         "panoptic_segments_inside_theirs": sum(m is not None for m in matched),
     }
 
 
-def compare_confident_panoptic(panoptic, processor, outputs, size):
+def compare_designed_panoptic(panoptic, processor, outputs, size):
     """For confident predictions (mask probabilities near 0 or 1) the two keep the same
     segments and differ only by design: transformers also gives the pixels that no kept query
     covers (mask probability < 0.5 for all) to the query that wins them. Returns the segment
     counts and the pixels that differ beyond that."""
     ours, segments = panoptic
-    theirs, their_labels = _panoptic(processor, outputs, size)
+    theirs, their_labels = panoptic_of(processor, outputs, size)
     mask_cls, mask_pred = outputs.class_queries_logits[0], outputs.masks_queries_logits[0]
     scores, labels = mask_cls.softmax(-1).max(-1)
     kept = (labels != mask_cls.shape[-1] - 1) & (scores > PANOPTIC_THRESHOLD)
     expected = torch.zeros_like(ours)
     for segment in segments:
-        their_id = _their_segment(ours, segment, theirs, their_labels)
+        their_id = their_segment(ours, segment, theirs, their_labels)
         if their_id is not None:
             expected[theirs == their_id] = segment["id"]
     expected[~(mask_pred[kept] > 0).any(0)] = 0
@@ -305,7 +322,7 @@ def designed_predictions(size: int):
     return types.SimpleNamespace(class_queries_logits=class_logits, masks_queries_logits=masks)
 
 
-def _processor(architecture: str):
+def image_processor(architecture: str):
     import transformers as tf
 
     if architecture == "mask2former":
@@ -326,7 +343,7 @@ def compare(name: str, workdir: str, size: int = 384) -> dict:
         tasks=["semantic", "instance", "panoptic"],
         thing_classes=THING_CLASSES,
     )
-    cfg, model = _project_model(
+    cfg, model = project_model(
         imported.config_file,
         [
             "TEST.DETECTIONS_PER_IMAGE", str(NUM_QUERIES),  # transformers keeps num_queries
@@ -354,13 +371,15 @@ def compare(name: str, workdir: str, size: int = 384) -> dict:
             theirs.masks_queries_logits, size=(size, size), mode="bilinear", align_corners=False
         ),
     )
-    processor = _processor(architecture)
+    processor = image_processor(architecture)
     measured.update(compare_semantic(ours["sem_seg"], processor, outputs, (size, size)))
     measured.update(compare_instances(ours["instances"], processor, outputs, (size, size)))
     measured.update(compare_panoptic(ours["panoptic_seg"], processor, outputs, (size, size)))
     # the same model as an instance-segmentation model (no panoptic): instances of every class
     model.panoptic_on = False
-    masks = F.interpolate(raw["pred_masks"], size=(size, size), mode="bilinear", align_corners=False)
+    masks = F.interpolate(
+        raw["pred_masks"], size=(size, size), mode="bilinear", align_corners=False
+    )
     instances = model.inference_single(raw["pred_logits"][0], masks[0], (size, size), size, size)
     model.panoptic_on = True
     every_class = compare_instances(
@@ -375,18 +394,22 @@ def compare(name: str, workdir: str, size: int = 384) -> dict:
     )
     for key, value in compare_semantic(ours["sem_seg"], processor, designed, (size, size)).items():
         measured["designed_" + key] = value
-    for key, value in compare_instances(ours["instances"], processor, designed, (size, size)).items():
-        measured["designed_" + key] = value
-    measured.update(compare_confident_panoptic(ours["panoptic_seg"], processor, designed, (size, size)))
+    instances = compare_instances(ours["instances"], processor, designed, (size, size))
+    measured.update({"designed_" + key: value for key, value in instances.items()})
+    measured.update(
+        compare_designed_panoptic(ours["panoptic_seg"], processor, designed, (size, size))
+    )
 
     back = os.path.join(workdir, "back")
     export_checkpoint(imported.config_file, imported.weights_file, back)
     _, info = type(hf).from_pretrained(back, output_loading_info=True)
     original = load_file(os.path.join(source, "model.safetensors"))
     written = load_file(os.path.join(back, "model.safetensors"))
-    measured["loads_strictly"] = not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys"))
+    problems = ("missing_keys", "unexpected_keys", "mismatched_keys")
+    measured["loads_strictly"] = not any(info[k] for k in problems)
     measured["round_trip_exact"] = set(original) == set(written) and all(
-        original[k].dtype == written[k].dtype and torch.equal(original[k], written[k]) for k in original
+        original[k].dtype == written[k].dtype and torch.equal(original[k], written[k])
+        for k in original
     )
     return measured
 
@@ -418,7 +441,9 @@ def _cell(value) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=384, help="square image size")
-    parser.add_argument("--only", nargs="+", choices=sorted(COMBINATIONS), help="combinations to run")
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(COMBINATIONS), help="combinations to run"
+    )
     parser.add_argument("--all", action="store_true", help="print every measured value")
     args = parser.parse_args(argv)
     import transformers
