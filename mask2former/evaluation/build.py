@@ -1,6 +1,5 @@
 """Evaluators of a dataset, chosen by its metadata ``evaluator_type`` and the tasks that
 ``MODEL.MASK_FORMER.TEST.{SEMANTIC,INSTANCE,PANOPTIC}_ON`` turn on."""
-import logging
 import os
 from typing import Callable, Dict, Optional
 
@@ -18,11 +17,8 @@ from detectron2.evaluation import (
 
 from .instance_evaluation import InstanceSegEvaluator
 
-logger = logging.getLogger(__name__)
-
-# (dataset_name, output_dir) -> evaluator, or None when the dataset lacks the ground truth the
-# evaluator needs
-EvaluatorFactory = Callable[[str, str], Optional[DatasetEvaluator]]
+# (dataset_name, output_dir) -> evaluator
+EvaluatorFactory = Callable[[str, str], DatasetEvaluator]
 
 # A task key of EVALUATOR_TYPES: "always" (single-task dataset types), or a task of
 # MODEL.MASK_FORMER.TEST: "semantic", "instance", "panoptic".
@@ -33,8 +29,7 @@ EVALUATOR_TYPES: Dict[str, Dict[str, EvaluatorFactory]] = {}
 def register_evaluator_type(evaluator_type: str, factories: Dict[str, EvaluatorFactory]) -> None:
     """Declare the evaluators of datasets whose metadata has ``evaluator_type``: ``factories``
     maps "always", "semantic", "instance" or "panoptic" to a callable
-    ``(dataset_name, output_dir) -> DatasetEvaluator`` (or None when the dataset lacks the
-    ground truth that evaluator needs)."""
+    ``(dataset_name, output_dir) -> DatasetEvaluator``."""
     unknown = set(factories) - {ALWAYS, "semantic", "instance", "panoptic"}
     if unknown:
         raise ValueError(f"register_evaluator_type({evaluator_type!r}): unknown tasks {unknown}")
@@ -43,19 +38,6 @@ def register_evaluator_type(evaluator_type: str, factories: Dict[str, EvaluatorF
 
 def _sem_seg(name, output_dir):
     return SemSegEvaluator(name, distributed=True, output_dir=output_dir)
-
-
-def _sem_seg_if_labelled(name, output_dir):
-    """mIoU on a panoptic dataset, if it has semantic labels: detectron2's
-    ``coco_2017_*_panoptic`` have none (the MaskFormer release evaluates only PQ there; the
-    ``..._panoptic_with_sem_seg`` variants have them)."""
-    if MetadataCatalog.get(name).get("sem_seg_root") is None:
-        logger.info(
-            f"Dataset {name!r} has no semantic labels (no sem_seg_root in its metadata): "
-            "its semantic results are not evaluated."
-        )
-        return None
-    return _sem_seg(name, output_dir)
 
 
 def _coco_instance(name, output_dir):
@@ -101,14 +83,12 @@ register_evaluator_type("coco", {ALWAYS: _coco_instance})
 register_evaluator_type("cityscapes_sem_seg", {ALWAYS: _cityscapes_sem_seg})
 register_evaluator_type("cityscapes_instance", {ALWAYS: _cityscapes_instance})
 register_evaluator_type(
-    "coco_panoptic_seg",
-    {"panoptic": _panoptic, "instance": _coco_instance, "semantic": _sem_seg_if_labelled},
+    "coco_panoptic_seg", {"panoptic": _panoptic, "instance": _coco_instance, "semantic": _sem_seg}
 )
 # the thing ids of these panoptic datasets are a non-contiguous subset of all class ids
 for _type in ("ade20k_panoptic_seg", "mapillary_vistas_panoptic_seg"):
     register_evaluator_type(
-        _type,
-        {"panoptic": _panoptic, "instance": _instance_subset, "semantic": _sem_seg_if_labelled},
+        _type, {"panoptic": _panoptic, "instance": _instance_subset, "semantic": _sem_seg}
     )
 register_evaluator_type(
     "cityscapes_panoptic_seg",
@@ -140,16 +120,14 @@ def build_evaluator(
         "instance": test.INSTANCE_ON,
         "panoptic": test.PANOPTIC_ON,
     }
-    built = [
+    evaluators = [
         factory(dataset_name, output_folder)
         for task, factory in EVALUATOR_TYPES[evaluator_type].items()
         if enabled[task]
     ]
-    evaluators = [evaluator for evaluator in built if evaluator is not None]
     if not evaluators:
         raise NotImplementedError(
             f"dataset {dataset_name!r} ({evaluator_type}): none of its tasks "
-            f"{sorted(EVALUATOR_TYPES[evaluator_type])} is on in MODEL.MASK_FORMER.TEST "
-            "with the ground truth it needs"
+            f"{sorted(EVALUATOR_TYPES[evaluator_type])} is on in MODEL.MASK_FORMER.TEST"
         )
     return evaluators[0] if len(evaluators) == 1 else DatasetEvaluators(evaluators)
