@@ -4,8 +4,11 @@
 It also adds DeepLab's keys (``MODEL.RESNETS.STEM_TYPE``, ``SOLVER.POLY_LR_*``, ...) when they
 are missing, because the R101c configs and the WarmupPolyLR schedule use them.
 ``merge_config(cfg, file, opts)`` merges a config file and command-line overrides, naming the
-file (or the command line) that sets an unknown key.
+file (or the command line) that sets an unknown key, and registers the categories files that
+DATASETS.TRAIN / DATASETS.TEST name (metadata-only datasets, see
+:mod:`mask2former.data.datasets.metadata_file`).
 """
+import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from detectron2.config import CfgNode as CN
@@ -13,6 +16,7 @@ from detectron2.projects.deeplab import add_deeplab_config
 
 from .config_checks import ConfigValueError, validate_config
 from .config_file import ConfigFileError, merge_config_file
+from .data.datasets.metadata_file import METADATA_FILE_SUFFIX, register_metadata_file
 from .errors import UserError
 
 __all__ = [
@@ -150,6 +154,10 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
     :class:`ConfigKeyError` for a key that the config does not have (with the YAML file that
     holds it, ``config_file`` or one of its ``_BASE_`` files, or the command line) and
     :class:`ConfigValueError` for a value that cannot work (with where it was set).
+
+    Dataset names ending in ``.json`` are categories files: each is registered as a
+    metadata-only dataset under that name, a relative path being relative to the YAML file
+    that sets the list (or to the working directory when the command line sets it).
     """
     sources: List[Tuple[str, Dict[str, Any]]] = []
     try:
@@ -174,6 +182,7 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
             f"{config_file}). Check its spelling against mask2former/config.py and Detectron2's "
             "defaults (detectron2/config/defaults.py)."
         ) from None
+    _register_categories_files(cfg, opts, sources)
 
     def where(key: str) -> str:
         if key in list(opts)[::2]:
@@ -183,3 +192,20 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
 
     validate_config(cfg, where)
     return cfg
+
+
+def _register_categories_files(
+    cfg: CN, opts: Sequence[str], sources: List[Tuple[str, Dict[str, Any]]]
+) -> None:
+    from_command_line = set(list(opts)[0::2])
+    for split in ("TRAIN", "TEST"):
+        key = f"DATASETS.{split}"
+        names = [n for n in cfg.DATASETS[split] if n.endswith(METADATA_FILE_SUFFIX)]
+        if not names:
+            continue
+        if key in from_command_line:
+            folder = os.getcwd()
+        else:
+            folder = os.path.dirname(os.path.abspath(_first_file_setting(sources, key) or sources[0][0]))
+        for name in names:
+            register_metadata_file(name, os.path.join(folder, os.path.expanduser(name)))
