@@ -17,8 +17,9 @@ runs both models on the same image, normalized once and fed to both. Prints, per
 - panoptic segments against ``post_process_panoptic_segmentation``: each of this project's
   segments must lie inside one of transformers' with the same class; the two differ by design
   (docs/weights.md): transformers measures a query's own area on score-weighted probabilities
-  and gives a segment every pixel its query wins, this project only those inside the query's
-  mask (probability >= 0.5);
+  and gives a segment every pixel its query wins, this project (as the releases do) every pixel
+  its query wins for MaskFormer models but only those inside the query's mask (probability
+  >= 0.5) for Mask2Former models;
 - the post-processings alone on designed predictions (``designed_predictions``: several
   classes, two instances of a thing class, a fused stuff class, a hidden query), where the
   panoptic results must be equal apart from the pixels no kept query covers;
@@ -272,11 +273,12 @@ def compare_panoptic(panoptic, processor, outputs, size):
     }
 
 
-def compare_designed_panoptic(panoptic, processor, outputs, size):
+def compare_designed_panoptic(panoptic, processor, outputs, size, within_mask: bool):
     """For confident predictions (mask probabilities near 0 or 1) the two keep the same
-    segments and differ only by design: transformers also gives the pixels that no kept query
-    covers (mask probability < 0.5 for all) to the query that wins them. Returns the segment
-    counts and the pixels that differ beyond that."""
+    segments and differ only by design: with ``within_mask`` (the Mask2Former release's rule)
+    this project leaves void the pixels that no kept query covers (mask probability < 0.5 for
+    all), which transformers gives to the query that wins them. Returns the segment counts and
+    the pixels that differ beyond that."""
     ours, segments = panoptic
     theirs, their_labels = panoptic_of(processor, outputs, size)
     mask_cls, mask_pred = outputs.class_queries_logits[0], outputs.masks_queries_logits[0]
@@ -287,7 +289,8 @@ def compare_designed_panoptic(panoptic, processor, outputs, size):
         their_id = their_segment(ours, segment, theirs, their_labels)
         if their_id is not None:
             expected[theirs == their_id] = segment["id"]
-    expected[~(mask_pred[kept] > 0).any(0)] = 0
+    if within_mask:
+        expected[~(mask_pred[kept] > 0).any(0)] = 0
     return {
         "designed_panoptic_segments": (len(segments), len(their_labels)),
         "designed_panoptic_pixels_differing": int((ours != expected).sum()),
@@ -397,7 +400,9 @@ def compare(name: str, workdir: str, size: int = 384) -> dict:
     instances = compare_instances(ours["instances"], processor, designed, (size, size))
     measured.update({"designed_" + key: value for key, value in instances.items()})
     measured.update(
-        compare_designed_panoptic(ours["panoptic_seg"], processor, designed, (size, size))
+        compare_designed_panoptic(
+            ours["panoptic_seg"], processor, designed, (size, size), model.panoptic_within_mask
+        )
     )
 
     back = os.path.join(workdir, "back")
