@@ -25,12 +25,12 @@ from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.engine import Trainer
 
 
-def setup(args):
+def setup(args, add_config=add_maskformer2_config):
     """The frozen config of ``args`` (config file, then KEY VALUE overrides; an unknown key is
     reported with the file or override that sets it); sets up logging and writes the full
-    config to OUTPUT_DIR/config.yaml."""
+    config to OUTPUT_DIR/config.yaml. ``add_config(cfg)`` adds the model's config keys."""
     cfg = get_cfg()
-    add_maskformer2_config(cfg)
+    add_config(cfg)
     merge_config(cfg, args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
@@ -38,22 +38,24 @@ def setup(args):
     return cfg
 
 
-def main(args):
+def main(args, trainer_class=Trainer, add_config=add_maskformer2_config):
+    """Train, or with ``--eval-only`` evaluate, with ``trainer_class`` (train_net_video.py
+    passes the video trainer and config keys)."""
     keep_freed_heap_memory()
-    cfg = setup(args)
+    cfg = setup(args, add_config)
     if args.eval_only:
-        model = Trainer.build_model(cfg)
+        model = trainer_class.build_model(cfg)
         MaskFormerCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
-        results = Trainer.test(cfg, model)
+        results = trainer_class.test(cfg, model)
         if cfg.TEST.AUG.ENABLED:
-            results.update(Trainer.test_with_TTA(cfg, model))
+            results.update(trainer_class.test_with_TTA(cfg, model))
         if comm.is_main_process():
             verify_results(cfg, results)
         return results
 
-    trainer = Trainer(cfg)
+    trainer = trainer_class(cfg)
     trainer.resume_or_load(resume=args.resume)
     if cfg.TEST.AUG.ENABLED:
         trainer.register_hooks(
@@ -62,9 +64,10 @@ def main(args):
     return trainer.train()
 
 
-def cli(argv=None):
-    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None) and run :func:`main` in
-    ``--num-gpus`` processes per machine through Detectron2's launcher."""
+def cli(argv=None, main=main):
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None) and run ``main`` (by
+    default :func:`main`) in ``--num-gpus`` processes per machine through Detectron2's
+    launcher."""
     args = default_argument_parser().parse_args(argv)
     print("Command Line Args:", args)
     return launch(

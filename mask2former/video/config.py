@@ -7,7 +7,7 @@ plus this project's settings of clip-wise inference (``MODEL.MASK_FORMER.TEST.CL
 """
 from detectron2.config import CfgNode as CN
 
-__all__ = ["add_maskformer2_video_config"]
+__all__ = ["add_maskformer2_video_config", "add_video_model_config"]
 
 
 def add_maskformer2_video_config(cfg: CN) -> None:
@@ -23,3 +23,12 @@ def add_maskformer2_video_config(cfg: CN) -> None:
     # tracks; 0 runs the whole video in one pass (the published inference)
     cfg.MODEL.MASK_FORMER.TEST.CLIP_LENGTH = 0
     cfg.MODEL.MASK_FORMER.TEST.CLIP_OVERLAP = 0
+
+
+def add_video_model_config(cfg: CN) -> None:
+    """All keys a video config uses: the image model's (``add_maskformer2_config``) and the
+    video ones, in place (what train_net_video.py and the video demo call)."""
+    from ..config import add_maskformer2_config
+
+    add_maskformer2_config(cfg)
+    add_maskformer2_video_config(cfg)

@@ -69,6 +69,8 @@ def spatio_temporal_iou(dts: Sequence[Sequence[RLE]], gts: Sequence[Sequence[RLE
         raise ValueError(f"tracks of one video have different numbers of frames: {sorted(num_frames)}")
     intersection = np.zeros((len(dts), len(gts)))
     union = np.zeros((len(dts), len(gts)))
+    if not len(dts) or not len(gts):
+        return union
     for frame in range(num_frames.pop() if num_frames else 0):
         d = [track[frame] for track in dts]
         g = [track[frame] for track in gts]

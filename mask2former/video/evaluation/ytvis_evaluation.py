@@ -117,9 +117,14 @@ class YTVISEvaluator(DatasetEvaluator):
         return {"segm": results}
 
     def _per_class_ap(self, evaluator) -> Dict[str, float]:
-        """AP of each class (all areas, 100 detections), in percent; NaN without ground truth."""
+        """AP of each class (all areas, 100 detections), in percent, named as in the
+        metadata's thing_classes; NaN without ground truth."""
         precision = evaluator.eval["precision"]  # (IoU, recall, class, area, max dets)
         names = {c["id"]: c["name"] for c in evaluator.cocoGt.dataset["categories"]}
+        classes = self._metadata.get("thing_classes", [])
+        for dataset_id, contiguous in self._metadata.thing_dataset_id_to_contiguous_id.items():
+            if contiguous < len(classes):
+                names[dataset_id] = classes[contiguous]
         per_class = {}
         for k, category_id in enumerate(evaluator.params.catIds):
             values = precision[:, :, k, 0, -1]
