@@ -190,11 +190,19 @@ def kept_tracks(predictions: dict, threshold: float, class_names: List[str]) -> 
     return tracks
 
 
+def output_is_video(output: str) -> bool:
+    """Whether --output names a video file (else a folder of frames)."""
+    ext = os.path.splitext(output)[1].lower()
+    if ext and ext not in VIDEO_EXTENSIONS:
+        raise UserError(f"--output {output}: expected a folder or a video file ({', '.join(VIDEO_EXTENSIONS)})")
+    return bool(ext)
+
+
 def write_output(drawings, names: List[str], output: str, fps: float, size: Tuple[int, int]) -> int:
     """Writes the drawn frames to a video file or a folder; returns how many failed."""
     ext = os.path.splitext(output)[1].lower()
     total = len(names)
-    if ext in VIDEO_EXTENSIONS:
+    if output_is_video(output):
         parent = os.path.dirname(output)
         if parent:
             os.makedirs(parent, exist_ok=True)
@@ -205,8 +213,6 @@ def write_output(drawings, names: List[str], output: str, fps: float, size: Tupl
             writer.write(drawing)
         writer.release()
         return 0
-    if ext:
-        raise UserError(f"--output {output}: expected a folder or a video file ({', '.join(VIDEO_EXTENSIONS)})")
     os.makedirs(output, exist_ok=True)
     failures = 0
     for drawing, name in zip(tqdm.tqdm(drawings, total=total, desc="drawing", unit="frame"), names):
@@ -221,6 +227,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Runs the demo; returns the exit status (0: every frame drawn, 1: some frame failed)."""
     args = get_parser().parse_args(argv)
     keep_freed_heap_memory()
+    output_is_video(args.output)
     if os.path.isdir(args.input):
         frames, names, failures = read_frame_folder(args.input)
         fps = args.fps or 6.0  # YouTube-VIS frames are every 5th of a 30 fps video
