@@ -13,7 +13,7 @@ test: setup
 quickstart: setup
 	$(PYTHON) tools/quickstart.py
 
-# the video model on generated videos: trains ~10 min on 2 idle cores, fails unless its video AP
+# the video model on generated videos: trains ~5 min on 2 idle cores, fails unless its video AP
 # clears the bar of tools/quickstart_video.py (docs/video.md)
 quickstart-video: setup
 	$(PYTHON) tools/quickstart_video.py

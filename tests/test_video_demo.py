@@ -105,3 +105,15 @@ def test_kept_tracks_are_numbered_by_rank_with_fixed_colours(video_demo):
     assert not np.allclose(tracks[0]["color"], tracks[1]["color"])
     again = video_demo.kept_tracks(predictions, 0.5, ["circle", "square", "triangle", "star"])
     assert all(np.array_equal(a["color"], b["color"]) for a, b in zip(tracks, again))
+
+
+def test_clip_overlap_not_shorter_than_clips_is_a_one_line_error(video_demo, tiny_config, tmp_path, capsys):
+    (tmp_path / "f").mkdir()
+    cv2.imwrite(str(tmp_path / "f" / "0.png"), frames(1)[0])
+    status = run_cli(video_demo.main, ["--config-file", tiny_config, "--random-weights", "--input", str(tmp_path / "f"),
+                                       "--output", str(tmp_path / "o"), "--clip-length", "4", "--clip-overlap", "4"],
+                     prog="video_demo.py")
+    assert status == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "video_demo.py: error: MODEL.MASK_FORMER.TEST.CLIP_OVERLAP must lie in [0, CLIP_LENGTH)"
+    )

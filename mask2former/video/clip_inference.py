@@ -17,10 +17,27 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch.nn import functional as F
 
+from ..errors import UserError
 from ..modeling.losses import pairwise_dice_cost
 from .postprocessing import TrackPredictions
 
-__all__ = ["clip_starts", "LinkedTracks"]
+__all__ = ["ClipSettingsError", "check_clip_settings", "clip_starts", "LinkedTracks"]
+
+
+class ClipSettingsError(UserError, ValueError):
+    """A clip length or overlap with which clip-wise inference cannot advance."""
+
+
+def check_clip_settings(clip_length: int, overlap: int) -> None:
+    """Raise ClipSettingsError unless clips of ``clip_length`` frames overlapping by
+    ``overlap`` frames make progress."""
+    if clip_length < 1:
+        raise ClipSettingsError(f"MODEL.MASK_FORMER.TEST.CLIP_LENGTH must be >= 1, got {clip_length}")
+    if not 0 <= overlap < clip_length:
+        raise ClipSettingsError(
+            "MODEL.MASK_FORMER.TEST.CLIP_OVERLAP must lie in [0, CLIP_LENGTH), got "
+            f"{overlap} with CLIP_LENGTH {clip_length}"
+        )
 
 
 def clip_starts(num_frames: int, clip_length: int, overlap: int) -> List[int]:
@@ -28,13 +45,7 @@ def clip_starts(num_frames: int, clip_length: int, overlap: int) -> List[int]:
     frames, each starting ``clip_length - overlap`` frames after the previous one; the last
     starts at ``num_frames - clip_length`` so that it is full (it may overlap more). A video
     shorter than a clip is one clip."""
-    if clip_length < 1:
-        raise ValueError(f"MODEL.MASK_FORMER.TEST.CLIP_LENGTH must be >= 1, got {clip_length}")
-    if not 0 <= overlap < clip_length:
-        raise ValueError(
-            "MODEL.MASK_FORMER.TEST.CLIP_OVERLAP must lie in [0, CLIP_LENGTH), got "
-            f"{overlap} with CLIP_LENGTH {clip_length}"
-        )
+    check_clip_settings(clip_length, overlap)
     last = max(num_frames - clip_length, 0)
     starts = list(range(0, last, clip_length - overlap))
     return starts + [last]

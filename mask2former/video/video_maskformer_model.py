@@ -10,7 +10,7 @@ from detectron2.modeling.backbone import Backbone
 from detectron2.structures import ImageList
 
 from ..maskformer_model import build_criterion
-from .clip_inference import LinkedTracks, clip_starts
+from .clip_inference import LinkedTracks, check_clip_settings, clip_starts
 from .postprocessing import StackedTracks, TrackPredictions, video_instance_inference
 
 __all__ = ["VideoMaskFormer"]
@@ -65,7 +65,7 @@ class VideoMaskFormer(nn.Module):
         """
         super().__init__()
         if clip_length:
-            clip_starts(clip_length, clip_length, clip_overlap)  # checks the two values
+            check_clip_settings(clip_length, clip_overlap)
         self.backbone = backbone
         self.sem_seg_head = sem_seg_head
         self.criterion = criterion
