@@ -194,7 +194,9 @@ def output_is_video(output: str) -> bool:
     """Whether --output names a video file (else a folder of frames)."""
     ext = os.path.splitext(output)[1].lower()
     if ext and ext not in VIDEO_EXTENSIONS:
-        raise UserError(f"--output {output}: expected a folder or a video file ({', '.join(VIDEO_EXTENSIONS)})")
+        raise UserError(
+            f"--output {output}: expected a folder or a video file ({', '.join(VIDEO_EXTENSIONS)})"
+        )
     return bool(ext)
 
 
@@ -245,8 +247,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         with tqdm.tqdm(total=len(frames), desc="segmenting", unit="frame") as bar:
             predictions = predictor(frames, progress=lambda done, _: bar.update(done - bar.n))
         tracks = kept_tracks(predictions, args.confidence_threshold, class_names)
-        logger.info(f"{len(tracks)} objects scoring at least {args.confidence_threshold} in {len(frames)} frames")
-        drawings = (draw_tracks(frame, i, tracks, predictor.metadata) for i, frame in enumerate(frames))
+        logger.info(
+            f"{len(tracks)} objects scoring at least {args.confidence_threshold} in {len(frames)} frames"
+        )
+        drawings = (
+            draw_tracks(frame, i, tracks, predictor.metadata) for i, frame in enumerate(frames)
+        )
         height, width = frames[0].shape[:2]
         failures += write_output(drawings, names, args.output, fps, (width, height))
     logger.info(f"wrote {args.output}")

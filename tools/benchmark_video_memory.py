@@ -22,15 +22,20 @@ sys.path.insert(0, REPO)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--lengths", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--size", type=int, nargs=2, default=[360, 640], metavar=("H", "W"))
     parser.add_argument("--clip-length", type=int, default=16)
     parser.add_argument("--clip-overlap", type=int, default=4)
-    parser.add_argument("--budget-gb", type=float, default=6.0, help="skip longer videos of a mode past this peak")
+    parser.add_argument(
+        "--budget-gb", type=float, default=6.0, help="skip longer videos of a mode past this peak"
+    )
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--child", nargs=3, type=int, metavar=("LENGTH", "CLIP_LENGTH", "CLIP_OVERLAP"), help=argparse.SUPPRESS)
+    # internal: one measurement in this process
+    parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return parser.parse_args(argv)
 
@@ -90,27 +95,35 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(measure(args)))
         return 0
-    modes = [("one pass", 0, 0), (f"clips of {args.clip_length} (overlap {args.clip_overlap})", args.clip_length, args.clip_overlap)]
+    modes = [
+        ("one pass", 0, 0),
+        (f"clips of {args.clip_length} (overlap {args.clip_overlap})", args.clip_length, args.clip_overlap),
+    ]
     results = {}
     for name, clip_length, clip_overlap in modes:
-        for length in args.lengths:
-            if any(results.get((name, shorter), {}).get("peak_mb", 0) > args.budget_gb * 1024 for shorter in args.lengths if shorter < length):
+        over_budget = False
+        for length in sorted(args.lengths):
+            if over_budget:
                 results[name, length] = None
                 continue
-            command = [sys.executable, os.path.abspath(__file__), "--config-file", args.config_file, "--size", *map(str, args.size),
-                       "--threads", str(args.threads), "--child", str(length), str(clip_length), str(clip_overlap), *args.opts]
+            command = [
+                sys.executable, os.path.abspath(__file__), "--config-file", args.config_file,
+                "--size", *map(str, args.size), "--threads", str(args.threads),
+                "--child", str(length), str(clip_length), str(clip_overlap), *args.opts,
+            ]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO))
             if done.returncode:
                 print(done.stderr[-2000:], file=sys.stderr)
                 return 1
             results[name, length] = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"{name}, {length} frames: {results[name, length]}", file=sys.stderr)
+            over_budget = results[name, length]["peak_mb"] > args.budget_gb * 1024
     h, w = args.size
     print(f"\n{args.config_file}, {h}x{w} frames, peak memory of the inference above the model and "
           f"the input frames (MB; seconds in brackets):\n")
     print("| frames | " + " | ".join(name for name, _, _ in modes) + " | input frames | output masks |")
     print("|---" * (len(modes) + 3) + "|")
-    for length in args.lengths:
+    for length in sorted(args.lengths):
         cells = []
         for name, _, _ in modes:
             r = results[name, length]

@@ -296,8 +296,12 @@ def main(argv=None):
         action="store_true",
         help="generate the shapes videos (shapes_video, YouTube-VIS format) instead of the images",
     )
-    parser.add_argument("--num-train", type=int, default=None, help=f"images ({DEFAULT_NUM_TRAIN}) or videos ({DEFAULT_NUM_TRAIN_VIDEOS})")
-    parser.add_argument("--num-val", type=int, default=None, help=f"images ({DEFAULT_NUM_VAL}) or videos ({DEFAULT_NUM_VAL_VIDEOS})")
+    parser.add_argument(
+        "--num-train", type=int, help=f"images ({DEFAULT_NUM_TRAIN}) or videos ({DEFAULT_NUM_TRAIN_VIDEOS})"
+    )
+    parser.add_argument(
+        "--num-val", type=int, help=f"images ({DEFAULT_NUM_VAL}) or videos ({DEFAULT_NUM_VAL_VIDEOS})"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)

@@ -132,7 +132,9 @@ def _write_split(out: str, split: str, num_videos: int, seed: int, categories: L
                     "length": length,
                 }
             )
-    things = [{"id": c["id"], "name": c["name"], "supercategory": "shape"} for c in categories if c["isthing"]]
+    things = [
+        {"id": c["id"], "name": c["name"], "supercategory": "shape"} for c in categories if c["isthing"]
+    ]
     with open(os.path.join(out, f"{folder}.json"), "w") as f:
         json.dump({"videos": videos, "annotations": annotations, "categories": things}, f)
 

@@ -129,5 +129,6 @@ class YTVISEvaluator(DatasetEvaluator):
         for k, category_id in enumerate(evaluator.params.catIds):
             values = precision[:, :, k, 0, -1]
             values = values[values > -1]
-            per_class[f"AP-{names[category_id]}"] = float(values.mean() * 100) if values.size else float("nan")
+            ap = float(values.mean() * 100) if values.size else float("nan")
+            per_class[f"AP-{names[category_id]}"] = ap
         return per_class
