@@ -38,6 +38,8 @@ logger = logging.getLogger("video_demo")
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 VIDEO_FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+# frames above which one-pass inference gets a hint about clip-wise inference
+LONG_VIDEO = 64
 
 
 class DemoInputError(UserError, FileNotFoundError):
@@ -240,6 +242,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         raise DemoInputError(f"--input {args.input}: no such file or folder")
     cfg = setup_cfg(args)
+    if not cfg.MODEL.MASK_FORMER.TEST.CLIP_LENGTH and len(frames) > LONG_VIDEO:
+        logger.warning(
+            f"{len(frames)} frames in one forward pass need memory in proportion (docs/video.md); "
+            "--clip-length 30 --clip-overlap 5 keeps it bounded"
+        )
     predictor = VideoPredictor(cfg, random_weights=args.random_weights)
     class_names = predictor.metadata.get("thing_classes", None) or []
 
