@@ -2,7 +2,7 @@
 # idempotent: a second run takes seconds).
 PYTHON := .venv/bin/python
 
-.PHONY: setup test quickstart clean-env
+.PHONY: setup test quickstart quickstart-video clean-env
 
 setup:
 	bash tools/setup_env.sh
@@ -12,6 +12,11 @@ test: setup
 
 quickstart: setup
 	$(PYTHON) tools/quickstart.py
+
+# the video model on generated videos: trains ~5 min on 2 idle cores, fails unless its video AP
+# clears the bar of tools/quickstart_video.py (docs/video.md)
+quickstart-video: setup
+	$(PYTHON) tools/quickstart_video.py
 
 clean-env:
 	rm -rf .venv

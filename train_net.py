@@ -23,6 +23,7 @@ import sys
 
 # mask2former (whose import registers the model and the datasets) before detectron2.engine: it
 # keeps fvcore's import-time warnings quiet
+from mask2former import add_maskformer2_config
 from mask2former.allocator import keep_freed_heap_memory
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.cli import (
@@ -45,23 +46,23 @@ from detectron2.evaluation import verify_results  # noqa: E402
 from detectron2.utils.logger import setup_logger  # noqa: E402
 
 
-def setup(args):
+def setup(args, add_config=add_maskformer2_config):
     """The frozen config of ``args`` (config file, then KEY VALUE overrides; an unknown key is
     reported with the file or override that sets it); sets up logging and writes the full
-    config to OUTPUT_DIR/config.yaml."""
-    cfg = load_config(args.config_file, args.opts)
+    config to OUTPUT_DIR/config.yaml. ``add_config(cfg)`` adds the model's config keys."""
+    cfg = load_config(args.config_file, args.opts, add_config)
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="mask2former")
     return cfg
 
 
-def check_before_launch(args) -> None:
+def check_before_launch(args, add_config=add_maskformer2_config) -> None:
     """What would otherwise fail late (after the model is built, in a child process, or with
     Detectron2's traceback) checked first, each a one-line error: the config file and keys, a
     CUDA device, the datasets, the output folder and the weights (downloaded here, once, into
     Detectron2's cache when they are a URL)."""
-    cfg = load_config(args.config_file, args.opts)
+    cfg = load_config(args.config_file, args.opts, add_config)
     check_device(cfg, fallback_to_cpu=False)
     if not args.eval_only:
         check_datasets(cfg.DATASETS.TRAIN, "DATASETS.TRAIN")
@@ -84,11 +85,13 @@ def weights_hint(args) -> str:
     return f"`MODEL.WEIGHTS {checkpoint['url']}` (the model zoo's trained weights of this config)"
 
 
-def main(args):
+def main(args, trainer_class=Trainer, add_config=add_maskformer2_config):
+    """Train, or with ``--eval-only`` evaluate, with ``trainer_class`` (train_net_video.py
+    passes the video trainer and config keys)."""
     keep_freed_heap_memory()
-    cfg = setup(args)
+    cfg = setup(args, add_config)
     if args.eval_only:
-        model = Trainer.build_model(cfg)
+        model = trainer_class.build_model(cfg)
         if args.random_weights:
             logging.getLogger("mask2former").warning(
                 "--random-weights: MODEL.WEIGHTS is not loaded; the metrics are an untrained "
@@ -99,14 +102,14 @@ def main(args):
             load_trained_weights(
                 checkpointer, cfg.MODEL.WEIGHTS, resume=args.resume, hint=weights_hint(args)
             )
-        results = Trainer.test(cfg, model)
+        results = trainer_class.test(cfg, model)
         if cfg.TEST.AUG.ENABLED:
-            results.update(Trainer.test_with_TTA(cfg, model))
+            results.update(trainer_class.test_with_TTA(cfg, model))
         if comm.is_main_process():
             verify_results(cfg, results)
         return results
 
-    trainer = Trainer(cfg)
+    trainer = trainer_class(cfg)
     trainer.resume_or_load(resume=args.resume)
     if cfg.TEST.AUG.ENABLED:
         trainer.register_hooks(
@@ -137,11 +140,12 @@ def parse_args(argv=None):
     return args
 
 
-def launch_main(argv=None) -> None:
-    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None), check the config, and
-    run :func:`main` in ``--num-gpus`` processes per machine through Detectron2's launcher."""
+def launch_main(argv=None, main=main, add_config=add_maskformer2_config) -> None:
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None), check the config (with
+    the keys ``add_config`` adds), and run ``main`` (by default :func:`main`) in ``--num-gpus``
+    processes per machine through Detectron2's launcher."""
     args = parse_args(argv)
-    check_before_launch(args)
+    check_before_launch(args, add_config)
     print("Command Line Args:", args)
     launch(
         main,
@@ -153,10 +157,10 @@ def launch_main(argv=None) -> None:
     )
 
 
-def cli(argv=None) -> int:
+def cli(argv=None, main=main, add_config=add_maskformer2_config, prog="train_net.py") -> int:
     """:func:`launch_main` with the shared error convention (:func:`mask2former.cli.run_cli`):
     a mistake of the user's is one line and exit status 2."""
-    return run_cli(launch_main, argv, prog="train_net.py")
+    return run_cli(lambda a: launch_main(a, main, add_config), argv, prog=prog)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Generate the synthetic "shapes" dataset under $DETECTRON2_DATASETS/shapes (or --root/shapes).
+"""Generate the synthetic "shapes" dataset under $DETECTRON2_DATASETS/shapes (or --root/shapes),
+or with --videos the shapes videos under .../shapes_video.
 
-    python datasets/generate_shapes.py [--root R] [--num-train N] [--num-val N] [--seed S]
+    python datasets/generate_shapes.py [--videos] [--root R] [--num-train N] [--num-val N] [--seed S]
 """
 import os
 import sys

@@ -153,9 +153,10 @@ def config_overrides(args: argparse.Namespace, extra: Sequence[str] = ()) -> Lis
     return opts
 
 
-def load_config(config_file: str, opts: Sequence[str] = ()):
-    """A new config: Detectron2's defaults, this project's keys, ``config_file`` (a file or a
-    shipped config's name) and the KEY VALUE ``opts``; not frozen.
+def load_config(config_file: str, opts: Sequence[str] = (), add_config=add_maskformer2_config):
+    """A new config: Detectron2's defaults, the keys ``add_config(cfg)`` adds (this project's
+    image model's by default), ``config_file`` (a file or a shipped config's name) and the
+    KEY VALUE ``opts``; not frozen.
 
     Raises:
         ConfigFileNotFoundError, ConfigKeyError, UsageError: one line each.
@@ -166,7 +167,7 @@ def load_config(config_file: str, opts: Sequence[str] = ()):
             "--config-file coco/panoptic_R50.yaml"
         )
     cfg = get_cfg()
-    add_maskformer2_config(cfg)
+    add_config(cfg)
     merge_config(cfg, resolve_config_file(config_file), opts)
     return cfg
 

@@ -29,6 +29,30 @@ def loss_weights(
     return weights
 
 
+def build_criterion(cfg, num_classes: int) -> SetCriterion:
+    """The Hungarian matcher and set criterion of MODEL.MASK_FORMER's loss and matching
+    settings (images and video clips alike)."""
+    mf = cfg.MODEL.MASK_FORMER
+    matcher = HungarianMatcher(
+        cost_class=mf.CLASS_WEIGHT,
+        cost_mask=mf.MASK_WEIGHT,
+        cost_dice=mf.DICE_WEIGHT,
+        num_points=mf.TRAIN_NUM_POINTS,
+    )
+    # both decoders make DEC_LAYERS predictions when deeply supervised
+    num_aux = mf.DEC_LAYERS - 1 if mf.DEEP_SUPERVISION else 0
+    return SetCriterion(
+        num_classes,
+        matcher=matcher,
+        weight_dict=loss_weights(mf.CLASS_WEIGHT, mf.MASK_WEIGHT, mf.DICE_WEIGHT, num_aux),
+        eos_coef=mf.NO_OBJECT_WEIGHT,
+        losses=("labels", "masks"),
+        num_points=mf.TRAIN_NUM_POINTS,
+        oversample_ratio=mf.OVERSAMPLE_RATIO,
+        importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
+    )
+
+
 def thing_ids_of(metadata) -> Optional[Tuple[int, ...]]:
     """Contiguous ids of the thing classes of a dataset's metadata, or None if it has none."""
     mapping = getattr(metadata, "thing_dataset_id_to_contiguous_id", None)
@@ -142,24 +166,7 @@ class MaskFormer(nn.Module):
         backbone = build_backbone(cfg)
         sem_seg_head = build_sem_seg_head(cfg, backbone.output_shape())
         mf = cfg.MODEL.MASK_FORMER
-        matcher = HungarianMatcher(
-            cost_class=mf.CLASS_WEIGHT,
-            cost_mask=mf.MASK_WEIGHT,
-            cost_dice=mf.DICE_WEIGHT,
-            num_points=mf.TRAIN_NUM_POINTS,
-        )
-        # both decoders make DEC_LAYERS predictions when deeply supervised
-        num_aux = mf.DEC_LAYERS - 1 if mf.DEEP_SUPERVISION else 0
-        criterion = SetCriterion(
-            sem_seg_head.num_classes,
-            matcher=matcher,
-            weight_dict=loss_weights(mf.CLASS_WEIGHT, mf.MASK_WEIGHT, mf.DICE_WEIGHT, num_aux),
-            eos_coef=mf.NO_OBJECT_WEIGHT,
-            losses=("labels", "masks"),
-            num_points=mf.TRAIN_NUM_POINTS,
-            oversample_ratio=mf.OVERSAMPLE_RATIO,
-            importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
-        )
+        criterion = build_criterion(cfg, sem_seg_head.num_classes)
         datasets = cfg.DATASETS.TRAIN or cfg.DATASETS.TEST
         metadata = MetadataCatalog.get(datasets[0]) if datasets else None
         return {

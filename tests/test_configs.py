@@ -1,6 +1,7 @@
-"""The config tree under configs/: every config of the Mask2Former release (same paths) and of the
-MaskFormer release (under configs/maskformer/) is here, merges, and builds a model whose
-state_dict has exactly the names and shapes of that config's published checkpoint."""
+"""The config tree under configs/: every config of the Mask2Former release (same paths, image and
+video models) and of the MaskFormer release (under configs/maskformer/) is here, merges, and
+builds a model whose state_dict has exactly the names and shapes of that config's published
+checkpoint."""
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,12 +15,18 @@ from checkpoint_reference import compare_state_dict, load_reference, reference_f
 from mask2former import add_maskformer2_config
 from mask2former.data import build_dataset_mapper
 from mask2former.maskformer_model import panoptic_within_mask
+from mask2former.video import add_maskformer2_video_config
+from mask2former.video.data import YTVISDatasetMapper
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 # where each release's "configs/..." paths live in this repository
-RELEASE_ROOTS = {"mask2former": CONFIG_DIR, "maskformer": CONFIG_DIR / "maskformer"}
+RELEASE_ROOTS = {
+    "mask2former": CONFIG_DIR,
+    "mask2former-video": CONFIG_DIR,
+    "maskformer": CONFIG_DIR / "maskformer",
+}
 # number of configs of each release (one reference file per config)
-RELEASE_SIZES = {"mask2former": 47, "maskformer": 30}
+RELEASE_SIZES = {"mask2former": 47, "mask2former-video": 12, "maskformer": 30}
 
 # short names users type -> the full config each one stands for (relative to configs/)
 SHORT_NAMES = {
@@ -63,6 +70,7 @@ def _load_cfg(path: Path):
     # several tests read the same files; parsing a YAML chain costs ~0.05 s
     cfg = get_cfg()
     add_maskformer2_config(cfg)
+    add_maskformer2_video_config(cfg)  # the keys of the video configs
     cfg.merge_from_file(str(path))
     return cfg
 
@@ -116,16 +124,22 @@ def test_model_matches_published_checkpoint(release, reference):
 def test_release_behaviour(release, reference):
     """MaskFormer-release configs select the MaskFormer decoder and losses and always return the
     semantic result (plus panoptic in the panoptic folders); Mask2Former ones the Mask2Former
-    decoder with point-sampled losses. Each follows its release's panoptic rule."""
+    decoder with point-sampled losses; the video ones its video decoder and meta-architecture,
+    returning instances. Each follows its release's panoptic rule."""
     published, _, _ = load_reference(reference)
     cfg = load_cfg(our_path(release, published))
-    assert panoptic_within_mask(cfg) == (release == "mask2former")
+    assert panoptic_within_mask(cfg) == (release != "maskformer")
     mf = cfg.MODEL.MASK_FORMER
     if release == "maskformer":
         assert mf.TRANSFORMER_DECODER_NAME == "StandardTransformerDecoder"
         assert mf.TRAIN_NUM_POINTS == 0
         assert mf.TEST.SEMANTIC_ON and not mf.TEST.INSTANCE_ON
         assert mf.TEST.PANOPTIC_ON == (Path(published).parts[1] in MASKFORMER_PANOPTIC_DIRS)
+    elif release == "mask2former-video":
+        assert cfg.MODEL.META_ARCHITECTURE == "VideoMaskFormer"
+        assert mf.TRANSFORMER_DECODER_NAME == "VideoMultiScaleMaskedTransformerDecoder"
+        assert mf.TRAIN_NUM_POINTS == 112 * 112
+        assert mf.TEST.INSTANCE_ON and not (mf.TEST.SEMANTIC_ON or mf.TEST.PANOPTIC_ON)
     else:
         assert mf.TRANSFORMER_DECODER_NAME == "MultiScaleMaskedTransformerDecoder"
         assert mf.TRAIN_NUM_POINTS == 112 * 112
@@ -153,14 +167,16 @@ def test_maskformer_panoptic_test_settings_are_published_values():
 
 @pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])
 def test_datasets_and_mapper_exist(release, reference):
-    """The datasets a config trains and tests on are registered, and its dataset mapper builds."""
+    """The datasets a config trains and tests on are registered, and its dataset mapper builds
+    (the video mapper for video configs, as train_net_video.py does)."""
     cfg = load_cfg(our_path(release, load_reference(reference)[0]))
     registered = set(DatasetCatalog.list())
     unknown = [d for d in cfg.DATASETS.TRAIN + cfg.DATASETS.TEST if d not in registered]
     assert not unknown, f"datasets not registered: {unknown}"
 
-    build_dataset_mapper(cfg, is_train=True)
-    build_dataset_mapper(cfg, is_train=False)
+    build_mapper = YTVISDatasetMapper if release == "mask2former-video" else build_dataset_mapper
+    build_mapper(cfg, is_train=True)
+    build_mapper(cfg, is_train=False)
 
 
 ALL_CONFIG_FILES = sorted(CONFIG_DIR.rglob("*.yaml"))

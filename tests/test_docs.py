@@ -9,7 +9,10 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCUMENTS = ["README.md", "docs/demo.md", "docs/export.md", "docs/evaluation.md", "docs/analysis.md", "ops/README.md"]
+DOCUMENTS = [
+    "README.md", "docs/demo.md", "docs/export.md", "docs/evaluation.md", "docs/analysis.md",
+    "docs/video.md", "ops/README.md",
+]
 # [text](target) and ![alt](target); the target up to a space (a title) or ")"
 LINK = re.compile(r"(!?)\[[^\]]*\]\(([^)\s]+)[^)]*\)")
 

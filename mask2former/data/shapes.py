@@ -15,6 +15,7 @@ Layout under ``<root>/shapes`` (``<split>`` is train or val)::
     instances_<split>.json                    COCO instances (polygons, RLE, crowd RLE)
 
 The two semantic folders are written by the same functions as ``datasets/prepare_*.py``.
+The same drawing makes the shapes videos (:mod:`mask2former.data.shapes_video`).
 """
 import argparse
 import json
@@ -53,7 +54,7 @@ def _noise(rng, n, sigma):
     return rng.standard_normal((n, 1), dtype=np.float32) * sigma
 
 
-def _stuff_texture(rng, name, color, h, w, ys, xs):
+def stuff_texture(rng, name, color, h, w, ys, xs):
     tex = np.tile(_jitter(rng, color, 20), (len(ys), 1))
     if name == "sky":  # lighter towards the horizon
         tex += (ys / h)[:, None] * rng.uniform(20, 50) + _noise(rng, len(ys), 3)
@@ -83,6 +84,12 @@ def _thing_mask(rng, name, h, w):
     size = rng.uniform(0.12, 0.32) * min(h, w)
     cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
     angle = rng.uniform(0, 2 * np.pi)
+    return draw_thing(name, h, w, cx, cy, size, angle)
+
+
+def draw_thing(name, h, w, cx, cy, size, angle) -> np.ndarray:
+    """(h, w) bool mask of a thing of class ``name`` centred at (cx, cy) (may lie outside the
+    image), of radius about ``size``, rotated by ``angle``."""
     mask = np.zeros((h, w), np.uint8)
     if name == "circle":
         cv2.circle(mask, (int(cx), int(cy)), int(size), 1, -1)
@@ -97,6 +104,24 @@ def _thing_mask(rng, name, h, w):
     points = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], axis=1)
     cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
     return mask.astype(bool)
+
+
+def stuff_bands(rng, stuff, h, w):
+    """Yields (mask, category) of 2 to len(stuff) stuff bands of an (h, w) image, top to
+    bottom, separated by wavy borders; each is drawn from ``rng`` when its turn comes."""
+    bands = rng.permutation(len(stuff))[: rng.integers(2, len(stuff) + 1)]
+    cuts = np.sort(rng.uniform(0.25, 0.75, len(bands) - 1)) * h
+    xx = np.arange(w)
+    yy = np.arange(h)[:, None]
+    lower = np.zeros((1, w))
+    for i, band in enumerate(bands):
+        if i + 1 < len(bands):
+            amp, freq, phase = rng.uniform(2, 10), rng.uniform(0.02, 0.08), rng.uniform(0, 6.3)
+            upper = (cuts[i] + amp * np.sin(freq * xx + phase))[None, :]
+        else:
+            upper = np.full((1, w), np.inf)
+        yield (yy >= lower) & (yy < upper), stuff[band]
+        lower = upper
 
 
 def _render_scene(rng, categories):
@@ -118,25 +143,12 @@ def _render_scene(rng, categories):
         seg_map[ys, xs] = segment_id
         segments.append({"id": segment_id, "category_id": category["id"], "iscrowd": iscrowd})
 
-    # stuff bands, top to bottom, separated by wavy borders
-    bands = rng.permutation(len(stuff))[: rng.integers(2, len(stuff) + 1)]
-    cuts = np.sort(rng.uniform(0.25, 0.75, len(bands) - 1)) * h
-    xx = np.arange(w)
-    yy = np.arange(h)[:, None]
-    lower = np.zeros((1, w))
-    for i, band in enumerate(bands):
-        if i + 1 < len(bands):
-            amp, freq, phase = rng.uniform(2, 10), rng.uniform(0.02, 0.08), rng.uniform(0, 6.3)
-            upper = (cuts[i] + amp * np.sin(freq * xx + phase))[None, :]
-        else:
-            upper = np.full((1, w), np.inf)
-        category = stuff[band]
+    for mask, category in stuff_bands(rng, stuff, h, w):
         paint(
-            (yy >= lower) & (yy < upper),
-            lambda ys, xs, c=category: _stuff_texture(rng, c["name"], c["color"], h, w, ys, xs),
+            mask,
+            lambda ys, xs, c=category: stuff_texture(rng, c["name"], c["color"], h, w, ys, xs),
             category,
         )
-        lower = upper
     if rng.random() < 0.3:  # an unlabeled ("other") blob
         blob = np.zeros((h, w), np.uint8)
         center = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
@@ -163,7 +175,7 @@ def _render_scene(rng, categories):
 
 
 # ---- annotation formats ----
-def _uncompressed_rle(mask: np.ndarray) -> dict:
+def uncompressed_rle(mask: np.ndarray) -> dict:
     """COCO uncompressed RLE (as used for crowd annotations): run lengths over the
     column-major flattened mask, starting with a run of zeros."""
     flat = np.asfortranarray(mask).ravel(order="F").astype(np.uint8)
@@ -218,7 +230,7 @@ def _write_split(out: str, split: str, num_images: int, seed: int, categories: L
                         "id": len(instance_annotations) + 1,
                         "image_id": image_id,
                         "category_id": segment["category_id"],
-                        "segmentation": _uncompressed_rle(mask) if crowd else _instance_segmentation(mask),
+                        "segmentation": uncompressed_rle(mask) if crowd else _instance_segmentation(mask),
                         "area": segment["area"],
                         "bbox": segment["bbox"],
                         "iscrowd": crowd,
@@ -275,13 +287,31 @@ def generate(
 
 def main(argv=None):
     from .datasets.catalog import datasets_root
+    from .shapes_video import DEFAULT_NUM_TRAIN_VIDEOS, DEFAULT_NUM_VAL_VIDEOS, generate_videos
 
     parser = argparse.ArgumentParser(description="Generate the synthetic 'shapes' dataset.")
     parser.add_argument("--root", default=datasets_root(), help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)")
-    parser.add_argument("--num-train", type=int, default=DEFAULT_NUM_TRAIN)
-    parser.add_argument("--num-val", type=int, default=DEFAULT_NUM_VAL)
+    parser.add_argument(
+        "--videos",
+        action="store_true",
+        help="generate the shapes videos (shapes_video, YouTube-VIS format) instead of the images",
+    )
+    parser.add_argument(
+        "--num-train", type=int, help=f"images ({DEFAULT_NUM_TRAIN}) or videos ({DEFAULT_NUM_TRAIN_VIDEOS})"
+    )
+    parser.add_argument(
+        "--num-val", type=int, help=f"images ({DEFAULT_NUM_VAL}) or videos ({DEFAULT_NUM_VAL_VIDEOS})"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    out = generate(args.root, args.num_train, args.num_val, args.seed, args.overwrite)
-    print(f"shapes dataset ({args.num_train} train / {args.num_val} val images) in {out}")
+    if args.videos:
+        num_train = DEFAULT_NUM_TRAIN_VIDEOS if args.num_train is None else args.num_train
+        num_val = DEFAULT_NUM_VAL_VIDEOS if args.num_val is None else args.num_val
+        out = generate_videos(args.root, num_train, num_val, args.seed, args.overwrite)
+        print(f"shapes videos ({num_train} train / {num_val} val) in {out}")
+        return
+    num_train = DEFAULT_NUM_TRAIN if args.num_train is None else args.num_train
+    num_val = DEFAULT_NUM_VAL if args.num_val is None else args.num_val
+    out = generate(args.root, num_train, num_val, args.seed, args.overwrite)
+    print(f"shapes dataset ({num_train} train / {num_val} val images) in {out}")

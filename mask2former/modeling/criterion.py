@@ -44,6 +44,11 @@ class SetCriterion(nn.Module):
 
     Every entry of ``outputs["aux_outputs"]`` (deep supervision) is matched on its own and gets
     the same losses with suffix ``_{i}``. The caller multiplies by ``weight_dict``.
+
+    Video clips (predicted masks (B, Q, T, h, w), target masks (N, T, H, W)): each frame of a
+    matched pair is a mask of its own for "loss_mask" and "loss_dice" (points sampled per
+    frame), so both are summed over frames; they are still divided by the number of target
+    objects.
     """
 
     _LOSS_METHODS = {"labels": "loss_labels", "masks": "loss_masks"}
@@ -95,13 +100,21 @@ class SetCriterion(nn.Module):
     def loss_masks(
         self, outputs, targets, indices: Indices, num_masks: float
     ) -> Dict[str, torch.Tensor]:
-        """outputs["pred_masks"]: (B, Q, h, w) logits; target masks (N, H, W) of any size."""
-        pred = outputs["pred_masks"][_matched_query_index(indices)][:, None]  # (M, 1, h, w)
+        """outputs["pred_masks"]: (B, Q, [T,] h, w) logits; target masks (N, [T,] H, W) of any
+        size."""
+        pred = outputs["pred_masks"][_matched_query_index(indices)]  # (M, [T,] h, w)
         size = padded_size(targets)
         tgt = torch.cat(
             [pad_masks(t["masks"][j], size, pred.dtype) for t, (_, j) in zip(targets, indices)]
         )
-        tgt = tgt.to(pred.device)[:, None]  # (M, 1, H, W)
+        if pred.shape[1:-2] != tgt.shape[1:-2]:
+            raise ValueError(
+                f"SetCriterion: predicted masks {tuple(outputs['pred_masks'].shape)} and target "
+                f"masks {tuple(tgt.shape)} differ in their number of frames."
+            )
+        # one mask per (pair, frame): (M * T, 1, h, w) and (M * T, 1, H, W)
+        pred = pred.flatten(0, -3)[:, None]
+        tgt = tgt.to(pred.device).flatten(0, -3)[:, None]
 
         if self.num_points > 0:
             # Normalized point coordinates address both resolutions: no upsampling needed.
@@ -156,9 +169,11 @@ class SetCriterion(nn.Module):
     ) -> Dict[str, torch.Tensor]:
         """
         Args:
-            outputs: "pred_logits" (B, Q, K+1), "pred_masks" (B, Q, h, w) and optionally
-                "aux_outputs": a list of dicts with the same two keys (one per decoder layer).
-            targets: B dicts with "labels" (N,) int64 in [0, K) and "masks" (N, H, W).
+            outputs: "pred_logits" (B, Q, K+1), "pred_masks" (B, Q, h, w) (video clips:
+                (B, Q, T, h, w)) and optionally "aux_outputs": a list of dicts with the same
+                two keys (one per decoder layer).
+            targets: B dicts with "labels" (N,) int64 in [0, K) and "masks" (N, H, W) (video
+                clips: (N, T, H, W)).
         Returns:
             Unweighted scalar losses "loss_ce", "loss_mask", "loss_dice" (for the losses
             requested) and "<name>_{i}" for auxiliary output i.

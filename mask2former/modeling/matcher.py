@@ -24,6 +24,10 @@ class HungarianMatcher(nn.Module):
         uniformly at random, the same points for every query and target of one image.
       * ``num_points == 0`` (MaskFormer): sigmoid focal (alpha 0.25, gamma 2) and dice on all
         pixels of the prediction grid, with the targets resized (nearest) to that grid.
+
+    Video clips (predicted masks (B, Q, T, h, w), target masks (N, T, H, W)) are matched as
+    whole tracks: the same points are sampled in every frame and each cost is taken over the
+    points of all T frames together.
     """
 
     def __init__(self, cost_class: float, cost_mask: float, cost_dice: float, num_points: int = 0):
@@ -40,18 +44,24 @@ class HungarianMatcher(nn.Module):
     def _mask_costs(
         self, pred_masks: torch.Tensor, tgt_masks: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """pred_masks (Q, h, w) logits, tgt_masks (N, H, W) float -> (Q, N) mask and dice costs."""
+        """pred_masks (Q, [T,] h, w) logits, tgt_masks (N, [T,] H, W) float -> (Q, N) mask and
+        dice costs."""
+        if pred_masks.shape[1:-2] != tgt_masks.shape[1:-2]:
+            raise ValueError(
+                f"HungarianMatcher: predicted masks {tuple(pred_masks.shape)} and target masks "
+                f"{tuple(tgt_masks.shape)} differ in their number of frames."
+            )
+        # frames as channels: (Q, T, h, w), (N, T, H, W); an image is a clip of one frame
+        pred = pred_masks.reshape(len(pred_masks), -1, *pred_masks.shape[-2:])
+        tgt = tgt_masks.reshape(len(tgt_masks), -1, *tgt_masks.shape[-2:])
         if self.num_points > 0:
             coords = torch.rand(1, self.num_points, 2, device=pred_masks.device)
-            pred = point_sample(
-                pred_masks[:, None], coords.expand(len(pred_masks), -1, -1), align_corners=False
-            )[:, 0]
-            tgt = point_sample(
-                tgt_masks[:, None], coords.expand(len(tgt_masks), -1, -1), align_corners=False
-            )[:, 0]
+            pred = point_sample(pred, coords.expand(len(pred), -1, -1), align_corners=False)
+            tgt = point_sample(tgt, coords.expand(len(tgt), -1, -1), align_corners=False)
+            pred, tgt = pred.flatten(1), tgt.flatten(1)
             return pairwise_sigmoid_ce_cost(pred, tgt), pairwise_dice_cost(pred, tgt)
-        tgt = F.interpolate(tgt_masks[:, None], size=pred_masks.shape[-2:], mode="nearest")
-        pred, tgt = pred_masks.flatten(1), tgt.flatten(1)
+        tgt = F.interpolate(tgt, size=pred.shape[-2:], mode="nearest")
+        pred, tgt = pred.flatten(1), tgt.flatten(1)
         return pairwise_sigmoid_focal_cost(pred, tgt), pairwise_dice_cost(pred, tgt)
 
     @torch.no_grad()
@@ -60,8 +70,10 @@ class HungarianMatcher(nn.Module):
     ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """
         Args:
-            outputs: "pred_logits" (B, Q, K+1) class logits, "pred_masks" (B, Q, h, w) mask logits.
-            targets: B dicts with "labels" (N,) int64 and "masks" (N, H, W) bool or float.
+            outputs: "pred_logits" (B, Q, K+1) class logits, "pred_masks" (B, Q, h, w) mask
+                logits (video clips: (B, Q, T, h, w)).
+            targets: B dicts with "labels" (N,) int64 and "masks" (N, H, W) (video clips:
+                (N, T, H, W)) bool or float.
         Returns:
             B pairs (pred_idx, tgt_idx) of int64 CPU tensors of length min(Q, N): query
             pred_idx[i] is matched to target tgt_idx[i]; pred_idx is sorted. Non-finite costs

@@ -116,6 +116,16 @@ def panoptic_inference(
     return panoptic_seg, segments_info
 
 
+def top_class_pairs(
+    class_prob: torch.Tensor, topk: int
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``topk`` highest (query, class) probabilities of a (Q, K) matrix, highest first:
+    their scores (R,), classes (R,) and queries (R,) with R = min(topk, Q * K)."""
+    num_classes = class_prob.shape[1]
+    scores, flat_idx = class_prob.flatten().topk(min(topk, class_prob.numel()))
+    return scores, flat_idx % num_classes, flat_idx // num_classes
+
+
 def instance_inference(
     mask_cls: torch.Tensor,
     mask_pred: torch.Tensor,
@@ -147,9 +157,7 @@ def instance_inference(
             f"{tuple(mask_pred.shape[-2:])}; resize mask_pred to the output size first."
         )
     class_prob = F.softmax(mask_cls, dim=-1)[:, :-1]
-    scores, flat_idx = class_prob.flatten().topk(min(topk, class_prob.numel()))
-    labels = flat_idx % num_classes
-    query = flat_idx // num_classes
+    scores, labels, query = top_class_pairs(class_prob, topk)
     if thing_ids is not None:
         is_thing = torch.isin(
             labels, torch.as_tensor(sorted(thing_ids), dtype=labels.dtype, device=labels.device)

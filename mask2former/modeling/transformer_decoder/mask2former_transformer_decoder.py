@@ -25,29 +25,46 @@ def masked_attention_mask(mask_logits: torch.Tensor, size: Sequence[int]) -> tor
     """Where each query may attend in masked cross-attention.
 
     Args:
-        mask_logits: (N, Q, H, W) the previous prediction's mask logits.
+        mask_logits: (N, Q, H, W) the previous prediction's mask logits; for a video clip
+            (N, Q, T, H, W), whose tokens are its T frames' (time-major).
         size: (h, w) of the feature level attended to.
     Returns:
-        (N, 1, Q, h*w) bool, True inside the query's predicted mask (probability >= 0.5 after
-        bilinear resizing to ``size``); a query whose mask is empty at this level may attend
-        everywhere, so that its attention stays defined.
+        (N, 1, Q, h*w) bool (video: (N, 1, Q, T*h*w)), True inside the query's predicted mask
+        (probability >= 0.5 after bilinear resizing of each frame to ``size``); a query whose
+        mask is empty at this level may attend everywhere, so that its attention stays
+        defined.
     """
-    resized = F.interpolate(mask_logits, size=tuple(size), mode="bilinear", align_corners=False)
-    return attention_mask_at_level(resized)
+    n, *lead, h, w = mask_logits.shape
+    resized = F.interpolate(
+        mask_logits.reshape(n, -1, h, w), size=tuple(size), mode="bilinear", align_corners=False
+    )
+    return attention_mask_at_level(resized.view(n, *lead, *size))
 
 
 def attention_mask_at_level(level_logits: torch.Tensor) -> torch.Tensor:
-    """``masked_attention_mask`` of mask logits already at the level's size (N, Q, h, w)."""
+    """``masked_attention_mask`` of mask logits already at the level's size (N, Q, [T,] h, w)."""
     allowed = level_logits.sigmoid().flatten(2) >= 0.5
     allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
     return allowed.unsqueeze(1).detach()
 
 
 def mask_logits_of(mask_embed: torch.Tensor, mask_features: torch.Tensor) -> torch.Tensor:
-    """Mask logits: (N, ..., C) embeddings times (N, C, H, W) features -> (N, ..., H, W)."""
-    n, c, h, w = mask_features.shape
-    flat = mask_embed.reshape(n, -1, c) @ mask_features.reshape(n, c, h * w)
-    return flat.view(*mask_embed.shape[:-1], h, w)
+    """Mask logits: (N, ..., C) embeddings times per-pixel features.
+
+    Args:
+        mask_embed: (N, ..., C).
+        mask_features: (N, C, H, W) of images, or (N, T, C, H, W) of video clips of T frames.
+    Returns:
+        (N, ..., H, W), or (N, ..., T, H, W) for clips (a view whose frame axis is moved,
+        so the features are never copied).
+    """
+    if mask_features.dim() == 4:
+        n, c, h, w = mask_features.shape
+        flat = mask_embed.reshape(n, -1, c) @ mask_features.reshape(n, c, h * w)
+        return flat.view(*mask_embed.shape[:-1], h, w)
+    n, t, c, h, w = mask_features.shape
+    flat = mask_embed.reshape(n, 1, -1, c) @ mask_features.reshape(n, t, c, h * w)
+    return flat.view(n, t, *mask_embed.shape[1:-1], h, w).movedim(1, -3)
 
 
 @TRANSFORMER_DECODER_REGISTRY.register()
@@ -179,6 +196,13 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         decoded = self.decoder_norm(queries)
         return self.class_embed(decoded), self.mask_embed(decoded)
 
+    def _check_levels(self, x: List[torch.Tensor]) -> None:
+        if len(x) != self.num_feature_levels:
+            raise ValueError(
+                f"{type(self).__name__} takes {self.num_feature_levels} feature levels, "
+                f"got {len(x)}"
+            )
+
     def forward(self, x: List[torch.Tensor], mask_features: torch.Tensor) -> Dict:
         """
         Args:
@@ -189,29 +213,48 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
              "aux_outputs": list of dec_layers such dicts (empty without deep supervision
              and in eval mode)}
         """
-        if len(x) != self.num_feature_levels:
-            raise ValueError(
-                f"MultiScaleMaskedTransformerDecoder takes {self.num_feature_levels} feature "
-                f"levels, got {len(x)}"
-            )
+        self._check_levels(x)
         src, pos, sizes = self._flatten_levels(x)
-        n = mask_features.shape[0]
-        query_pos = self.query_embed.weight.unsqueeze(0).expand(n, -1, -1)
-        queries = self.query_feat.weight.unsqueeze(0).expand(n, -1, -1)
         # Mask logits are linear in the mask features and bilinear resizing is linear, so the
         # attention masks can be computed from mask features resized once per level instead of
         # resizing every full-resolution prediction (the reference path does the latter).
-        reference = reference_ops_enabled()
-        level_features = None if reference else [
+        level_features = None if reference_ops_enabled() else [
             F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False)
             for size in sizes
         ]
+        out, _ = self._decode(src, pos, sizes, mask_features, level_features)
+        return out
+
+    def _decode(
+        self,
+        src: List[torch.Tensor],
+        pos: List[torch.Tensor],
+        sizes: List[Tuple[int, int]],
+        mask_features: torch.Tensor,
+        level_features,
+    ) -> Tuple[Dict, torch.Tensor]:
+        """The decoder layers over flattened feature levels.
+
+        Args:
+            src, pos: per level, (N, S_l, C) tokens and their position encodings.
+            sizes: per level, its (h, w).
+            mask_features: (N, mask_dim, H, W), or (N, T, mask_dim, H, W) for video clips
+                (see :func:`mask_logits_of`).
+            level_features: per level, ``mask_features`` resized to its size (same layout),
+                or None to resize every prediction instead (reference mode).
+        Returns:
+            the output dict of :meth:`forward` (video clips: "pred_masks" (N, Q, T, H, W))
+            and the final queries (N, Q, C) before the output norm.
+        """
+        n = mask_features.shape[0]
+        query_pos = self.query_embed.weight.unsqueeze(0).expand(n, -1, -1)
+        queries = self.query_feat.weight.unsqueeze(0).expand(n, -1, -1)
 
         class_logits, mask_embed = self._predict(queries)
         predictions = [(class_logits, mask_embed)]
         for i in range(self.num_layers):
             level = i % self.num_feature_levels
-            if reference:
+            if level_features is None:
                 attn_mask = masked_attention_mask(
                     mask_logits_of(mask_embed, mask_features), sizes[level]
                 )
@@ -236,4 +279,4 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         out = {"pred_logits": all_class[-1], "pred_masks": all_masks[-1], "aux_outputs": []}
         if supervise_all:
             out["aux_outputs"] = aux_outputs_of(all_class, all_masks)
-        return out
+        return out, queries

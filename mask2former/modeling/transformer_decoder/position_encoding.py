@@ -1,4 +1,5 @@
-"""Sinusoidal 2-D position encoding (DETR's "sine" embedding, normalized to [0, 2*pi])."""
+"""Sinusoidal position encodings (DETR's "sine" embedding, normalized to [0, 2*pi]): 2-D over
+(y, x) for images, 3-D over (t, y, x) for video clips."""
 import math
 from collections import OrderedDict
 from typing import Optional
@@ -7,6 +8,16 @@ import torch
 from torch import nn
 
 from ...layers.reference_mode import reference_ops_enabled
+
+
+def sine_channels(positions: torch.Tensor, num_feats: int, temperature: float) -> torch.Tensor:
+    """(...) float32 positions -> (..., num_feats) encodings: channel pair i holds the sine
+    and the cosine of ``position / temperature^(2i / num_feats)`` (sin on even channels, cos on
+    odd ones)."""
+    dim_t = torch.arange(num_feats, dtype=torch.float32, device=positions.device)
+    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / num_feats)
+    t = positions[..., None] / dim_t
+    return torch.stack((t[..., 0::2].sin(), t[..., 1::2].cos()), dim=-1).flatten(-2)
 
 
 class PositionEmbeddingSine(nn.Module):
@@ -78,20 +89,50 @@ class PositionEmbeddingSine(nn.Module):
             y_embed = y_embed / (y_embed[:, -1:, :] + eps) * self.scale
             x_embed = x_embed / (x_embed[:, :, -1:] + eps) * self.scale
 
-        # frequency of channel pair i is temperature^(2i / num_pos_feats)
-        dim_t = torch.arange(self.num_pos_feats, dtype=torch.float32, device=x.device)
-        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / self.num_pos_feats)
-        pos_x = self._interleave_sin_cos(x_embed[..., None] / dim_t)
-        pos_y = self._interleave_sin_cos(y_embed[..., None] / dim_t)
+        pos_x = sine_channels(x_embed, self.num_pos_feats, self.temperature)
+        pos_y = sine_channels(y_embed, self.num_pos_feats, self.temperature)
         return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
-
-    @staticmethod
-    def _interleave_sin_cos(t: torch.Tensor) -> torch.Tensor:
-        # sin of the even channels and cos of the odd ones, interleaved as (sin0, cos1, sin2, ...)
-        return torch.stack((t[..., 0::2].sin(), t[..., 1::2].cos()), dim=4).flatten(3)
 
     def extra_repr(self) -> str:
         return (
             f"num_pos_feats={self.num_pos_feats}, temperature={self.temperature}, "
             f"normalize={self.normalize}, scale={self.scale}"
         )
+
+
+class PositionEmbeddingSine3D(nn.Module):
+    """The position encoding of video clips (Mask2Former's video decoder): each token of frame
+    t at (y, x) gets the 2-D encoding of (y, x) (:class:`PositionEmbeddingSine`, ``2 *
+    num_pos_feats`` channels) plus a sine encoding of t over all ``2 * num_pos_feats`` channels,
+    whose frequencies follow the same rule for that channel count. With ``normalize``, t runs
+    over (0, ``scale``] across the clip, like y and x across the frame."""
+
+    def __init__(
+        self,
+        num_pos_feats: int = 64,
+        temperature: float = 10000.0,
+        normalize: bool = False,
+        scale: Optional[float] = None,
+    ):
+        super().__init__()
+        self.spatial = PositionEmbeddingSine(num_pos_feats, temperature, normalize, scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            x: (N, T, C, H, W) features of clips of T frames; only its shape and device are used.
+        Returns:
+            (N, T, 2 * num_pos_feats, H, W) float32
+        """
+        if x.dim() != 5:
+            raise ValueError(f"PositionEmbeddingSine3D takes (N, T, C, H, W), got {tuple(x.shape)}")
+        spatial = self.spatial(x[:, 0])  # (N, 2F, H, W)
+        num_frames = x.shape[1]
+        t_embed = torch.arange(1, num_frames + 1, dtype=torch.float32, device=x.device)
+        if self.spatial.normalize:
+            t_embed = t_embed / (t_embed[-1:] + 1e-6) * self.spatial.scale
+        temporal = sine_channels(t_embed, spatial.shape[1], self.spatial.temperature)  # (T, 2F)
+        return spatial[:, None] + temporal[None, :, :, None, None]
+
+    def extra_repr(self) -> str:
+        return self.spatial.extra_repr()

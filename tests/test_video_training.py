@@ -1,0 +1,98 @@
+"""train_net_video.py and its trainer: a short training run on generated videos ends with a
+video AP evaluation (clip-wise) and a results file; the command line is train_net.py's."""
+import os
+
+import pytest
+from detectron2.config import get_cfg
+
+from mask2former.data.datasets import datasets_root
+from mask2former.data.shapes_video import generate_videos
+from mask2former.errors import UserError
+from mask2former.video import add_video_model_config
+from mask2former.video.data import register_all_video
+from mask2former.video.trainer import VideoTrainer
+from train_helpers import REPO
+
+QUICKSTART_VIDEO = os.path.join(REPO, "configs", "quickstart", "video.yaml")
+TINY_VIDEO_OPTS = [
+    "SOLVER.IMS_PER_BATCH", "2",
+    "SOLVER.MAX_ITER", "2",
+    "SOLVER.WARMUP_ITERS", "1",
+    "INPUT.MIN_SIZE_TRAIN", "(64,)",
+    "INPUT.MAX_SIZE_TRAIN", "128",
+    "INPUT.MIN_SIZE_TEST", "64",
+    "INPUT.MAX_SIZE_TEST", "128",
+    "MODEL.MASK_FORMER.DEC_LAYERS", "2",
+    "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", "256",
+    "MODEL.MASK_FORMER.TEST.CLIP_LENGTH", "4",
+    "MODEL.MASK_FORMER.TEST.CLIP_OVERLAP", "1",
+    "DATALOADER.NUM_WORKERS", "0",
+]
+
+
+@pytest.fixture(scope="module")
+def shapes_videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("datasets")
+    generate_videos(str(root), num_train=3, num_val=2)
+    register_all_video(str(root))
+    yield root
+    register_all_video(datasets_root())
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_video_ap(shapes_videos, tmp_path):
+    cfg = get_cfg()
+    add_video_model_config(cfg)
+    cfg.merge_from_file(QUICKSTART_VIDEO)
+    cfg.merge_from_list(TINY_VIDEO_OPTS + ["OUTPUT_DIR", str(tmp_path)])
+    trainer = VideoTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    results = trainer.train()
+    assert {"AP", "AP50", "AP75", "APs", "AR1", "AR10", "AP-circle"} <= set(results["segm"])
+    assert (tmp_path / "model_final.pth").is_file()
+    assert (tmp_path / "inference" / "results.json").is_file()
+
+
+@pytest.fixture
+def train_net_video(monkeypatch):
+    monkeypatch.syspath_prepend(REPO)
+    import train_net
+    import train_net_video
+
+    return train_net, train_net_video
+
+
+def test_flags_reach_the_launcher(train_net_video, monkeypatch):
+    train_net, video = train_net_video
+    calls = []
+    monkeypatch.setattr(train_net, "launch", lambda *a, **k: calls.append((a, k)))
+    video.cli(["--config-file", QUICKSTART_VIDEO, "--resume", "--num-gpus", "2", "--num-machines", "2",
+               "--machine-rank", "1", "--dist-url", "tcp://10.0.0.1:1234", "SOLVER.MAX_ITER", "7"])
+    ((args, kwargs),) = calls
+    assert args[0] is video.main and args[1] == 2
+    assert args[0].keywords["trainer_class"] is VideoTrainer
+    assert kwargs["num_machines"] == 2 and kwargs["machine_rank"] == 1
+    (parsed,) = kwargs["args"]
+    assert parsed.resume and parsed.opts == ["SOLVER.MAX_ITER", "7"]
+
+
+def test_eval_only_uses_the_video_trainer_and_keys(train_net_video, monkeypatch, tmp_path):
+    import torch
+
+    _, video = train_net_video
+    seen = {}
+
+    def fake_test(cfg, model, evaluators=None):
+        seen["cfg"] = cfg
+        return {"segm": {"AP": 1.0}}
+
+    monkeypatch.setattr(VideoTrainer, "test", staticmethod(fake_test))
+    monkeypatch.setattr(VideoTrainer, "build_model", staticmethod(lambda cfg: torch.nn.Linear(1, 1)))
+    video.cli(["--config-file", QUICKSTART_VIDEO, "--eval-only", "--random-weights", "MODEL.WEIGHTS", "",
+               "OUTPUT_DIR", str(tmp_path), "MODEL.MASK_FORMER.TEST.CLIP_LENGTH", "12"])
+    assert seen["cfg"].MODEL.MASK_FORMER.TEST.CLIP_LENGTH == 12 and seen["cfg"].is_frozen()
+
+
+def test_test_time_augmentation_is_refused():
+    with pytest.raises(UserError, match="TEST.AUG.ENABLED"):
+        VideoTrainer.test_with_TTA(None, None)
