@@ -546,7 +546,6 @@ def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monke
     """The whole path of docs/weights.md on the generated shapes dataset: a transformers model
     with its classes, converted with the dataset's metadata; train_net.py --eval-only; a few
     fine-tuning iterations; the fine-tuned weights back to transformers."""
-    from detectron2.engine import default_argument_parser
 
     from mask2former.data.datasets import datasets_root, load_categories, register_all
     from train_helpers import generate_tiny_shapes
@@ -570,14 +569,14 @@ def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monke
         assert status == 0 and not (tmp_path / "ours" / "categories.json").exists()
         config_file = str(tmp_path / "ours" / "config.yaml")
         small = [*SMALL_TEST_INPUT, "DATALOADER.NUM_WORKERS", "0", "SOLVER.AMP.ENABLED", "False"]
-        args = default_argument_parser().parse_args(
+        args = train_net.parse_args(
             ["--config-file", config_file, "--eval-only", *small,
              "OUTPUT_DIR", str(tmp_path / "eval")]  # DATASETS.TEST: shapes_panoptic_val
         )
         results = train_net.main(args)
         assert 0.0 <= results["sem_seg"]["mIoU"] <= 100.0 and 0.0 <= results["panoptic_seg"]["PQ"] <= 100.0
 
-        args = default_argument_parser().parse_args(
+        args = train_net.parse_args(
             ["--config-file", config_file, *small,
              "DATASETS.TRAIN", "('shapes_sem_seg_train',)", "DATASETS.TEST", "()",
              "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "False",
