@@ -24,7 +24,7 @@ import sys
 # mask2former (whose import registers the model and the datasets) before detectron2.engine: it
 # keeps fvcore's import-time warnings quiet
 from mask2former import add_maskformer2_config
-from mask2former.allocator import keep_freed_heap_memory
+from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.cli import (
     add_config_arguments,
@@ -37,8 +37,8 @@ from mask2former.cli import (
 from mask2former.data.datasets import check_datasets
 from mask2former.engine import Trainer
 from mask2former.model_zoo import config_name, get_checkpoint, resolve_config_file
-from mask2former.predictor import load_trained_weights
-from mask2former.weights import DEFAULT_HINT, fetch_weights
+from mask2former.engine.predictor import load_trained_weights
+from mask2former.checkpoint.fetch import DEFAULT_HINT, fetch_weights
 
 import detectron2.utils.comm as comm  # noqa: E402
 from detectron2.engine import default_argument_parser, default_setup, hooks, launch  # noqa: E402

@@ -22,7 +22,7 @@ from typing import Iterator, List, Optional, Tuple
 
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
 from mask2former import model_zoo
-from mask2former.allocator import keep_freed_heap_memory
+from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.cli import (
     add_config_arguments,
     check_device,
@@ -34,7 +34,7 @@ from mask2former.cli import (
 )
 from mask2former.data.image_io import read_image_checked
 from mask2former.errors import UsageError
-from mask2former.weights import fetch_weights
+from mask2former.checkpoint.fetch import fetch_weights
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

@@ -9,5 +9,8 @@ from .config import add_maskformer2_config
 from . import data, evaluation, model_zoo, modeling, solver
 from . import video
 from .video import add_maskformer2_video_config
+from ._compat import install as _install_compat_aliases
+
+_install_compat_aliases()
 
 __version__ = "0.1.0"

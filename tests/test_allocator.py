@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mask2former.allocator import keep_freed_heap_memory
+from mask2former.utils.allocator import keep_freed_heap_memory
 
 
 def _is_glibc() -> bool:
@@ -19,7 +19,7 @@ def _is_glibc() -> bool:
 
 def test_takes_effect_on_glibc():
     # in a child process, so this test run's allocator stays as it is
-    code = "from mask2former.allocator import keep_freed_heap_memory as k; print(k(1 << 26))"
+    code = "from mask2former.utils.allocator import keep_freed_heap_memory as k; print(k(1 << 26))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(_is_glibc())
 

@@ -1,4 +1,4 @@
-"""FLOP / activation / parameter counts (mask2former/analysis.py, tools/analyze_model.py): the
+"""FLOP / activation / parameter counts (mask2former/utils/analysis.py, tools/analyze_model.py): the
 deformable-attention handle against a hand count on both of its paths, the attention handle
 against fvcore's count of explicit attention, and the tool's averages and parameter totals."""
 import importlib.util
@@ -9,7 +9,7 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from mask2former.analysis import count_over_inputs, flop_count_analysis
+from mask2former.utils.analysis import count_over_inputs, flop_count_analysis
 from mask2former.layers import compiled_op_available, use_reference_ops
 from conftest import make_tiny_cfg
 
@@ -107,7 +107,7 @@ def test_tool_flops_averaged_over_dataset_images(shapes_root):
 
 
 def test_tool_requires_weights_or_random_weights(tmp_path):
-    from mask2former.predictor import MissingWeightsError
+    from mask2former.engine.predictor import MissingWeightsError
 
     config = tmp_path / "tiny.yaml"
     config.write_text(make_tiny_cfg().dump())

@@ -270,7 +270,7 @@ def test_model_weights_accepts_safetensors_in_predictor_and_training_checkpointe
     train_net / the trainer use (resume_or_load without a last_checkpoint) load it fully,
     without unpickling anything."""
     from mask2former.engine import AtomicCheckpointer
-    from mask2former.predictor import MaskFormerPredictor
+    from mask2former.engine.predictor import MaskFormerPredictor
     from tests.test_demo_predictor import tiny_semantic_cfg
 
     trained = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True).model

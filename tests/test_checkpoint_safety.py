@@ -22,9 +22,9 @@ from mask2former.checkpoint import (
     UntrainedModelError,
     read_checkpoint,
 )
-from mask2former.checkpoint_checksum import CHECKSUM_KEY
+from mask2former.checkpoint.checksum import CHECKSUM_KEY
 from mask2former.engine import AtomicCheckpointer
-from mask2former.predictor import MaskFormerPredictor, MissingWeightsError
+from mask2former.engine.predictor import MaskFormerPredictor, MissingWeightsError
 
 REPO = Path(__file__).resolve().parents[1]
 

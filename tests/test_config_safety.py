@@ -1,7 +1,7 @@
-"""Config files are read without running code (mask2former.config_file): Python tags are
+"""Config files are read without running code (mask2former.config.loader): Python tags are
 refused with the file and line, in the given file and in its _BASE_ files, and through the
 entry points; the published releases' `!!python/object/apply:eval` idiom is computed by an
-AST whitelist (mask2former.config_expression) to the values Python gives; every config under
+AST whitelist (mask2former.config.expression) to the values Python gives; every config under
 configs/ loads with exactly the values of Detectron2's own loader."""
 import os
 from pathlib import Path
@@ -12,8 +12,8 @@ from detectron2.config import get_cfg
 from mask2former import add_maskformer2_config
 from mask2former.video import add_video_model_config
 from mask2former.config import ConfigFileError, merge_config
-from mask2former.config_expression import ExpressionError, evaluate_expression
-from mask2former.config_file import read_config_file
+from mask2former.config.expression import ExpressionError, evaluate_expression
+from mask2former.config.loader import read_config_file
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
@@ -271,7 +271,7 @@ def test_relative_bases_resolve_against_the_including_file(tmp_path, monkeypatch
 
 
 def test_bases_of_a_url_config_stay_urls():
-    from mask2former.config_file import _resolve_base
+    from mask2former.config.loader import _resolve_base
 
     assert _resolve_base("../b.yaml", "https://example.org/cfg/x/a.yaml") == "https://example.org/cfg/x/../b.yaml"
     assert _resolve_base("/abs/b.yaml", "https://example.org/a.yaml") == "/abs/b.yaml"

@@ -9,7 +9,7 @@ from torch import nn
 from torchvision.ops import sigmoid_focal_loss as torchvision_focal
 
 from mask2former.modeling.criterion import SetCriterion
-from mask2former.modeling.losses import (
+from mask2former.modeling.criterion.losses import (
     dice_loss,
     pairwise_dice_cost,
     pairwise_sigmoid_ce_cost,
@@ -17,7 +17,7 @@ from mask2former.modeling.losses import (
     sigmoid_ce_loss,
     sigmoid_focal_loss,
 )
-from mask2former.modeling.matcher import HungarianMatcher
+from mask2former.modeling.criterion.matcher import HungarianMatcher
 
 from test_matcher import fake_rand_at_pixel_centres
 

@@ -24,7 +24,7 @@ from conftest import make_tiny_cfg
 from mask2former import add_maskformer2_config
 from mask2former.model_zoo import checkpoints as zoo_checkpoints
 from mask2former.model_zoo import configs as zoo_configs
-from mask2former.predictor import MaskFormerPredictor
+from mask2former.engine.predictor import MaskFormerPredictor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "tests", "configs")

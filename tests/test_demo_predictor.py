@@ -1,4 +1,4 @@
-"""mask2former.predictor: weights are loaded through the project's checkpointer, or refused."""
+"""mask2former.engine.predictor: weights are loaded through the project's checkpointer, or refused."""
 import os
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 from detectron2.config import get_cfg
 
 from mask2former import add_maskformer2_config
-from mask2former.predictor import MaskFormerPredictor, MissingWeightsError, UntrainedModelError
+from mask2former.engine.predictor import MaskFormerPredictor, MissingWeightsError, UntrainedModelError
 
 CONFIG = os.path.join(os.path.dirname(__file__), "configs", "tiny_semantic.yaml")
 

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mask2former.test_time_augmentation import SemanticSegmentorWithTTA
+from mask2former.modeling.test_time_augmentation import SemanticSegmentorWithTTA
 from conftest import make_tiny_cfg
 
 

@@ -23,7 +23,7 @@ from mask2former.export import (
 )
 from mask2former.errors import UsageError
 from mask2former.layers import compiled_op_available, ms_deform_attn_reference
-from mask2former.predictor import MaskFormerPredictor
+from mask2former.engine.predictor import MaskFormerPredictor
 
 from conftest import make_tiny_cfg
 

@@ -8,7 +8,7 @@ import torch
 
 from conftest import make_tiny_cfg
 from mask2former.export import ExportableMaskFormer, InferenceSpec, postprocess, preprocess
-from mask2former.predictor import MaskFormerPredictor
+from mask2former.engine.predictor import MaskFormerPredictor
 
 
 def _predictor(tasks, decoder="MultiScaleMaskedTransformerDecoder"):

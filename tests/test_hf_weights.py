@@ -1,4 +1,4 @@
-"""Weights from and to Hugging Face transformers (mask2former.hf, tools/convert_checkpoint.py),
+"""Weights from and to Hugging Face transformers (mask2former.checkpoint.huggingface, tools/convert_checkpoint.py),
 checked against transformers itself: random transformers models are converted and both run on
 the same image; real-size configs are mapped both ways and their weight names checked against
 transformers' models built on the meta device; the way back reproduces every tensor."""
@@ -23,12 +23,12 @@ from mask2former.checkpoint import read_checkpoint
 from mask2former.cli import run_cli
 from mask2former.config import merge_config
 from mask2former.data.datasets import DatasetNotFoundError
-from mask2former.hf import ConversionError, export_checkpoint, import_checkpoint
-from mask2former.hf.architecture import cfg_from_transformers, tensor_plan, transformers_config
-from mask2former.hf.names import file_names
-from mask2former.hf.preprocessing import image_processor_config, input_to_cfg
-from mask2former.hf.tensor_plan import Concat, Copy, Derived, carried_from_json, carried_to_json
-from mask2former.predictor import MaskFormerPredictor
+from mask2former.checkpoint.huggingface import ConversionError, export_checkpoint, import_checkpoint
+from mask2former.checkpoint.huggingface.architecture import cfg_from_transformers, tensor_plan, transformers_config
+from mask2former.checkpoint.huggingface.names import file_names
+from mask2former.checkpoint.huggingface.preprocessing import image_processor_config, input_to_cfg
+from mask2former.checkpoint.huggingface.tensor_plan import Concat, Copy, Derived, carried_from_json, carried_to_json
+from mask2former.engine.predictor import MaskFormerPredictor
 from tests.test_checkpoint import ROOT, load_tool
 
 compare_tool = load_tool("compare_transformers.py")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from mask2former.modeling.matcher import HungarianMatcher
+from mask2former.modeling.criterion.matcher import HungarianMatcher
 
 
 def pixel_centres(h, w):

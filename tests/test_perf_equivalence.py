@@ -10,11 +10,11 @@ from detectron2.structures import Instances
 
 from mask2former.layers import reference_ops_enabled, use_reference_ops
 from mask2former.modeling.transformer_decoder import build_transformer_decoder
-from mask2former.modeling.transformer_decoder.attention import (
+from mask2former.layers.attention import (
     MultiheadAttention,
     explicit_attention,
 )
-from mask2former.modeling.transformer_decoder.position_encoding import PositionEmbeddingSine
+from mask2former.layers.position_encoding import PositionEmbeddingSine
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 

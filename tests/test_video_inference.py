@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from detectron2.modeling import build_model
 
-from mask2former.video.clip_inference import LinkedTracks, clip_starts
+from mask2former.video.modeling.clip_inference import LinkedTracks, clip_starts
 from video_helpers import make_tiny_video_cfg, random_frames
 
 

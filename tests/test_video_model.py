@@ -9,13 +9,13 @@ from detectron2.modeling import build_model
 
 from mask2former.layers import use_reference_ops
 from mask2former.modeling.criterion import SetCriterion
-from mask2former.modeling.matcher import HungarianMatcher
+from mask2former.modeling.criterion.matcher import HungarianMatcher
 from mask2former.modeling.transformer_decoder import build_transformer_decoder
 from mask2former.modeling.transformer_decoder.mask2former_transformer_decoder import (
     masked_attention_mask,
     mask_logits_of,
 )
-from mask2former.modeling.transformer_decoder.position_encoding import PositionEmbeddingSine3D
+from mask2former.layers.position_encoding import PositionEmbeddingSine3D
 from video_helpers import clip_instances, make_tiny_video_cfg, random_frames
 
 

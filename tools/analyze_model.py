@@ -14,7 +14,7 @@ papers' tables come from (fvcore; one fused multiply-add counts as one flop).
         --config-file CONFIG
 
 Unlike the published tool, the count includes multi-scale deformable attention and fused
-attention (handles in mask2former/analysis.py). Figures against the papers: docs/analysis.md.
+attention (handles in mask2former/utils/analysis.py). Figures against the papers: docs/analysis.md.
 """
 import argparse
 import os
@@ -32,14 +32,14 @@ from detectron2.utils.logger import setup_logger  # noqa: E402
 from fvcore.nn import flop_count_table, parameter_count  # noqa: E402
 
 from mask2former import add_maskformer2_config  # noqa: E402
-from mask2former.analysis import (  # noqa: E402
+from mask2former.utils.analysis import (  # noqa: E402
     activation_count_analysis,
     count_over_inputs,
     flop_count_analysis,
 )
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
 from mask2former.config import merge_config  # noqa: E402
-from mask2former.predictor import load_trained_weights  # noqa: E402
+from mask2former.engine.predictor import load_trained_weights  # noqa: E402
 
 TASKS = ("flop", "activation", "parameter", "structure")
 
@@ -122,7 +122,7 @@ def do_parameter(model):
 
 def run(argv=None):
     """Run the tasks of the command line ``argv``; returns {task: result} (flop / activation:
-    :func:`~mask2former.analysis.count_over_inputs`'s dict, parameter: the total)."""
+    :func:`~mask2former.utils.analysis.count_over_inputs`'s dict, parameter: the total)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.num_inputs < 1:

@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.allocator import keep_freed_heap_memory  # noqa: E402
+from mask2former.utils.allocator import keep_freed_heap_memory  # noqa: E402
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
 from mask2former.cli import (  # noqa: E402
     add_config_arguments,
@@ -49,7 +49,7 @@ from mask2former.cli import (  # noqa: E402
 from mask2former.errors import UsageError  # noqa: E402
 from mask2former.layers import use_reference_ops  # noqa: E402
 from mask2former.solver import build_optimizer  # noqa: E402
-from mask2former.weights import fetch_weights  # noqa: E402
+from mask2former.checkpoint.fetch import fetch_weights  # noqa: E402
 
 from detectron2.modeling import build_model  # noqa: E402
 from detectron2.structures import Instances  # noqa: E402

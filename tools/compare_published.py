@@ -13,7 +13,7 @@ with ``strict=True``. Both run inference on one random image; the script prints 
 difference of the semantic scores, the share of pixels with the same class, and the median time
 per image (``torch.no_grad``, as Detectron2's ``DefaultPredictor``) of the published model and of
 this project's model in float32, channels-last, and bf16 autocast + channels-last (then both
-again with the allocator setting of the entry points, ``mask2former.allocator``). The published
+again with the allocator setting of the entry points, ``mask2former.utils.allocator``). The published
 code's own dependencies (timm) must be importable.
 
 Where the published code cannot run as it is: its compiled deformable-attention module
@@ -24,7 +24,7 @@ repackagings construct it with arguments it does not take), and the weights' ``c
 buffers are dropped accordingly.
 
 The config file is read once, in the parent process, by this project's safe loader (no Python
-in it runs; ``mask2former.config_file``), and both workers merge the flattened result.
+in it runs; ``mask2former.config.loader``), and both workers merge the flattened result.
 """
 import argparse
 import json
@@ -71,7 +71,7 @@ def flat_config(config_file: str, workdir: str) -> str:
     import yaml
 
     sys.path.insert(0, REPO)
-    from mask2former.config_file import load_yaml_with_base
+    from mask2former.config.loader import load_yaml_with_base
 
     path = os.path.join(workdir, "config.yaml")
     with open(path, "w") as f:
@@ -96,7 +96,7 @@ def run_ours(args):
     from detectron2.modeling import build_model
 
     from mask2former import add_maskformer2_config
-    from mask2former.allocator import keep_freed_heap_memory
+    from mask2former.utils.allocator import keep_freed_heap_memory
 
     cfg = _cfg(args.config_file, add_maskformer2_config)
     torch.manual_seed(0)
@@ -135,7 +135,7 @@ def run_published(args):
     from detectron2.projects.deeplab import add_deeplab_config
 
     import mask2former
-    import mask2former.maskformer_model as published_model
+    import mask2former.modeling.meta_arch.maskformer as published_model
 
     if not os.path.abspath(mask2former.__file__).startswith(os.path.abspath(args.published_root)):
         raise SystemExit(f"--published-root: imported mask2former from {mask2former.__file__}")

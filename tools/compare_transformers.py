@@ -5,7 +5,7 @@
 
 For every combination of architecture and backbone the converter supports (``COMBINATIONS``),
 builds a small transformers model whose every tensor is random (norms and BatchNorm statistics
-included), saves it with ``save_pretrained``, converts the folder with ``mask2former.hf`` and
+included), saves it with ``save_pretrained``, converts the folder with ``mask2former.checkpoint.huggingface`` and
 runs both models on the same image, normalized once and fed to both. Prints, per combination:
 
 - the largest differences of the final layer's class logits and mask logits;
@@ -49,7 +49,7 @@ from safetensors.torch import load_file  # noqa: E402
 from mask2former import add_maskformer2_config  # noqa: E402
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
 from mask2former.config import merge_config  # noqa: E402
-from mask2former.hf import export_checkpoint, import_checkpoint  # noqa: E402
+from mask2former.checkpoint.huggingface import export_checkpoint, import_checkpoint  # noqa: E402
 
 CLASS_NAMES = ["sky", "road", "car", "person", "tree"]
 THING_CLASSES = ["car", "person"]

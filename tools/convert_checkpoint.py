@@ -36,7 +36,7 @@ from mask2former.checkpoint import (  # noqa: E402
     write_safetensors,
 )
 from mask2former.cli import run_cli  # noqa: E402
-from mask2former.hf import TASKS, export_checkpoint, import_checkpoint  # noqa: E402
+from mask2former.checkpoint.huggingface import TASKS, export_checkpoint, import_checkpoint  # noqa: E402
 
 # the training settings a converted config starts from, by transformers model_type
 RECIPES = {

@@ -41,8 +41,8 @@ from mask2former.export import (  # noqa: E402
     save_onnx,
     save_program,
 )
-from mask2former.predictor import load_trained_weights  # noqa: E402
-from mask2former.weights import fetch_weights  # noqa: E402
+from mask2former.engine.predictor import load_trained_weights  # noqa: E402
+from mask2former.checkpoint.fetch import fetch_weights  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from anywhere without installing
 
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.allocator import keep_freed_heap_memory  # noqa: E402
+from mask2former.utils.allocator import keep_freed_heap_memory  # noqa: E402
 from mask2former.cli import (  # noqa: E402
     add_config_arguments,
     check_device,

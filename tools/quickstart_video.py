@@ -26,7 +26,7 @@ from tabulate import tabulate
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from anywhere without installing
 
-from mask2former.allocator import keep_freed_heap_memory  # noqa: E402
+from mask2former.utils.allocator import keep_freed_heap_memory  # noqa: E402
 from mask2former.config import merge_config  # noqa: E402
 from mask2former.data.datasets import datasets_root  # noqa: E402
 from mask2former.data.shapes_video import generate_videos  # noqa: E402

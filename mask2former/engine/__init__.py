@@ -1,5 +1,5 @@
 """Training: the trainer of ``train_net.py``, atomic checkpoints, finite-loss checks."""
-from .checkpointer import AtomicCheckpointer, atomic_write
+from ..checkpoint.atomic import AtomicCheckpointer, atomic_write
 from .train_loop import LossDivergedError, MaskFormerAMPTrainer, MaskFormerSimpleTrainer
 from .trainer import Trainer, uses_amp
 

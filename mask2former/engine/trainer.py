@@ -14,8 +14,8 @@ from detectron2.utils.logger import setup_logger
 from ..data import build_dataset_mapper
 from ..evaluation import build_evaluator
 from ..solver import apply_schedule, build_lr_scheduler, build_optimizer
-from ..test_time_augmentation import SemanticSegmentorWithTTA
-from .checkpointer import AtomicCheckpointer
+from ..modeling.test_time_augmentation import SemanticSegmentorWithTTA
+from ..checkpoint.atomic import AtomicCheckpointer
 from .model_log import log_model
 from .train_loop import MaskFormerAMPTrainer, MaskFormerSimpleTrainer
 

@@ -7,6 +7,6 @@ generated video datasets and their evaluator with Detectron2's and this project'
 """
 from .config import add_maskformer2_video_config, add_video_model_config
 from . import data, evaluation, modeling
-from .video_maskformer_model import VideoMaskFormer
+from .modeling.video_maskformer import VideoMaskFormer
 
 __all__ = ["add_maskformer2_video_config", "add_video_model_config", "VideoMaskFormer"]

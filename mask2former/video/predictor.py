@@ -4,14 +4,14 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from ..predictor import MaskFormerPredictor
+from ..engine.predictor import MaskFormerPredictor
 
 __all__ = ["VideoPredictor"]
 
 
 class VideoPredictor(MaskFormerPredictor):
     """Runs the video model of ``cfg`` (weights checked and loaded as by
-    :class:`~mask2former.predictor.MaskFormerPredictor`) on the frames of one video: every
+    :class:`~mask2former.engine.predictor.MaskFormerPredictor`) on the frames of one video: every
     frame is resized for testing (INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST), and the returned masks
     are at the frames' size. Long videos run clip by clip when
     MODEL.MASK_FORMER.TEST.CLIP_LENGTH is set."""

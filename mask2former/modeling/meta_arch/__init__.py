@@ -1,5 +1,4 @@
-"""Heads (registered in Detectron2's SEM_SEG_HEADS_REGISTRY on import) and, through
-``mask2former.maskformer_model``, the MaskFormer meta-architecture (META_ARCH_REGISTRY)."""
-from ...maskformer_model import MaskFormer
-from .mask_former_head import MaskFormerHead
-from .per_pixel_baseline import PerPixelBaselineHead, PerPixelBaselinePlusHead
+"""The meta-architecture (registered in Detectron2's META_ARCH_REGISTRY on import)."""
+from .maskformer import MaskFormer
+
+__all__ = ["MaskFormer"]

@@ -13,7 +13,7 @@ from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
 from ...layers import MSDeformAttn
-from ..transformer_decoder.position_encoding import PositionEmbeddingSine
+from ...layers.position_encoding import PositionEmbeddingSine
 from .fpn import conv_norm_relu
 
 

@@ -9,8 +9,8 @@ from detectron2.config import configurable
 from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-from ..transformer_decoder.position_encoding import PositionEmbeddingSine
-from ..transformer_decoder.transformer import TransformerEncoder, xavier_init_matrices
+from ...layers.position_encoding import PositionEmbeddingSine
+from ...layers.transformer import TransformerEncoder, xavier_init_matrices
 from .fpn import BasePixelDecoder
 
 

@@ -2,4 +2,3 @@
 from .build import TRANSFORMER_DECODER_REGISTRY, build_transformer_decoder
 from .mask2former_transformer_decoder import MultiScaleMaskedTransformerDecoder
 from .maskformer_transformer_decoder import StandardTransformerDecoder
-from .position_encoding import PositionEmbeddingSine

@@ -14,9 +14,9 @@ from detectron2.layers import Conv2d
 from ...layers.reference_mode import reference_ops_enabled
 from .build import TRANSFORMER_DECODER_REGISTRY
 from .maskformer_transformer_decoder import aux_outputs_of
-from .masked_attention_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
-from .mlp import MLP
-from .position_encoding import PositionEmbeddingSine
+from ...layers.masked_attention_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
+from ...layers.mlp import MLP
+from ...layers.position_encoding import PositionEmbeddingSine
 
 logger = logging.getLogger(__name__)
 

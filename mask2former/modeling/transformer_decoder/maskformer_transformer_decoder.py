@@ -10,9 +10,9 @@ from detectron2.config import configurable
 from detectron2.layers import Conv2d
 
 from .build import TRANSFORMER_DECODER_REGISTRY
-from .mlp import MLP
-from .position_encoding import PositionEmbeddingSine
-from .transformer import Transformer
+from ...layers.mlp import MLP
+from ...layers.position_encoding import PositionEmbeddingSine
+from ...layers.transformer import Transformer
 
 
 def aux_outputs_of(class_logits, mask_logits) -> List[Dict[str, torch.Tensor]]:

@@ -12,7 +12,7 @@ from ...modeling.transformer_decoder import TRANSFORMER_DECODER_REGISTRY
 from ...modeling.transformer_decoder.mask2former_transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
 )
-from ...modeling.transformer_decoder.position_encoding import PositionEmbeddingSine3D
+from ...layers.position_encoding import PositionEmbeddingSine3D
 
 __all__ = ["VideoMultiScaleMaskedTransformerDecoder"]
 

@@ -8,8 +8,8 @@ from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY
 
-from ..config import merge_config
-from ..data.datasets.metadata_file import write_categories_file
+from ...config import merge_config
+from ...data.datasets.metadata_file import write_categories_file
 from .architecture import MODEL_CLASSES, architecture_of, cfg_from_transformers, tensor_plan
 from .errors import ConversionError
 from .folder import read_folder

@@ -11,7 +11,7 @@ from typing import Callable, List, Optional, Tuple
 
 from detectron2.config import CfgNode
 
-from .errors import UserError
+from ..errors import UserError
 
 __all__ = ["ConfigValueError", "validate_config"]
 

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ...layers.reference_mode import reference_ops_enabled
+from .reference_mode import reference_ops_enabled
 
 
 def sine_channels(positions: torch.Tensor, num_feats: int, temperature: float) -> torch.Tensor:

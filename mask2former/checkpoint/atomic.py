@@ -6,8 +6,8 @@ from typing import IO, Callable
 
 import torch
 
-from ..checkpoint import MaskFormerCheckpointer
-from ..checkpoint_checksum import CHECKSUM_KEY, tensor_checksum
+from .checkpointer import MaskFormerCheckpointer
+from .checksum import CHECKSUM_KEY, tensor_checksum
 
 # The temporary files of atomic_write: ".<name>.<8 characters>.tmp" (tempfile.mkstemp's
 # characters also match, for files left by earlier versions).
@@ -43,7 +43,7 @@ class AtomicCheckpointer(MaskFormerCheckpointer):
 
     The "last_checkpoint" tag is rewritten only after its checkpoint file is complete, so
     ``--resume`` after an interruption always finds a loadable checkpoint. Each checkpoint
-    carries a checksum of its tensors (:mod:`mask2former.checkpoint_checksum`), verified when
+    carries a checksum of its tensors (:mod:`mask2former.checkpoint.checksum`), verified when
     it is loaded. Temporary files that a killed save left in ``save_dir`` (up to a full
     checkpoint each) are removed when the checkpointer is created and at every save. Needs a
     local ``save_dir``.

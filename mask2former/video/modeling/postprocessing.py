@@ -5,7 +5,7 @@ from typing import Dict, Tuple
 import torch
 from torch.nn import functional as F
 
-from ..modeling.postprocessing import top_class_pairs
+from ...modeling.postprocessing import top_class_pairs
 
 __all__ = ["TrackPredictions", "StackedTracks", "masks_at_output_size", "video_instance_inference"]
 

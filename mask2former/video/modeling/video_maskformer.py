@@ -9,7 +9,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone, build_sem_se
 from detectron2.modeling.backbone import Backbone
 from detectron2.structures import ImageList
 
-from ..maskformer_model import build_criterion
+from ...modeling.meta_arch.maskformer import build_criterion
 from .clip_inference import LinkedTracks, check_clip_settings, clip_starts
 from .postprocessing import StackedTracks, TrackPredictions, video_instance_inference
 

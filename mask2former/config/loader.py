@@ -6,7 +6,7 @@ through tags such as ``!!python/object/apply:os.system``. Configs travel like da
 checkpoints, in issues), so :func:`merge_config_file` reads every file of a ``_BASE_`` chain
 with a safe loader instead. It accepts one Python tag, the published releases'
 ``!!python/object/apply:eval ["<expression>"]``, computed by
-:func:`~mask2former.config_expression.evaluate_expression` (no ``eval``), and refuses every
+:func:`~mask2former.config.expression.evaluate_expression` (no ``eval``), and refuses every
 other one with :class:`ConfigFileError` naming the file and line.
 
 ``_BASE_`` files are resolved as fvcore resolves them (relative to the including file unless
@@ -23,8 +23,8 @@ from detectron2.config import CfgNode
 from detectron2.config import compat as config_compat
 from detectron2.utils.file_io import PathManager
 
-from .config_expression import ExpressionError, evaluate_expression
-from .errors import UserError
+from .expression import ExpressionError, evaluate_expression
+from ..errors import UserError
 
 __all__ = ["ConfigFileError", "load_yaml_with_base", "merge_config_file", "read_config_file"]
 

@@ -12,10 +12,10 @@ from detectron2.modeling.backbone import Backbone
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 from detectron2.structures import ImageList, Instances
 
-from .layers.reference_mode import reference_ops_enabled
-from .modeling.criterion import SetCriterion
-from .modeling.matcher import HungarianMatcher
-from .modeling.postprocessing import instance_inference, panoptic_inference, semantic_inference
+from ...layers.reference_mode import reference_ops_enabled
+from ..criterion import SetCriterion
+from ..criterion.matcher import HungarianMatcher
+from ..postprocessing import instance_inference, panoptic_inference, semantic_inference
 
 
 def loss_weights(

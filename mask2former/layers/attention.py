@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...layers.reference_mode import reference_ops_enabled
+from .reference_mode import reference_ops_enabled
 
 
 def explicit_attention(

@@ -14,7 +14,7 @@ from typing import Tuple
 
 import torch
 
-from ..modeling.backbone.window_attention import relative_position_index
+from ...modeling.backbone.window_attention import relative_position_index
 from .fields import Fields, stage_features
 from .tensor_plan import Concat, Copy, Derived, TransformersOnly, copies
 

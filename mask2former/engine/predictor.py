@@ -4,7 +4,7 @@
 dict out, test-time resize from ``cfg.INPUT.{MIN,MAX}_SIZE_TEST``) except that weights go
 through ``MaskFormerCheckpointer`` and a config without usable weights is an error (before the
 model is built) instead of a silently random model. Weights named by a URL are downloaded once
-into Detectron2's cache (:func:`mask2former.weights.fetch_weights`). :func:`load_trained_weights`
+into Detectron2's cache (:func:`mask2former.checkpoint.fetch.fetch_weights`). :func:`load_trained_weights`
 is that check for every entry point that runs a trained model (the predictor,
 ``train_net.py --eval-only``, the export tool).
 """
@@ -16,9 +16,9 @@ from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
-from .checkpoint import MaskFormerCheckpointer, UntrainedModelError
-from .data.augmentations import ResizeShortestEdge
-from .weights import DEFAULT_HINT, MissingWeightsError, fetch_weights
+from ..checkpoint import MaskFormerCheckpointer, UntrainedModelError
+from ..data.augmentations import ResizeShortestEdge
+from ..checkpoint.fetch import DEFAULT_HINT, MissingWeightsError, fetch_weights
 
 __all__ = [
     "MaskFormerPredictor",
@@ -39,7 +39,7 @@ def load_trained_weights(
     """``checkpointer.resume_or_load(weights, resume=resume)``, refusing weights that cannot
     make the model's outputs meaningful: none at all or a local file that does not exist
     (:class:`MissingWeightsError`), a URL that cannot be downloaded
-    (:class:`~mask2former.weights.WeightsDownloadError`), or a file that leaves a tensor of the
+    (:class:`~mask2former.checkpoint.fetch.WeightsDownloadError`), or a file that leaves a tensor of the
     backbone or the segmentation head unloaded, missing or of another shape
     (:class:`UntrainedModelError`, which names what was missing). ``hint`` says how the
     caller's command line takes other weights."""

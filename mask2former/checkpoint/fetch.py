@@ -15,7 +15,7 @@ from urllib.request import Request, urlopen
 from detectron2.utils.file_io import Detectron2Handler, PathManager
 from iopath.common.file_io import get_cache_dir
 
-from .errors import UserError
+from ..errors import UserError
 
 __all__ = [
     "MissingWeightsError",

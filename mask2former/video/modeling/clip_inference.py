@@ -17,8 +17,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch.nn import functional as F
 
-from ..errors import UserError
-from ..modeling.losses import pairwise_dice_cost
+from ...errors import UserError
+from ...modeling.criterion.losses import pairwise_dice_cost
 from .postprocessing import TrackPredictions
 
 __all__ = ["ClipSettingsError", "check_clip_settings", "clip_starts", "LinkedTracks"]

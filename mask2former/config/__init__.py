@@ -1,0 +1,15 @@
+"""Config keys (:mod:`.defaults`), reading config files safely (:mod:`.loader`,
+:mod:`.expression`), merging files and overrides (:mod:`.merge`) and refusing values that cannot
+work (:mod:`.checks`)."""
+from .checks import ConfigValueError
+from .defaults import add_maskformer2_config
+from .loader import ConfigFileError
+from .merge import ConfigKeyError, merge_config
+
+__all__ = [
+    "ConfigFileError",
+    "ConfigKeyError",
+    "ConfigValueError",
+    "add_maskformer2_config",
+    "merge_config",
+]
