@@ -1,5 +1,5 @@
 """Dataset mappers, registered by their INPUT.DATASET_MAPPER_NAME."""
-from .build import DATASET_MAPPER_REGISTRY, build_dataset_mapper, register_mapper
+from .build import DATASET_MAPPER_REGISTRY, build_dataset_mapper
 from .base import LabelValueError, MaskFormerDatasetMapper
 from .semantic import MaskFormerSemanticDatasetMapper
 from .panoptic import MaskFormerPanopticDatasetMapper
