@@ -59,33 +59,35 @@ def test_grad_scaler_hands_clipping_optimizers_unscaled_gradients():
     assert _gradient_seen_by_step(unscale_first=True) == 3.0
 
 
-def test_detection_checkpointer_needs_its_url_cleared_after_a_failed_load(tmp_path):
-    model = nn.Linear(2, 2)
+@pytest.fixture
+def good_and_bad_checkpoints(tmp_path):
+    """(the weights of a Linear(2, 2), a checkpoint of them, a file that is no checkpoint)"""
+    weights = nn.Linear(2, 2).state_dict()
     good = tmp_path / "good.pth"
-    torch.save({"model": model.state_dict()}, good)
+    torch.save({"model": weights}, good)
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
+    return weights, str(good), str(bad)
 
-    checkpointer = DetectionCheckpointer(model)
+
+def test_detection_checkpointer_needs_its_url_cleared_after_a_failed_load(good_and_bad_checkpoints):
+    _, good, bad = good_and_bad_checkpoints
+    checkpointer = DetectionCheckpointer(nn.Linear(2, 2))
     with pytest.raises(Exception):
-        checkpointer.load(str(bad))
+        checkpointer.load(bad)
     with pytest.raises(AssertionError):  # the state the failed load left behind
-        checkpointer.load(str(good))
+        checkpointer.load(good)
     clear_checkpoint_url(checkpointer)
-    checkpointer.load(str(good))  # loads again
+    checkpointer.load(good)  # loads again
 
 
-def test_maskformer_checkpointer_loads_after_a_failed_load(tmp_path):
-    model = nn.Linear(2, 2)
-    good = tmp_path / "good.pth"
-    torch.save({"model": model.state_dict()}, good)
-    bad = tmp_path / "bad.pth"
-    bad.write_bytes(b"not a checkpoint")
+def test_maskformer_checkpointer_loads_after_a_failed_load(good_and_bad_checkpoints):
+    weights, good, bad = good_and_bad_checkpoints
     checkpointer = MaskFormerCheckpointer(nn.Linear(2, 2))
     with pytest.raises(Exception):
-        checkpointer.load(str(bad))
-    checkpointer.load(str(good))
-    assert torch.equal(checkpointer.model.weight, model.weight)
+        checkpointer.load(bad)
+    checkpointer.load(good)
+    assert torch.equal(checkpointer.model.weight, weights["weight"])
 
 
 def _square(top, left, size=4, shape=(10, 10)):

@@ -6,3 +6,16 @@ from .panoptic import MaskFormerPanopticDatasetMapper
 from .instance import MaskFormerInstanceDatasetMapper
 from .detr_panoptic import DETRPanopticDatasetMapper
 from .lsj import COCOInstanceLSJDatasetMapper, COCOPanopticLSJDatasetMapper
+
+__all__ = [
+    "COCOInstanceLSJDatasetMapper",
+    "COCOPanopticLSJDatasetMapper",
+    "DATASET_MAPPER_REGISTRY",
+    "DETRPanopticDatasetMapper",
+    "LabelValueError",
+    "MaskFormerDatasetMapper",
+    "MaskFormerInstanceDatasetMapper",
+    "MaskFormerPanopticDatasetMapper",
+    "MaskFormerSemanticDatasetMapper",
+    "build_dataset_mapper",
+]
