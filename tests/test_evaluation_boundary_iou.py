@@ -15,13 +15,17 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.evaluation.coco_evaluation import _evaluate_predictions_on_coco
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mask2former.evaluation import InstanceSegEvaluator, boundary_iou, mask_boundary
 from mask2former.evaluation.boundary_iou import BoundaryCOCOeval, dilation_pixels
-from mask2former.evaluation.coco_eval import CocoFileError, cocoeval_fn, evaluate_coco_files
+from mask2former.evaluation.coco_eval import (
+    CocoFileError,
+    cocoeval_fn,
+    evaluate_coco_files,
+    evaluate_predictions_on_coco,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,7 +114,7 @@ def _stats(dataset, results, fn):
     coco.dataset = copy.deepcopy(dataset)
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
-        return _evaluate_predictions_on_coco(coco, copy.deepcopy(results), "segm", cocoeval_fn=fn).stats
+        return evaluate_predictions_on_coco(coco, copy.deepcopy(results), "segm", fn).stats
 
 
 def _hand_case():

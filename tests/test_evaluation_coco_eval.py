@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.evaluation.coco_evaluation import _evaluate_predictions_on_coco
 from detectron2.structures import BitMasks, Instances
 from pycocotools.coco import COCO
 
 from mask2former.evaluation import InstanceSegEvaluator, cocoeval_fn, fast_cocoeval_available
+from mask2former.evaluation.coco_eval import evaluate_predictions_on_coco
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,7 +69,7 @@ def generated_predictions(shapes_root):
 
 def _evaluate(name, records, outputs, fast, tmp_path):
     evaluator = InstanceSegEvaluator(name, output_dir=str(tmp_path), use_fast_impl=fast)
-    assert evaluator._use_fast_impl == fast
+    assert evaluator._fast_cocoeval == fast
     evaluator.reset()
     for record, output in zip(records, outputs):
         evaluator.process([record], [output])
@@ -101,7 +101,7 @@ def test_cocoeval_precision_and_recall_arrays_equal(generated_predictions, tmp_p
         coco_gt.dataset = copy.deepcopy(evaluator._coco_api.dataset)
         with contextlib.redirect_stdout(io.StringIO()):
             coco_gt.createIndex()
-            evals[fast] = _evaluate_predictions_on_coco(coco_gt, copy.deepcopy(results), iou_type, cocoeval_fn=cocoeval_fn(fast))
+            evals[fast] = evaluate_predictions_on_coco(coco_gt, copy.deepcopy(results), iou_type, cocoeval_fn(fast))
     for key in ("precision", "recall"):
         np.testing.assert_allclose(evals[True].eval[key], evals[False].eval[key], atol=1e-12)
     np.testing.assert_allclose(evals[True].stats, evals[False].stats, atol=1e-12)

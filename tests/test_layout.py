@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mask2former"
 
 # Rooms of the package from the bottom up: a module may import its own room and the rooms below.
 LAYERS = [
-    ["errors", "_quiet_imports", "_C"],
+    ["errors", "_quiet_imports", "_C", "_private_api"],
     ["layers"],
     ["data"],
     ["modeling.backbone"],

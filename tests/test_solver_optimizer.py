@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from mask2former.errors import UserError
 from mask2former.solver import build_optimizer, get_param_groups
 from conftest import make_tiny_cfg
 
@@ -83,8 +84,14 @@ def test_build_optimizer_types(name, optimizer_type):
     assert lrs == pytest.approx([0.1, 1.0])
 
 
+@pytest.mark.parametrize("value", ["AdamW", "adamw", "Sgd", "sgd"])
+def test_optimizer_names_ignore_case(value):
+    optimizer = build_optimizer(_cfg(OPTIMIZER=value), ToyModel())
+    assert type(optimizer) is {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[value.lower()]
+
+
 def test_unknown_optimizer_names_the_key():
-    with pytest.raises(ValueError, match="SOLVER.OPTIMIZER"):
+    with pytest.raises(UserError, match=r"SOLVER.OPTIMIZER: unknown optimizer 'LAMB'; expected one of \['ADAMW', 'SGD'"):
         build_optimizer(_cfg(OPTIMIZER="LAMB"), ToyModel())
 
 
@@ -98,14 +105,20 @@ def _step_with_gradient(cfg, model, grad_value):
     return {n: before[n] - p.detach() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def test_full_model_gradient_clipping_clips_the_global_norm():
-    # plain SGD with lr 1 and no decay: the update equals the (clipped) gradient
+def _plain_sgd_cfg(clip_type=None):
+    """Plain SGD with lr 1 and no decay: a step's update equals the (clipped) gradient. With
+    ``clip_type``, gradients are clipped to 0.5 that way."""
     cfg = _cfg(OPTIMIZER="SGD", MOMENTUM=0.0, WEIGHT_DECAY=0.0, BACKBONE_MULTIPLIER=1.0)
-    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
-    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
-    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.5
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = clip_type is not None
+    if clip_type is not None:
+        cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = clip_type
+        cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.5
+    return cfg
+
+
+def test_full_model_gradient_clipping_clips_the_global_norm():
     model = ToyModel()
-    updates = _step_with_gradient(cfg, model, 1.0)
+    updates = _step_with_gradient(_plain_sgd_cfg("full_model"), model, 1.0)
     num_elements = sum(p.numel() for p in set(model.parameters()) if p.requires_grad)
     global_norm = math.sqrt(num_elements)  # every gradient entry is 1
     for update in updates.values():
@@ -113,20 +126,13 @@ def test_full_model_gradient_clipping_clips_the_global_norm():
 
 
 def test_per_parameter_norm_clipping_is_detectron2s():
-    cfg = _cfg(OPTIMIZER="SGD", MOMENTUM=0.0, WEIGHT_DECAY=0.0, BACKBONE_MULTIPLIER=1.0)
-    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
-    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
-    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.5
-    model = ToyModel()
-    updates = _step_with_gradient(cfg, model, 1.0)
+    updates = _step_with_gradient(_plain_sgd_cfg("norm"), ToyModel(), 1.0)
     for name, update in updates.items():
         assert update.norm().item() == pytest.approx(0.5, rel=1e-4), name  # each clipped alone
 
 
 def test_clipping_disabled_leaves_gradients():
-    cfg = _cfg(OPTIMIZER="SGD", MOMENTUM=0.0, WEIGHT_DECAY=0.0, BACKBONE_MULTIPLIER=1.0)
-    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = False
-    updates = _step_with_gradient(cfg, ToyModel(), 1.0)
+    updates = _step_with_gradient(_plain_sgd_cfg(), ToyModel(), 1.0)
     for update in updates.values():
         torch.testing.assert_close(update, torch.ones_like(update))
 

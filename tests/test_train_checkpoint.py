@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from mask2former.engine import AtomicCheckpointer
-from mask2former.engine import checkpointer as checkpointer_module
 
 
 def _checkpointer(tmp_path, model):
@@ -37,7 +36,7 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
         f.write(b"half of a checkpoint")
         raise KeyboardInterrupt  # as if the job were stopped while writing
 
-    monkeypatch.setattr(checkpointer_module.torch, "save", crash_midway)
+    monkeypatch.setattr(torch, "save", crash_midway)
     with torch.no_grad():
         model.weight.add_(1.0)
     for name in ("model_0000019", "model_0000009"):  # a new file, and overwriting the old one

@@ -6,10 +6,11 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from detectron2.checkpoint import DetectionCheckpointer
 
+from .._private_api import clear_checkpoint_url
 from ..errors import UserError
 from .formats import (
     SAFETENSORS_SUFFIX,
@@ -139,13 +140,15 @@ class MaskFormerCheckpointer(DetectionCheckpointer):
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
         self.last_report = None
         self._source = None
+        self._query: Dict[str, List[str]] = {}  # of the path being loaded ("?key=value")
 
     def load(self, path, *args, **kwargs):
+        self._query = parse_qs(urlparse(path).query) if path else {}
         try:
             return super().load(path, *args, **kwargs)
         finally:
-            # Detectron2 resets it only after a successful load; the next load asserts on it
-            self._parsed_url_during_load = None
+            self._query = {}
+            clear_checkpoint_url(self)
 
     def resume_or_load(self, path: str, *, resume: bool = True) -> Dict[str, Any]:
         if not (resume and self.has_checkpoint()):
@@ -191,7 +194,7 @@ class MaskFormerCheckpointer(DetectionCheckpointer):
         if not filename.endswith(SAFETENSORS_SUFFIX):
             return super()._load_file(filename)  # reads through _torch_load
         checkpoint = read_safetensors(filename)
-        query = parse_qs(self._parsed_url_during_load.query) if self._parsed_url_during_load else {}
+        query = dict(self._query)
         if query.pop("matching_heuristics", ["False"]) == ["True"]:
             checkpoint["matching_heuristics"] = True
         if query:

@@ -1,5 +1,5 @@
 """Training: the trainer of ``train_net.py``, atomic checkpoints, finite-loss checks."""
-from ..checkpoint.atomic import AtomicCheckpointer, atomic_write
+from ..checkpoint.atomic import AtomicCheckpointer, atomic_open
 from .train_loop import LossDivergedError, MaskFormerAMPTrainer, MaskFormerSimpleTrainer
 from .trainer import Trainer, uses_amp
 
@@ -9,6 +9,6 @@ __all__ = [
     "MaskFormerAMPTrainer",
     "MaskFormerSimpleTrainer",
     "Trainer",
-    "atomic_write",
+    "atomic_open",
     "uses_amp",
 ]

@@ -1,6 +1,6 @@
 """Detectron2's single-step trainers, stopping on a non-finite loss with the term's name."""
 import math
-from typing import Mapping, Optional
+from typing import Mapping
 
 import torch
 from detectron2.engine import AMPTrainer, SimpleTrainer
@@ -13,32 +13,32 @@ class LossDivergedError(UserError, FloatingPointError):
 
 
 class _FiniteLossCheck:
-    """Mixin for :class:`SimpleTrainer` subclasses: before the optimizer step, raise
-    :class:`LossDivergedError` (a ``FloatingPointError``) naming every NaN or infinite loss
-    term and the iteration.
+    """Mixin for :class:`SimpleTrainer` subclasses: when the model returns its loss dict,
+    raise :class:`LossDivergedError` (a ``FloatingPointError``) naming every NaN or infinite
+    loss term and the iteration, before the backward pass and the optimizer step.
 
     Detectron2 checks only the sum of the losses, on the main process, and reports the whole
     loss dict; this check runs on every process, so any rank stops (and the launcher ends the
-    others) instead of taking a step with a broken gradient."""
+    others) instead of taking a step with a broken gradient. It is a forward hook of the
+    model, so it sees the loss dict of every training forward pass, whatever calls it."""
 
-    def _write_metrics(
-        self,
-        loss_dict: Mapping[str, torch.Tensor],
-        data_time: float,
-        prefix: str = "",
-        iter: Optional[int] = None,  # noqa: A002 (Detectron2's argument name)
-    ) -> None:
-        iteration = self.iter if iter is None else iter
-        values = {name: float(loss.detach()) for name, loss in loss_dict.items()}
-        bad = {name: value for name, value in values.items() if not math.isfinite(value)}
-        if bad:
-            terms = ", ".join(f"{name}={value}" for name, value in bad.items())
-            raise LossDivergedError(
-                f"The loss diverged at iteration {iteration}: {terms}. Stopping training "
-                "before the optimizer step; lower SOLVER.BASE_LR, enable "
-                f"SOLVER.CLIP_GRADIENTS or check the data. All loss terms: {values}"
-            )
-        super()._write_metrics(loss_dict, data_time, prefix, iter)
+    def __init__(self, model, *args, **kwargs):
+        super().__init__(model, *args, **kwargs)
+        model.register_forward_hook(self._check_losses)
+
+    def _check_losses(self, model: torch.nn.Module, inputs, outputs) -> None:
+        if not model.training or not isinstance(outputs, Mapping) or not outputs:
+            return  # inference outputs
+        losses = torch.stack([loss.detach().float().reshape(()) for loss in outputs.values()])
+        if bool(torch.isfinite(losses).all()):  # one device sync for all terms
+            return
+        values = {name: float(loss.detach()) for name, loss in outputs.items()}
+        terms = ", ".join(f"{name}={value}" for name, value in values.items() if not math.isfinite(value))
+        raise LossDivergedError(
+            f"The loss diverged at iteration {self.iter}: {terms}. Stopping training before "
+            "the optimizer step; lower SOLVER.BASE_LR, enable SOLVER.CLIP_GRADIENTS or check "
+            f"the data. All loss terms: {values}"
+        )
 
 
 class MaskFormerSimpleTrainer(_FiniteLossCheck, SimpleTrainer):

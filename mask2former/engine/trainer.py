@@ -48,8 +48,10 @@ class Trainer(DefaultTrainer):
     """
 
     def __init__(self, cfg):
-        # DefaultTrainer.__init__ hard-codes its step trainer and checkpointer classes; this
-        # is the same construction with ours.
+        # DefaultTrainer.__init__ re-typed, as it cannot be extended: it wraps the model with
+        # create_ddp_model(model) before any hook, whose device_ids=[local rank] fail for a
+        # CPU model, and hard-codes its step trainers and checkpointer
+        # (tests/test_framework_guards.py flags a new Detectron2 version of it for review).
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()

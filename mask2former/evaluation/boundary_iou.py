@@ -11,12 +11,14 @@ Boundary AP is COCO mask AP in which a detection and a (non-crowd) ground truth 
 matching, the accumulation over recall points, areas from the mask) is pycocotools' ``COCOeval``.
 """
 import math
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 from pycocotools.cocoeval import COCOeval
+
+from .._private_api import compared_annotations
 
 __all__ = [
     "DEFAULT_DILATION_RATIO",
@@ -90,18 +92,8 @@ class BoundaryCOCOeval(COCOeval):
             self._boundaries[key] = mask_util.encode(np.asfortranarray(boundary.astype(np.uint8)))
         return self._boundaries[key]
 
-    def _gts_dts(self, imgId, catId) -> Tuple[List[dict], List[dict]]:
-        """The ground truths and the detections (by decreasing score, at most maxDets[-1])
-        that pycocotools' computeIoU compares."""
-        p = self.params
-        cat_ids = [catId] if p.useCats else p.catIds
-        gts = [g for c in cat_ids for g in self._gts[imgId, c]]
-        dts = [d for c in cat_ids for d in self._dts[imgId, c]]
-        order = np.argsort([-d["score"] for d in dts], kind="mergesort")
-        return gts, [dts[i] for i in order[: p.maxDets[-1]]]
-
     def computeIoU(self, imgId, catId):
-        gts, dts = self._gts_dts(imgId, catId)
+        gts, dts = compared_annotations(self, imgId, catId)
         if not gts or not dts:
             return []
         iscrowd = [int(g["iscrowd"]) for g in gts]

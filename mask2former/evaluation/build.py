@@ -2,7 +2,7 @@
 ``MODEL.MASK_FORMER.TEST.{SEMANTIC,INSTANCE,PANOPTIC}_ON`` turn on."""
 import logging
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Set
 
 from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
@@ -13,6 +13,7 @@ from detectron2.evaluation import (
     DatasetEvaluator,
     DatasetEvaluators,
 )
+from detectron2.utils.registry import Registry
 
 from .instance_evaluation import InstanceSegEvaluator
 from .lvis_evaluation import LVISEvaluator
@@ -24,21 +25,50 @@ logger = logging.getLogger(__name__)
 # evaluator needs
 EvaluatorFactory = Callable[[str, str], Optional[DatasetEvaluator]]
 
-# A task key of EVALUATOR_TYPES: "always" (single-task dataset types), or a task of
+# A task of an evaluator type: "always" (single-task dataset types), or a task of
 # MODEL.MASK_FORMER.TEST: "semantic", "instance", "panoptic".
 ALWAYS = "always"
-EVALUATOR_TYPES: Dict[str, Dict[str, EvaluatorFactory]] = {}
+TASKS = (ALWAYS, "semantic", "instance", "panoptic")
+
+EVALUATOR_REGISTRY = Registry("EVALUATOR")
+EVALUATOR_REGISTRY.__doc__ = """
+The evaluators of each dataset ``evaluator_type`` (a key of the dataset's metadata), as
+:class:`EvaluatorType` entries named after the type; add one with
+:func:`register_evaluator_type`.
+"""
+
+
+class EvaluatorType:
+    """The evaluators of the datasets whose metadata has ``evaluator_type`` ``name``:
+    ``factories`` maps a task of :data:`TASKS` to a callable ``(dataset_name, output_dir) ->
+    DatasetEvaluator`` (or None when the dataset lacks the ground truth it needs)."""
+
+    def __init__(self, name: str, factories: Dict[str, EvaluatorFactory]):
+        unknown = set(factories) - set(TASKS)
+        if unknown:
+            raise ValueError(f"register_evaluator_type({name!r}): unknown tasks {unknown}")
+        self.__name__ = name  # the name the registry files it under
+        self.factories = dict(factories)
+
+    def __call__(self, dataset_name: str, output_dir: str, enabled: Set[str]) -> List[DatasetEvaluator]:
+        """The evaluators of the tasks in ``enabled`` (and the "always" one) that the dataset
+        has ground truth for."""
+        built = [
+            factory(dataset_name, output_dir)
+            for task, factory in self.factories.items()
+            if task == ALWAYS or task in enabled
+        ]
+        return [evaluator for evaluator in built if evaluator is not None]
 
 
 def register_evaluator_type(evaluator_type: str, factories: Dict[str, EvaluatorFactory]) -> None:
     """Declare the evaluators of datasets whose metadata has ``evaluator_type``: ``factories``
     maps "always", "semantic", "instance" or "panoptic" to a callable
     ``(dataset_name, output_dir) -> DatasetEvaluator`` (or None when the dataset lacks the
-    ground truth that evaluator needs)."""
-    unknown = set(factories) - {ALWAYS, "semantic", "instance", "panoptic"}
-    if unknown:
-        raise ValueError(f"register_evaluator_type({evaluator_type!r}): unknown tasks {unknown}")
-    EVALUATOR_TYPES[evaluator_type] = dict(factories)
+    ground truth that evaluator needs). Raises ValueError for a type already registered."""
+    if evaluator_type in EVALUATOR_REGISTRY:
+        raise ValueError(f"register_evaluator_type: {evaluator_type!r} is already registered")
+    EVALUATOR_REGISTRY.register(EvaluatorType(evaluator_type, factories))
 
 
 def _sem_seg(name, output_dir):
@@ -102,13 +132,9 @@ register_evaluator_type("coco", {ALWAYS: _coco_instance})
 register_evaluator_type("lvis", {ALWAYS: _lvis})
 register_evaluator_type("cityscapes_sem_seg", {ALWAYS: _cityscapes_sem_seg})
 register_evaluator_type("cityscapes_instance", {ALWAYS: _cityscapes_instance})
-register_evaluator_type(
-    "coco_panoptic_seg",
-    {"panoptic": _panoptic, "instance": _coco_instance, "semantic": _sem_seg_if_labelled},
-)
-# the thing ids of these panoptic datasets are a non-contiguous subset of all class ids (which
-# InstanceSegEvaluator handles)
-for _type in ("ade20k_panoptic_seg", "mapillary_vistas_panoptic_seg"):
+# the thing ids of ADE20K and Mapillary Vistas are a non-contiguous subset of all class ids
+# (which InstanceSegEvaluator handles)
+for _type in ("coco_panoptic_seg", "ade20k_panoptic_seg", "mapillary_vistas_panoptic_seg"):
     register_evaluator_type(
         _type,
         {"panoptic": _panoptic, "instance": _coco_instance, "semantic": _sem_seg_if_labelled},
@@ -131,28 +157,27 @@ def build_evaluator(
     if output_folder is None:
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference")
     evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
-    if evaluator_type not in EVALUATOR_TYPES:
+    if evaluator_type not in EVALUATOR_REGISTRY:
         raise NotImplementedError(
             f"dataset {dataset_name!r} has evaluator_type {evaluator_type!r} in its metadata; "
-            f"known types: {sorted(EVALUATOR_TYPES)}"
+            f"known types: {sorted(name for name, _ in EVALUATOR_REGISTRY)}"
         )
     test = cfg.MODEL.MASK_FORMER.TEST
     enabled = {
-        ALWAYS: True,
-        "semantic": test.SEMANTIC_ON,
-        "instance": test.INSTANCE_ON,
-        "panoptic": test.PANOPTIC_ON,
+        task
+        for task, on in (
+            ("semantic", test.SEMANTIC_ON),
+            ("instance", test.INSTANCE_ON),
+            ("panoptic", test.PANOPTIC_ON),
+        )
+        if on
     }
-    built = [
-        factory(dataset_name, output_folder)
-        for task, factory in EVALUATOR_TYPES[evaluator_type].items()
-        if enabled[task]
-    ]
-    evaluators = [evaluator for evaluator in built if evaluator is not None]
+    evaluators_of_type = EVALUATOR_REGISTRY.get(evaluator_type)
+    evaluators = evaluators_of_type(dataset_name, output_folder, enabled)
     if not evaluators:
         raise NotImplementedError(
             f"dataset {dataset_name!r} ({evaluator_type}): none of its tasks "
-            f"{sorted(EVALUATOR_TYPES[evaluator_type])} is on in MODEL.MASK_FORMER.TEST "
+            f"{sorted(evaluators_of_type.factories)} is on in MODEL.MASK_FORMER.TEST "
             "with the ground truth it needs"
         )
     return evaluators[0] if len(evaluators) == 1 else DatasetEvaluators(evaluators)

@@ -7,9 +7,9 @@ Detectron2's own fast evaluator lives in its compiled ``detectron2._C``, which t
 lacks. Without the package, pycocotools' official ``COCOeval`` is used.
 
 :func:`cocoeval_fn` returns a callable ``(coco_gt, coco_dt, iou_type) -> evaluator`` that plugs
-into Detectron2's ``_evaluate_predictions_on_coco(..., cocoeval_fn=...)``; the evaluator has
-pycocotools' interface (``params``, ``evaluate()``, ``accumulate()``, ``summarize()``,
-``stats``, ``eval["precision"]``). :func:`evaluate_coco_files` evaluates a results file against
+into :func:`evaluate_predictions_on_coco` (Detectron2's COCO evaluation of a list of
+results); the evaluator has pycocotools' interface (``params``, ``evaluate()``,
+``accumulate()``, ``summarize()``, ``stats``, ``eval["precision"]``). :func:`evaluate_coco_files` evaluates a results file against
 a ground-truth file (``tools/evaluate_coco_boundary_ap.py``).
 """
 import contextlib
@@ -18,10 +18,10 @@ import io
 import json
 from typing import Callable, Optional
 
-from detectron2.evaluation.coco_evaluation import _evaluate_predictions_on_coco
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from .._private_api import evaluate_predictions_on_coco
 from ..errors import UserError
 from .boundary_iou import DEFAULT_DILATION_RATIO, BoundaryCOCOeval
 
@@ -30,7 +30,13 @@ try:
 except ImportError:  # optional
     COCOeval_faster = None
 
-__all__ = ["CocoFileError", "cocoeval_fn", "evaluate_coco_files", "fast_cocoeval_available"]
+__all__ = [
+    "CocoFileError",
+    "cocoeval_fn",
+    "evaluate_coco_files",
+    "evaluate_predictions_on_coco",
+    "fast_cocoeval_available",
+]
 
 
 def fast_cocoeval_available() -> bool:
@@ -122,4 +128,4 @@ def evaluate_coco_files(
         )
     ratio = dilation_ratio if iou_type == "boundary" else None
     task = "bbox" if iou_type == "bbox" else "segm"
-    return _evaluate_predictions_on_coco(coco_gt, results, task, cocoeval_fn=cocoeval_fn(fast, ratio))
+    return evaluate_predictions_on_coco(coco_gt, results, task, cocoeval_fn(fast, ratio))

@@ -1,11 +1,16 @@
-"""Optimizer of MaskFormer / Mask2Former training: per-parameter learning rate and weight decay,
-optional gradient clipping over the whole model."""
+"""Optimizer of MaskFormer / Mask2Former training: the optimizers of SOLVER.OPTIMIZER
+(:data:`OPTIMIZER_REGISTRY`), per-parameter learning rate and weight decay, optional gradient
+clipping over the whole model."""
 import itertools
-from typing import Any, Dict, List, Type
+from typing import Any, Dict, List, Tuple, Type
 
 import torch
 from detectron2.config import CfgNode
 from detectron2.solver.build import maybe_add_gradient_clipping, reduce_param_groups
+from detectron2.utils.registry import Registry
+
+from .._private_api import let_grad_scaler_unscale_first
+from ..errors import UserError
 
 # Parameters of these modules get SOLVER.WEIGHT_DECAY_NORM.
 NORM_MODULE_TYPES = (
@@ -23,7 +28,43 @@ NORM_MODULE_TYPES = (
 # Swin's position tables are parameters, not Embedding modules; the published code never decays them.
 NO_DECAY_PARAM_NAMES = ("relative_position_bias_table", "absolute_pos_embed")
 
-_OPTIMIZERS = {"SGD": torch.optim.SGD, "ADAMW": torch.optim.AdamW}
+OPTIMIZER_REGISTRY = Registry("OPTIMIZER")
+OPTIMIZER_REGISTRY.__doc__ = """
+Optimizers selectable by SOLVER.OPTIMIZER, whose value names one of them ignoring case ("ADAMW"
+selects ``adamw``). An entry is called as ``fn(cfg, param_groups)`` and returns the optimizer
+class and the keyword arguments of its constructor besides the parameter groups and ``lr``;
+:func:`build_optimizer` adds the gradient clipping of SOLVER.CLIP_GRADIENTS to that class.
+"""
+
+OptimizerChoice = Tuple[Type[torch.optim.Optimizer], Dict[str, Any]]
+
+
+@OPTIMIZER_REGISTRY.register()
+def sgd(cfg: CfgNode, param_groups: List[Dict[str, Any]]) -> OptimizerChoice:
+    """SOLVER.OPTIMIZER "SGD", with SOLVER.MOMENTUM and SOLVER.NESTEROV."""
+    return torch.optim.SGD, {"momentum": cfg.SOLVER.MOMENTUM, "nesterov": cfg.SOLVER.NESTEROV}
+
+
+@OPTIMIZER_REGISTRY.register()
+def adamw(cfg: CfgNode, param_groups: List[Dict[str, Any]]) -> OptimizerChoice:
+    """SOLVER.OPTIMIZER "ADAMW", fused into one kernel per step where every parameter allows
+    it (equal to the for-loop implementation up to float rounding, several times faster)."""
+    return torch.optim.AdamW, {"fused": _fusable(param_groups)}
+
+
+class UnknownOptimizerError(UserError, ValueError):
+    """SOLVER.OPTIMIZER names no optimizer of :data:`OPTIMIZER_REGISTRY`."""
+
+
+def _registered_optimizer(value: str):
+    """The entry of :data:`OPTIMIZER_REGISTRY` that SOLVER.OPTIMIZER ``value`` names."""
+    for name, choose in OPTIMIZER_REGISTRY:
+        if name.lower() == value.lower():
+            return choose
+    raise UnknownOptimizerError(
+        f"SOLVER.OPTIMIZER: unknown optimizer {value!r}; expected one of "
+        f"{sorted(name.upper() for name, _ in OPTIMIZER_REGISTRY)}"
+    )
 
 
 def get_param_groups(cfg: CfgNode, model: torch.nn.Module) -> List[Dict[str, Any]]:
@@ -77,38 +118,26 @@ def _with_full_model_gradient_clipping(
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """The optimizer named by SOLVER.OPTIMIZER ("ADAMW" or "SGD") over :func:`get_param_groups`.
+    """The optimizer of :data:`OPTIMIZER_REGISTRY` named by SOLVER.OPTIMIZER ("ADAMW" or
+    "SGD", any case) over :func:`get_param_groups`.
 
     SOLVER.CLIP_GRADIENTS with CLIP_TYPE "full_model" clips the norm of the whole model's
     gradient to CLIP_VALUE; the types "value" and "norm" clip each parameter (Detectron2's own).
     """
-    name = cfg.SOLVER.OPTIMIZER.upper()
-    if name not in _OPTIMIZERS:
-        raise ValueError(
-            f"SOLVER.OPTIMIZER: unknown optimizer {cfg.SOLVER.OPTIMIZER!r}; "
-            f"expected one of {sorted(_OPTIMIZERS)}"
-        )
-    optimizer_type = _OPTIMIZERS[name]
+    choose = _registered_optimizer(cfg.SOLVER.OPTIMIZER)
+    groups = get_param_groups(cfg, model)
+    base_type, kwargs = choose(cfg, groups)
     clip = cfg.SOLVER.CLIP_GRADIENTS
+    optimizer_type = base_type
     if clip.ENABLED and clip.CLIP_TYPE == "full_model":
         if clip.CLIP_VALUE > 0:
-            optimizer_type = _with_full_model_gradient_clipping(optimizer_type, clip.CLIP_VALUE)
+            optimizer_type = _with_full_model_gradient_clipping(base_type, clip.CLIP_VALUE)
     else:
-        optimizer_type = maybe_add_gradient_clipping(cfg, optimizer_type)
+        optimizer_type = maybe_add_gradient_clipping(cfg, base_type)
 
-    groups = get_param_groups(cfg, model)
-    if name == "SGD":
-        kwargs = {"momentum": cfg.SOLVER.MOMENTUM, "nesterov": cfg.SOLVER.NESTEROV}
-    else:
-        # one fused kernel per step instead of a dozen operators per parameter: ~3x faster
-        # (about 60 ms of an R50 training step on 2 CPU cores), equal up to float rounding
-        kwargs = {"fused": _fusable(groups)}
     optimizer = optimizer_type(groups, lr=cfg.SOLVER.BASE_LR, **kwargs)
-    if optimizer_type is not _OPTIMIZERS[name]:  # its step clips the gradients first
-        # A fused optimizer unscales AMP gradients inside its step, so GradScaler would hand
-        # the clipping (which runs before that step) scaled gradients. Let GradScaler unscale
-        # first, as it does for unfused optimizers.
-        optimizer._step_supports_amp_scaling = False
+    if optimizer_type is not base_type:  # its step clips the gradients, then steps
+        let_grad_scaler_unscale_first(optimizer)
     return optimizer
 
 

@@ -3,20 +3,11 @@ from detectron2.utils.registry import Registry
 
 DATASET_MAPPER_REGISTRY = Registry("DATASET_MAPPER")
 DATASET_MAPPER_REGISTRY.__doc__ = """
-Dataset mappers: callables turning a dataset record into the model's input dict.
-Each is registered under its config name (INPUT.DATASET_MAPPER_NAME) and is built with
-``mapper_cls(cfg, is_train)``.
+Dataset mappers: callables turning a dataset record into the model's input dict. An entry is
+a function named after its config value (INPUT.DATASET_MAPPER_NAME, e.g.
+``mask_former_semantic``), called as ``fn(cfg, is_train)``, that returns the mapper; register
+one with ``@DATASET_MAPPER_REGISTRY.register()``.
 """
-
-
-def register_mapper(name: str):
-    """Class decorator registering a mapper under its config name (e.g. "mask_former_semantic")."""
-
-    def deco(cls):
-        DATASET_MAPPER_REGISTRY._do_register(name, cls)
-        return cls
-
-    return deco
 
 
 def build_dataset_mapper(cfg, is_train: bool = True):

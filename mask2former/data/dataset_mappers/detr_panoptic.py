@@ -11,7 +11,7 @@ from detectron2.data import transforms as T
 
 from ..augmentations import ResizeShortestEdge
 from .base import MaskFormerDatasetMapper, flip_augmentations
-from .build import register_mapper
+from .build import DATASET_MAPPER_REGISTRY
 from .panoptic import PanopticLabelsMixin
 
 __all__ = ["RandomChoiceOfAugmentations", "DETRPanopticDatasetMapper"]
@@ -34,7 +34,6 @@ class RandomChoiceOfAugmentations(T.Augmentation):
         return f"RandomChoiceOfAugmentations({self.choices})"
 
 
-@register_mapper("detr_panoptic")
 class DETRPanopticDatasetMapper(PanopticLabelsMixin, MaskFormerDatasetMapper):
     """Panoptic targets (as ``mask_former_panoptic``) with DETR's resize / crop geometry."""
 
@@ -53,3 +52,8 @@ class DETRPanopticDatasetMapper(PanopticLabelsMixin, MaskFormerDatasetMapper):
             resize,
         ]
         return flip_augmentations(cfg) + [RandomChoiceOfAugmentations([[resize], crop_then_resize])]
+
+
+@DATASET_MAPPER_REGISTRY.register()
+def detr_panoptic(cfg, is_train: bool) -> DETRPanopticDatasetMapper:
+    return DETRPanopticDatasetMapper(cfg, is_train)

@@ -4,7 +4,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
 from .base import MaskFormerDatasetMapper
-from .build import register_mapper
+from .build import DATASET_MAPPER_REGISTRY
 
 __all__ = ["MaskFormerInstanceDatasetMapper", "InstanceLabelsMixin"]
 
@@ -40,10 +40,14 @@ class InstanceLabelsMixin:
         return instances.gt_classes, instances.gt_masks.tensor.bool()
 
 
-@register_mapper("mask_former_instance")
 class MaskFormerInstanceDatasetMapper(InstanceLabelsMixin, MaskFormerDatasetMapper):
     """Resize / random crop (no category constraint: no semantic map) / colour / flip."""
 
     @classmethod
     def build_crop(cls, cfg, ignore_label):
         return T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE)
+
+
+@DATASET_MAPPER_REGISTRY.register()
+def mask_former_instance(cfg, is_train: bool) -> MaskFormerInstanceDatasetMapper:
+    return MaskFormerInstanceDatasetMapper(cfg, is_train)

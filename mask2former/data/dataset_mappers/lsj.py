@@ -5,7 +5,7 @@ from detectron2.data import transforms as T
 
 from ..augmentations import ResizeScale
 from .base import MaskFormerDatasetMapper, flip_augmentations
-from .build import register_mapper
+from .build import DATASET_MAPPER_REGISTRY
 from .instance import InstanceLabelsMixin
 from .panoptic import PanopticLabelsMixin
 
@@ -26,11 +26,19 @@ class LSJDatasetMapper(MaskFormerDatasetMapper):
         ]
 
 
-@register_mapper("coco_instance_lsj")
 class COCOInstanceLSJDatasetMapper(InstanceLabelsMixin, LSJDatasetMapper):
     pass
 
 
-@register_mapper("coco_panoptic_lsj")
 class COCOPanopticLSJDatasetMapper(PanopticLabelsMixin, LSJDatasetMapper):
     pass
+
+
+@DATASET_MAPPER_REGISTRY.register()
+def coco_instance_lsj(cfg, is_train: bool) -> COCOInstanceLSJDatasetMapper:
+    return COCOInstanceLSJDatasetMapper(cfg, is_train)
+
+
+@DATASET_MAPPER_REGISTRY.register()
+def coco_panoptic_lsj(cfg, is_train: bool) -> COCOPanopticLSJDatasetMapper:
+    return COCOPanopticLSJDatasetMapper(cfg, is_train)

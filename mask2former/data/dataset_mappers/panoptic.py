@@ -4,7 +4,7 @@ import torch
 
 from ..image_io import check_same_size, read_label_map, read_panoptic_png
 from .base import MaskFormerDatasetMapper
-from .build import register_mapper
+from .build import DATASET_MAPPER_REGISTRY
 
 __all__ = ["MaskFormerPanopticDatasetMapper", "PanopticLabelsMixin"]
 
@@ -47,6 +47,10 @@ class PanopticLabelsMixin:
         return classes, pan_seg[None] == ids[:, None, None]
 
 
-@register_mapper("mask_former_panoptic")
 class MaskFormerPanopticDatasetMapper(PanopticLabelsMixin, MaskFormerDatasetMapper):
     """Resize / category-constrained crop / colour / flip, as the semantic mapper."""
+
+
+@DATASET_MAPPER_REGISTRY.register()
+def mask_former_panoptic(cfg, is_train: bool) -> MaskFormerPanopticDatasetMapper:
+    return MaskFormerPanopticDatasetMapper(cfg, is_train)

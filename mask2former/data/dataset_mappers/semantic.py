@@ -4,7 +4,7 @@ import torch
 
 from ..image_io import check_same_size, read_label_map
 from .base import MaskFormerDatasetMapper
-from .build import register_mapper
+from .build import DATASET_MAPPER_REGISTRY
 
 __all__ = ["MaskFormerSemanticDatasetMapper", "semantic_targets"]
 
@@ -18,7 +18,6 @@ def semantic_targets(sem_seg: np.ndarray, ignore_label: int):
     return classes.long(), sem_seg[None] == classes[:, None, None]
 
 
-@register_mapper("mask_former_semantic")
 class MaskFormerSemanticDatasetMapper(MaskFormerDatasetMapper):
     """Reads ``sem_seg_file_name`` (class id per pixel, ``ignore_label`` = unlabeled)."""
 
@@ -36,3 +35,8 @@ class MaskFormerSemanticDatasetMapper(MaskFormerDatasetMapper):
 
     def targets(self, dataset_dict, label_maps, transforms, image_size):
         return semantic_targets(label_maps["sem_seg"], self.ignore_label)
+
+
+@DATASET_MAPPER_REGISTRY.register()
+def mask_former_semantic(cfg, is_train: bool) -> MaskFormerSemanticDatasetMapper:
+    return MaskFormerSemanticDatasetMapper(cfg, is_train)

@@ -17,6 +17,8 @@ import pycocotools.mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from ..._private_api import compared_annotations
+
 __all__ = [
     "AREA_RANGES",
     "STAT_NAMES",
@@ -103,17 +105,9 @@ class VideoCOCOeval(COCOeval):
         self.dt_masks = dt_masks
 
     def computeIoU(self, imgId, catId):
-        p = self.params
-        if p.useCats:
-            gt, dt = self._gts[imgId, catId], self._dts[imgId, catId]
-        else:
-            gt = [g for c in p.catIds for g in self._gts[imgId, c]]
-            dt = [d for c in p.catIds for d in self._dts[imgId, c]]
+        gt, dt = compared_annotations(self, imgId, catId)
         if not gt and not dt:
             return []
-        # the order and cut of evaluateImg: best score first, at most maxDets[-1]
-        order = np.argsort([-d["score"] for d in dt], kind="mergesort")
-        dt = [dt[i] for i in order][: p.maxDets[-1]]
         return spatio_temporal_iou(
             [self.dt_masks[d["id"]] for d in dt], [self.gt_masks[g["id"]] for g in gt]
         )
