@@ -89,10 +89,9 @@ def generate(num_images: int, objects: int, size: Tuple[int, int], seed: int) ->
 
 def time_evaluation(dataset: Dict, results: List[dict], iou_type: str, fast: bool) -> Tuple[float, np.ndarray]:
     """Seconds of one evaluation (as instance evaluation runs it) and its 12 summary numbers."""
-    from detectron2.evaluation.coco_evaluation import _evaluate_predictions_on_coco
     from pycocotools.coco import COCO
 
-    from mask2former.evaluation.coco_eval import cocoeval_fn
+    from mask2former.evaluation.coco_eval import cocoeval_fn, evaluate_predictions_on_coco
 
     coco_gt = COCO()
     coco_gt.dataset = copy.deepcopy(dataset)
@@ -100,7 +99,7 @@ def time_evaluation(dataset: Dict, results: List[dict], iou_type: str, fast: boo
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt.createIndex()
         start = time.perf_counter()
-        coco_eval = _evaluate_predictions_on_coco(coco_gt, results, iou_type, cocoeval_fn=cocoeval_fn(fast))
+        coco_eval = evaluate_predictions_on_coco(coco_gt, results, iou_type, cocoeval_fn(fast))
         seconds = time.perf_counter() - start
     return seconds, np.asarray(coco_eval.stats)
 
