@@ -91,7 +91,7 @@ def _to_reference(module: nn.Module, root: bool) -> None:
 
 
 def reference_model(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` computing the published formulations (see the module's table),
+    """A copy of ``model`` computing the published formulations (listed in the module docstring),
     with the same parameters and buffers: the same tensors, so that training either trains
     both, and the same outputs up to floating-point rounding. Other attributes are copied,
     so make the reference of a model after moving it to its device and dtype.
