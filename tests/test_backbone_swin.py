@@ -10,9 +10,9 @@ from detectron2.config import get_cfg
 from detectron2.modeling import build_backbone
 
 from mask2former import add_maskformer2_config
-from mask2former.layers import use_reference_ops
 from mask2former.modeling.backbone.swin import D2SwinTransformer, PatchMerging, SwinBlock
 from mask2former.modeling.backbone.window_attention import WindowLayout
+from mask2former.utils.reference_model import reference_model
 from tests.checkpoint_reference import compare_state_dict, load_reference, reference_files
 
 # MODEL.SWIN values of the published configs: (EMBED_DIM, DEPTHS, NUM_HEADS, WINDOW_SIZE,
@@ -154,16 +154,21 @@ def direct_block(block: SwinBlock, x: torch.Tensor) -> torch.Tensor:
     "size,window,shift",
     [((8, 8), 4, 0), ((8, 8), 4, 2), ((10, 7), 4, 2), ((3, 3), 4, 2), ((9, 12), 3, 1)],
 )
-@pytest.mark.parametrize("reference", [False, True], ids=["sdpa", "reference_mode"])
-def test_window_attention_matches_direct_computation(size, window, shift, dtype, tol, reference):
+@pytest.mark.parametrize("reference", [False, True], ids=["sdpa", "reference_model"])
+def test_window_attention_matches_direct_computation(
+    size, window, shift, dtype, tol, reference, monkeypatch
+):
     block = SwinBlock(dim=8, num_heads=2, window_size=window, shift_size=shift).to(dtype)
     with torch.no_grad():  # non-trivial biases and norms
         for p in block.parameters():
             p.normal_(0, 0.3)
     x = torch.randn(2, *size, 8, dtype=dtype)
 
-    with use_reference_ops(reference):
-        ours = block(x, WindowLayout.build(*size, window, shift))
+    if reference:  # the published formulation, step by step: no fused attention
+        monkeypatch.delattr(F, "scaled_dot_product_attention")
+    run = reference_model(block) if reference else block
+    ours = run(x, WindowLayout.build(*size, window, shift))
+    monkeypatch.undo()
     expected = direct_block(block, x)
     # the published -100 mask leaves exp(-100)-sized weights where the direct one has zeros
     torch.testing.assert_close(ours, expected, rtol=tol, atol=tol)

@@ -14,6 +14,7 @@ from mask2former.modeling.transformer_decoder.mask2former_transformer_decoder im
 )
 from mask2former.layers.masked_attention_layers import CrossAttentionLayer
 from mask2former.layers.position_encoding import PositionEmbeddingSine
+from mask2former.utils.reference_model import reference_model
 
 
 def _torch_mha_copy(ours: MultiheadAttention) -> nn.MultiheadAttention:
@@ -111,25 +112,35 @@ def test_decoder_feeds_previous_prediction_as_attention_mask(tiny_cfg):
     tiny_cfg.MODEL.MASK_FORMER.DEC_LAYERS = 5  # 4 layers: levels 0, 1, 2, 0
     # train mode returns the auxiliary predictions; the decoder has no dropout
     decoder = MultiScaleMaskedTransformerDecoder(tiny_cfg, 32, True).train()
-    seen = []
-    for layer in decoder.transformer_cross_attention_layers:
-        layer.register_forward_hook(
-            lambda m, args, kwargs, out: seen.append((args[1].shape[1], kwargs["attn_mask"])),
-            with_kwargs=True,
-        )
+    published = reference_model(decoder)  # resizes each prediction's logits, as published
+    seen = {decoder: [], published: []}
+    for model, masks in seen.items():
+        for layer in model.transformer_cross_attention_layers:
+            layer.register_forward_hook(
+                lambda m, args, kwargs, out, masks=masks: masks.append(
+                    (args[1].shape[1], kwargs["attn_mask"])
+                ),
+                with_kwargs=True,
+            )
     feats = [torch.randn(2, 32, s, s) for s in (2, 4, 8)]
     mask_features = torch.randn(2, 32, 16, 16)
-    with torch.no_grad():
-        out = decoder(feats, mask_features)
-    assert [tokens for tokens, _ in seen] == [4, 16, 64, 4]
-    predictions = [a["pred_masks"] for a in out["aux_outputs"]] + [out["pred_masks"]]
-    assert len(predictions) == 5
-    for i, (tokens, attn_mask) in enumerate(seen):
-        size = int(math.sqrt(tokens))
-        expected = masked_attention_mask(predictions[i], (size, size))
-        # the decoder may resize features instead of logits (equal up to rounding), so only
-        # pixels whose resized logit is ~0 may fall on the other side of the threshold
-        resized = F.interpolate(predictions[i], size=(size, size), mode="bilinear", align_corners=False)
-        differs = attn_mask != expected
-        assert (resized.flatten(2).unsqueeze(1).expand_as(differs)[differs].abs() < 1e-4).all()
-        assert attn_mask.any(dim=-1).all()
+    for model, masks in seen.items():
+        with torch.no_grad():
+            out = model(feats, mask_features)
+        assert [tokens for tokens, _ in masks] == [4, 16, 64, 4]
+        predictions = [a["pred_masks"] for a in out["aux_outputs"]] + [out["pred_masks"]]
+        assert len(predictions) == 5
+        for i, (tokens, attn_mask) in enumerate(masks):
+            size = int(math.sqrt(tokens))
+            expected = masked_attention_mask(predictions[i], (size, size))
+            assert attn_mask.any(dim=-1).all()
+            if model is published:
+                assert torch.equal(attn_mask, expected)
+                continue
+            # the decoder resizes features instead of logits (equal up to rounding), so only
+            # pixels whose resized logit is ~0 may fall on the other side of the threshold
+            resized = F.interpolate(
+                predictions[i], size=(size, size), mode="bilinear", align_corners=False
+            )
+            differs = attn_mask != expected
+            assert (resized.flatten(2).unsqueeze(1).expand_as(differs)[differs].abs() < 1e-4).all()

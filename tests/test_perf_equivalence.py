@@ -1,20 +1,24 @@
-"""The fast paths compute the same function as the reference paths (``use_reference_ops``):
-compiled deformable attention, fused attention, attention masks from pre-resized mask
-features, and the inference shortcuts. Compared in float32 to a tight tolerance."""
+"""The model computes the same function as its reference (``reference_model``: the published
+formulations, with the reference kernels of ``use_reference_ops``): compiled deformable
+attention, fused attention, attention masks from pre-resized mask features, the cached position
+encoding, and the inference shortcuts. Compared in float32 to a tight tolerance."""
 import copy
 
 import pytest
 import torch
+from torch.nn import functional as F
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
-from mask2former.layers import reference_ops_enabled, use_reference_ops
+from mask2former.layers import compiled_op_available, reference_ops_enabled, use_reference_ops
 from mask2former.modeling.transformer_decoder import build_transformer_decoder
+from mask2former.modeling.transformer_decoder import mask2former_transformer_decoder
 from mask2former.layers.attention import (
     MultiheadAttention,
     explicit_attention,
 )
 from mask2former.layers.position_encoding import PositionEmbeddingSine
+from mask2former.utils.reference_model import reference_model
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -27,6 +31,59 @@ def test_switch_nests_and_restores():
             assert not reference_ops_enabled()
         assert reference_ops_enabled()
     assert reference_ops_enabled() == initial
+
+
+def test_reference_model_shares_parameters_and_leaves_the_model_alone(tiny_cfg):
+    model = build_model(tiny_cfg).eval()
+    classes = [type(m) for m in model.modules()]
+    reference = reference_model(model)
+    assert [type(m) for m in model.modules()] == classes
+    assert isinstance(reference, type(model)) and type(reference) is not type(model)
+    assert not reference.training
+    for (name, p), (ref_name, ref_p) in zip(model.named_parameters(), reference.named_parameters()):
+        assert name == ref_name and p is ref_p
+    for b, ref_b in zip(model.buffers(), reference.buffers()):
+        assert b is ref_b
+
+
+def test_reference_model_runs_the_published_formulations(tiny_cfg, monkeypatch):
+    """The reference model resizes every full-resolution mask prediction for the attention
+    masks, never calls the fused attention or the compiled deformable attention, and encodes
+    positions afresh; the model itself does none of these (where the compiled op is built)."""
+    model = build_model(tiny_cfg).eval()
+    reference = reference_model(model)
+    calls = {"mask sizes": [], "fused": 0, "compiled": 0}
+
+    def counting(name, function):
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return counted
+
+    masked_attention_mask = mask2former_transformer_decoder.masked_attention_mask
+
+    def recording(mask_logits, size):
+        calls["mask sizes"].append(tuple(mask_logits.shape[-2:]))
+        return masked_attention_mask(mask_logits, size)
+
+    monkeypatch.setattr(mask2former_transformer_decoder, "masked_attention_mask", recording)
+    monkeypatch.setattr(
+        F, "scaled_dot_product_attention", counting("fused", F.scaled_dot_product_attention)
+    )
+    if compiled_op_available("cpu"):
+        compiled = counting("compiled", torch.ops.mask2former.ms_deform_attn)
+        monkeypatch.setattr(torch.ops.mask2former, "ms_deform_attn", compiled)
+    inputs = _inputs([(64, 64)])
+    with torch.no_grad():
+        reference(inputs)
+        assert calls == {"mask sizes": [(16, 16)] * 3, "fused": 0, "compiled": 0}
+        assert not reference.sem_seg_head.predictor.pe_layer._cache
+        with use_reference_ops(False):
+            model(inputs)
+    assert calls["mask sizes"][3:] == [(2, 2), (4, 4), (8, 8)]
+    assert calls["fused"] > 0 and (calls["compiled"] > 0) == compiled_op_available("cpu")
+    assert model.sem_seg_head.predictor.pe_layer._cache
 
 
 def test_explicit_attention_matches_sdpa_with_boolean_mask():
@@ -46,21 +103,22 @@ def test_decoder_fast_path_matches_reference(tiny_cfg):
     tiny_cfg.MODEL.MASK_FORMER.DEC_LAYERS = 6
     # train mode, so that the auxiliary predictions are returned too (the decoder has no dropout)
     decoder = build_transformer_decoder(tiny_cfg, 32).train()
+    reference = reference_model(decoder)
     feats = [torch.randn(2, 32, s, s) for s in (2, 4, 8)]
     mask_features = torch.randn(2, 32, 16, 16)
-    seen = {True: [], False: []}
-    for layer in decoder.transformer_cross_attention_layers:
-        layer.register_forward_hook(
-            lambda m, args, kwargs, out: seen[reference_ops_enabled()].append(kwargs["attn_mask"]),
-            with_kwargs=True,
-        )
+    seen = {decoder: [], reference: []}
+    for model in seen:
+        for layer in model.transformer_cross_attention_layers:
+            layer.register_forward_hook(
+                lambda m, args, kwargs, out, masks=seen[model]: masks.append(kwargs["attn_mask"]),
+                with_kwargs=True,
+            )
     with torch.no_grad():
         fast = decoder(feats, mask_features)
-        with use_reference_ops():
-            ref = decoder(feats, mask_features)
-    for a, b in zip(seen[False], seen[True]):
+        ref = reference(feats, mask_features)
+    for a, b in zip(seen[decoder], seen[reference]):
         assert torch.equal(a, b)
-    assert len(seen[False]) == 5 and not all(m.all() for m in seen[False])  # masks do restrict
+    assert len(seen[decoder]) == 5 and not all(m.all() for m in seen[decoder])  # masks do restrict
     torch.testing.assert_close(fast["pred_masks"], ref["pred_masks"], **TOL)
     torch.testing.assert_close(fast["pred_logits"], ref["pred_logits"], **TOL)
     assert len(fast["aux_outputs"]) == len(ref["aux_outputs"]) == 5
@@ -70,18 +128,18 @@ def test_decoder_fast_path_matches_reference(tiny_cfg):
 
 def test_cached_position_encoding_matches_fresh_one():
     pe = PositionEmbeddingSine(16, normalize=True)
+    fresh = reference_model(pe)
     for shape in [(2, 3, 5, 7), (3, 3, 5, 7), (1, 3, 4, 4)]:
         x = torch.randn(shape)
-        with use_reference_ops():
-            expected = pe(x)
+        expected = fresh(x)
         assert torch.equal(pe(x), expected)
         with torch.inference_mode():
             assert torch.equal(pe(x), expected)
+    assert len(pe._cache) == 4 and not fresh._cache  # (size, inference mode) pairs; none
     # a padding mask is never served from the cache
     mask = torch.zeros(2, 5, 7, dtype=torch.bool)
     mask[:, :, 5:] = True
-    with use_reference_ops():
-        expected = pe(torch.randn(2, 3, 5, 7), mask)
+    expected = fresh(torch.randn(2, 3, 5, 7), mask)
     assert torch.equal(pe(torch.randn(2, 3, 5, 7), mask), expected)
 
 
@@ -111,8 +169,8 @@ def test_model_inference_fast_path_matches_reference(tiny_cfg, before_inference)
     inputs[1]["height"], inputs[1]["width"] = 40, 70
     with torch.inference_mode():
         fast = model(inputs)
-    with torch.no_grad(), use_reference_ops():
-        ref = model(inputs)
+    with torch.no_grad():
+        ref = reference_model(model)(inputs)
     for f, r in zip(fast, ref):
         torch.testing.assert_close(f["sem_seg"], r["sem_seg"], **TOL)
         if before_inference:
@@ -132,15 +190,14 @@ def test_model_training_fast_path_matches_reference(tiny_cfg):
             torch.nn.init.normal_(p, std=0.05)
     inputs = _inputs([(64, 64), (64, 64)])
     grads = {}
-    for reference in (False, True):
-        model.zero_grad()
+    for reference, run in ((False, model), (True, reference_model(model))):
+        run.zero_grad()
         torch.manual_seed(1)  # the same sampled points in the matcher and the losses
-        with use_reference_ops(reference):
-            losses = model(copy.deepcopy(inputs))
+        losses = run(copy.deepcopy(inputs))
         sum(losses.values()).backward()
         grads[reference] = (
             {k: v.detach() for k, v in losses.items()},
-            {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None},
+            {n: p.grad.clone() for n, p in run.named_parameters() if p.grad is not None},
         )
     (fast_losses, fast_grads), (ref_losses, ref_grads) = grads[False], grads[True]
     assert fast_losses.keys() == ref_losses.keys()

@@ -7,7 +7,6 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from mask2former.layers import use_reference_ops
 from mask2former.modeling.criterion import SetCriterion
 from mask2former.modeling.criterion.matcher import HungarianMatcher
 from mask2former.modeling.transformer_decoder import build_transformer_decoder
@@ -16,6 +15,7 @@ from mask2former.modeling.transformer_decoder.mask2former_transformer_decoder im
     mask_logits_of,
 )
 from mask2former.layers.position_encoding import PositionEmbeddingSine3D
+from mask2former.utils.reference_model import reference_model
 from video_helpers import clip_instances, make_tiny_video_cfg, random_frames
 
 
@@ -120,8 +120,7 @@ def test_video_decoder_fast_path_matches_reference(video_decoder_pair):
     mask_features = torch.randn(6, 32, 16, 16)
     with torch.no_grad():
         fast = decoder(feats, mask_features)
-        with use_reference_ops():
-            ref = decoder(feats, mask_features)
+        ref = reference_model(decoder)(feats, mask_features)
     torch.testing.assert_close(fast["pred_masks"], ref["pred_masks"], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(fast["pred_logits"], ref["pred_logits"], rtol=1e-4, atol=1e-4)
 

@@ -8,11 +8,12 @@ post-processing) and a full training step (forward, losses, backward, optimizer 
 For every mode it prints the median time per iteration with its spread (min-max), images per
 second, peak memory (resident set size on CPU, max allocated on CUDA) and the share of time in
 backbone, pixel decoder, transformer decoder, loss and post-processing. ``--reference`` also runs
-the identical model (same weights, same inputs) through the plain reference paths
-(``mask2former.layers.use_reference_ops``: pure-PyTorch deformable attention, explicit
-attention, no inference shortcuts), interleaving fast and reference iterations so that both see
-the same machine load, and reports their ratio and the largest output difference. ``--amp``
-adds a mixed-precision mode and compares its outputs with the float32 ones.
+the identical model (same weights, same inputs) as the published code computes it
+(``mask2former.utils.reference_model``: pure-PyTorch deformable attention, explicit attention,
+attention masks from full-resolution predictions, no caches or inference shortcuts),
+interleaving fast and reference iterations so that both see the same machine load, and reports
+their ratio and the largest output difference. ``--amp`` adds a mixed-precision mode and
+compares its outputs with the float32 ones.
 
 Weights are random unless MODEL.WEIGHTS is given (``MODEL.WEIGHTS path`` at the end of the
 command, or after ``--opts``): timings do not depend on them, accuracy comparisons of ``--amp``
@@ -50,6 +51,7 @@ from mask2former.errors import UsageError  # noqa: E402
 from mask2former.layers import use_reference_ops  # noqa: E402
 from mask2former.solver import build_optimizer  # noqa: E402
 from mask2former.checkpoint.fetch import fetch_weights  # noqa: E402
+from mask2former.utils.reference_model import reference_model  # noqa: E402
 
 from detectron2.modeling import build_model  # noqa: E402
 from detectron2.structures import Instances  # noqa: E402
@@ -65,7 +67,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=1, help="images per forward pass")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--amp", choices=sorted(AMP_DTYPES), help="also run under autocast")
-    parser.add_argument("--reference", action="store_true", help="also run the reference paths")
+    parser.add_argument(
+        "--reference", action="store_true", help="also run the reference model (same weights)"
+    )
     parser.add_argument(
         "--channels-last", action="store_true", help="also run the fast mode in channels-last"
     )
@@ -166,23 +170,26 @@ class Memory:
 
 
 class PartTimer:
-    """Wall time spent in the model's parts, through forward hooks (and a wrapper around the
-    meta-architecture's ``inference``), synchronizing CUDA at every boundary."""
+    """Wall time spent in the parts of the models, through forward hooks (and a wrapper around
+    the meta-architecture's ``inference``), synchronizing CUDA at every boundary."""
 
-    def __init__(self, model, device: str):
+    def __init__(self, models, device: str):
         self.device = device
         self.totals = defaultdict(float)
         self._start = {}
+        for model in models:
+            self._add(model)
+
+    def _add(self, model):
         head = model.sem_seg_head
         modules = {"backbone": model.backbone, "loss": model.criterion}
         if hasattr(head, "pixel_decoder"):
             modules["pixel_decoder"] = head.pixel_decoder
         if hasattr(head, "predictor"):
             modules["transformer_decoder"] = head.predictor
-        self._handles = []
         for name, module in modules.items():
-            self._handles.append(module.register_forward_pre_hook(self._enter(name)))
-            self._handles.append(module.register_forward_hook(self._leave(name)))
+            module.register_forward_pre_hook(self._enter(name))
+            module.register_forward_hook(self._leave(name))
         if hasattr(head, "pixel_decoder"):
             # MaskFormerHead calls pixel_decoder.forward_features, which forward hooks miss
             self._wrap(head.pixel_decoder, "forward_features", "pixel_decoder")
@@ -220,16 +227,20 @@ class PartTimer:
 
 
 class Mode:
-    """One way of running the model: fast or reference paths, float32 or autocast."""
+    """One way of running the model: the model or its reference (``reference=True``: ``model``
+    is the reference model), float32 or autocast."""
 
-    def __init__(self, name: str, reference: bool, amp, channels_last: bool, device: str):
-        self.name, self.reference, self.amp = name, reference, amp
+    def __init__(
+        self, name: str, model, amp, channels_last: bool, device: str, reference: bool = False
+    ):
+        self.name, self.model, self.reference, self.amp = name, model, reference, amp
         self.channels_last, self.device = channels_last, device
 
     @contextlib.contextmanager
-    def active(self, model, training: bool):
+    def active(self, training: bool):
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        model.to(memory_format=memory_format)
+        self.model.to(memory_format=memory_format)
+        self.model.train(training)
         grad_mode = torch.enable_grad() if training else (
             torch.no_grad() if self.reference else torch.inference_mode()
         )
@@ -287,16 +298,19 @@ def benchmark(args) -> Dict:
     device = args.device
     num_classes = model.sem_seg_head.num_classes
     inputs = synthetic_inputs(args.batch, args.size, num_classes)
-    modes = [Mode("fast", False, None, False, device)]
+    modes = [Mode("fast", model, None, False, device)]
     if args.channels_last:
-        modes.append(Mode("fast+channels_last", False, None, True, device))
+        modes.append(Mode("fast+channels_last", model, None, True, device))
     if args.amp:
         amp_name = f"fast+{args.amp}" + ("+channels_last" if args.channels_last else "")
-        modes.append(Mode(amp_name, False, AMP_DTYPES[args.amp], args.channels_last, device))
+        modes.append(Mode(amp_name, model, AMP_DTYPES[args.amp], args.channels_last, device))
+    models = [model]
     if args.reference:
-        modes.append(Mode("reference", True, None, False, device))
+        # made before the timer wraps the model's methods (the copy would call the model's)
+        models.append(reference_model(model))
+        modes.append(Mode("reference", models[-1], None, False, device, reference=True))
     tasks = ("infer", "train") if args.task == "both" else (args.task,)
-    timer = PartTimer(model, device)
+    timer = PartTimer(models, device)
     memory = Memory(device)
     report = {
         "config": args.config_file,
@@ -310,22 +324,21 @@ def benchmark(args) -> Dict:
     }
     for task in tasks:
         training = task == "train"
-        model.train(training)
         optimizer = build_optimizer(cfg, model) if training else None
         stats = {m.name: {"times": [], "parts": defaultdict(list)} for m in modes}
         outputs = {}
         for m in modes:  # warm-up, and the outputs compared below
             for _ in range(args.warmup):
-                with m.active(model, training):
-                    result = run_iteration(model, optimizer, inputs, training)
+                with m.active(training):
+                    result = run_iteration(m.model, optimizer, inputs, training)
             if not training:
                 outputs[m.name] = outputs_of(result)
             timer.take()
         for _ in range(args.iters):  # interleaved: every mode sees the same machine load
             for m in modes:
-                with memory.peak(stats[m.name]), m.active(model, training):
+                with memory.peak(stats[m.name]), m.active(training):
                     start = timer._now()
-                    run_iteration(model, optimizer, inputs, training)
+                    run_iteration(m.model, optimizer, inputs, training)
                     stats[m.name]["times"].append(timer._now() - start)
                 for part, seconds in timer.take().items():
                     stats[m.name]["parts"][part].append(seconds)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Time the D2SwinTransformer forward pass with its SDPA window attention against the same
-model in reference mode, which computes attention explicitly (matmul, softmax, matmul; the
-published formulation).
+"""Time the D2SwinTransformer forward pass with its SDPA window attention against its reference
+model (``mask2former.utils.reference_model``, same weights), which computes attention
+explicitly (matmul, softmax, matmul; the published formulation).
 
     python tools/benchmark_swin.py --variants tiny base --sizes 512 --device cpu
 """
@@ -15,8 +15,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mask2former.layers import use_reference_ops  # noqa: E402
 from mask2former.modeling.backbone.swin import D2SwinTransformer  # noqa: E402
+from mask2former.utils.reference_model import reference_model  # noqa: E402
 
 VARIANTS = {  # embed_dim, depths, num_heads, window_size (published configs)
     "tiny": (96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
@@ -61,12 +61,13 @@ def main(argv=None):
             embed_dim=embed_dim, depths=depths, num_heads=heads, window_size=window
         )
         model = model.to(args.device).eval()
+        models = {"sdpa": model, "explicit": reference_model(model)}
         for size in args.sizes:
             images = torch.randn(1, 3, size, size, device=args.device)
-            times = {}
-            for kind in ("sdpa", "explicit"):
-                with use_reference_ops(kind == "explicit"):
-                    times[kind] = [t * 1000 for t in time_forward(model, images, args.repeats)]
+            times = {
+                kind: [t * 1000 for t in time_forward(m, images, args.repeats)]
+                for kind, m in models.items()
+            }
             (sdpa_wall, sdpa_cpu), (explicit_wall, explicit_cpu) = times["sdpa"], times["explicit"]
             print(
                 f"| {variant} | {size}x{size} | {sdpa_wall:.0f} / {sdpa_cpu:.0f} "

@@ -6,7 +6,7 @@ toolkit) and falls back to the pure-PyTorch ``ms_deform_attn_reference`` when th
 not built or does not support the tensors' device. The compiled operator works under
 torch.compile(fullgraph=True) and torch.export.
 
-To force the reference (for comparisons and benchmarks) use the model-wide switch of
+To force the reference (for comparisons and benchmarks) use the kernel switch of
 ``reference_mode``: ``MASK2FORMER_DISABLE_CUSTOM_OPS=1`` or ``with use_reference_ops(): ...``.
 """
 import math

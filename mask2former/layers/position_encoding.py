@@ -7,8 +7,6 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .reference_mode import reference_ops_enabled
-
 
 def sine_channels(positions: torch.Tensor, num_feats: int, temperature: float) -> torch.Tensor:
     """(...) float32 positions -> (..., num_feats) encodings: channel pair i holds the sine
@@ -28,8 +26,8 @@ class PositionEmbeddingSine(nn.Module):
     which makes the encoding independent of the feature map's size.
 
     Without a padding mask the encoding depends only on (H, W): the last few are cached and
-    returned expanded over the batch (read-only), except in reference mode and while
-    torch.compile / torch.export trace."""
+    returned expanded over the batch (read-only), except while torch.compile / torch.export
+    trace."""
 
     cache_size = 8
 
@@ -57,12 +55,7 @@ class PositionEmbeddingSine(nn.Module):
         Returns:
             (N, 2 * num_pos_feats, H, W) float32
         """
-        if (
-            mask is not None
-            or x.shape[0] == 0
-            or reference_ops_enabled()
-            or torch.compiler.is_compiling()
-        ):
+        if mask is not None or x.shape[0] == 0 or torch.compiler.is_compiling():
             return self._encode(x, mask)
         n, _, h, w = x.shape
         # inference tensors must not leak into autograd-recording code, hence the mode in the key

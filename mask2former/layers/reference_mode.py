@@ -1,15 +1,19 @@
-"""One switch between the fast and the plain reference implementations of the model's kernels.
+"""The kernel switch: which implementation computes the model's two interchangeable kernels.
 
-Consulted by ``ms_deform_attn`` (compiled operator vs. pure-PyTorch sampling), by the
-transformer decoders' ``MultiheadAttention`` (``F.scaled_dot_product_attention`` vs. explicit
-``softmax(q k^T + mask) v``) and by the inference shortcuts that skip exact no-ops. Both paths
-compute the same function; the reference exists for equivalence tests and so that
-``tools/benchmark.py --reference`` measures every speed-up against an identical model.
+- multi-scale deformable attention (:func:`~mask2former.layers.ms_deform_attn.ms_deform_attn`):
+  the compiled operator, or the pure-PyTorch ``grid_sample`` reference;
+- multi-head attention (:class:`~mask2former.layers.attention.MultiheadAttention`):
+  ``F.scaled_dot_product_attention``, or ``softmax(q k^T / sqrt(d) + mask) v`` step by step.
+
+Both implementations of a kernel compute the same function. The reference kernels serve
+comparisons (and counting FLOPs the way the published code runs); the published formulations
+of the rest of the model live in :mod:`mask2former.utils.reference_model`, which runs its model
+with the reference kernels.
 
 - set the environment variable ``MASK2FORMER_DISABLE_CUSTOM_OPS=1`` before importing
-  mask2former to start in reference mode, or
+  mask2former to start with the reference kernels, or
 - wrap code in ``with use_reference_ops(): ...`` (``use_reference_ops(False)`` forces the fast
-  paths back on inside).
+  kernels back on inside, wherever they can run).
 """
 import contextlib
 import os
@@ -20,8 +24,8 @@ _reference = os.environ.get("MASK2FORMER_DISABLE_CUSTOM_OPS", "0") == "1"
 
 @contextlib.contextmanager
 def use_reference_ops(enabled: bool = True) -> Iterator[None]:
-    """Within this context the reference implementations are used (or, with
-    ``enabled=False``, the fast ones wherever they can run)."""
+    """Within this context the reference kernels are used (or, with ``enabled=False``, the
+    fast ones wherever they can run)."""
     global _reference
     previous, _reference = _reference, enabled
     try:
@@ -31,5 +35,5 @@ def use_reference_ops(enabled: bool = True) -> Iterator[None]:
 
 
 def reference_ops_enabled() -> bool:
-    """Whether the reference implementations are selected right now."""
+    """Whether the reference kernels are selected right now."""
     return _reference

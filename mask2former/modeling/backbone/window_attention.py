@@ -11,8 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...layers.reference_mode import reference_ops_enabled
-
 # Logit added to pairs of tokens that share a shifted window but come from different image
 # regions. The published Swin checkpoints were trained with this finite value, not -inf.
 SHIFT_MASK_VALUE = -100.0
@@ -105,8 +103,8 @@ class WindowAttention(nn.Module):
     """Multi-head self-attention inside each window, with a learned bias per head and relative
     offset. State-dict names follow the published Swin release: ``qkv``, ``proj``,
     ``relative_position_bias_table`` ((2ws-1)^2, heads) and the ``relative_position_index`` buffer.
-    Computed with ``F.scaled_dot_product_attention``, or explicitly in reference mode
-    (``mask2former.layers.use_reference_ops``).
+    Computed with ``F.scaled_dot_product_attention`` (the published explicit formulation is
+    in :mod:`mask2former.utils.reference_model`).
     """
 
     def __init__(
@@ -157,14 +155,16 @@ class WindowAttention(nn.Module):
         bias = self.relative_position_bias()[None]  # (1, heads, N, N), broadcast over windows
         if mask is not None:
             bias = (bias + mask[:, None]).repeat(B, 1, 1, 1)  # (B * nW, heads, N, N)
-        bias = bias.to(q.dtype)
         dropout = self.attn_drop if self.training else 0.0
-        if reference_ops_enabled():  # the published formulation, step by step
-            weights = ((q * self.scale) @ k.transpose(-2, -1) + bias).softmax(dim=-1)
-            out = F.dropout(weights, dropout) @ v
-        else:
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.scale
-            )
+        out = self._attend(q, k, v, bias.to(q.dtype), dropout)
         out = out.transpose(1, 2).reshape(B, nW, N, C)
         return self.proj_drop(self.proj(out))
+
+    def _attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, dropout: float
+    ) -> torch.Tensor:
+        """``softmax(scale * q k^T + bias) v`` with attention dropout. q, k, v:
+        (B * nW, heads, N, C / heads); bias: broadcastable to (B * nW, heads, N, N)."""
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=dropout, scale=self.scale
+        )

@@ -11,7 +11,6 @@ from torch.nn import functional as F
 from detectron2.config import configurable
 from detectron2.layers import Conv2d
 
-from ...layers.reference_mode import reference_ops_enabled
 from .build import TRANSFORMER_DECODER_REGISTRY
 from .maskformer_transformer_decoder import aux_outputs_of
 from ...layers.masked_attention_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
@@ -30,22 +29,25 @@ def masked_attention_mask(mask_logits: torch.Tensor, size: Sequence[int]) -> tor
         size: (h, w) of the feature level attended to.
     Returns:
         (N, 1, Q, h*w) bool (video: (N, 1, Q, T*h*w)), True inside the query's predicted mask
-        (probability >= 0.5 after bilinear resizing of each frame to ``size``); a query whose
-        mask is empty at this level may attend everywhere, so that its attention stays
-        defined.
+        (probability >= 0.5 after bilinear resizing of each frame to ``size``, unless the
+        logits are at that size already); a query whose mask is empty at this level may
+        attend everywhere, so that its attention stays defined.
     """
-    n, *lead, h, w = mask_logits.shape
-    resized = F.interpolate(
-        mask_logits.reshape(n, -1, h, w), size=tuple(size), mode="bilinear", align_corners=False
-    )
-    return attention_mask_at_level(resized.view(n, *lead, *size))
-
-
-def attention_mask_at_level(level_logits: torch.Tensor) -> torch.Tensor:
-    """``masked_attention_mask`` of mask logits already at the level's size (N, Q, [T,] h, w)."""
-    allowed = level_logits.sigmoid().flatten(2) >= 0.5
+    if tuple(mask_logits.shape[-2:]) != tuple(size):
+        mask_logits = resize_maps(mask_logits, size)
+    allowed = mask_logits.sigmoid().flatten(2) >= 0.5
     allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
     return allowed.unsqueeze(1).detach()
+
+
+def resize_maps(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resizing (align_corners=False) of the last two dimensions of (N, ..., H, W)
+    maps to ``size`` (h, w): (N, ..., h, w)."""
+    n, *lead, h, w = maps.shape
+    resized = F.interpolate(
+        maps.reshape(n, -1, h, w), size=tuple(size), mode="bilinear", align_corners=False
+    )
+    return resized.view(n, *lead, *size)
 
 
 def mask_logits_of(mask_embed: torch.Tensor, mask_features: torch.Tensor) -> torch.Tensor:
@@ -215,15 +217,17 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         """
         self._check_levels(x)
         src, pos, sizes = self._flatten_levels(x)
-        # Mask logits are linear in the mask features and bilinear resizing is linear, so the
-        # attention masks can be computed from mask features resized once per level instead of
-        # resizing every full-resolution prediction (the reference path does the latter).
-        level_features = None if reference_ops_enabled() else [
-            F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False)
-            for size in sizes
-        ]
-        out, _ = self._decode(src, pos, sizes, mask_features, level_features)
+        out, _ = self._decode(src, pos, sizes, mask_features)
         return out
+
+    def _attention_mask_features(
+        self, mask_features: torch.Tensor, sizes: List[Tuple[int, int]]
+    ) -> List[torch.Tensor]:
+        """Per feature level, the mask features whose mask logits give the level's attention
+        masks (:func:`masked_attention_mask`): ``mask_features`` resized to the level once per
+        forward. Mask logits are linear in the mask features and bilinear resizing is linear,
+        so these masks are those of every full-resolution prediction resized to the level."""
+        return [resize_maps(mask_features, size) for size in sizes]
 
     def _decode(
         self,
@@ -231,7 +235,6 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         pos: List[torch.Tensor],
         sizes: List[Tuple[int, int]],
         mask_features: torch.Tensor,
-        level_features,
     ) -> Tuple[Dict, torch.Tensor]:
         """The decoder layers over flattened feature levels.
 
@@ -240,13 +243,12 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             sizes: per level, its (h, w).
             mask_features: (N, mask_dim, H, W), or (N, T, mask_dim, H, W) for video clips
                 (see :func:`mask_logits_of`).
-            level_features: per level, ``mask_features`` resized to its size (same layout),
-                or None to resize every prediction instead (reference mode).
         Returns:
             the output dict of :meth:`forward` (video clips: "pred_masks" (N, Q, T, H, W))
             and the final queries (N, Q, C) before the output norm.
         """
         n = mask_features.shape[0]
+        attention_features = self._attention_mask_features(mask_features, sizes)
         query_pos = self.query_embed.weight.unsqueeze(0).expand(n, -1, -1)
         queries = self.query_feat.weight.unsqueeze(0).expand(n, -1, -1)
 
@@ -254,14 +256,9 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         predictions = [(class_logits, mask_embed)]
         for i in range(self.num_layers):
             level = i % self.num_feature_levels
-            if level_features is None:
-                attn_mask = masked_attention_mask(
-                    mask_logits_of(mask_embed, mask_features), sizes[level]
-                )
-            else:
-                attn_mask = attention_mask_at_level(
-                    mask_logits_of(mask_embed, level_features[level])
-                )
+            attn_mask = masked_attention_mask(
+                mask_logits_of(mask_embed, attention_features[level]), sizes[level]
+            )
             queries = self.transformer_cross_attention_layers[i](
                 queries, src[level], attn_mask=attn_mask, pos=pos[level], query_pos=query_pos
             )

@@ -3,11 +3,9 @@ queries attending to the tokens of every frame of a clip and predicting one mask
 from typing import Dict, List, Tuple
 
 import torch
-from torch.nn import functional as F
 
 from detectron2.config import configurable
 
-from ...layers.reference_mode import reference_ops_enabled
 from ...modeling.transformer_decoder import TRANSFORMER_DECODER_REGISTRY
 from ...modeling.transformer_decoder.mask2former_transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
@@ -95,12 +93,6 @@ class VideoMultiScaleMaskedTransformerDecoder(MultiScaleMaskedTransformerDecoder
         n, t = self.clip_split(mask_features.shape[0])
         src, pos, sizes = self._flatten_clip_levels(x, n, t)
         clip_features = mask_features.view(n, t, *mask_features.shape[1:])
-        level_features = None if reference_ops_enabled() else [
-            F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False).view(
-                n, t, -1, *size
-            )
-            for size in sizes
-        ]
-        out, queries = self._decode(src, pos, sizes, clip_features, level_features)
+        out, queries = self._decode(src, pos, sizes, clip_features)
         out["pred_embeds"] = self.decoder_norm(queries)
         return out
