@@ -1,12 +1,14 @@
 """mask2former.engine.predictor: weights are loaded through the project's checkpointer, or refused."""
 import os
 
+import detectron2.engine.defaults
 import numpy as np
 import pytest
 import torch
 from detectron2.config import get_cfg
 
 from mask2former import add_maskformer2_config
+from mask2former.data.augmentations import ResizeShortestEdge
 from mask2former.engine.predictor import MaskFormerPredictor, MissingWeightsError, UntrainedModelError
 
 CONFIG = os.path.join(os.path.dirname(__file__), "configs", "tiny_semantic.yaml")
@@ -53,9 +55,30 @@ def test_backbone_only_weights_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("weights", ["", "no/such/model_final.pth"])
-def test_unusable_weights_are_refused(weights):
+def test_unusable_weights_are_refused(weights, monkeypatch):
+    """Before the model is built (DefaultPredictor builds it with Detectron2's build_model)."""
+
+    def build_model(cfg):
+        raise AssertionError("the model was built before the weights were checked")
+
+    monkeypatch.setattr(detectron2.engine.defaults, "build_model", build_model)
     with pytest.raises(MissingWeightsError, match="MODEL.WEIGHTS"):
         MaskFormerPredictor(tiny_semantic_cfg(weights))
+
+
+def test_predictor_is_detectron2s_with_its_own_resize_and_layout():
+    cfg = tiny_semantic_cfg()
+    cfg.INPUT.FORMAT = "RGB"
+    predictor = MaskFormerPredictor(cfg, random_weights=True)
+    assert not predictor.model.training and predictor.input_format == "RGB"
+    assert isinstance(predictor.aug, ResizeShortestEdge)
+    assert predictor.cfg.MODEL.WEIGHTS == cfg.MODEL.WEIGHTS and predictor.cfg is not cfg
+    # CPU: convolutions run in channels-last
+    conv = predictor.model.backbone.stem.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    cfg.INPUT.FORMAT = "YUV"
+    with pytest.raises(ValueError, match="INPUT.FORMAT must be RGB or BGR, got 'YUV'"):
+        MaskFormerPredictor(cfg, random_weights=True)
 
 
 @pytest.mark.parametrize("shape", [(1, 1000, 3), (1000, 1, 3)])

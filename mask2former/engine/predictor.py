@@ -2,8 +2,9 @@
 
 ``MaskFormerPredictor`` is Detectron2's ``DefaultPredictor`` (BGR image in, the model's output
 dict out, test-time resize from ``cfg.INPUT.{MIN,MAX}_SIZE_TEST``) except that weights go
-through ``MaskFormerCheckpointer`` and a config without usable weights is an error (before the
-model is built) instead of a silently random model. Weights named by a URL are downloaded once
+through ``MaskFormerCheckpointer``, a config without usable weights is an error (before the
+model is built) instead of a silently random model, and the test-time resize, the exported
+runtime's too, never makes a side of 0 pixels. Weights named by a URL are downloaded once
 into Detectron2's cache (:func:`mask2former.checkpoint.fetch.fetch_weights`). :func:`load_trained_weights`
 is that check for every entry point that runs a trained model (the predictor,
 ``train_net.py --eval-only``, the export tool).
@@ -14,11 +15,10 @@ import os
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultPredictor
-from detectron2.modeling import build_model
 
 from ..checkpoint import MaskFormerCheckpointer, UntrainedModelError
-from ..data.augmentations import ResizeShortestEdge
 from ..checkpoint.fetch import DEFAULT_HINT, MissingWeightsError, fetch_weights
+from ..modeling.postprocessing import inference_resize
 
 __all__ = [
     "MaskFormerPredictor",
@@ -71,27 +71,29 @@ class MaskFormerPredictor(DefaultPredictor):
                 the backbone or the head partly untrained ``UntrainedModelError``.
             weights_hint: how the caller takes other weights, ending those errors.
         """
-        self.cfg = cfg.clone()
+        if cfg.INPUT.FORMAT not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT must be RGB or BGR, got {cfg.INPUT.FORMAT!r}")
         if random_weights:
             logger.warning("--random-weights: MODEL.WEIGHTS is not loaded, predictions are noise")
         else:
-            fetch_weights(cfg.MODEL.WEIGHTS, weights_hint)
-        self.model = build_model(self.cfg)
-        self.model.eval()
-        self.metadata = MetadataCatalog.get(
-            cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
-        )
+            fetch_weights(cfg.MODEL.WEIGHTS, weights_hint)  # refused before the model is built
+        # DefaultPredictor builds the model, sets it to eval mode and reads INPUT.FORMAT; its
+        # loading through DetectionCheckpointer, which would accept any file, gets no weights:
+        # MaskFormerCheckpointer loads and checks them below
+        no_weights = cfg.clone()
+        no_weights.defrost()
+        no_weights.MODEL.WEIGHTS = ""
+        super().__init__(no_weights)
+        self.cfg = cfg.clone()
+        if not len(cfg.DATASETS.TEST):  # DefaultPredictor sets it only from a test set
+            self.metadata = MetadataCatalog.get("__unused")
         if not random_weights:
             load_trained_weights(
                 MaskFormerCheckpointer(self.model), cfg.MODEL.WEIGHTS, hint=weights_hint
             )
         if self.model.device.type == "cpu":
-            # oneDNN's convolutions are faster on channels-last tensors (~7% end to end for R50
-            # at 512x512, docs/performance.md); results change only by rounding
+            # oneDNN's convolutions are faster on channels-last tensors (docs/performance.md);
+            # results change only by rounding
             self.model.to(memory_format=torch.channels_last)
-        self.aug = ResizeShortestEdge(
-            [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
-        )
-        self.input_format = cfg.INPUT.FORMAT
-        if self.input_format not in ("RGB", "BGR"):
-            raise ValueError(f"INPUT.FORMAT must be RGB or BGR, got {self.input_format!r}")
+        # the test-time resize of the exported runtime: never a side of 0 pixels
+        self.aug = inference_resize(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
