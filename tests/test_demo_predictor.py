@@ -1,4 +1,5 @@
 """mask2former.engine.predictor: weights are loaded through the project's checkpointer, or refused."""
+import logging
 import os
 
 import detectron2.engine.defaults
@@ -22,7 +23,7 @@ def tiny_semantic_cfg(weights: str = ""):
     return cfg
 
 
-def test_trained_weights_are_loaded(tmp_path):
+def test_trained_weights_are_loaded(tmp_path, caplog):
     trained = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True)
     with torch.no_grad():  # make the weights differ from any fresh initialization
         for p in trained.model.parameters():
@@ -30,7 +31,10 @@ def test_trained_weights_are_loaded(tmp_path):
     path = tmp_path / "model_final.pth"
     torch.save({"model": trained.model.state_dict()}, path)
 
-    loaded = MaskFormerPredictor(tiny_semantic_cfg(str(path)))
+    with caplog.at_level(logging.INFO):
+        loaded = MaskFormerPredictor(tiny_semantic_cfg(str(path)))
+    # DefaultPredictor's load of no weights does not announce a model "from scratch"
+    assert f"Loading from {path}" in caplog.text and "from scratch" not in caplog.text
     for name, value in trained.model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[name], value), name
     image = np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)

@@ -9,6 +9,7 @@ into Detectron2's cache (:func:`mask2former.checkpoint.fetch.fetch_weights`). :f
 is that check for every entry point that runs a trained model (the predictor,
 ``train_net.py --eval-only``, the export tool).
 """
+import contextlib
 import logging
 import os
 
@@ -28,6 +29,26 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# the loggers of Detectron2's and fvcore's checkpointers
+_CHECKPOINT_LOGGERS = ("detectron2.checkpoint.detection_checkpoint", "fvcore.common.checkpoint")
+
+
+def _warning_or_worse(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+@contextlib.contextmanager
+def _info_dropped(*names: str):
+    """Records below WARNING of the loggers ``names`` are dropped inside the block."""
+    loggers = [logging.getLogger(name) for name in names]
+    for log in loggers:
+        log.addFilter(_warning_or_worse)
+    try:
+        yield
+    finally:
+        for log in loggers:
+            log.removeFilter(_warning_or_worse)
 
 
 def load_trained_weights(
@@ -78,12 +99,14 @@ class MaskFormerPredictor(DefaultPredictor):
         else:
             fetch_weights(cfg.MODEL.WEIGHTS, weights_hint)  # refused before the model is built
         # DefaultPredictor builds the model, sets it to eval mode and reads INPUT.FORMAT; its
-        # loading through DetectionCheckpointer, which would accept any file, gets no weights:
-        # MaskFormerCheckpointer loads and checks them below
+        # loading through DetectionCheckpointer, which would accept any file, gets no weights
+        # (and its "from scratch" message is dropped): MaskFormerCheckpointer loads and checks
+        # them below
         no_weights = cfg.clone()
         no_weights.defrost()
         no_weights.MODEL.WEIGHTS = ""
-        super().__init__(no_weights)
+        with _info_dropped(*_CHECKPOINT_LOGGERS):
+            super().__init__(no_weights)
         self.cfg = cfg.clone()
         if not len(cfg.DATASETS.TEST):  # DefaultPredictor sets it only from a test set
             self.metadata = MetadataCatalog.get("__unused")
