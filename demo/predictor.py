@@ -9,7 +9,7 @@ from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, VisImage, Visualizer
 
 from mask2former.errors import UserError
-from mask2former.modeling.meta_arch.maskformer import thing_ids_of
+from mask2former.modeling.postprocessing import thing_ids_of
 from mask2former.engine.predictor import MaskFormerPredictor
 from mask2former.checkpoint.fetch import DEFAULT_HINT
 

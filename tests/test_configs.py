@@ -14,7 +14,7 @@ from detectron2.modeling import build_model
 from checkpoint_reference import compare_state_dict, load_reference, reference_files, reference_stem
 from mask2former import add_maskformer2_config
 from mask2former.data import build_dataset_mapper
-from mask2former.modeling.meta_arch.maskformer import panoptic_within_mask
+from mask2former.modeling.postprocessing import panoptic_within_mask
 from mask2former.video import add_maskformer2_video_config
 from mask2former.video.data import YTVISDatasetMapper
 

@@ -1,12 +1,15 @@
 """mask2former.engine.predictor: weights are loaded through the project's checkpointer, or refused."""
+import logging
 import os
 
+import detectron2.engine.defaults
 import numpy as np
 import pytest
 import torch
 from detectron2.config import get_cfg
 
 from mask2former import add_maskformer2_config
+from mask2former.data.augmentations import ResizeShortestEdge
 from mask2former.engine.predictor import MaskFormerPredictor, MissingWeightsError, UntrainedModelError
 
 CONFIG = os.path.join(os.path.dirname(__file__), "configs", "tiny_semantic.yaml")
@@ -20,7 +23,7 @@ def tiny_semantic_cfg(weights: str = ""):
     return cfg
 
 
-def test_trained_weights_are_loaded(tmp_path):
+def test_trained_weights_are_loaded(tmp_path, caplog):
     trained = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True)
     with torch.no_grad():  # make the weights differ from any fresh initialization
         for p in trained.model.parameters():
@@ -28,7 +31,10 @@ def test_trained_weights_are_loaded(tmp_path):
     path = tmp_path / "model_final.pth"
     torch.save({"model": trained.model.state_dict()}, path)
 
-    loaded = MaskFormerPredictor(tiny_semantic_cfg(str(path)))
+    with caplog.at_level(logging.INFO):
+        loaded = MaskFormerPredictor(tiny_semantic_cfg(str(path)))
+    # DefaultPredictor's load of no weights does not announce a model "from scratch"
+    assert f"Loading from {path}" in caplog.text and "from scratch" not in caplog.text
     for name, value in trained.model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[name], value), name
     image = np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)
@@ -53,9 +59,30 @@ def test_backbone_only_weights_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("weights", ["", "no/such/model_final.pth"])
-def test_unusable_weights_are_refused(weights):
+def test_unusable_weights_are_refused(weights, monkeypatch):
+    """Before the model is built (DefaultPredictor builds it with Detectron2's build_model)."""
+
+    def build_model(cfg):
+        raise AssertionError("the model was built before the weights were checked")
+
+    monkeypatch.setattr(detectron2.engine.defaults, "build_model", build_model)
     with pytest.raises(MissingWeightsError, match="MODEL.WEIGHTS"):
         MaskFormerPredictor(tiny_semantic_cfg(weights))
+
+
+def test_predictor_is_detectron2s_with_its_own_resize_and_layout():
+    cfg = tiny_semantic_cfg()
+    cfg.INPUT.FORMAT = "RGB"
+    predictor = MaskFormerPredictor(cfg, random_weights=True)
+    assert not predictor.model.training and predictor.input_format == "RGB"
+    assert isinstance(predictor.aug, ResizeShortestEdge)
+    assert predictor.cfg.MODEL.WEIGHTS == cfg.MODEL.WEIGHTS and predictor.cfg is not cfg
+    # CPU: convolutions run in channels-last
+    conv = predictor.model.backbone.stem.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    cfg.INPUT.FORMAT = "YUV"
+    with pytest.raises(ValueError, match="INPUT.FORMAT must be RGB or BGR, got 'YUV'"):
+        MaskFormerPredictor(cfg, random_weights=True)
 
 
 @pytest.mark.parametrize("shape", [(1, 1000, 3), (1000, 1, 3)])

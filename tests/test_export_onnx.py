@@ -4,6 +4,7 @@ end-to-end results against the predictor's.
 
 One dynamic export (and its ONNX conversion) is shared by the module: tracing with symbolic
 sizes is the slow part (~1 min of CPU for both)."""
+import dataclasses
 import importlib.util
 import os
 
@@ -18,6 +19,7 @@ from mask2former.export import (
     InferenceSpec,
     export_program,
     ms_deform_attn_onnx,
+    preprocess,
     save_onnx,
     save_program,
 )
@@ -57,7 +59,7 @@ def exported(tmp_path_factory):
     """The tiny predictor, its spec, and ExportedPredictors of its dynamic export as .pt2 and
     .onnx files (each loaded once: loading a dynamic .pt2 is slow)."""
     predictor = _tiny_predictor()
-    spec = InferenceSpec.from_model(predictor.cfg, predictor.model)
+    spec = predictor.model.inference_spec
     program = export_program(predictor.model, spec, (64, 64), dynamic=True)
     folder = tmp_path_factory.mktemp("export")
     pt2, onnx_path = str(folder / "model.pt2"), str(folder / "model.onnx")
@@ -227,12 +229,38 @@ def test_export_model_mistakes_name_its_own_flags(tmp_path, capsys):
 
 
 def test_spec_json_round_trip_and_errors():
-    cfg = make_tiny_cfg()
     predictor = _tiny_predictor()
-    spec = InferenceSpec.from_model(cfg, predictor.model, fixed_input_size=(64, 96))
+    spec = dataclasses.replace(predictor.model.inference_spec, fixed_input_size=(64, 96))
     assert InferenceSpec.from_json(spec.to_json()) == spec
-    assert spec.padded_size((40, 90)) == (64, 96)
-    with pytest.raises(ValueError, match="larger than the exported input size"):
-        spec.padded_size((70, 90))
     with pytest.raises(ValueError, match="model.onnx: .* must have the keys"):
         InferenceSpec.from_json('{"num_classes": 5}', "model.onnx")
+
+
+def test_fixed_size_export_pads_to_its_size():
+    spec = dataclasses.replace(_tiny_predictor().model.inference_spec, fixed_input_size=(64, 96))
+    image = _bgr_image(30, 90, seed=5)  # resized to 21x64
+    images, image_size = preprocess(image, spec)
+    assert images.shape == (1, 3, 64, 96) and image_size == (21, 64)
+    assert (images[..., 21:, :] == 0).all() and (images[..., 64:] == 0).all()
+    with pytest.raises(ValueError, match="larger than the exported input size"):
+        preprocess(image, dataclasses.replace(spec, fixed_input_size=(64, 32)))
+
+
+@pytest.mark.parametrize("shape", [(1, 1000), (1000, 1)])
+def test_exported_model_keeps_a_pixel_of_extreme_aspect_ratios(exported, shape):
+    """The predictor's test-time resize keeps a side of 1 pixel where Detectron2's rounds it to
+    0 (1000 x 1 to 64 x 0 here); the exported model resizes the same way and gives the
+    predictor's results at the input's size. (ONNX: the dynamic .pt2 program of the tiny model
+    takes no input side below 64, a 1 x 64 image being padded to 32 x 64.)"""
+    predictor, _, _, onnx_predictor, _ = exported
+    image = _bgr_image(*shape, seed=6)
+    with torch.no_grad():
+        expected = predictor(image)
+    result = onnx_predictor(image)
+    assert result["sem_seg"].shape == (5, *shape)
+    torch.testing.assert_close(result["sem_seg"], expected["sem_seg"], rtol=1e-4, atol=1e-4)
+    seg, info = result["panoptic_seg"]
+    assert (seg == expected["panoptic_seg"][0]).float().mean().item() > 0.99 and len(info) > 0
+    torch.testing.assert_close(
+        result["instances"].scores, expected["instances"].scores, rtol=1e-4, atol=1e-4
+    )

@@ -1,13 +1,18 @@
 """Inference outputs of the MaskFormer meta-architecture: which results each
 MODEL.MASK_FORMER.TEST.*_ON combination returns, their Detectron2 formats, and resizing to
-the requested height and width."""
+the requested height and width; its inference settings and the published constructor."""
+import dataclasses
+
 import pytest
 import torch
+from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
 from torch.nn import functional as F
 
 from conftest import make_tiny_cfg
+from mask2former.modeling.meta_arch import MaskFormer
+from mask2former.modeling.postprocessing import InferenceSpec
 
 DATASET = "test_model_inference_tiny_panoptic"
 
@@ -130,3 +135,81 @@ def test_inference_mode_and_without_requested_size():
     with torch.inference_mode():
         results = model(inputs)
     assert results[0]["sem_seg"].shape == (5, 50, 45)
+
+
+def test_model_holds_the_inference_settings_of_its_config():
+    cfg = make_tiny_cfg()
+    cfg.DATASETS.TRAIN = (DATASET,)
+    cfg.INPUT.FORMAT = "RGB"
+    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = True
+    cfg.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.6
+    cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = -1  # the backbone's (a ResNet's: 0)
+    model = build_model(cfg)
+    spec = model.inference_spec
+    assert spec == dataclasses.replace(InferenceSpec.from_config(cfg), size_divisibility=0)
+    assert (spec.input_format, spec.min_size_test, spec.max_size_test) == ("RGB", 64, 64)
+    assert spec.pixel_mean == tuple(cfg.MODEL.PIXEL_MEAN) and spec.num_classes == 5
+    assert spec.thing_ids == (0, 1, 2) and spec.panoptic_within_mask
+    assert spec.overlap_threshold == 0.6
+    assert spec.sem_seg_postprocess_before_inference  # panoptic inference needs full masks
+    assert model.pixel_mean.flatten().tolist() == pytest.approx(cfg.MODEL.PIXEL_MEAN)
+    # the published attributes read and set the spec
+    assert model.overlap_threshold == 0.6 and model.size_divisibility == 0
+    model.thing_ids = (0, 1)
+    model.instance_on = True
+    assert model.inference_spec == dataclasses.replace(spec, thing_ids=(0, 1), instance_on=True)
+
+
+def test_published_constructor_keywords():
+    """The published release's MaskFormer(...) keywords build the model that from_config builds."""
+    cfg = make_tiny_cfg()
+    cfg.DATASETS.TRAIN = (DATASET,)
+    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = True
+    torch.manual_seed(0)
+    from_config = build_model(cfg).eval()
+    parts = MaskFormer.from_config(cfg)
+    test = cfg.MODEL.MASK_FORMER.TEST
+    published = MaskFormer(
+        backbone=parts["backbone"],
+        sem_seg_head=parts["sem_seg_head"],
+        criterion=parts["criterion"],
+        num_queries=8,
+        object_mask_threshold=test.OBJECT_MASK_THRESHOLD,
+        overlap_threshold=test.OVERLAP_THRESHOLD,
+        metadata=MetadataCatalog.get(DATASET),
+        size_divisibility=cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY,
+        sem_seg_postprocess_before_inference=True,
+        pixel_mean=cfg.MODEL.PIXEL_MEAN,
+        pixel_std=cfg.MODEL.PIXEL_STD,
+        semantic_on=True,
+        panoptic_on=True,
+        instance_on=False,
+        test_topk_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
+    ).eval()
+    # what the published keywords lack: Detectron2's default input format and test-time resize
+    defaults = get_cfg().INPUT
+    assert published.inference_spec == dataclasses.replace(
+        from_config.inference_spec,
+        input_format=defaults.FORMAT,
+        min_size_test=defaults.MIN_SIZE_TEST,
+        max_size_test=defaults.MAX_SIZE_TEST,
+    )
+    published.load_state_dict(from_config.state_dict())
+    inputs = _inputs()
+    with torch.no_grad():
+        for a, b in zip(published(inputs), from_config(inputs)):
+            assert torch.equal(a["sem_seg"], b["sem_seg"])
+            assert torch.equal(a["panoptic_seg"][0], b["panoptic_seg"][0])
+    # the MaskFormer release's panoptic rule comes with its transformer decoder
+    maskformer_cfg = make_tiny_cfg("StandardTransformerDecoder", "BasePixelDecoder")
+    parts = MaskFormer.from_config(maskformer_cfg)
+    spec = parts.pop("inference_spec")
+    published_keywords = (
+        "object_mask_threshold", "overlap_threshold", "size_divisibility",
+        "sem_seg_postprocess_before_inference", "pixel_mean", "pixel_std", "semantic_on",
+        "panoptic_on", "instance_on", "test_topk_per_image",
+    )  # fmt: skip
+    settings = {k: getattr(spec, k) for k in published_keywords}
+    assert not MaskFormer(**parts, metadata=None, **settings).panoptic_within_mask
+    with pytest.raises(TypeError, match="got inference_spec and overlap_threshold"):
+        MaskFormer(**parts, inference_spec=spec, overlap_threshold=0.5)

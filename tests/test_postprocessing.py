@@ -1,15 +1,22 @@
-"""Semantic, panoptic and instance inference on hand-built predictions with known answers."""
+"""Semantic, panoptic and instance inference on hand-built predictions with known answers;
+cropping and resizing against Detectron2's; the inference spec."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from detectron2.modeling.postprocessing import sem_seg_postprocess
 from detectron2.structures import Boxes
 
 from mask2former.modeling.postprocessing import (
+    InferenceSpec,
+    crop_and_resize,
     instance_inference,
     panoptic_inference,
+    postprocess,
+    postprocess_image,
     semantic_inference,
 )
 
@@ -309,3 +316,160 @@ def test_random_predictions_tell_the_two_rules_apart():
         maps = [panoptic(mask_cls, mask_pred, 0.0, 0.0, within_mask=w)[0] for w in (True, False)]
         differing += int((maps[0] != maps[1]).sum())
     assert differing > 0
+
+
+def spec(**changes) -> InferenceSpec:
+    """A semantic-only spec of NUM_CLASSES classes, with ``changes``."""
+    settings = dict(
+        input_format="BGR",
+        pixel_mean=(100.0, 110.0, 120.0),
+        pixel_std=(50.0, 55.0, 60.0),
+        min_size_test=64,
+        max_size_test=96,
+        size_divisibility=32,
+        num_classes=NUM_CLASSES,
+        semantic_on=True,
+        panoptic_on=False,
+        instance_on=False,
+        sem_seg_postprocess_before_inference=False,
+        object_mask_threshold=0.0,
+        overlap_threshold=0.0,
+        panoptic_within_mask=True,
+        thing_ids=(THING, OTHER_THING),
+        test_topk_per_image=5,
+    )
+    return InferenceSpec(**{**settings, **changes})
+
+
+@pytest.mark.parametrize("output_size", [(20, 27), (41, 50), (13, 9)])
+def test_crop_and_resize_is_detectron2s_sem_seg_postprocess(output_size):
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randn(2, 3, 32, 32, generator=g)
+    resized = crop_and_resize(maps, (20, 27), *output_size)  # a batch of maps
+    for single, result in zip(maps, resized):
+        expected = sem_seg_postprocess(single, (20, 27), *output_size)
+        assert torch.equal(crop_and_resize(single, (20, 27), *output_size), expected)
+        assert torch.equal(result, expected)
+
+
+def test_same_size_crop_is_a_view_without_resizing():
+    maps = torch.randn(3, 32, 32)
+    cropped = crop_and_resize(maps, (20, 27), 20, 27)
+    assert cropped.data_ptr() == maps.data_ptr()  # no bilinear "resize" to the same size
+    assert torch.equal(cropped, sem_seg_postprocess(maps, (20, 27), 20, 27))
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["resize-after", "resize-before"])
+@pytest.mark.parametrize("output_size", [(20, 27), (41, 50)])
+def test_semantic_results_follow_the_published_order(before, output_size):
+    """The published inference resizes the mask logits and then infers (``before``), or infers
+    on the padded masks and then crops and resizes; inferring on the crop gives the same
+    per-pixel scores."""
+    g = torch.Generator().manual_seed(1)
+    mask_cls = torch.randn(6, NUM_CLASSES + 1, generator=g)
+    mask_pred = torch.randn(6, 32, 32, generator=g) * 3
+    result = postprocess_image(
+        mask_cls,
+        mask_pred,
+        spec(sem_seg_postprocess_before_inference=before),
+        (20, 27),
+        output_size,
+    )
+    if before:
+        expected = semantic_inference(
+            mask_cls, sem_seg_postprocess(mask_pred, (20, 27), *output_size)
+        )
+    else:
+        expected = sem_seg_postprocess(
+            semantic_inference(mask_cls, mask_pred), (20, 27), *output_size
+        )
+    assert set(result) == {"sem_seg"}
+    torch.testing.assert_close(result["sem_seg"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_postprocessing_upsamples_crops_and_resizes_each_image():
+    """Network outputs as numpy arrays (an ONNX runtime's): masks at 1/4 of the padded input,
+    two images of other sizes inside the padding, results at their own output sizes."""
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 6, NUM_CLASSES + 1, generator=g)
+    masks = torch.randn(2, 6, 8, 8, generator=g)
+    all_tasks = spec(panoptic_on=True, instance_on=True)
+    assert all_tasks.sem_seg_postprocess_before_inference  # full-resolution masks needed
+    image_sizes, output_sizes = [(32, 20), (17, 32)], [(64, 40), (17, 32)]
+    results = postprocess(
+        logits.numpy(), masks.numpy(), all_tasks, (32, 32), image_sizes, output_sizes
+    )
+    for k, (result, image_size, output_size) in enumerate(zip(results, image_sizes, output_sizes)):
+        upsampled = F.interpolate(
+            masks[k : k + 1], size=(32, 32), mode="bilinear", align_corners=False
+        )[0]
+        full = sem_seg_postprocess(upsampled, image_size, *output_size)
+        torch.testing.assert_close(
+            result["sem_seg"], semantic_inference(logits[k], full), rtol=0, atol=0
+        )
+        seg, info = result["panoptic_seg"]
+        expected_seg, expected_info = panoptic(logits[k], full, 0.0, 0.0)
+        assert torch.equal(seg, expected_seg) and info == expected_info
+        instances = result["instances"]
+        expected = instance_inference(
+            logits[k],
+            full,
+            image_size=output_size,
+            num_classes=NUM_CLASSES,
+            topk=5,
+            thing_ids=(THING, OTHER_THING),
+        )
+        assert instances.image_size == output_size and 0 < len(instances) <= 5
+        for field in ("pred_masks", "scores", "pred_classes"):
+            assert torch.equal(instances.get(field), expected.get(field))
+
+
+def test_panoptic_results_need_the_thing_classes():
+    with pytest.raises(ValueError, match="needs the thing classes"):
+        postprocess_image(
+            class_logits(THING),
+            column_masks([0]),
+            spec(panoptic_on=True, thing_ids=None),
+            (4, 4),
+            (4, 4),
+        )
+
+
+def test_spec_needs_a_result_and_full_resolution_masks_for_panoptic_and_instances():
+    with pytest.raises(
+        ValueError, match="enable at least one of MODEL.MASK_FORMER.TEST.SEMANTIC_ON"
+    ):
+        spec(semantic_on=False)
+    assert not spec().sem_seg_postprocess_before_inference
+    assert spec(instance_on=True).sem_seg_postprocess_before_inference
+    assert spec(semantic_on=False, panoptic_on=True).sem_seg_postprocess_before_inference
+    # sequences (from a config or JSON) are kept as tuples
+    from_lists = spec(pixel_mean=[100.0, 110.0, 120.0], thing_ids=[0, 1], fixed_input_size=[64, 96])
+    assert from_lists == spec(fixed_input_size=(64, 96)) and hash(from_lists)
+
+
+# what the previous version wrote into exported files (a tiny panoptic model exported at 64x96)
+PREVIOUS_JSON = (
+    '{"fixed_input_size": [64, 96], "input_format": "BGR", "instance_on": false, '
+    '"max_size_test": 64, "min_size_test": 64, "num_classes": 5, "object_mask_threshold": 0.0, '
+    '"overlap_threshold": 0.0, "panoptic_on": true, "panoptic_within_mask": true, '
+    '"pixel_mean": [103.52999877929688, 116.27999877929688, 123.67500305175781], '
+    '"pixel_std": [1.0, 1.0, 1.0], "sem_seg_postprocess_before_inference": true, '
+    '"semantic_on": true, "size_divisibility": 32, "test_topk_per_image": 100, "thing_ids": [0, 1]}'
+)
+
+
+def test_spec_json_round_trip_and_files_of_the_previous_version():
+    loaded = InferenceSpec.from_json(PREVIOUS_JSON, "old.onnx")
+    assert loaded.fixed_input_size == (64, 96) and loaded.thing_ids == (0, 1)
+    assert np.float32(loaded.pixel_mean[2]) == np.float32(123.675)
+    assert InferenceSpec.from_json(loaded.to_json()) == loaded
+    with pytest.raises(
+        ValueError,
+        match=r"old.onnx: its inference spec must have the keys .*export the model again",
+    ):
+        InferenceSpec.from_json(
+            PREVIOUS_JSON.replace('"panoptic_within_mask": true, ', ""), "old.onnx"
+        )
+    with pytest.raises(ValueError, match="old.onnx: its inference spec is not valid JSON"):
+        InferenceSpec.from_json("{", "old.onnx")

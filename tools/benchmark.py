@@ -10,7 +10,7 @@ second, peak memory (resident set size on CPU, max allocated on CUDA) and the sh
 backbone, pixel decoder, transformer decoder, loss and post-processing. ``--reference`` also runs
 the identical model (same weights, same inputs) as the published code computes it
 (``mask2former.utils.reference_model``: pure-PyTorch deformable attention, explicit attention,
-attention masks from full-resolution predictions, no caches or inference shortcuts),
+attention masks from full-resolution predictions, no caches),
 interleaving fast and reference iterations so that both see the same machine load, and reports
 their ratio and the largest output difference. ``--amp`` adds a mixed-precision mode and
 compares its outputs with the float32 ones.

@@ -8,6 +8,7 @@ Random weights (latency does not depend on them). Prints a table of median and m
 --runs timed runs after one warm-up run each, and the largest output differences.
 """
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -22,7 +23,6 @@ from mask2former.cli import add_config_arguments, config_overrides, load_config,
 from mask2former.export import (  # noqa: E402
     INPUT_NAME,
     ExportableMaskFormer,
-    InferenceSpec,
     export_program,
     save_onnx,
 )
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     cfg.MODEL.DEVICE = "cpu"
     torch.set_num_threads(args.threads)
     model = build_model(cfg).eval()
-    spec = InferenceSpec.from_model(cfg, model, fixed_input_size=args.size)
+    spec = dataclasses.replace(model.inference_spec, fixed_input_size=args.size)
     images = torch.randn(1, 3, *args.size)
 
     start = time.perf_counter()

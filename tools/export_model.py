@@ -93,8 +93,8 @@ def setup(args):
     return cfg
 
 
-def build_spec(cfg, model, size: Optional[List[int]]) -> InferenceSpec:
-    spec = InferenceSpec.from_model(cfg, model, fixed_input_size=size)
+def build_spec(model, size: Optional[List[int]]) -> InferenceSpec:
+    spec = dataclasses.replace(model.inference_spec, fixed_input_size=size)
     step = input_step(spec)
     if size is not None:
         if size[0] % step or size[1] % step:
@@ -134,7 +134,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     model = build_model(cfg).eval()
     if args.weights:
         load_trained_weights(MaskFormerCheckpointer(model), args.weights, hint="`--weights FILE`")
-    spec = build_spec(cfg, model, args.size)
+    spec = build_spec(model, args.size)
     step = input_step(spec)
     example = tuple(args.size) if args.size else (2 * step, 2 * step)
 

@@ -2,23 +2,24 @@
 
 ``MaskFormerPredictor`` is Detectron2's ``DefaultPredictor`` (BGR image in, the model's output
 dict out, test-time resize from ``cfg.INPUT.{MIN,MAX}_SIZE_TEST``) except that weights go
-through ``MaskFormerCheckpointer`` and a config without usable weights is an error (before the
-model is built) instead of a silently random model. Weights named by a URL are downloaded once
+through ``MaskFormerCheckpointer``, a config without usable weights is an error (before the
+model is built) instead of a silently random model, and the test-time resize, the exported
+runtime's too, never makes a side of 0 pixels. Weights named by a URL are downloaded once
 into Detectron2's cache (:func:`mask2former.checkpoint.fetch.fetch_weights`). :func:`load_trained_weights`
 is that check for every entry point that runs a trained model (the predictor,
 ``train_net.py --eval-only``, the export tool).
 """
+import contextlib
 import logging
 import os
 
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultPredictor
-from detectron2.modeling import build_model
 
 from ..checkpoint import MaskFormerCheckpointer, UntrainedModelError
-from ..data.augmentations import ResizeShortestEdge
 from ..checkpoint.fetch import DEFAULT_HINT, MissingWeightsError, fetch_weights
+from ..modeling.postprocessing import inference_resize
 
 __all__ = [
     "MaskFormerPredictor",
@@ -28,6 +29,26 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# the loggers of Detectron2's and fvcore's checkpointers
+_CHECKPOINT_LOGGERS = ("detectron2.checkpoint.detection_checkpoint", "fvcore.common.checkpoint")
+
+
+def _warning_or_worse(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+@contextlib.contextmanager
+def _info_dropped(*names: str):
+    """Records below WARNING of the loggers ``names`` are dropped inside the block."""
+    loggers = [logging.getLogger(name) for name in names]
+    for log in loggers:
+        log.addFilter(_warning_or_worse)
+    try:
+        yield
+    finally:
+        for log in loggers:
+            log.removeFilter(_warning_or_worse)
 
 
 def load_trained_weights(
@@ -71,27 +92,31 @@ class MaskFormerPredictor(DefaultPredictor):
                 the backbone or the head partly untrained ``UntrainedModelError``.
             weights_hint: how the caller takes other weights, ending those errors.
         """
-        self.cfg = cfg.clone()
+        if cfg.INPUT.FORMAT not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT must be RGB or BGR, got {cfg.INPUT.FORMAT!r}")
         if random_weights:
             logger.warning("--random-weights: MODEL.WEIGHTS is not loaded, predictions are noise")
         else:
-            fetch_weights(cfg.MODEL.WEIGHTS, weights_hint)
-        self.model = build_model(self.cfg)
-        self.model.eval()
-        self.metadata = MetadataCatalog.get(
-            cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
-        )
+            fetch_weights(cfg.MODEL.WEIGHTS, weights_hint)  # refused before the model is built
+        # DefaultPredictor builds the model, sets it to eval mode and reads INPUT.FORMAT; its
+        # loading through DetectionCheckpointer, which would accept any file, gets no weights
+        # (and its "from scratch" message is dropped): MaskFormerCheckpointer loads and checks
+        # them below
+        no_weights = cfg.clone()
+        no_weights.defrost()
+        no_weights.MODEL.WEIGHTS = ""
+        with _info_dropped(*_CHECKPOINT_LOGGERS):
+            super().__init__(no_weights)
+        self.cfg = cfg.clone()
+        if not len(cfg.DATASETS.TEST):  # DefaultPredictor sets it only from a test set
+            self.metadata = MetadataCatalog.get("__unused")
         if not random_weights:
             load_trained_weights(
                 MaskFormerCheckpointer(self.model), cfg.MODEL.WEIGHTS, hint=weights_hint
             )
         if self.model.device.type == "cpu":
-            # oneDNN's convolutions are faster on channels-last tensors (~7% end to end for R50
-            # at 512x512, docs/performance.md); results change only by rounding
+            # oneDNN's convolutions are faster on channels-last tensors (docs/performance.md);
+            # results change only by rounding
             self.model.to(memory_format=torch.channels_last)
-        self.aug = ResizeShortestEdge(
-            [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
-        )
-        self.input_format = cfg.INPUT.FORMAT
-        if self.input_format not in ("RGB", "BGR"):
-            raise ValueError(f"INPUT.FORMAT must be RGB or BGR, got {self.input_format!r}")
+        # the test-time resize of the exported runtime: never a side of 0 pixels
+        self.aug = inference_resize(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)

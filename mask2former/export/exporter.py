@@ -3,8 +3,8 @@ exported program to ONNX.
 
 The exported network maps normalized, zero-padded images (N, 3, H, W) float32 to
 ``pred_logits`` (N, Q, K+1) and ``pred_masks`` (N, Q, H/4, W/4). Pre- and post-processing stay
-outside (``mask2former.export.runtime``), configured by the ``InferenceSpec`` stored in the
-exported file.
+outside (``mask2former.export.runtime``), configured by the model's ``InferenceSpec`` stored in
+the exported file (with ``fixed_input_size`` set for a fixed-size export).
 
 Multi-scale deformable attention is exported as the compiled operator
 ``mask2former::ms_deform_attn`` (its fake kernel lets torch.export trace it with symbolic
@@ -20,8 +20,10 @@ from torch.export import Dim, ExportedProgram
 
 from ..layers import compiled_op_available, use_reference_ops
 from ..layers._ops import BUILD_HINT
+from ..modeling.postprocessing import InferenceSpec
 from .ms_deform_attn_onnx import onnx_translation_table
-from .spec import INPUT_NAME, OUTPUT_NAMES, SPEC_KEY, InferenceSpec
+from .file_format import INPUT_NAME, OUTPUT_NAMES, SPEC_KEY
+
 # Largest dynamic input side, in multiples of the size divisibility.
 _MAX_BLOCKS = 512
 

@@ -1,21 +1,26 @@
 """The MaskFormer / Mask2Former meta-architecture."""
-from typing import Dict, List, Optional, Sequence, Tuple
+import dataclasses
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
+from detectron2.config import configurable, get_cfg
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone, build_sem_seg_head
 from detectron2.modeling.backbone import Backbone
-from detectron2.modeling.postprocessing import sem_seg_postprocess
 from detectron2.structures import ImageList, Instances
 
-from ...layers.reference_mode import reference_ops_enabled
 from ..criterion import SetCriterion
 from ..criterion.matcher import HungarianMatcher
-from ..postprocessing import instance_inference, panoptic_inference, semantic_inference
+from ..postprocessing import (
+    InferenceSpec,
+    network_input,
+    pixel_statistics,
+    postprocess,
+    postprocess_image,
+    thing_ids_of,
+)
+from ..transformer_decoder.maskformer_transformer_decoder import StandardTransformerDecoder
 
 
 def loss_weights(
@@ -53,30 +58,37 @@ def build_criterion(cfg, num_classes: int) -> SetCriterion:
     )
 
 
-def thing_ids_of(metadata) -> Optional[Tuple[int, ...]]:
-    """Contiguous ids of the thing classes of a dataset's metadata, or None if it has none."""
-    mapping = getattr(metadata, "thing_dataset_id_to_contiguous_id", None)
-    return None if mapping is None else tuple(sorted(mapping.values()))
+class _SpecSetting:
+    """A model attribute that is one setting of ``model.inference_spec`` (the published model's
+    attributes): reading it reads the spec, setting it replaces the spec by a copy with the
+    new value."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, model, owner=None):
+        return self if model is None else getattr(model.inference_spec, self.name)
+
+    def __set__(self, model, value):
+        model.inference_spec = dataclasses.replace(model.inference_spec, **{self.name: value})
 
 
-def panoptic_within_mask(cfg) -> bool:
-    """Which release's panoptic rule a config's model follows (``panoptic_inference``'s
-    ``within_mask``). The MaskFormer release gives a segment every pixel its query wins; the
-    Mask2Former release only those where the query's own mask probability is also >= 0.5.
-    MaskFormer-release models are the ones with MaskFormer's transformer decoder
-    (StandardTransformerDecoder): its checkpoints load into no other decoder."""
-    return cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME != "StandardTransformerDecoder"
-
-
-def crop_and_resize(
-    maps: torch.Tensor, image_size: Tuple[int, int], height: int, width: int
-) -> torch.Tensor:
-    """Detectron2's ``sem_seg_postprocess``: crop (C, H_pad, W_pad) maps to the image's
-    ``image_size`` and resize them bilinearly to (height, width). Resizing to the same size is
-    the identity, so outside reference mode it is skipped then (no copy of the maps)."""
-    if not reference_ops_enabled() and tuple(image_size) == (height, width):
-        return maps[:, :height, :width]
-    return sem_seg_postprocess(maps, image_size, height, width)
+def _spec_of_keywords(sem_seg_head: nn.Module, metadata, settings: Dict) -> InferenceSpec:
+    """The inference spec of the published constructor's keywords (``settings``, fields of
+    ``InferenceSpec``). What they lack comes from elsewhere: the thing classes from the
+    dataset's ``metadata``, the panoptic rule from the head's transformer decoder, the input
+    format and test-time resize from Detectron2's default config."""
+    defaults = get_cfg().INPUT
+    predictor = getattr(sem_seg_head, "predictor", None)
+    derived = {
+        "input_format": defaults.FORMAT,
+        "min_size_test": defaults.MIN_SIZE_TEST,
+        "max_size_test": defaults.MAX_SIZE_TEST,
+        "num_classes": sem_seg_head.num_classes,
+        "thing_ids": thing_ids_of(metadata),
+        "panoptic_within_mask": not isinstance(predictor, StandardTransformerDecoder),
+    }
+    return InferenceSpec(**{**derived, **settings})
 
 
 @META_ARCH_REGISTRY.register()
@@ -88,7 +100,21 @@ class MaskFormer(nn.Module):
     (class, mask) pairs which ``criterion`` matches to the ground-truth segments of each
     image's ``instances``. Inference: mask logits are upsampled to the padded image size, then
     per image cropped and resized to the requested (height, width) and turned into the
-    outputs enabled by ``semantic_on`` / ``panoptic_on`` / ``instance_on``."""
+    outputs enabled by ``semantic_on`` / ``panoptic_on`` / ``instance_on``. These settings and
+    the others of inference are ``inference_spec`` (:class:`InferenceSpec`), shared with the
+    predictor and the exported runtime."""
+
+    # the published model's attributes, each one setting of ``inference_spec``
+    object_mask_threshold = _SpecSetting()
+    overlap_threshold = _SpecSetting()
+    size_divisibility = _SpecSetting()
+    sem_seg_postprocess_before_inference = _SpecSetting()
+    semantic_on = _SpecSetting()
+    panoptic_on = _SpecSetting()
+    instance_on = _SpecSetting()
+    test_topk_per_image = _SpecSetting()
+    thing_ids = _SpecSetting()
+    panoptic_within_mask = _SpecSetting()
 
     @configurable
     def __init__(
@@ -98,18 +124,9 @@ class MaskFormer(nn.Module):
         sem_seg_head: nn.Module,
         criterion: nn.Module,
         num_queries: int,
-        object_mask_threshold: float,
-        overlap_threshold: float,
-        panoptic_within_mask: bool,
-        thing_ids: Optional[Sequence[int]],
-        size_divisibility: int,
-        sem_seg_postprocess_before_inference: bool,
-        pixel_mean: Sequence[float],
-        pixel_std: Sequence[float],
-        semantic_on: bool,
-        panoptic_on: bool,
-        instance_on: bool,
-        test_topk_per_image: int,
+        inference_spec: Optional[InferenceSpec] = None,
+        metadata=None,
+        **settings,
     ):
         """
         Args:
@@ -117,75 +134,52 @@ class MaskFormer(nn.Module):
             sem_seg_head: a head returning {"pred_logits", "pred_masks", "aux_outputs"}.
             criterion: the matching-based loss (SetCriterion), with a ``weight_dict``.
             num_queries: Q.
-            object_mask_threshold: panoptic inference keeps queries whose class probability
-                is above this.
-            overlap_threshold: panoptic inference drops segments that keep less than this
-                fraction of their mask.
-            panoptic_within_mask: panoptic segments keep only the pixels inside their query's
-                mask (Mask2Former release) rather than all pixels their query wins (MaskFormer
-                release); see ``panoptic_within_mask``.
-            thing_ids: contiguous ids of the thing classes (needed for panoptic inference;
-                instance inference of a panoptic model keeps only these classes).
-            size_divisibility: pad images to a multiple of this (< 0: the backbone's).
-            sem_seg_postprocess_before_inference: resize mask logits to the output size before
-                semantic inference (exact, more memory) rather than resizing its result.
-            pixel_mean, pixel_std: per-channel normalization of the input images.
-            semantic_on, panoptic_on, instance_on: which outputs inference returns.
-            test_topk_per_image: instances kept per image.
+            inference_spec: the inference settings (``from_config``:
+                ``InferenceSpec.from_config(cfg)``); a ``size_divisibility`` < 0 becomes the
+                backbone's.
+            metadata, settings: instead of ``inference_spec``, the published constructor's
+                keywords: object_mask_threshold, overlap_threshold, size_divisibility,
+                sem_seg_postprocess_before_inference, pixel_mean, pixel_std, semantic_on,
+                panoptic_on, instance_on, test_topk_per_image (and optionally other fields of
+                ``InferenceSpec``), with ``metadata``, the dataset's, for the thing classes.
         """
         super().__init__()
-        if not (semantic_on or panoptic_on or instance_on):
+        if inference_spec is None:
+            inference_spec = _spec_of_keywords(sem_seg_head, metadata, settings)
+        elif settings or metadata is not None:
+            given = sorted(settings) + ([] if metadata is None else ["metadata"])
+            raise TypeError(
+                f"MaskFormer: got inference_spec and {', '.join(given)}; pass inference_spec "
+                "alone, or the published keywords without it"
+            )
+        if inference_spec.size_divisibility < 0:
+            inference_spec = dataclasses.replace(
+                inference_spec, size_divisibility=backbone.size_divisibility
+            )
+        if inference_spec.num_classes != sem_seg_head.num_classes:
             raise ValueError(
-                "MaskFormer: enable at least one of MODEL.MASK_FORMER.TEST.SEMANTIC_ON, "
-                "PANOPTIC_ON, INSTANCE_ON"
+                f"MaskFormer: the inference spec has {inference_spec.num_classes} classes, "
+                f"the head {sem_seg_head.num_classes}"
             )
         self.backbone = backbone
         self.sem_seg_head = sem_seg_head
         self.criterion = criterion
         self.num_queries = num_queries
-        self.object_mask_threshold = object_mask_threshold
-        self.overlap_threshold = overlap_threshold
-        self.panoptic_within_mask = panoptic_within_mask
-        self.thing_ids = None if thing_ids is None else tuple(thing_ids)
-        self.size_divisibility = (
-            backbone.size_divisibility if size_divisibility < 0 else size_divisibility
-        )
-        # panoptic and instance inference need full-resolution masks anyway
-        self.sem_seg_postprocess_before_inference = (
-            sem_seg_postprocess_before_inference or panoptic_on or instance_on
-        )
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
-        self.semantic_on = semantic_on
-        self.panoptic_on = panoptic_on
-        self.instance_on = instance_on
-        self.test_topk_per_image = test_topk_per_image
+        self.inference_spec = inference_spec
+        pixel_mean, pixel_std = pixel_statistics(inference_spec)
+        self.register_buffer("pixel_mean", pixel_mean, False)
+        self.register_buffer("pixel_std", pixel_std, False)
 
     @classmethod
     def from_config(cls, cfg):
         backbone = build_backbone(cfg)
         sem_seg_head = build_sem_seg_head(cfg, backbone.output_shape())
-        mf = cfg.MODEL.MASK_FORMER
-        criterion = build_criterion(cfg, sem_seg_head.num_classes)
-        datasets = cfg.DATASETS.TRAIN or cfg.DATASETS.TEST
-        metadata = MetadataCatalog.get(datasets[0]) if datasets else None
         return {
             "backbone": backbone,
             "sem_seg_head": sem_seg_head,
-            "criterion": criterion,
-            "num_queries": mf.NUM_OBJECT_QUERIES,
-            "object_mask_threshold": mf.TEST.OBJECT_MASK_THRESHOLD,
-            "overlap_threshold": mf.TEST.OVERLAP_THRESHOLD,
-            "panoptic_within_mask": panoptic_within_mask(cfg),
-            "thing_ids": thing_ids_of(metadata),
-            "size_divisibility": mf.SIZE_DIVISIBILITY,
-            "sem_seg_postprocess_before_inference": mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE,
-            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-            "pixel_std": cfg.MODEL.PIXEL_STD,
-            "semantic_on": mf.TEST.SEMANTIC_ON,
-            "panoptic_on": mf.TEST.PANOPTIC_ON,
-            "instance_on": mf.TEST.INSTANCE_ON,
-            "test_topk_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "criterion": build_criterion(cfg, sem_seg_head.num_classes),
+            "num_queries": cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES,
+            "inference_spec": InferenceSpec.from_config(cfg),
         }
 
     @property
@@ -194,8 +188,8 @@ class MaskFormer(nn.Module):
 
     def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
         """Normalize and pad the images into one (N, 3, H_pad, W_pad) batch."""
-        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
-        return ImageList.from_tensors(images, self.size_divisibility)
+        images = [x["image"].to(self.device) for x in batched_inputs]
+        return network_input(images, self.pixel_mean, self.pixel_std, self.inference_spec)
 
     def forward(self, batched_inputs: List[Dict]):
         """
@@ -240,22 +234,19 @@ class MaskFormer(nn.Module):
         return targets
 
     def inference(self, outputs, batched_inputs, images: ImageList) -> List[Dict]:
-        mask_cls_results = outputs["pred_logits"]
-        mask_pred_results = F.interpolate(
+        """Results per image (see ``forward``) from the head's outputs."""
+        output_sizes = [
+            (x.get("height", image_size[0]), x.get("width", image_size[1]))
+            for x, image_size in zip(batched_inputs, images.image_sizes)
+        ]
+        return postprocess(
+            outputs["pred_logits"],
             outputs["pred_masks"],
-            size=images.tensor.shape[-2:],
-            mode="bilinear",
-            align_corners=False,
+            self.inference_spec,
+            images.tensor.shape[-2:],
+            images.image_sizes,
+            output_sizes,
         )
-        del outputs
-        results = []
-        for mask_cls, mask_pred, inputs, image_size in zip(
-            mask_cls_results, mask_pred_results, batched_inputs, images.image_sizes
-        ):
-            height = inputs.get("height", image_size[0])
-            width = inputs.get("width", image_size[1])
-            results.append(self.inference_single(mask_cls, mask_pred, image_size, height, width))
-        return results
 
     def inference_single(
         self,
@@ -265,50 +256,13 @@ class MaskFormer(nn.Module):
         height: int,
         width: int,
     ) -> Dict:
-        """
+        """One image's results (``postprocess_image`` with this model's spec).
+
         Args:
             mask_cls: (Q, K+1) class logits; mask_pred: (Q, H_pad, W_pad) mask logits.
             image_size: (h, w) of the unpadded image in the batch.
             height, width: output size.
         """
-        result = {}
-        if self.sem_seg_postprocess_before_inference:
-            mask_pred = crop_and_resize(mask_pred, image_size, height, width)
-            mask_cls = mask_cls.to(mask_pred)
-        if self.semantic_on:
-            if self.sem_seg_postprocess_before_inference or reference_ops_enabled():
-                sem_seg = semantic_inference(mask_cls, mask_pred)
-            else:
-                # semantic inference is per pixel: skip the padding before it, not after
-                mask_pred = mask_pred[:, : image_size[0], : image_size[1]]
-                sem_seg = semantic_inference(mask_cls, mask_pred)
-                image_size = mask_pred.shape[-2:]
-            if not self.sem_seg_postprocess_before_inference:
-                sem_seg = crop_and_resize(sem_seg, image_size, height, width)
-            result["sem_seg"] = sem_seg
-        num_classes = self.sem_seg_head.num_classes
-        if self.panoptic_on:
-            if self.thing_ids is None:
-                raise ValueError(
-                    "MaskFormer: panoptic inference needs the thing classes, but the metadata of "
-                    "DATASETS.TRAIN[0] (or TEST[0]) has no thing_dataset_id_to_contiguous_id"
-                )
-            result["panoptic_seg"] = panoptic_inference(
-                mask_cls,
-                mask_pred,
-                num_classes=num_classes,
-                object_mask_threshold=self.object_mask_threshold,
-                overlap_threshold=self.overlap_threshold,
-                thing_ids=self.thing_ids,
-                within_mask=self.panoptic_within_mask,
-            )
-        if self.instance_on:
-            result["instances"] = instance_inference(
-                mask_cls,
-                mask_pred,
-                image_size=(height, width),
-                num_classes=num_classes,
-                topk=self.test_topk_per_image,
-                thing_ids=self.thing_ids if self.panoptic_on else None,
-            )
-        return result
+        return postprocess_image(
+            mask_cls, mask_pred, self.inference_spec, image_size, (height, width)
+        )

@@ -5,7 +5,7 @@ from typing import Dict, Tuple
 import torch
 from torch.nn import functional as F
 
-from ...modeling.postprocessing import top_class_pairs
+from ...modeling.postprocessing import crop_and_resize, top_class_pairs, upsample_masks
 
 __all__ = ["TrackPredictions", "StackedTracks", "masks_at_output_size", "video_instance_inference"]
 
@@ -56,10 +56,8 @@ def masks_at_output_size(
     """Binary masks from mask logits, as published: (R, t, h, w) logits upsampled (bilinear)
     to the padded input size, cropped to the input frame's ``image_size``, resized to
     ``output_size`` and thresholded at 0. Returns (R, t, *output_size) bool."""
-    logits = F.interpolate(logits, size=tuple(padded_size), mode="bilinear", align_corners=False)
-    logits = logits[:, :, : image_size[0], : image_size[1]]
-    logits = F.interpolate(logits, size=tuple(output_size), mode="bilinear", align_corners=False)
-    return logits > 0
+    logits = upsample_masks(logits, padded_size)
+    return crop_and_resize(logits, image_size, *output_size) > 0
 
 
 def video_instance_inference(

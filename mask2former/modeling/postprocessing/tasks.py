@@ -63,7 +63,7 @@ def panoptic_inference(
         num_classes: K (the no-object index).
         thing_ids: contiguous ids of the thing classes.
         within_mask: True for the Mask2Former release's rule, False for the MaskFormer
-            release's (see ``mask2former.modeling.meta_arch.maskformer.panoptic_within_mask``).
+            release's (see ``InferenceSpec.panoptic_within_mask``).
     Returns:
         panoptic_seg: (H, W) int32, 0 = void, segment ids count from 1.
         segments_info: one dict per segment {"id", "isthing", "category_id" (contiguous id)}.
