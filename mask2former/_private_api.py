@@ -10,7 +10,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.evaluation import coco_evaluation
+from detectron2.evaluation import SemSegEvaluator, coco_evaluation
 from pycocotools.cocoeval import COCOeval
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "compared_annotations",
     "evaluate_predictions_on_coco",
     "let_grad_scaler_unscale_first",
+    "skip_sem_seg_boundary_iou",
 ]
 
 
@@ -30,6 +31,13 @@ def let_grad_scaler_unscale_first(optimizer: torch.optim.Optimizer) -> None:
     unscale-then-step order, as for unfused optimizers.
     """
     optimizer._step_supports_amp_scaling = False
+
+
+def skip_sem_seg_boundary_iou(evaluator: SemSegEvaluator) -> None:
+    """Make ``SemSegEvaluator.process`` skip its boundary confusion matrix (computed on the
+    boundary of the whole class-id map) and ``evaluate`` its "BoundaryIoU" keys: the caller
+    computes per-class Boundary IoU itself."""
+    evaluator._compute_boundary_iou = False
 
 
 def clear_checkpoint_url(checkpointer: DetectionCheckpointer) -> None:

@@ -14,8 +14,10 @@ import pycocotools.mask as mask_util
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer
-from detectron2.evaluation import COCOEvaluator
+from detectron2.evaluation import COCOEvaluator, SemSegEvaluator
+from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torch import nn
@@ -25,6 +27,7 @@ from mask2former._private_api import (
     compared_annotations,
     evaluate_predictions_on_coco,
     let_grad_scaler_unscale_first,
+    skip_sem_seg_boundary_iou,
 )
 from mask2former.checkpoint import AtomicCheckpointer, MaskFormerCheckpointer
 from mask2former.evaluation import InstanceSegEvaluator
@@ -175,6 +178,30 @@ def test_evaluate_predictions_on_coco_runs_the_given_cocoeval():
     assert used == ["segm"]
     assert evaluated.stats[0] == pytest.approx(1.0)  # AP of perfect masks, whatever their boxes
     assert evaluated.params.imgIds == [1, 2]
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_sem_seg_evaluator_skips_its_boundary_iou_when_told(tmp_path, skip):
+    labels = np.zeros((8, 8), np.uint8)
+    labels[:, 4:] = 1
+    Image.fromarray(labels).save(tmp_path / "gt.png")
+    record = {"file_name": "image.jpg", "sem_seg_file_name": str(tmp_path / "gt.png")}
+    name = f"guard_sem_seg_boundary_{skip}"
+    DatasetCatalog.register(name, lambda: [record])
+    MetadataCatalog.get(name).set(stuff_classes=["a", "b"], ignore_label=255)
+    try:
+        evaluator = SemSegEvaluator(name, distributed=False)
+        if skip:
+            skip_sem_seg_boundary_iou(evaluator)
+        evaluator.reset()
+        scores = torch.nn.functional.one_hot(torch.from_numpy(labels).long(), 2).permute(2, 0, 1)
+        evaluator.process([record], [{"sem_seg": scores.float()}])
+        results = evaluator.evaluate()["sem_seg"]
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    assert ("BoundaryIoU-a" in results) is not skip
+    assert results["mIoU"] == 100.0
 
 
 # ---- protected hooks the package overrides ----

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_DILATION_RATIO",
     "BoundaryCOCOeval",
     "boundary_iou",
+    "class_boundary_overlaps",
     "dilation_pixels",
     "mask_boundary",
 ]
@@ -70,6 +71,39 @@ def boundary_iou(
     b = mask_boundary(mask_b, dilation_ratio)
     union = np.count_nonzero(a | b)
     return np.count_nonzero(a & b) / union if union else 0.0
+
+
+def class_boundary_overlaps(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    num_classes: int,
+    valid: np.ndarray,
+    dilation_ratio: float = DEFAULT_DILATION_RATIO,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-class intersections and unions of the boundaries of two label maps of one image.
+
+    The boundary of class ``c`` in a map is :func:`mask_boundary` of ``map == c``. Pixels
+    outside ``valid`` (ignored ground truth) belong to no class in either map, so that a
+    prediction equal to the ground truth on the valid pixels has the same boundaries, and count
+    in neither the intersection nor the union, as for IoU. Summed over a dataset,
+    ``intersection / union`` is each class's Boundary IoU.
+
+    Args:
+        pred, gt: (H, W) integer label maps; values outside ``[0, num_classes)`` are no class.
+        valid: (H, W) bool, the pixels that are evaluated.
+    Returns:
+        (intersection, union), each (num_classes,) int64 pixel counts.
+    """
+    intersection = np.zeros(num_classes, np.int64)
+    union = np.zeros(num_classes, np.int64)
+    pred, gt = np.where(valid, pred, -1), np.where(valid, gt, -1)
+    present = np.union1d(np.unique(pred), np.unique(gt))
+    for c in present[(present >= 0) & (present < num_classes)]:
+        pred_boundary = mask_boundary(pred == c, dilation_ratio) & valid
+        gt_boundary = mask_boundary(gt == c, dilation_ratio) & valid
+        intersection[c] = np.count_nonzero(pred_boundary & gt_boundary)
+        union[c] = np.count_nonzero(pred_boundary | gt_boundary)
+    return intersection, union
 
 
 class BoundaryCOCOeval(COCOeval):
