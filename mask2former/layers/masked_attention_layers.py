@@ -7,10 +7,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .attention import MultiheadAttention
-
-
-def _with_pos(x: torch.Tensor, pos: Optional[torch.Tensor]) -> torch.Tensor:
-    return x if pos is None else x + pos
+from .mlp import feed_forward
+from .residual import residual, with_pos
 
 
 class SelfAttentionLayer(nn.Module):
@@ -25,10 +23,12 @@ class SelfAttentionLayer(nn.Module):
 
     def forward(self, tgt: torch.Tensor, query_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
         """tgt, query_pos: (N, Q, C) -> (N, Q, C)"""
-        x = self.norm(tgt) if self.normalize_before else tgt
-        q = _with_pos(x, query_pos)
-        tgt = tgt + self.self_attn(q, q, x)
-        return tgt if self.normalize_before else self.norm(tgt)
+
+        def attend(x):
+            q = with_pos(x, query_pos)
+            return self.self_attn(q, q, x)
+
+        return residual(tgt, self.norm, attend, self.normalize_before)
 
 
 class CrossAttentionLayer(nn.Module):
@@ -56,11 +56,13 @@ class CrossAttentionLayer(nn.Module):
         Returns:
             (N, Q, C)
         """
-        x = self.norm(tgt) if self.normalize_before else tgt
-        tgt = tgt + self.multihead_attn(
-            _with_pos(x, query_pos), _with_pos(memory, pos), memory, attn_mask=attn_mask
-        )
-        return tgt if self.normalize_before else self.norm(tgt)
+
+        def attend(x):
+            return self.multihead_attn(
+                with_pos(x, query_pos), with_pos(memory, pos), memory, attn_mask=attn_mask
+            )
+
+        return residual(tgt, self.norm, attend, self.normalize_before)
 
 
 class FFNLayer(nn.Module):
@@ -77,6 +79,9 @@ class FFNLayer(nn.Module):
 
     def forward(self, tgt: torch.Tensor) -> torch.Tensor:
         """(N, Q, C) -> (N, Q, C)"""
-        x = self.norm(tgt) if self.normalize_before else tgt
-        tgt = tgt + self.linear2(F.relu(self.linear1(x)))
-        return tgt if self.normalize_before else self.norm(tgt)
+        return residual(
+            tgt,
+            self.norm,
+            lambda x: feed_forward(x, (self.linear1, self.linear2), F.relu),
+            self.normalize_before,
+        )

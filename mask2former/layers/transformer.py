@@ -10,10 +10,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .attention import MultiheadAttention
-
-
-def _with_pos(x: torch.Tensor, pos: Optional[torch.Tensor]) -> torch.Tensor:
-    return x if pos is None else x + pos
+from .mlp import feed_forward
+from .residual import residual, with_pos
+from .tokens import flatten_maps, unflatten_maps
 
 
 def xavier_init_matrices(module: nn.Module) -> None:
@@ -23,7 +22,25 @@ def xavier_init_matrices(module: nn.Module) -> None:
             nn.init.xavier_uniform_(p)
 
 
-class TransformerEncoderLayer(nn.Module):
+class _DropoutSublayers(nn.Module):
+    """The sub-layers the DETR encoder and decoder layers share: self-attention and the
+    feed-forward network, each followed by dropout (modules ``self_attn``, ``linear1``,
+    ``linear2``, ``dropout``, defined by the subclasses in their published order)."""
+
+    def _self_attn(
+        self,
+        x: torch.Tensor,
+        pos: Optional[torch.Tensor],
+        key_padding_mask: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        q = with_pos(x, pos)
+        return self.dropout(self.self_attn(q, q, x, key_padding_mask=key_padding_mask))
+
+    def _ffn(self, x: torch.Tensor) -> torch.Tensor:
+        return feed_forward(x, (self.linear1, self.linear2), F.relu, self.dropout)
+
+
+class TransformerEncoderLayer(_DropoutSublayers):
     """Self-attention + feed-forward, each with a residual connection and LayerNorm."""
 
     def __init__(
@@ -43,9 +60,6 @@ class TransformerEncoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.normalize_before = normalize_before
 
-    def _ffn(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
-
     def forward(
         self,
         src: torch.Tensor,
@@ -53,16 +67,13 @@ class TransformerEncoderLayer(nn.Module):
         key_padding_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """src, pos: (N, S, C); key_padding_mask: (N, S) bool or None. Returns (N, S, C)."""
-        if self.normalize_before:
-            x = self.norm1(src)
-            q = _with_pos(x, pos)
-            src = src + self.dropout(self.self_attn(q, q, x, key_padding_mask=key_padding_mask))
-            return src + self._ffn(self.norm2(src))
-        q = _with_pos(src, pos)
-        src = self.norm1(
-            src + self.dropout(self.self_attn(q, q, src, key_padding_mask=key_padding_mask))
+        src = residual(
+            src,
+            self.norm1,
+            lambda x: self._self_attn(x, pos, key_padding_mask),
+            self.normalize_before,
         )
-        return self.norm2(src + self._ffn(src))
+        return residual(src, self.norm2, self._ffn, self.normalize_before)
 
 
 class TransformerEncoder(nn.Module):
@@ -91,7 +102,7 @@ class TransformerEncoder(nn.Module):
         return src if self.norm is None else self.norm(src)
 
 
-class TransformerDecoderLayer(nn.Module):
+class TransformerDecoderLayer(_DropoutSublayers):
     """Self-attention among queries, cross-attention to the image, feed-forward; each with a
     residual connection and LayerNorm."""
 
@@ -114,21 +125,14 @@ class TransformerDecoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.normalize_before = normalize_before
 
-    def _self_attn(self, x, query_pos):
-        q = _with_pos(x, query_pos)
-        return self.dropout(self.self_attn(q, q, x))
-
     def _cross_attn(self, x, memory, pos, query_pos, memory_key_padding_mask):
         out = self.multihead_attn(
-            _with_pos(x, query_pos),
-            _with_pos(memory, pos),
+            with_pos(x, query_pos),
+            with_pos(memory, pos),
             memory,
             key_padding_mask=memory_key_padding_mask,
         )
         return self.dropout(out)
-
-    def _ffn(self, x):
-        return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
 
     def forward(
         self,
@@ -139,17 +143,15 @@ class TransformerDecoderLayer(nn.Module):
         memory_key_padding_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """tgt, query_pos: (N, Q, C); memory, pos: (N, S, C). Returns (N, Q, C)."""
-        if self.normalize_before:
-            tgt = tgt + self._self_attn(self.norm1(tgt), query_pos)
-            tgt = tgt + self._cross_attn(
-                self.norm2(tgt), memory, pos, query_pos, memory_key_padding_mask
-            )
-            return tgt + self._ffn(self.norm3(tgt))
-        tgt = self.norm1(tgt + self._self_attn(tgt, query_pos))
-        tgt = self.norm2(
-            tgt + self._cross_attn(tgt, memory, pos, query_pos, memory_key_padding_mask)
+        pre = self.normalize_before
+        tgt = residual(tgt, self.norm1, lambda x: self._self_attn(x, query_pos), pre)
+        tgt = residual(
+            tgt,
+            self.norm2,
+            lambda x: self._cross_attn(x, memory, pos, query_pos, memory_key_padding_mask),
+            pre,
         )
-        return self.norm3(tgt + self._ffn(tgt))
+        return residual(tgt, self.norm3, self._ffn, pre)
 
 
 class TransformerDecoder(nn.Module):
@@ -228,11 +230,11 @@ class Transformer(nn.Module):
             decoder outputs (L, N, Q, C) (L = number of layers, or 1) and the encoded
             image (N, C, H, W).
         """
-        n, c, h, w = src.shape
-        src = src.flatten(2).transpose(1, 2)
-        pos_embed = pos_embed.flatten(2).transpose(1, 2)
+        size = src.shape[-2:]
+        src = flatten_maps([src])
+        pos_embed = flatten_maps([pos_embed])
         padding = None if mask is None else mask.flatten(1)
-        query_pos = query_embed.unsqueeze(0).expand(n, -1, -1)
+        query_pos = query_embed.unsqueeze(0).expand(src.shape[0], -1, -1)
         memory = self.encoder(src, pos_embed, padding)
         hs = self.decoder(torch.zeros_like(query_pos), memory, pos_embed, query_pos, padding)
-        return hs, memory.transpose(1, 2).reshape(n, c, h, w)
+        return hs, unflatten_maps(memory, [size])[0]
