@@ -22,10 +22,34 @@ def xavier_init_matrices(module: nn.Module) -> None:
             nn.init.xavier_uniform_(p)
 
 
-class _DropoutSublayers(nn.Module):
-    """The sub-layers the DETR encoder and decoder layers share: self-attention and the
-    feed-forward network, each followed by dropout (modules ``self_attn``, ``linear1``,
-    ``linear2``, ``dropout``, defined by the subclasses in their published order)."""
+class _DetrLayer(nn.Module):
+    """What DETR's encoder and decoder layers share: their modules, in the published order
+    (``self_attn``, with ``cross_attention`` also ``multihead_attn``, then ``linear1``,
+    ``linear2``, ``norm1``, ``norm2`` (and ``norm3``), ``dropout``), and their self-attention and
+    feed-forward sub-layers, each followed by dropout."""
+
+    cross_attention: bool
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        normalize_before: bool = False,
+    ):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        if self.cross_attention:
+            self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        if self.cross_attention:
+            self.norm3 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.normalize_before = normalize_before
 
     def _self_attn(
         self,
@@ -40,25 +64,10 @@ class _DropoutSublayers(nn.Module):
         return feed_forward(x, (self.linear1, self.linear2), F.relu, self.dropout)
 
 
-class TransformerEncoderLayer(_DropoutSublayers):
+class TransformerEncoderLayer(_DetrLayer):
     """Self-attention + feed-forward, each with a residual connection and LayerNorm."""
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        normalize_before: bool = False,
-    ):
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
-        self.normalize_before = normalize_before
+    cross_attention = False
 
     def forward(
         self,
@@ -102,28 +111,11 @@ class TransformerEncoder(nn.Module):
         return src if self.norm is None else self.norm(src)
 
 
-class TransformerDecoderLayer(_DropoutSublayers):
+class TransformerDecoderLayer(_DetrLayer):
     """Self-attention among queries, cross-attention to the image, feed-forward; each with a
     residual connection and LayerNorm."""
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        normalize_before: bool = False,
-    ):
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.norm3 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
-        self.normalize_before = normalize_before
+    cross_attention = True
 
     def _cross_attn(self, x, memory, pos, query_pos, memory_key_padding_mask):
         out = self.multihead_attn(

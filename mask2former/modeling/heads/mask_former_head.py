@@ -23,28 +23,19 @@ class MaskFormerHead(PixelDecoderHead):
         self,
         input_shape: Dict[str, ShapeSpec],
         *,
-        num_classes: int,
-        pixel_decoder: nn.Module,
-        loss_weight: float = 1.0,
-        ignore_value: int = -1,
         transformer_predictor: nn.Module,
         transformer_in_feature: str,
+        **kwargs,
     ):
         """
         Args:
-            input_shape, num_classes, pixel_decoder: see :class:`PixelDecoderHead`.
-            loss_weight, ignore_value: kept for the SEM_SEG_HEAD interface (losses are
-                computed by the meta-architecture's criterion).
             transformer_predictor: the transformer decoder.
             transformer_in_feature: see the class docstring.
+            input_shape, kwargs: see :class:`PixelDecoderHead` (``loss_weight`` and
+                ``ignore_value`` are kept for the SEM_SEG_HEAD interface: the losses are
+                computed by the meta-architecture's criterion).
         """
-        super().__init__(
-            input_shape,
-            num_classes=num_classes,
-            pixel_decoder=pixel_decoder,
-            loss_weight=loss_weight,
-            ignore_value=ignore_value,
-        )
+        super().__init__(input_shape, **kwargs)
         self.predictor = transformer_predictor
         self.transformer_in_feature = transformer_in_feature
 

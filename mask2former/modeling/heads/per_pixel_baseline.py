@@ -22,33 +22,18 @@ class PerPixelBaselineHead(PixelDecoderHead):
 
     @configurable
     def __init__(
-        self,
-        input_shape: Dict[str, ShapeSpec],
-        *,
-        num_classes: int,
-        pixel_decoder: nn.Module,
-        loss_weight: float = 1.0,
-        ignore_value: int = -1,
-        predictor: Optional[nn.Module] = None,
+        self, input_shape: Dict[str, ShapeSpec], *, predictor: Optional[nn.Module] = None, **kwargs
     ):
         """
         Args:
-            input_shape, num_classes: see :class:`PixelDecoderHead`.
-            pixel_decoder: module with forward_features() and a ``mask_dim`` attribute.
-            loss_weight: weight of the cross-entropy loss.
-            ignore_value: label ignored by the loss.
             predictor: what maps the pixel decoder's output to class logits; by default a
-                1x1 conv from the mask features.
+                1x1 conv from the mask features (the pixel decoder's ``mask_dim`` channels).
+            input_shape, kwargs: see :class:`PixelDecoderHead`; ``loss_weight`` weighs the
+                cross-entropy loss, which ignores the label ``ignore_value``.
         """
-        super().__init__(
-            input_shape,
-            num_classes=num_classes,
-            pixel_decoder=pixel_decoder,
-            loss_weight=loss_weight,
-            ignore_value=ignore_value,
-        )
+        super().__init__(input_shape, **kwargs)
         if predictor is None:
-            predictor = Conv2d(pixel_decoder.mask_dim, num_classes, kernel_size=1)
+            predictor = Conv2d(self.pixel_decoder.mask_dim, self.num_classes, kernel_size=1)
             weight_init.c2_msra_fill(predictor)
         self.predictor = predictor
 
@@ -104,10 +89,7 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
         transformer_predictor: nn.Module,
         transformer_in_feature: str,
         deep_supervision: bool,
-        num_classes: int,
-        pixel_decoder: nn.Module,
-        loss_weight: float = 1.0,
-        ignore_value: int = -1,
+        **kwargs,
     ):
         """
         Args:
@@ -115,16 +97,9 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
                 mask_classification=False and K queries.
             transformer_in_feature: "transformer_encoder" or a backbone feature name.
             deep_supervision: add a loss for every earlier decoder layer.
-            others: as PerPixelBaselineHead.
+            input_shape, kwargs: as PerPixelBaselineHead.
         """
-        super().__init__(
-            input_shape,
-            num_classes=num_classes,
-            pixel_decoder=pixel_decoder,
-            loss_weight=loss_weight,
-            ignore_value=ignore_value,
-            predictor=transformer_predictor,
-        )
+        super().__init__(input_shape, predictor=transformer_predictor, **kwargs)
         self.transformer_in_feature = transformer_in_feature
         self.deep_supervision = deep_supervision
 

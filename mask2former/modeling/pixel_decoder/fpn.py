@@ -9,8 +9,8 @@ from detectron2.config import configurable
 from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-from ...layers.feature_levels import by_stride, head_input_shape
-from .fpn_layers import add_fpn_convs, conv_norm_relu, fpn_top_down
+from ...layers.feature_levels import by_stride
+from .fpn_layers import add_fpn_convs, conv_norm_relu, fpn_config, fpn_top_down
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
@@ -59,13 +59,7 @@ class BasePixelDecoder(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
-        head = cfg.MODEL.SEM_SEG_HEAD
-        return {
-            "input_shape": head_input_shape(cfg, input_shape),
-            "conv_dim": head.CONVS_DIM,
-            "mask_dim": head.MASK_DIM,
-            "norm": head.NORM,
-        }
+        return fpn_config(cfg, input_shape)
 
     def _encode_coarsest(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Input of the coarsest level's conv, and the transformer-encoder features (None)."""

@@ -1,13 +1,28 @@
-"""The feature pyramid (FPN) of the pixel decoders: its convolutions, registered under the
-published names, and its top-down pass."""
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+"""The feature pyramid (FPN) of the pixel decoders: its settings, its convolutions (registered
+under the published names) and its top-down pass."""
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import fvcore.nn.weight_init as weight_init
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from detectron2.layers import Conv2d, get_norm
+from detectron2.layers import Conv2d, ShapeSpec, get_norm
+
+from ...layers.feature_levels import head_input_shape
+
+
+def fpn_config(cfg, input_shape: Dict[str, ShapeSpec]) -> Dict:
+    """The arguments every FPN pixel decoder takes from MODEL.SEM_SEG_HEAD: its backbone
+    features ``input_shape``, the FPN channels ``conv_dim``, the mask features' ``mask_dim`` and
+    the convolutions' ``norm``."""
+    head = cfg.MODEL.SEM_SEG_HEAD
+    return dict(
+        input_shape=head_input_shape(cfg, input_shape),
+        conv_dim=head.CONVS_DIM,
+        mask_dim=head.MASK_DIM,
+        norm=head.NORM,
+    )
 
 
 def conv_norm_relu(in_channels: int, out_channels: int, norm, kernel_size: int = 3) -> Conv2d:

@@ -13,12 +13,12 @@ from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
 from ...layers import MSDeformAttn
-from ...layers.feature_levels import by_stride, head_input_shape
+from ...layers.feature_levels import by_stride
 from ...layers.mlp import feed_forward
 from ...layers.position_encoding import PositionEmbeddingSine
 from ...layers.tokens import flatten_maps, unflatten_maps
 from ...layers.transformer import xavier_init_matrices
-from .fpn_layers import add_fpn_convs, fpn_top_down
+from .fpn_layers import add_fpn_convs, fpn_config, fpn_top_down
 
 
 class MSDeformAttnEncoderLayer(nn.Module):
@@ -88,29 +88,15 @@ class MSDeformAttnEncoder(nn.Module):
 
 class MSDeformAttnTransformerEncoderOnly(nn.Module):
     """Flattens the levels, adds sine positions plus a learned per-level embedding
-    (``level_embed``), and runs the deformable encoder (``encoder``)."""
+    (``level_embed``), and runs ``num_layers`` deformable encoder layers (``encoder``)."""
 
-    def __init__(
-        self,
-        d_model: int = 256,
-        nhead: int = 8,
-        num_encoder_layers: int = 6,
-        dim_feedforward: int = 1024,
-        dropout: float = 0.1,
-        num_feature_levels: int = 3,
-        enc_n_points: int = 4,
-    ):
+    def __init__(self, num_layers: int, d_model: int = 256, n_levels: int = 3, **layer_kwargs):
+        """``d_model``, ``n_levels`` and ``layer_kwargs``: see :class:`MSDeformAttnEncoderLayer`."""
         super().__init__()
         self.encoder = MSDeformAttnEncoder(
-            num_encoder_layers,
-            d_model=d_model,
-            d_ffn=dim_feedforward,
-            dropout=dropout,
-            n_levels=num_feature_levels,
-            n_heads=nhead,
-            n_points=enc_n_points,
+            num_layers, d_model=d_model, n_levels=n_levels, **layer_kwargs
         )
-        self.level_embed = nn.Parameter(torch.empty(num_feature_levels, d_model))
+        self.level_embed = nn.Parameter(torch.empty(n_levels, d_model))
         xavier_init_matrices(self)
         for m in self.modules():
             if isinstance(m, MSDeformAttn):
@@ -204,13 +190,13 @@ class MSDeformAttnPixelDecoder(nn.Module):
             self.input_proj.append(proj)
 
         self.transformer = MSDeformAttnTransformerEncoderOnly(
+            transformer_enc_layers,
             d_model=conv_dim,
-            nhead=transformer_nheads,
-            num_encoder_layers=transformer_enc_layers,
-            dim_feedforward=transformer_dim_feedforward,
+            d_ffn=transformer_dim_feedforward,
             dropout=transformer_dropout,
-            num_feature_levels=self.transformer_num_feature_levels,
-            enc_n_points=transformer_n_points,
+            n_levels=self.transformer_num_feature_levels,
+            n_heads=transformer_nheads,
+            n_points=transformer_n_points,
         )
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
 
@@ -230,10 +216,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
         head = cfg.MODEL.SEM_SEG_HEAD
         return {
-            "input_shape": head_input_shape(cfg, input_shape),
-            "conv_dim": head.CONVS_DIM,
-            "mask_dim": head.MASK_DIM,
-            "norm": head.NORM,
+            **fpn_config(cfg, input_shape),
             "transformer_dropout": cfg.MODEL.MASK_FORMER.DROPOUT,
             "transformer_nheads": head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS,
             "transformer_n_points": head.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS,
