@@ -85,8 +85,12 @@ class TransformerEncoderLayer(_DetrLayer):
         return residual(src, self.norm2, self._ffn, self.normalize_before)
 
 
-class TransformerEncoder(nn.Module):
-    """A stack of encoder layers, with a final LayerNorm (``norm``) only for pre-norm layers."""
+class _LayerStack(nn.Module):
+    """``num_layers`` layers of ``layer_type`` (``layers.N``), then a LayerNorm (``norm``) that
+    pre-norm layers always need and post-norm ones get only with ``always_norm``."""
+
+    layer_type: type
+    always_norm: bool
 
     def __init__(
         self,
@@ -99,10 +103,17 @@ class TransformerEncoder(nn.Module):
     ):
         super().__init__()
         self.layers = nn.ModuleList(
-            TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, normalize_before)
+            self.layer_type(d_model, nhead, dim_feedforward, dropout, normalize_before)
             for _ in range(num_layers)
         )
-        self.norm = nn.LayerNorm(d_model) if normalize_before else None
+        self.norm = nn.LayerNorm(d_model) if normalize_before or self.always_norm else None
+
+
+class TransformerEncoder(_LayerStack):
+    """A stack of encoder layers, with a final LayerNorm (``norm``) only for pre-norm layers."""
+
+    layer_type = TransformerEncoderLayer
+    always_norm = False
 
     def forward(self, src, pos=None, key_padding_mask=None):
         """src, pos: (N, S, C); key_padding_mask: (N, S) bool or None. Returns (N, S, C)."""
@@ -146,28 +157,18 @@ class TransformerDecoderLayer(_DetrLayer):
         return residual(tgt, self.norm3, self._ffn, pre)
 
 
-class TransformerDecoder(nn.Module):
+class TransformerDecoder(_LayerStack):
     """A stack of decoder layers followed by a shared LayerNorm (``norm``).
 
     Returns the normalized output of every layer, (num_layers, N, Q, C), when
     ``return_intermediate`` (deep supervision), else only the last one, (1, N, Q, C)."""
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        num_layers: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        normalize_before: bool = False,
-        return_intermediate: bool = False,
-    ):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, normalize_before)
-            for _ in range(num_layers)
-        )
-        self.norm = nn.LayerNorm(d_model)
+    layer_type = TransformerDecoderLayer
+    always_norm = True
+
+    def __init__(self, *args, return_intermediate: bool = False, **kwargs):
+        """``args``, ``kwargs``: those of :class:`TransformerEncoder`."""
+        super().__init__(*args, **kwargs)
         self.return_intermediate = return_intermediate
 
     def forward(self, tgt, memory, pos=None, query_pos=None, memory_key_padding_mask=None):
@@ -208,7 +209,7 @@ class Transformer(nn.Module):
             dim_feedforward,
             dropout,
             normalize_before,
-            return_intermediate_dec,
+            return_intermediate=return_intermediate_dec,
         )
         self.d_model = d_model
         xavier_init_matrices(self)

@@ -228,6 +228,14 @@ class D2SwinTransformer(Backbone):
 
         total = sum(depths)
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+        # the same for every block
+        block_kwargs = dict(
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            qk_scale=qk_scale,
+            drop=drop_rate,
+            attn_drop=attn_drop_rate,
+        )
         self.layers = nn.ModuleList()
         for i in range(num_stages):
             start = sum(depths[:i])
@@ -240,11 +248,7 @@ class D2SwinTransformer(Backbone):
                     drop_path=rates[start : start + depths[i]],
                     downsample=i < num_stages - 1,
                     use_checkpoint=use_checkpoint,
-                    mlp_ratio=mlp_ratio,
-                    qkv_bias=qkv_bias,
-                    qk_scale=qk_scale,
-                    drop=drop_rate,
-                    attn_drop=attn_drop_rate,
+                    **block_kwargs,
                 )
             )
         # the release has a norm for every stage, also for stages that are not returned
