@@ -11,15 +11,26 @@ from .mlp import feed_forward
 from .residual import residual, with_pos
 
 
-class SelfAttentionLayer(nn.Module):
-    """Queries attend to each other (residual + LayerNorm, post- or pre-norm)."""
+class _AttentionLayer(nn.Module):
+    """An attention sub-layer: its attention, registered under ``attention_name`` (the
+    published checkpoints' name), with its output projection Xavier-initialized, and its
+    LayerNorm (``norm``), before the attention or after the residual sum."""
+
+    attention_name: str
 
     def __init__(self, d_model: int, nhead: int, normalize_before: bool = False):
         super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead)
+        attention = MultiheadAttention(d_model, nhead)
+        self.add_module(self.attention_name, attention)
         self.norm = nn.LayerNorm(d_model)
         self.normalize_before = normalize_before
-        nn.init.xavier_uniform_(self.self_attn.out_proj.weight)
+        nn.init.xavier_uniform_(attention.out_proj.weight)
+
+
+class SelfAttentionLayer(_AttentionLayer):
+    """Queries attend to each other (residual + LayerNorm, post- or pre-norm)."""
+
+    attention_name = "self_attn"
 
     def forward(self, tgt: torch.Tensor, query_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
         """tgt, query_pos: (N, Q, C) -> (N, Q, C)"""
@@ -31,15 +42,10 @@ class SelfAttentionLayer(nn.Module):
         return residual(tgt, self.norm, attend, self.normalize_before)
 
 
-class CrossAttentionLayer(nn.Module):
+class CrossAttentionLayer(_AttentionLayer):
     """Queries attend to image tokens, optionally restricted by a boolean mask."""
 
-    def __init__(self, d_model: int, nhead: int, normalize_before: bool = False):
-        super().__init__()
-        self.multihead_attn = MultiheadAttention(d_model, nhead)
-        self.norm = nn.LayerNorm(d_model)
-        self.normalize_before = normalize_before
-        nn.init.xavier_uniform_(self.multihead_attn.out_proj.weight)
+    attention_name = "multihead_attn"
 
     def forward(
         self,
