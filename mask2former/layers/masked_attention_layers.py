@@ -7,39 +7,45 @@ from torch import nn
 from torch.nn import functional as F
 
 from .attention import MultiheadAttention
+from .mlp import feed_forward
+from .residual import residual, with_pos
 
 
-def _with_pos(x: torch.Tensor, pos: Optional[torch.Tensor]) -> torch.Tensor:
-    return x if pos is None else x + pos
+class _AttentionLayer(nn.Module):
+    """An attention sub-layer: its attention, registered under ``attention_name`` (the
+    published checkpoints' name), with its output projection Xavier-initialized, and its
+    LayerNorm (``norm``), before the attention or after the residual sum."""
 
-
-class SelfAttentionLayer(nn.Module):
-    """Queries attend to each other (residual + LayerNorm, post- or pre-norm)."""
+    attention_name: str
 
     def __init__(self, d_model: int, nhead: int, normalize_before: bool = False):
         super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead)
+        attention = MultiheadAttention(d_model, nhead)
+        self.add_module(self.attention_name, attention)
         self.norm = nn.LayerNorm(d_model)
         self.normalize_before = normalize_before
-        nn.init.xavier_uniform_(self.self_attn.out_proj.weight)
+        nn.init.xavier_uniform_(attention.out_proj.weight)
+
+
+class SelfAttentionLayer(_AttentionLayer):
+    """Queries attend to each other (residual + LayerNorm, post- or pre-norm)."""
+
+    attention_name = "self_attn"
 
     def forward(self, tgt: torch.Tensor, query_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
         """tgt, query_pos: (N, Q, C) -> (N, Q, C)"""
-        x = self.norm(tgt) if self.normalize_before else tgt
-        q = _with_pos(x, query_pos)
-        tgt = tgt + self.self_attn(q, q, x)
-        return tgt if self.normalize_before else self.norm(tgt)
+
+        def attend(x):
+            q = with_pos(x, query_pos)
+            return self.self_attn(q, q, x)
+
+        return residual(tgt, self.norm, attend, self.normalize_before)
 
 
-class CrossAttentionLayer(nn.Module):
+class CrossAttentionLayer(_AttentionLayer):
     """Queries attend to image tokens, optionally restricted by a boolean mask."""
 
-    def __init__(self, d_model: int, nhead: int, normalize_before: bool = False):
-        super().__init__()
-        self.multihead_attn = MultiheadAttention(d_model, nhead)
-        self.norm = nn.LayerNorm(d_model)
-        self.normalize_before = normalize_before
-        nn.init.xavier_uniform_(self.multihead_attn.out_proj.weight)
+    attention_name = "multihead_attn"
 
     def forward(
         self,
@@ -56,11 +62,13 @@ class CrossAttentionLayer(nn.Module):
         Returns:
             (N, Q, C)
         """
-        x = self.norm(tgt) if self.normalize_before else tgt
-        tgt = tgt + self.multihead_attn(
-            _with_pos(x, query_pos), _with_pos(memory, pos), memory, attn_mask=attn_mask
-        )
-        return tgt if self.normalize_before else self.norm(tgt)
+
+        def attend(x):
+            return self.multihead_attn(
+                with_pos(x, query_pos), with_pos(memory, pos), memory, attn_mask=attn_mask
+            )
+
+        return residual(tgt, self.norm, attend, self.normalize_before)
 
 
 class FFNLayer(nn.Module):
@@ -77,6 +85,9 @@ class FFNLayer(nn.Module):
 
     def forward(self, tgt: torch.Tensor) -> torch.Tensor:
         """(N, Q, C) -> (N, Q, C)"""
-        x = self.norm(tgt) if self.normalize_before else tgt
-        tgt = tgt + self.linear2(F.relu(self.linear1(x)))
-        return tgt if self.normalize_before else self.norm(tgt)
+        return residual(
+            tgt,
+            self.norm,
+            lambda x: feed_forward(x, (self.linear1, self.linear2), F.relu),
+            self.normalize_before,
+        )

@@ -1,7 +1,30 @@
-"""The small MLP that turns query embeddings into mask embeddings."""
+"""Multi-layer perceptrons: the computation every feed-forward network of the model shares, and
+the small MLP that turns query embeddings into mask embeddings."""
+from typing import Callable, Optional, Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+def feed_forward(
+    x: torch.Tensor,
+    linears: Sequence[nn.Module],
+    activation: Callable[[torch.Tensor], torch.Tensor],
+    dropout: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+) -> torch.Tensor:
+    """``linears`` in turn, with ``activation`` after each but the last and, when given,
+    ``dropout`` after each activation and after the last layer. (..., in) -> (..., out).
+
+    Each module names its linear layers as its published checkpoints do (``layers.{i}``,
+    ``linear1``/``linear2``, Swin's ``fc1``/``fc2``) and passes them here."""
+    *hidden, last = linears
+    for linear in hidden:
+        x = activation(linear(x))
+        if dropout is not None:
+            x = dropout(x)
+    x = last(x)
+    return x if dropout is None else dropout(x)
 
 
 class MLP(nn.Module):
@@ -15,6 +38,4 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., input_dim) -> (..., output_dim)"""
-        for layer in self.layers[:-1]:
-            x = F.relu(layer(x))
-        return self.layers[-1](x)
+        return feed_forward(x, self.layers, F.relu)

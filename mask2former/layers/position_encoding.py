@@ -78,13 +78,16 @@ class PositionEmbeddingSine(nn.Module):
         y_embed = valid.cumsum(1)
         x_embed = valid.cumsum(2)
         if self.normalize:
-            eps = 1e-6
-            y_embed = y_embed / (y_embed[:, -1:, :] + eps) * self.scale
-            x_embed = x_embed / (x_embed[:, :, -1:] + eps) * self.scale
+            y_embed = self._normalized(y_embed, y_embed[:, -1:, :])
+            x_embed = self._normalized(x_embed, x_embed[:, :, -1:])
 
         pos_x = sine_channels(x_embed, self.num_pos_feats, self.temperature)
         pos_y = sine_channels(y_embed, self.num_pos_feats, self.temperature)
         return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+
+    def _normalized(self, positions: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """``positions`` (1-based) scaled so that ``last``, the last position, maps to ``scale``."""
+        return positions / (last + 1e-6) * self.scale
 
     def extra_repr(self) -> str:
         return (
@@ -93,22 +96,13 @@ class PositionEmbeddingSine(nn.Module):
         )
 
 
-class PositionEmbeddingSine3D(nn.Module):
+class PositionEmbeddingSine3D(PositionEmbeddingSine):
     """The position encoding of video clips (Mask2Former's video decoder): each token of frame
     t at (y, x) gets the 2-D encoding of (y, x) (:class:`PositionEmbeddingSine`, ``2 *
     num_pos_feats`` channels) plus a sine encoding of t over all ``2 * num_pos_feats`` channels,
     whose frequencies follow the same rule for that channel count. With ``normalize``, t runs
-    over (0, ``scale``] across the clip, like y and x across the frame."""
-
-    def __init__(
-        self,
-        num_pos_feats: int = 64,
-        temperature: float = 10000.0,
-        normalize: bool = False,
-        scale: Optional[float] = None,
-    ):
-        super().__init__()
-        self.spatial = PositionEmbeddingSine(num_pos_feats, temperature, normalize, scale)
+    over (0, ``scale``] across the clip, like y and x across the frame. Takes the arguments of
+    :class:`PositionEmbeddingSine`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """
@@ -119,13 +113,10 @@ class PositionEmbeddingSine3D(nn.Module):
         """
         if x.dim() != 5:
             raise ValueError(f"PositionEmbeddingSine3D takes (N, T, C, H, W), got {tuple(x.shape)}")
-        spatial = self.spatial(x[:, 0])  # (N, 2F, H, W)
+        spatial = super().forward(x[:, 0])  # (N, 2F, H, W)
         num_frames = x.shape[1]
         t_embed = torch.arange(1, num_frames + 1, dtype=torch.float32, device=x.device)
-        if self.spatial.normalize:
-            t_embed = t_embed / (t_embed[-1:] + 1e-6) * self.spatial.scale
-        temporal = sine_channels(t_embed, spatial.shape[1], self.spatial.temperature)  # (T, 2F)
+        if self.normalize:
+            t_embed = self._normalized(t_embed, t_embed[-1:])
+        temporal = sine_channels(t_embed, spatial.shape[1], self.temperature)  # (T, 2F)
         return spatial[:, None] + temporal[None, :, :, None, None]
-
-    def extra_repr(self) -> str:
-        return self.spatial.extra_repr()

@@ -10,10 +10,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .attention import MultiheadAttention
-
-
-def _with_pos(x: torch.Tensor, pos: Optional[torch.Tensor]) -> torch.Tensor:
-    return x if pos is None else x + pos
+from .mlp import feed_forward
+from .residual import residual, with_pos
+from .tokens import flatten_maps, unflatten_maps
 
 
 def xavier_init_matrices(module: nn.Module) -> None:
@@ -23,8 +22,13 @@ def xavier_init_matrices(module: nn.Module) -> None:
             nn.init.xavier_uniform_(p)
 
 
-class TransformerEncoderLayer(nn.Module):
-    """Self-attention + feed-forward, each with a residual connection and LayerNorm."""
+class _DetrLayer(nn.Module):
+    """What DETR's encoder and decoder layers share: their modules, in the published order
+    (``self_attn``, with ``cross_attention`` also ``multihead_attn``, then ``linear1``,
+    ``linear2``, ``norm1``, ``norm2`` (and ``norm3``), ``dropout``), and their self-attention and
+    feed-forward sub-layers, each followed by dropout."""
+
+    cross_attention: bool
 
     def __init__(
         self,
@@ -36,15 +40,34 @@ class TransformerEncoderLayer(nn.Module):
     ):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        if self.cross_attention:
+            self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
+        if self.cross_attention:
+            self.norm3 = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.normalize_before = normalize_before
 
+    def _self_attn(
+        self,
+        x: torch.Tensor,
+        pos: Optional[torch.Tensor],
+        key_padding_mask: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        q = with_pos(x, pos)
+        return self.dropout(self.self_attn(q, q, x, key_padding_mask=key_padding_mask))
+
     def _ffn(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
+        return feed_forward(x, (self.linear1, self.linear2), F.relu, self.dropout)
+
+
+class TransformerEncoderLayer(_DetrLayer):
+    """Self-attention + feed-forward, each with a residual connection and LayerNorm."""
+
+    cross_attention = False
 
     def forward(
         self,
@@ -53,20 +76,21 @@ class TransformerEncoderLayer(nn.Module):
         key_padding_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """src, pos: (N, S, C); key_padding_mask: (N, S) bool or None. Returns (N, S, C)."""
-        if self.normalize_before:
-            x = self.norm1(src)
-            q = _with_pos(x, pos)
-            src = src + self.dropout(self.self_attn(q, q, x, key_padding_mask=key_padding_mask))
-            return src + self._ffn(self.norm2(src))
-        q = _with_pos(src, pos)
-        src = self.norm1(
-            src + self.dropout(self.self_attn(q, q, src, key_padding_mask=key_padding_mask))
+        src = residual(
+            src,
+            self.norm1,
+            lambda x: self._self_attn(x, pos, key_padding_mask),
+            self.normalize_before,
         )
-        return self.norm2(src + self._ffn(src))
+        return residual(src, self.norm2, self._ffn, self.normalize_before)
 
 
-class TransformerEncoder(nn.Module):
-    """A stack of encoder layers, with a final LayerNorm (``norm``) only for pre-norm layers."""
+class _LayerStack(nn.Module):
+    """``num_layers`` layers of ``layer_type`` (``layers.N``), then a LayerNorm (``norm``) that
+    pre-norm layers always need and post-norm ones get only with ``always_norm``."""
+
+    layer_type: type
+    always_norm: bool
 
     def __init__(
         self,
@@ -79,10 +103,17 @@ class TransformerEncoder(nn.Module):
     ):
         super().__init__()
         self.layers = nn.ModuleList(
-            TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, normalize_before)
+            self.layer_type(d_model, nhead, dim_feedforward, dropout, normalize_before)
             for _ in range(num_layers)
         )
-        self.norm = nn.LayerNorm(d_model) if normalize_before else None
+        self.norm = nn.LayerNorm(d_model) if normalize_before or self.always_norm else None
+
+
+class TransformerEncoder(_LayerStack):
+    """A stack of encoder layers, with a final LayerNorm (``norm``) only for pre-norm layers."""
+
+    layer_type = TransformerEncoderLayer
+    always_norm = False
 
     def forward(self, src, pos=None, key_padding_mask=None):
         """src, pos: (N, S, C); key_padding_mask: (N, S) bool or None. Returns (N, S, C)."""
@@ -91,44 +122,20 @@ class TransformerEncoder(nn.Module):
         return src if self.norm is None else self.norm(src)
 
 
-class TransformerDecoderLayer(nn.Module):
+class TransformerDecoderLayer(_DetrLayer):
     """Self-attention among queries, cross-attention to the image, feed-forward; each with a
     residual connection and LayerNorm."""
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        normalize_before: bool = False,
-    ):
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.norm3 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
-        self.normalize_before = normalize_before
-
-    def _self_attn(self, x, query_pos):
-        q = _with_pos(x, query_pos)
-        return self.dropout(self.self_attn(q, q, x))
+    cross_attention = True
 
     def _cross_attn(self, x, memory, pos, query_pos, memory_key_padding_mask):
         out = self.multihead_attn(
-            _with_pos(x, query_pos),
-            _with_pos(memory, pos),
+            with_pos(x, query_pos),
+            with_pos(memory, pos),
             memory,
             key_padding_mask=memory_key_padding_mask,
         )
         return self.dropout(out)
-
-    def _ffn(self, x):
-        return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
 
     def forward(
         self,
@@ -139,41 +146,29 @@ class TransformerDecoderLayer(nn.Module):
         memory_key_padding_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """tgt, query_pos: (N, Q, C); memory, pos: (N, S, C). Returns (N, Q, C)."""
-        if self.normalize_before:
-            tgt = tgt + self._self_attn(self.norm1(tgt), query_pos)
-            tgt = tgt + self._cross_attn(
-                self.norm2(tgt), memory, pos, query_pos, memory_key_padding_mask
-            )
-            return tgt + self._ffn(self.norm3(tgt))
-        tgt = self.norm1(tgt + self._self_attn(tgt, query_pos))
-        tgt = self.norm2(
-            tgt + self._cross_attn(tgt, memory, pos, query_pos, memory_key_padding_mask)
+        pre = self.normalize_before
+        tgt = residual(tgt, self.norm1, lambda x: self._self_attn(x, query_pos), pre)
+        tgt = residual(
+            tgt,
+            self.norm2,
+            lambda x: self._cross_attn(x, memory, pos, query_pos, memory_key_padding_mask),
+            pre,
         )
-        return self.norm3(tgt + self._ffn(tgt))
+        return residual(tgt, self.norm3, self._ffn, pre)
 
 
-class TransformerDecoder(nn.Module):
+class TransformerDecoder(_LayerStack):
     """A stack of decoder layers followed by a shared LayerNorm (``norm``).
 
     Returns the normalized output of every layer, (num_layers, N, Q, C), when
     ``return_intermediate`` (deep supervision), else only the last one, (1, N, Q, C)."""
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        num_layers: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        normalize_before: bool = False,
-        return_intermediate: bool = False,
-    ):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, normalize_before)
-            for _ in range(num_layers)
-        )
-        self.norm = nn.LayerNorm(d_model)
+    layer_type = TransformerDecoderLayer
+    always_norm = True
+
+    def __init__(self, *args, return_intermediate: bool = False, **kwargs):
+        """``args``, ``kwargs``: those of :class:`TransformerEncoder`."""
+        super().__init__(*args, **kwargs)
         self.return_intermediate = return_intermediate
 
     def forward(self, tgt, memory, pos=None, query_pos=None, memory_key_padding_mask=None):
@@ -214,7 +209,7 @@ class Transformer(nn.Module):
             dim_feedforward,
             dropout,
             normalize_before,
-            return_intermediate_dec,
+            return_intermediate=return_intermediate_dec,
         )
         self.d_model = d_model
         xavier_init_matrices(self)
@@ -228,11 +223,11 @@ class Transformer(nn.Module):
             decoder outputs (L, N, Q, C) (L = number of layers, or 1) and the encoded
             image (N, C, H, W).
         """
-        n, c, h, w = src.shape
-        src = src.flatten(2).transpose(1, 2)
-        pos_embed = pos_embed.flatten(2).transpose(1, 2)
+        size = src.shape[-2:]
+        src = flatten_maps([src])
+        pos_embed = flatten_maps([pos_embed])
         padding = None if mask is None else mask.flatten(1)
-        query_pos = query_embed.unsqueeze(0).expand(n, -1, -1)
+        query_pos = query_embed.unsqueeze(0).expand(src.shape[0], -1, -1)
         memory = self.encoder(src, pos_embed, padding)
         hs = self.decoder(torch.zeros_like(query_pos), memory, pos_embed, query_pos, padding)
-        return hs, memory.transpose(1, 2).reshape(n, c, h, w)
+        return hs, unflatten_maps(memory, [size])[0]

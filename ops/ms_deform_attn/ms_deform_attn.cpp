@@ -1,4 +1,5 @@
-// Operator schemas (namespace "mask2former") and the argument checks every backend shares.
+// Operator schemas (namespace "mask2former") and the argument checks and preparation every
+// backend shares.
 // Backends register their kernels in cpu/ and cuda/; the fake (meta) kernels and the autograd
 // formula are registered from Python (mask2former/layers/_ops.py), which is what torch.compile
 // and torch.export consult.
@@ -14,8 +15,7 @@ bool is_accumulation_dtype_of(at::ScalarType dtype, at::ScalarType value_dtype) 
   return dtype == value_dtype || dtype == at::toOpMathType(value_dtype);
 }
 
-}  // namespace
-
+// Ranks, sizes, dtypes and devices: everything knowable without reading tensor data.
 MSDeformAttnSizes check_ms_deform_attn_args(
     const at::Tensor& value,
     const at::Tensor& spatial_shapes,
@@ -75,10 +75,12 @@ MSDeformAttnSizes check_ms_deform_attn_args(
   return s;
 }
 
+// That spatial_shapes and level_start_index describe num_positions positions; a wrong layout
+// would make the kernels read out of bounds.
 void check_level_layout(
     const at::Tensor& spatial_shapes, const at::Tensor& level_start_index, int64_t num_positions) {
-  const auto shapes = spatial_shapes.contiguous();
-  const auto starts = level_start_index.contiguous();
+  const auto shapes = spatial_shapes.cpu().contiguous();
+  const auto starts = level_start_index.cpu().contiguous();
   const int64_t* hw = shapes.data_ptr<int64_t>();
   const int64_t* start = starts.data_ptr<int64_t>();
   int64_t offset = 0;
@@ -95,6 +97,7 @@ void check_level_layout(
                     " positions but value has S = ", num_positions);
 }
 
+// grad_output against the forward output, (N, Q, M * D) in the value's dtype and device.
 void check_grad_output(const at::Tensor& grad_output, const MSDeformAttnSizes& s,
                        const at::Tensor& value) {
   TORCH_CHECK_VALUE(grad_output.dim() == 3 && grad_output.size(0) == s.batch &&
@@ -109,6 +112,26 @@ void check_grad_output(const at::Tensor& grad_output, const MSDeformAttnSizes& s
   TORCH_CHECK_VALUE(grad_output.device() == value.device(),
                     "ms_deform_attn_backward: grad_output is on ", grad_output.device(),
                     " but value is on ", value.device());
+}
+
+}  // namespace
+
+MSDeformAttnInputs prepare_ms_deform_attn_inputs(const at::Tensor& value,
+                                                 const at::Tensor& spatial_shapes,
+                                                 const at::Tensor& level_start_index,
+                                                 const at::Tensor& sampling_locations,
+                                                 const at::Tensor& attention_weights,
+                                                 const at::Tensor* grad_output) {
+  const auto sizes = check_ms_deform_attn_args(value, spatial_shapes, level_start_index,
+                                               sampling_locations, attention_weights);
+  check_level_layout(spatial_shapes, level_start_index, sizes.num_positions);
+  if (grad_output != nullptr) {
+    check_grad_output(*grad_output, sizes, value);
+  }
+  const auto acc_dtype = at::toOpMathType(value.scalar_type());
+  return {sizes, spatial_shapes.contiguous(), level_start_index.contiguous(),
+          sampling_locations.to(acc_dtype).contiguous(),
+          attention_weights.to(acc_dtype).contiguous()};
 }
 
 TORCH_LIBRARY(mask2former, m) {

@@ -23,22 +23,23 @@ struct MSDeformAttnSizes {
   int64_t batch, num_positions, num_heads, channels, num_queries, num_levels, num_points;
 };
 
-// Checks ranks, sizes, dtypes and devices (everything knowable without reading tensor data);
-// raises ValueError / TypeError naming the offending argument.
-MSDeformAttnSizes check_ms_deform_attn_args(
-    const at::Tensor& value,
-    const at::Tensor& spatial_shapes,
-    const at::Tensor& level_start_index,
-    const at::Tensor& sampling_locations,
-    const at::Tensor& attention_weights);
+// The arguments of a kernel once checked: their sizes, and contiguous copies of the level layout
+// and of the sampling locations and attention weights, these in the accumulation dtype.
+struct MSDeformAttnInputs {
+  MSDeformAttnSizes sizes;
+  at::Tensor spatial_shapes, level_start_index, sampling_locations, attention_weights;
+};
 
-// Also checks that spatial_shapes and level_start_index describe S positions. Reads their data,
-// so it is only used where that costs no device synchronization (CPU).
-void check_level_layout(
-    const at::Tensor& spatial_shapes, const at::Tensor& level_start_index, int64_t num_positions);
-
-// Checks grad_output against the forward output shape (N, Q, M * D).
-void check_grad_output(const at::Tensor& grad_output, const MSDeformAttnSizes& sizes,
-                       const at::Tensor& value);
+// What every kernel entry point runs first. Checks ranks, sizes, dtypes and devices, that
+// spatial_shapes and level_start_index describe the S positions of value (read on the host, so
+// a small copy from a GPU), and, in backward, grad_output against the forward output
+// (N, Q, M * D); raises ValueError / TypeError naming the offending argument. value itself is
+// left to the kernels, which want it in different layouts.
+MSDeformAttnInputs prepare_ms_deform_attn_inputs(const at::Tensor& value,
+                                                 const at::Tensor& spatial_shapes,
+                                                 const at::Tensor& level_start_index,
+                                                 const at::Tensor& sampling_locations,
+                                                 const at::Tensor& attention_weights,
+                                                 const at::Tensor* grad_output = nullptr);
 
 }  // namespace mask2former

@@ -16,9 +16,9 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.projects.point_rend import ColorAugSSDTransform
 from detectron2.structures import BitMasks, Instances
-from torch.nn import functional as F
 
 from ...errors import UserError
+from ...layers.padding import pad_to_multiple
 from ..augmentations import ResizeShortestEdge
 from ..image_io import read_image_checked
 
@@ -56,18 +56,6 @@ def _to_augmentable(label: np.ndarray) -> np.ndarray:
     PIL and others with torch, whose nearest-neighbour grids differ slightly, so one dtype
     keeps all label maps of an image aligned."""
     return label.astype(np.float64)
-
-
-def _pad_to_multiple(tensor: torch.Tensor, divisor: int, value) -> torch.Tensor:
-    """Pad the last two dims on the bottom/right up to multiples of ``divisor``."""
-    h, w = tensor.shape[-2:]
-    pad_h = (divisor - h % divisor) % divisor
-    pad_w = (divisor - w % divisor) % divisor
-    if pad_h == 0 and pad_w == 0:
-        return tensor
-    if tensor.dtype == torch.bool:  # F.pad has no bool kernel
-        return F.pad(tensor.to(torch.uint8), [0, pad_w, 0, pad_h], value=int(value)).bool()
-    return F.pad(tensor, [0, pad_w, 0, pad_h], value=value)
 
 
 class MaskFormerDatasetMapper:
@@ -221,10 +209,10 @@ class MaskFormerDatasetMapper:
         image = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         sem_seg = torch.from_numpy(label_maps["sem_seg"]) if "sem_seg" in label_maps else None
         if self.size_divisibility > 0:
-            image = _pad_to_multiple(image, self.size_divisibility, IMAGE_PAD_VALUE)
-            masks = _pad_to_multiple(masks, self.size_divisibility, 0)
+            image = pad_to_multiple(image, self.size_divisibility, IMAGE_PAD_VALUE)
+            masks = pad_to_multiple(masks, self.size_divisibility, 0)
             if sem_seg is not None:
-                sem_seg = _pad_to_multiple(sem_seg, self.size_divisibility, self.ignore_label)
+                sem_seg = pad_to_multiple(sem_seg, self.size_divisibility, self.ignore_label)
 
         dataset_dict["image"] = image
         if sem_seg is not None:

@@ -17,16 +17,9 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone, ShapeSpec
 from torch import nn
 from torchvision.ops import StochasticDepth
 
+from ...layers.mlp import feed_forward
+from ...layers.padding import pad_to_multiple
 from .window_attention import WindowAttention, WindowLayout
-
-
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pads a (B, H, W, C) map at the bottom / right to multiples of ``multiple``."""
-    pad_h = -x.shape[1] % multiple
-    pad_w = -x.shape[2] % multiple
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    return x
 
 
 class Mlp(nn.Module):
@@ -40,7 +33,7 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x):
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        return feed_forward(x, (self.fc1, self.fc2), self.act, self.drop)
 
 
 class SwinBlock(nn.Module):
@@ -100,7 +93,7 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, ceil(H/2), ceil(W/2), 2C); odd sides are zero-padded."""
-        x = _pad_to_multiple(x, 2)
+        x = pad_to_multiple(x, 2, channels_last=True)
         B, H, W, C = x.shape
         x = x.view(B, H // 2, 2, W // 2, 2, C).permute(0, 1, 3, 4, 2, 5)
         return self.reduction(self.norm(x.reshape(B, H // 2, W // 2, 4 * C)))
@@ -117,11 +110,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) -> (B, ceil(H/p), ceil(W/p), embed_dim); sides are zero-padded."""
-        pad_h = -x.shape[2] % self.patch_size
-        pad_w = -x.shape[3] % self.patch_size
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-        x = self.proj(x).permute(0, 2, 3, 1)
+        x = self.proj(pad_to_multiple(x, self.patch_size)).permute(0, 2, 3, 1)
         return self.norm(x) if self.norm is not None else x
 
 
@@ -239,6 +228,14 @@ class D2SwinTransformer(Backbone):
 
         total = sum(depths)
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+        # the same for every block
+        block_kwargs = dict(
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            qk_scale=qk_scale,
+            drop=drop_rate,
+            attn_drop=attn_drop_rate,
+        )
         self.layers = nn.ModuleList()
         for i in range(num_stages):
             start = sum(depths[:i])
@@ -251,11 +248,7 @@ class D2SwinTransformer(Backbone):
                     drop_path=rates[start : start + depths[i]],
                     downsample=i < num_stages - 1,
                     use_checkpoint=use_checkpoint,
-                    mlp_ratio=mlp_ratio,
-                    qkv_bias=qkv_bias,
-                    qk_scale=qk_scale,
-                    drop=drop_rate,
-                    attn_drop=attn_drop_rate,
+                    **block_kwargs,
                 )
             )
         # the release has a norm for every stage, also for stages that are not returned

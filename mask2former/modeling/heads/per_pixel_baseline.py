@@ -11,65 +11,31 @@ from detectron2.config import configurable
 from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-from ..pixel_decoder import build_pixel_decoder
 from ..transformer_decoder import StandardTransformerDecoder
-from .legacy_keys import move_pixel_decoder_keys
+from .base import PixelDecoderHead
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
-class PerPixelBaselineHead(nn.Module):
+class PerPixelBaselineHead(PixelDecoderHead):
     """PerPixelBaseline: the pixel decoder's mask features, then a 1x1 conv (``predictor``) to
     K class logits per pixel, upsampled by 4."""
 
-    _version = 2
-
     @configurable
     def __init__(
-        self,
-        input_shape: Dict[str, ShapeSpec],
-        *,
-        num_classes: int,
-        pixel_decoder: nn.Module,
-        loss_weight: float = 1.0,
-        ignore_value: int = -1,
-        predictor: Optional[nn.Module] = None,
+        self, input_shape: Dict[str, ShapeSpec], *, predictor: Optional[nn.Module] = None, **kwargs
     ):
         """
         Args:
-            input_shape: the backbone features used, name -> ShapeSpec.
-            num_classes: K.
-            pixel_decoder: module with forward_features() and a ``mask_dim`` attribute.
-            loss_weight: weight of the cross-entropy loss.
-            ignore_value: label ignored by the loss.
             predictor: what maps the pixel decoder's output to class logits; by default a
-                1x1 conv from the mask features.
+                1x1 conv from the mask features (the pixel decoder's ``mask_dim`` channels).
+            input_shape, kwargs: see :class:`PixelDecoderHead`; ``loss_weight`` weighs the
+                cross-entropy loss, which ignores the label ``ignore_value``.
         """
-        super().__init__()
-        self.in_features = [k for k, _ in sorted(input_shape.items(), key=lambda kv: kv[1].stride)]
-        self.num_classes = num_classes
-        self.ignore_value = ignore_value
-        self.loss_weight = loss_weight
-        self.common_stride = 4
-        self.pixel_decoder = pixel_decoder
+        super().__init__(input_shape, **kwargs)
         if predictor is None:
-            predictor = Conv2d(pixel_decoder.mask_dim, num_classes, kernel_size=1)
+            predictor = Conv2d(self.pixel_decoder.mask_dim, self.num_classes, kernel_size=1)
             weight_init.c2_msra_fill(predictor)
         self.predictor = predictor
-
-    @classmethod
-    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
-        head = cfg.MODEL.SEM_SEG_HEAD
-        return {
-            "input_shape": {k: v for k, v in input_shape.items() if k in head.IN_FEATURES},
-            "ignore_value": head.IGNORE_VALUE,
-            "num_classes": head.NUM_CLASSES,
-            "pixel_decoder": build_pixel_decoder(cfg, input_shape),
-            "loss_weight": head.LOSS_WEIGHT,
-        }
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
-        move_pixel_decoder_keys(state_dict, prefix, local_metadata)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
 
     def layers(self, features):
         """Returns the (N, K, H/4, W/4) logits and a list of auxiliary logits (none here)."""
@@ -112,6 +78,9 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
     the classes: query k's mask logits are the per-pixel logits of class k. With deep
     supervision, every decoder layer's output gets its own loss."""
 
+    # its StandardTransformerDecoder takes one map: the encoder's output or a backbone feature
+    pixel_decoder_inputs = ("transformer_encoder",)
+
     @configurable
     def __init__(
         self,
@@ -120,10 +89,7 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
         transformer_predictor: nn.Module,
         transformer_in_feature: str,
         deep_supervision: bool,
-        num_classes: int,
-        pixel_decoder: nn.Module,
-        loss_weight: float = 1.0,
-        ignore_value: int = -1,
+        **kwargs,
     ):
         """
         Args:
@@ -131,16 +97,9 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
                 mask_classification=False and K queries.
             transformer_in_feature: "transformer_encoder" or a backbone feature name.
             deep_supervision: add a loss for every earlier decoder layer.
-            others: as PerPixelBaselineHead.
+            input_shape, kwargs: as PerPixelBaselineHead.
         """
-        super().__init__(
-            input_shape,
-            num_classes=num_classes,
-            pixel_decoder=pixel_decoder,
-            loss_weight=loss_weight,
-            ignore_value=ignore_value,
-            predictor=transformer_predictor,
-        )
+        super().__init__(input_shape, predictor=transformer_predictor, **kwargs)
         self.transformer_in_feature = transformer_in_feature
         self.deep_supervision = deep_supervision
 
@@ -156,33 +115,14 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
                 f"MODEL.SEM_SEG_HEAD.NUM_CLASSES ({ret['num_classes']})"
             )
         name = cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE
-        if name == "transformer_encoder":
-            in_channels = cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM
-        elif name in input_shape:
-            in_channels = input_shape[name].channels
-        else:
-            raise ValueError(
-                f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE={name!r} must be 'transformer_encoder' "
-                f"or a backbone feature ({sorted(input_shape)}) for PerPixelBaselinePlusHead"
-            )
         ret["transformer_predictor"] = StandardTransformerDecoder(
-            cfg, in_channels, mask_classification=False
+            cfg, cls.transformer_in_channels(cfg, input_shape), mask_classification=False
         )
         ret["transformer_in_feature"] = name
         ret["deep_supervision"] = cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION
         return ret
 
     def layers(self, features):
-        mask_features, encoder_features, _ = self.pixel_decoder.forward_features(features)
-        if self.transformer_in_feature == "transformer_encoder":
-            if encoder_features is None:
-                raise ValueError(
-                    "MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE='transformer_encoder' needs a pixel "
-                    "decoder with a transformer encoder (e.g. TransformerEncoderPixelDecoder)"
-                )
-            x = encoder_features
-        else:
-            x = features[self.transformer_in_feature]
-        out = self.predictor(x, mask_features)
+        out = self.predictor(*self.transformer_inputs(features))
         aux = [a["pred_masks"] for a in out.get("aux_outputs", [])] if self.deep_supervision else []
         return out["pred_masks"], aux

@@ -1,29 +1,16 @@
 """MaskFormer's FPN pixel decoder."""
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import fvcore.nn.weight_init as weight_init
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from detectron2.config import configurable
-from detectron2.layers import Conv2d, ShapeSpec, get_norm
+from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-
-def conv_norm_relu(in_channels: int, out_channels: int, norm, kernel_size: int = 3) -> Conv2d:
-    """A conv + norm (+ ReLU for 3x3 convs), Xavier-initialized; a bias only when ``norm`` is ""."""
-    conv = Conv2d(
-        in_channels,
-        out_channels,
-        kernel_size=kernel_size,
-        padding=kernel_size // 2,
-        bias=norm == "",
-        norm=get_norm(norm, out_channels),
-        activation=F.relu if kernel_size == 3 else None,
-    )
-    weight_init.c2_xavier_fill(conv)
-    return conv
+from ...layers.feature_levels import by_stride
+from .fpn_layers import add_fpn_convs, conv_norm_relu, fpn_config, fpn_top_down
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
@@ -52,26 +39,15 @@ class BasePixelDecoder(nn.Module):
             norm: normalization of the FPN convs ("GN", "" for none, ...).
         """
         super().__init__()
-        ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
+        ordered = by_stride(input_shape)
         self.in_features = [name for name, _ in ordered]  # finest ("res2") first
         channels = [shape.channels for _, shape in ordered]
-        num_levels = len(channels)
-        lateral_convs: List[Optional[nn.Module]] = []
-        output_convs: List[nn.Module] = []
-        for idx, in_channels in enumerate(channels[:-1]):
-            lateral = conv_norm_relu(in_channels, conv_dim, norm, kernel_size=1)
-            output = conv_norm_relu(conv_dim, conv_dim, norm)
-            self.add_module(f"adapter_{idx + 1}", lateral)
-            self.add_module(f"layer_{idx + 1}", output)
-            lateral_convs.append(lateral)
-            output_convs.append(output)
+        lateral_convs, output_convs = add_fpn_convs(self, channels[:-1], conv_dim, norm)
         top = conv_norm_relu(self._top_input_channels(channels[-1], conv_dim), conv_dim, norm)
-        self.add_module(f"layer_{num_levels}", top)
-        lateral_convs.append(None)
-        output_convs.append(top)
-        # coarsest first, the order of the top-down pass
-        self.lateral_convs = lateral_convs[::-1]
-        self.output_convs = output_convs[::-1]
+        self.add_module(f"layer_{len(channels)}", top)
+        # coarsest first, the order of the top-down pass; the coarsest level has no lateral conv
+        self.lateral_convs = [None] + lateral_convs
+        self.output_convs = [top] + output_convs
 
         self.mask_dim = mask_dim
         self.mask_features = Conv2d(conv_dim, mask_dim, kernel_size=3, padding=1)
@@ -83,13 +59,7 @@ class BasePixelDecoder(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
-        head = cfg.MODEL.SEM_SEG_HEAD
-        return {
-            "input_shape": {k: v for k, v in input_shape.items() if k in head.IN_FEATURES},
-            "conv_dim": head.CONVS_DIM,
-            "mask_dim": head.MASK_DIM,
-            "norm": head.NORM,
-        }
+        return fpn_config(cfg, input_shape)
 
     def _encode_coarsest(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Input of the coarsest level's conv, and the transformer-encoder features (None)."""
@@ -104,22 +74,18 @@ class BasePixelDecoder(nn.Module):
             transformer_encoder_features: (N, conv_dim, H_n, W_n) or None;
             multi_scale_features: the first three FPN outputs, coarsest first.
         """
-        multi_scale_features = []
-        encoder_features = None
-        y = None
-        for name, lateral, output in zip(
-            self.in_features[::-1], self.lateral_convs, self.output_convs
-        ):
-            x = features[name]
-            if lateral is None:
-                x, encoder_features = self._encode_coarsest(x)
-                y = output(x)
-            else:
-                lat = lateral(x)
-                y = output(lat + F.interpolate(y, size=lat.shape[-2:], mode="nearest"))
-            if len(multi_scale_features) < self.maskformer_num_feature_levels:
-                multi_scale_features.append(y)
-        return self.mask_features(y), encoder_features, multi_scale_features
+        coarsest, *finer = self.in_features[::-1]
+        x, encoder_features = self._encode_coarsest(features[coarsest])
+        top = self.output_convs[0](x)
+        outputs = [top] + fpn_top_down(
+            top,
+            [features[name] for name in finer],
+            self.lateral_convs[1:],
+            self.output_convs[1:],
+            mode="nearest",
+        )
+        multi_scale_features = outputs[: self.maskformer_num_feature_levels]
+        return self.mask_features(outputs[-1]), encoder_features, multi_scale_features
 
     def forward(self, features):
         return self.forward_features(features)

@@ -13,8 +13,12 @@ from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
 from ...layers import MSDeformAttn
+from ...layers.feature_levels import by_stride
+from ...layers.mlp import feed_forward
 from ...layers.position_encoding import PositionEmbeddingSine
-from .fpn import conv_norm_relu
+from ...layers.tokens import flatten_maps, unflatten_maps
+from ...layers.transformer import xavier_init_matrices
+from .fpn_layers import add_fpn_convs, fpn_config, fpn_top_down
 
 
 class MSDeformAttnEncoderLayer(nn.Module):
@@ -48,8 +52,8 @@ class MSDeformAttnEncoderLayer(nn.Module):
         """
         attended = self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index)
         src = self.norm1(src + self.dropout(attended))
-        ffn = self.linear2(self.dropout(F.relu(self.linear1(src))))
-        return self.norm2(src + self.dropout(ffn))
+        ffn = feed_forward(src, (self.linear1, self.linear2), F.relu, self.dropout)
+        return self.norm2(src + ffn)
 
 
 class MSDeformAttnEncoder(nn.Module):
@@ -84,45 +88,29 @@ class MSDeformAttnEncoder(nn.Module):
 
 class MSDeformAttnTransformerEncoderOnly(nn.Module):
     """Flattens the levels, adds sine positions plus a learned per-level embedding
-    (``level_embed``), and runs the deformable encoder (``encoder``)."""
+    (``level_embed``), and runs ``num_layers`` deformable encoder layers (``encoder``)."""
 
-    def __init__(
-        self,
-        d_model: int = 256,
-        nhead: int = 8,
-        num_encoder_layers: int = 6,
-        dim_feedforward: int = 1024,
-        dropout: float = 0.1,
-        num_feature_levels: int = 3,
-        enc_n_points: int = 4,
-    ):
+    def __init__(self, num_layers: int, d_model: int = 256, n_levels: int = 3, **layer_kwargs):
+        """``d_model``, ``n_levels`` and ``layer_kwargs``: see :class:`MSDeformAttnEncoderLayer`."""
         super().__init__()
         self.encoder = MSDeformAttnEncoder(
-            num_encoder_layers,
-            d_model=d_model,
-            d_ffn=dim_feedforward,
-            dropout=dropout,
-            n_levels=num_feature_levels,
-            n_heads=nhead,
-            n_points=enc_n_points,
+            num_layers, d_model=d_model, n_levels=n_levels, **layer_kwargs
         )
-        self.level_embed = nn.Parameter(torch.empty(num_feature_levels, d_model))
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.xavier_uniform_(p)
+        self.level_embed = nn.Parameter(torch.empty(n_levels, d_model))
+        xavier_init_matrices(self)
         for m in self.modules():
             if isinstance(m, MSDeformAttn):
                 m._reset_parameters()
         nn.init.normal_(self.level_embed)
 
-    def forward(self, srcs: List[torch.Tensor], pos_embeds: List[torch.Tensor]):
+    def forward(self, srcs: List[torch.Tensor], pos_embeds: List[torch.Tensor]) -> List[torch.Tensor]:
         """
         Args:
             srcs, pos_embeds: per level (N, C, H_l, W_l).
         Returns:
-            memory (N, S, C), spatial_shapes (L, 2) int64, level_start_index (L,) int64.
+            the encoded levels, (N, C, H_l, W_l) each.
         """
-        tokens = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], dim=1)
+        tokens = flatten_maps(srcs)
         pos = torch.cat(
             [
                 p.flatten(2).transpose(1, 2) + self.level_embed[lvl]
@@ -136,7 +124,7 @@ class MSDeformAttnTransformerEncoderOnly(nn.Module):
         areas = spatial_shapes.prod(1)
         level_start_index = torch.cat((areas.new_zeros(1), areas.cumsum(0)[:-1]))
         memory = self.encoder(tokens, pos, spatial_shapes, level_start_index, level_sizes)
-        return memory, spatial_shapes, level_start_index
+        return unflatten_maps(memory, level_sizes)
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
@@ -179,7 +167,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             common_stride: stride of the mask features (4).
         """
         super().__init__()
-        ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
+        ordered = by_stride(input_shape)
         self.in_features = [name for name, _ in ordered]  # finest first
         missing = [f for f in transformer_in_features if f not in input_shape]
         if missing:
@@ -202,13 +190,13 @@ class MSDeformAttnPixelDecoder(nn.Module):
             self.input_proj.append(proj)
 
         self.transformer = MSDeformAttnTransformerEncoderOnly(
+            transformer_enc_layers,
             d_model=conv_dim,
-            nhead=transformer_nheads,
-            num_encoder_layers=transformer_enc_layers,
-            dim_feedforward=transformer_dim_feedforward,
+            d_ffn=transformer_dim_feedforward,
             dropout=transformer_dropout,
-            num_feature_levels=self.transformer_num_feature_levels,
-            enc_n_points=transformer_n_points,
+            n_levels=self.transformer_num_feature_levels,
+            n_heads=transformer_nheads,
+            n_points=transformer_n_points,
         )
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
 
@@ -220,26 +208,15 @@ class MSDeformAttnPixelDecoder(nn.Module):
         finest_encoder_stride = encoder_levels[0][1].stride
         self.common_stride = common_stride
         self.num_fpn_levels = int(math.log2(finest_encoder_stride) - math.log2(common_stride))
-        lateral_convs, output_convs = [], []
-        for idx, (_, shape) in enumerate(ordered[: self.num_fpn_levels]):
-            lateral = conv_norm_relu(shape.channels, conv_dim, norm, kernel_size=1)
-            output = conv_norm_relu(conv_dim, conv_dim, norm)
-            self.add_module(f"adapter_{idx + 1}", lateral)
-            self.add_module(f"layer_{idx + 1}", output)
-            lateral_convs.append(lateral)
-            output_convs.append(output)
-        # coarsest first, the order of the top-down pass
-        self.lateral_convs = lateral_convs[::-1]
-        self.output_convs = output_convs[::-1]
+        self.lateral_convs, self.output_convs = add_fpn_convs(
+            self, [shape.channels for _, shape in ordered[: self.num_fpn_levels]], conv_dim, norm
+        )
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
         head = cfg.MODEL.SEM_SEG_HEAD
         return {
-            "input_shape": {k: v for k, v in input_shape.items() if k in head.IN_FEATURES},
-            "conv_dim": head.CONVS_DIM,
-            "mask_dim": head.MASK_DIM,
-            "norm": head.NORM,
+            **fpn_config(cfg, input_shape),
             "transformer_dropout": cfg.MODEL.MASK_FORMER.DROPOUT,
             "transformer_nheads": head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS,
             "transformer_n_points": head.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS,
@@ -268,19 +245,14 @@ class MSDeformAttnPixelDecoder(nn.Module):
             x = features[name]
             srcs.append(proj(x))
             pos.append(self.pe_layer(x))
-        memory, _, _ = self.transformer(srcs, pos)
-        n = memory.shape[0]
-        sizes = [s.shape[-2:] for s in srcs]
-        out = [
-            level.transpose(1, 2).reshape(n, -1, h, w)
-            for level, (h, w) in zip(memory.split([h * w for h, w in sizes], dim=1), sizes)
-        ]
-        for name, lateral, output in zip(
-            self.in_features[: self.num_fpn_levels][::-1], self.lateral_convs, self.output_convs
-        ):
-            lat = lateral(features[name])
-            up = F.interpolate(out[-1], size=lat.shape[-2:], mode="bilinear", align_corners=False)
-            out.append(output(lat + up.to(lat.dtype)))
+        out = self.transformer(srcs, pos)
+        out += fpn_top_down(
+            out[-1],
+            [features[name] for name in self.in_features[: self.num_fpn_levels][::-1]],
+            self.lateral_convs,
+            self.output_convs,
+            mode="bilinear",
+        )
         multi_scale_features = out[: self.maskformer_num_feature_levels]
         return self.mask_features(out[-1]), out[0], multi_scale_features
 

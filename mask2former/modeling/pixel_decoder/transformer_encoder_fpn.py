@@ -10,6 +10,7 @@ from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
 from ...layers.position_encoding import PositionEmbeddingSine
+from ...layers.tokens import flatten_maps, unflatten_maps
 from ...layers.transformer import TransformerEncoder, xavier_init_matrices
 from .fpn import BasePixelDecoder
 
@@ -26,9 +27,8 @@ class TransformerEncoderOnly(nn.Module):
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """src, pos: (N, C, H, W) -> (N, C, H, W)"""
-        n, c, h, w = src.shape
-        tokens = self.encoder(src.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2))
-        return tokens.transpose(1, 2).reshape(n, c, h, w)
+        tokens = self.encoder(flatten_maps([src]), flatten_maps([pos]))
+        return unflatten_maps(tokens, [src.shape[-2:]])[0]
 
 
 @SEM_SEG_HEADS_REGISTRY.register()

@@ -3,16 +3,14 @@ feature scales."""
 import logging
 from typing import Dict, List, Sequence, Tuple
 
-import fvcore.nn.weight_init as weight_init
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from detectron2.config import configurable
-from detectron2.layers import Conv2d
 
+from .base import aux_outputs_of, decoder_config, input_projection
 from .build import TRANSFORMER_DECODER_REGISTRY
-from .maskformer_transformer_decoder import aux_outputs_of
 from ...layers.masked_attention_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from ...layers.mlp import MLP
 from ...layers.position_encoding import PositionEmbeddingSine
@@ -137,14 +135,10 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         self.query_feat = nn.Embedding(num_queries, hidden_dim)
         self.query_embed = nn.Embedding(num_queries, hidden_dim)
         self.level_embed = nn.Embedding(self.num_feature_levels, hidden_dim)
-        self.input_proj = nn.ModuleList()
-        for _ in range(self.num_feature_levels):
-            if in_channels != hidden_dim or enforce_input_project:
-                proj = Conv2d(in_channels, hidden_dim, kernel_size=1)
-                weight_init.c2_xavier_fill(proj)
-            else:
-                proj = nn.Identity()
-            self.input_proj.append(proj)
+        self.input_proj = nn.ModuleList(
+            input_projection(in_channels, hidden_dim, enforce_input_project)
+            for _ in range(self.num_feature_levels)
+        )
 
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
@@ -157,20 +151,10 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
                 f"MODEL.MASK_FORMER.DEC_LAYERS must be >= 1 for Mask2Former, got {mf.DEC_LAYERS}"
             )
         return {
-            "in_channels": in_channels,
-            "mask_classification": mask_classification,
-            "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-            "hidden_dim": mf.HIDDEN_DIM,
-            "num_queries": mf.NUM_OBJECT_QUERIES,
-            "nheads": mf.NHEADS,
-            "dim_feedforward": mf.DIM_FEEDFORWARD,
+            **decoder_config(cfg, in_channels, mask_classification),
             # DEC_LAYERS counts the prediction from the learnable queries as a layer, so that
             # the number of auxiliary losses is DEC_LAYERS - 1 for both architectures
             "dec_layers": mf.DEC_LAYERS - 1,
-            "pre_norm": mf.PRE_NORM,
-            "mask_dim": cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
-            "enforce_input_project": mf.ENFORCE_INPUT_PROJ,
-            "deep_supervision": mf.DEEP_SUPERVISION,
         }
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):

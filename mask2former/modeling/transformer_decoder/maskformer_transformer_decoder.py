@@ -1,27 +1,17 @@
 """MaskFormer's transformer decoder: DETR on one feature level, predicting a class and a mask
 embedding per query."""
-from typing import Dict, List
+from typing import Dict
 
-import fvcore.nn.weight_init as weight_init
 import torch
 from torch import nn
 
 from detectron2.config import configurable
-from detectron2.layers import Conv2d
 
+from .base import aux_outputs_of, decoder_config, input_projection
 from .build import TRANSFORMER_DECODER_REGISTRY
 from ...layers.mlp import MLP
 from ...layers.position_encoding import PositionEmbeddingSine
 from ...layers.transformer import Transformer
-
-
-def aux_outputs_of(class_logits, mask_logits) -> List[Dict[str, torch.Tensor]]:
-    """Per-layer predictions for deep supervision: all but the last layer.
-
-    ``class_logits`` may be None (per-pixel baseline+, which has no classifier)."""
-    if class_logits is None:
-        return [{"pred_masks": m} for m in mask_logits[:-1]]
-    return [{"pred_logits": c, "pred_masks": m} for c, m in zip(class_logits[:-1], mask_logits[:-1])]
 
 
 @TRANSFORMER_DECODER_REGISTRY.register()
@@ -81,11 +71,7 @@ class StandardTransformerDecoder(nn.Module):
             return_intermediate_dec=deep_supervision,
         )
         self.query_embed = nn.Embedding(num_queries, hidden_dim)
-        if in_channels != hidden_dim or enforce_input_project:
-            self.input_proj = Conv2d(in_channels, hidden_dim, kernel_size=1)
-            weight_init.c2_xavier_fill(self.input_proj)
-        else:
-            self.input_proj = nn.Identity()
+        self.input_proj = input_projection(in_channels, hidden_dim, enforce_input_project)
         if mask_classification:
             self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
@@ -94,20 +80,10 @@ class StandardTransformerDecoder(nn.Module):
     def from_config(cls, cfg, in_channels, mask_classification):
         mf = cfg.MODEL.MASK_FORMER
         return {
-            "in_channels": in_channels,
-            "mask_classification": mask_classification,
-            "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-            "hidden_dim": mf.HIDDEN_DIM,
-            "num_queries": mf.NUM_OBJECT_QUERIES,
-            "nheads": mf.NHEADS,
+            **decoder_config(cfg, in_channels, mask_classification),
             "dropout": mf.DROPOUT,
-            "dim_feedforward": mf.DIM_FEEDFORWARD,
             "enc_layers": mf.ENC_LAYERS,
             "dec_layers": mf.DEC_LAYERS,
-            "pre_norm": mf.PRE_NORM,
-            "deep_supervision": mf.DEEP_SUPERVISION,
-            "mask_dim": cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
-            "enforce_input_project": mf.ENFORCE_INPUT_PROJ,
         }
 
     def forward(self, x: torch.Tensor, mask_features: torch.Tensor) -> Dict:

@@ -45,6 +45,17 @@ struct Problem {
   int64_t samples() const { return s.num_levels * s.num_points; }
 };
 
+template <typename scalar_t>
+Problem<scalar_t> make_problem(const MSDeformAttnInputs& in, const at::Tensor& value) {
+  using acc_t = at::opmath_type<scalar_t>;
+  return {in.sizes,
+          value.data_ptr<scalar_t>(),
+          in.spatial_shapes.data_ptr<int64_t>(),
+          in.level_start_index.data_ptr<int64_t>(),
+          in.sampling_locations.data_ptr<acc_t>(),
+          in.attention_weights.data_ptr<acc_t>()};
+}
+
 // The four corners of a sample: pointers into one head's value rows (a row of zeros for corners
 // outside the map) and their bilinear weights (zero outside).
 template <typename scalar_t, typename acc_t>
@@ -226,26 +237,17 @@ at::Tensor ms_deform_attn_cpu(const at::Tensor& value, const at::Tensor& spatial
                               const at::Tensor& level_start_index,
                               const at::Tensor& sampling_locations,
                               const at::Tensor& attention_weights) {
-  const auto s = check_ms_deform_attn_args(value, spatial_shapes, level_start_index,
-                                           sampling_locations, attention_weights);
-  check_level_layout(spatial_shapes, level_start_index, s.num_positions);
+  const auto in = prepare_ms_deform_attn_inputs(value, spatial_shapes, level_start_index,
+                                                sampling_locations, attention_weights);
+  const auto& s = in.sizes;
   auto out = at::empty({s.batch, s.num_queries, s.num_heads * s.channels}, value.options());
   if (out.numel() == 0) {
     return out;
   }
-  const auto acc_dtype = at::toOpMathType(value.scalar_type());
   const auto v = value.contiguous();
-  const auto shapes = spatial_shapes.contiguous();
-  const auto starts = level_start_index.contiguous();
-  const auto loc = sampling_locations.to(acc_dtype).contiguous();
-  const auto attn = attention_weights.to(acc_dtype).contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, value.scalar_type(),
                                   "ms_deform_attn_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const Problem<scalar_t> p{s, v.data_ptr<scalar_t>(), shapes.data_ptr<int64_t>(),
-                              starts.data_ptr<int64_t>(), loc.data_ptr<acc_t>(),
-                              attn.data_ptr<acc_t>()};
-    forward_kernel(p, out.data_ptr<scalar_t>());
+    forward_kernel(make_problem<scalar_t>(in, v), out.data_ptr<scalar_t>());
   });
   return out;
 }
@@ -254,12 +256,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cpu(
     const at::Tensor& grad_output, const at::Tensor& value, const at::Tensor& spatial_shapes,
     const at::Tensor& level_start_index, const at::Tensor& sampling_locations,
     const at::Tensor& attention_weights) {
-  const auto s = check_ms_deform_attn_args(value, spatial_shapes, level_start_index,
-                                           sampling_locations, attention_weights);
-  check_level_layout(spatial_shapes, level_start_index, s.num_positions);
-  check_grad_output(grad_output, s, value);
-  const auto acc_dtype = at::toOpMathType(value.scalar_type());
-  const auto acc_options = value.options().dtype(acc_dtype);
+  const auto in = prepare_ms_deform_attn_inputs(value, spatial_shapes, level_start_index,
+                                                sampling_locations, attention_weights,
+                                                &grad_output);
+  const auto& s = in.sizes;
+  const auto acc_options = value.options().dtype(at::toOpMathType(value.scalar_type()));
   // (N, M, S, D), see backward_kernel
   auto grad_value = at::zeros({s.batch, s.num_heads, s.num_positions, s.channels}, acc_options);
   auto grad_loc = at::zeros(sampling_locations.sizes(), acc_options);
@@ -267,18 +268,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cpu(
   if (grad_output.numel() > 0) {
     const auto v = value.permute({0, 2, 1, 3}).contiguous();
     const auto g = grad_output.contiguous();
-    const auto shapes = spatial_shapes.contiguous();
-    const auto starts = level_start_index.contiguous();
-    const auto loc = sampling_locations.to(acc_dtype).contiguous();
-    const auto attn = attention_weights.to(acc_dtype).contiguous();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, value.scalar_type(),
                                     "ms_deform_attn_backward_cpu", [&] {
       using acc_t = at::opmath_type<scalar_t>;
-      const Problem<scalar_t> p{s, v.data_ptr<scalar_t>(), shapes.data_ptr<int64_t>(),
-                                starts.data_ptr<int64_t>(), loc.data_ptr<acc_t>(),
-                                attn.data_ptr<acc_t>()};
-      backward_kernel(p, g.data_ptr<scalar_t>(), grad_value.data_ptr<acc_t>(),
-                      grad_loc.data_ptr<acc_t>(), grad_attn.data_ptr<acc_t>());
+      backward_kernel(make_problem<scalar_t>(in, v), g.data_ptr<scalar_t>(),
+                      grad_value.data_ptr<acc_t>(), grad_loc.data_ptr<acc_t>(),
+                      grad_attn.data_ptr<acc_t>());
     });
   }
   return {grad_value.permute({0, 2, 1, 3}).to(value.scalar_type()).contiguous(),

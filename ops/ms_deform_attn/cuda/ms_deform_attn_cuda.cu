@@ -242,31 +242,19 @@ void with_vec(int vec, const Body& body) {
   }
 }
 
-// The layout is checked on the host (a small copy), because a wrong one would make the kernels
-// read out of bounds.
-void check_level_layout_on_host(const at::Tensor& spatial_shapes,
-                                const at::Tensor& level_start_index, int64_t num_positions) {
-  check_level_layout(spatial_shapes.cpu(), level_start_index.cpu(), num_positions);
-}
-
 at::Tensor ms_deform_attn_cuda(const at::Tensor& value, const at::Tensor& spatial_shapes,
                                const at::Tensor& level_start_index,
                                const at::Tensor& sampling_locations,
                                const at::Tensor& attention_weights) {
-  const auto s = check_ms_deform_attn_args(value, spatial_shapes, level_start_index,
-                                           sampling_locations, attention_weights);
-  check_level_layout_on_host(spatial_shapes, level_start_index, s.num_positions);
+  const auto in = prepare_ms_deform_attn_inputs(value, spatial_shapes, level_start_index,
+                                                sampling_locations, attention_weights);
+  const auto& s = in.sizes;
   const c10::cuda::CUDAGuard guard(value.device());
   auto out = at::empty({s.batch, s.num_queries, s.num_heads * s.channels}, value.options());
   if (out.numel() == 0) {
     return out;
   }
-  const auto acc_dtype = at::toOpMathType(value.scalar_type());
   const auto v = value.contiguous();
-  const auto shapes = spatial_shapes.contiguous();
-  const auto starts = level_start_index.contiguous();
-  const auto loc = sampling_locations.to(acc_dtype).contiguous();
-  const auto attn = attention_weights.to(acc_dtype).contiguous();
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, value.scalar_type(),
                                   "ms_deform_attn_cuda", [&] {
@@ -276,8 +264,9 @@ at::Tensor ms_deform_attn_cuda(const at::Tensor& value, const at::Tensor& spatia
     with_vec(vec, [&](auto vec_constant) {
       forward_kernel<scalar_t, decltype(vec_constant)::value>
           <<<num_blocks(lay), kThreadsPerBlock, 0, stream>>>(
-              v.data_ptr<scalar_t>(), shapes.data_ptr<int64_t>(), starts.data_ptr<int64_t>(),
-              loc.data_ptr<acc_t>(), attn.data_ptr<acc_t>(), out.data_ptr<scalar_t>(), lay);
+              v.data_ptr<scalar_t>(), in.spatial_shapes.data_ptr<int64_t>(),
+              in.level_start_index.data_ptr<int64_t>(), in.sampling_locations.data_ptr<acc_t>(),
+              in.attention_weights.data_ptr<acc_t>(), out.data_ptr<scalar_t>(), lay);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
   });
@@ -288,13 +277,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
     const at::Tensor& grad_output, const at::Tensor& value, const at::Tensor& spatial_shapes,
     const at::Tensor& level_start_index, const at::Tensor& sampling_locations,
     const at::Tensor& attention_weights) {
-  const auto s = check_ms_deform_attn_args(value, spatial_shapes, level_start_index,
-                                           sampling_locations, attention_weights);
-  check_grad_output(grad_output, s, value);
-  check_level_layout_on_host(spatial_shapes, level_start_index, s.num_positions);
+  const auto in = prepare_ms_deform_attn_inputs(value, spatial_shapes, level_start_index,
+                                                sampling_locations, attention_weights,
+                                                &grad_output);
+  const auto& s = in.sizes;
   const c10::cuda::CUDAGuard guard(value.device());
-  const auto acc_dtype = at::toOpMathType(value.scalar_type());
-  const auto acc_options = value.options().dtype(acc_dtype);
+  const auto acc_options = value.options().dtype(at::toOpMathType(value.scalar_type()));
   // Accumulated atomically, hence zeroed and in the accumulation dtype.
   auto grad_value = at::zeros(value.sizes(), acc_options);
   auto grad_loc = at::zeros(sampling_locations.sizes(), acc_options);
@@ -302,10 +290,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
   if (grad_output.numel() > 0) {
     const auto v = value.contiguous();
     const auto g = grad_output.contiguous();
-    const auto shapes = spatial_shapes.contiguous();
-    const auto starts = level_start_index.contiguous();
-    const auto loc = sampling_locations.to(acc_dtype).contiguous();
-    const auto attn = attention_weights.to(acc_dtype).contiguous();
     const auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, value.scalar_type(),
                                     "ms_deform_attn_backward_cuda", [&] {
@@ -315,8 +299,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
       with_vec(vec, [&](auto vec_constant) {
         backward_kernel<scalar_t, decltype(vec_constant)::value>
             <<<num_blocks(lay), kThreadsPerBlock, 0, stream>>>(
-                v.data_ptr<scalar_t>(), shapes.data_ptr<int64_t>(), starts.data_ptr<int64_t>(),
-                loc.data_ptr<acc_t>(), attn.data_ptr<acc_t>(), g.data_ptr<scalar_t>(),
+                v.data_ptr<scalar_t>(), in.spatial_shapes.data_ptr<int64_t>(),
+                in.level_start_index.data_ptr<int64_t>(), in.sampling_locations.data_ptr<acc_t>(),
+                in.attention_weights.data_ptr<acc_t>(), g.data_ptr<scalar_t>(),
                 grad_value.data_ptr<acc_t>(), grad_loc.data_ptr<acc_t>(),
                 grad_attn.data_ptr<acc_t>(), lay);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
