@@ -29,7 +29,7 @@ class PositionEmbeddingSine(nn.Module):
     returned expanded over the batch (read-only), except while torch.compile / torch.export
     trace."""
 
-    cache_size = 8
+    cache_size = 8  # sizes kept; 0 disables the cache
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class PositionEmbeddingSine(nn.Module):
         Returns:
             (N, 2 * num_pos_feats, H, W) float32
         """
-        if mask is not None or x.shape[0] == 0 or torch.compiler.is_compiling():
+        if mask is not None or not self.cache_size or x.shape[0] == 0 or torch.compiler.is_compiling():
             return self._encode(x, mask)
         n, _, h, w = x.shape
         # inference tensors must not leak into autograd-recording code, hence the mode in the key
