@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..errors import UserError
+from .class_head import class_count_change
 from .formats import (
     SAFETENSORS_SUFFIX,
     CheckpointReadError,
@@ -218,6 +219,10 @@ class MaskFormerCheckpointer(DetectionCheckpointer):
 
     def _log_incompatible_keys(self, incompatible) -> None:
         report = self.last_report
+        fine_tuning = report is not None and class_count_change(report, self.model)
+        if fine_tuning:  # one line instead of Detectron2's warning per tensor
+            self.logger.info(fine_tuning)
+            return
         if report is not None:
             (self.logger.info if report.complete else self.logger.warning)(report.summary())
         super()._log_incompatible_keys(incompatible)

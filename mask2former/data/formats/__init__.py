@@ -1,0 +1,17 @@
+"""Readers of the label formats that users keep their own data in (see
+:mod:`mask2former.data.datasets.description`): semantic label images (class indices or colours),
+COCO instance and COCO panoptic annotations; and the cache of the files derived from them."""
+from .cache import DerivedFiles
+from .coco import CocoFileError, load_instance_records, read_coco_categories, read_coco_json
+from .coco_panoptic import derived_instances_json, derived_semantic_root, load_panoptic_records
+from .semantic import (
+    IMAGE_EXTENSIONS,
+    LABEL_EXTENSIONS,
+    DecodedLabels,
+    LabelDecodeError,
+    SemanticLabelFormat,
+    SemanticPairs,
+    list_images,
+    load_semantic_records,
+    pair_images_and_labels,
+)
