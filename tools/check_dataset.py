@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     per_thousand = check.seconds / max(check.images, 1) * 1000
     print(
         f"\nChecked {check.images} images in {check.seconds:.1f} s ({per_thousand:.1f} s per 1,000, "
-        f"{args.workers} workers): {check.errors} errors, {check.warnings} warnings (all in {report})"
+        f"{args.workers} process{'es' if args.workers > 1 else ''}): {check.errors} errors, "
+        f"{check.warnings} warnings (all in {report})"
     )
     if check.pictures:
         print(f"Ground truth of {len(check.pictures)} samples: {output}/<split>/")

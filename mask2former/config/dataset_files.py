@@ -112,8 +112,9 @@ def _check_mapper(cfg: CfgNode, training: Sequence[Tuple[str, object]], where) -
     for name, dataset in training:
         readers, known = task_mappers(dataset.task)
         if mapper in known and mapper not in readers:
+            task = ("an " if dataset.task == "instance" else "a ") + dataset.task
             raise ConfigValueError(
-                f"{MAPPER} = {mapper!r} ({where(MAPPER)}) cannot train on {name}, a "
-                f"{dataset.task} dataset ({dataset.description}): use a {dataset.task} "
-                f"segmentation config, or {MAPPER} {readers[0]}"
+                f"{MAPPER} = {mapper!r} ({where(MAPPER)}) cannot train on {name}, {task} "
+                f"dataset ({dataset.description}): use {task} segmentation config, or "
+                f"{MAPPER} {readers[0]}"
             )

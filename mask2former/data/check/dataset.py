@@ -168,8 +168,8 @@ def _check_split(
         unseen = [c["name"] for i, c in enumerate(categories) if not report.counts[i]]
         if unseen:
             report.findings.append(Finding(WARNING, "classes never seen", split.image_root, f"no {report.unit} of {', '.join(unseen)}"))
-    readable = [t for t, r in zip(tasks, results) if not any(f.kind in ("missing image", "unreadable image") for f in r.findings)]
-    return report, readable
+    drawable = [t for t, r in zip(tasks, results) if not any(f.severity == ERROR for f in r.findings)]
+    return report, drawable
 
 
 def check_dataset(

@@ -1,6 +1,7 @@
 """Dataset registration: every published dataset name plus the generated "shapes" datasets,
 under $DETECTRON2_DATASETS (default ./datasets) at import time. ``register_all(root)``
-re-registers them all under another root."""
+re-registers them all under another root; ``register_description(path)`` registers a dataset
+described in a YAML file (:mod:`.description`)."""
 from .catalog import (
     DatasetNotFoundError,
     UnknownDatasetError,
@@ -8,6 +9,7 @@ from .catalog import (
     datasets_root,
     load_categories,
 )
+from .description import DescriptionError, register_description
 from .register_ade20k import register_all_ade20k
 from .register_cityscapes import register_all_cityscapes
 from .register_coco import register_all_coco

@@ -246,7 +246,10 @@ def read_description(path: str) -> DatasetDescription:
     except FileNotFoundError:
         raise DescriptionError(f"dataset description {path} does not exist") from None
     except yaml.YAMLError as e:
-        raise DescriptionError(f"{path}: not valid YAML ({e})") from None
+        mark = getattr(e, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise DescriptionError(f"{path}: not valid YAML{line}: {problem}") from None
     if not isinstance(data, dict):
         raise DescriptionError(f"{path}: expected a mapping with task, classes and splits (docs/custom_data.md)")
     unknown = set(data) - _TOP_KEYS

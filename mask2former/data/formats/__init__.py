@@ -1,7 +1,7 @@
 """Readers of the label formats that users keep their own data in (see
 :mod:`mask2former.data.datasets.description`): semantic label images (class indices or colours),
 COCO instance and COCO panoptic annotations; and the cache of the files derived from them."""
-from .cache import DerivedFiles
+from .cache import CacheNotWritableError, DerivedFiles
 from .coco import CocoFileError, load_instance_records, read_coco_categories, read_coco_json
 from .coco_panoptic import derived_instances_json, derived_semantic_root, load_panoptic_records
 from .semantic import (

@@ -6,7 +6,13 @@ import json
 import os
 from typing import Callable, Sequence
 
-__all__ = ["DerivedFiles"]
+from ...errors import UserError
+
+__all__ = ["CacheNotWritableError", "DerivedFiles"]
+
+
+class CacheNotWritableError(UserError, PermissionError):
+    """A cache folder that derived files cannot be written to."""
 
 
 def _stat_key(path: str) -> list:
@@ -54,7 +60,7 @@ class DerivedFiles:
         if self._manifest.get(name) == key and os.path.isfile(target):
             return target
         folder, base = os.path.split(target)
-        os.makedirs(folder, exist_ok=True)
+        self._writable(folder)
         temporary = os.path.join(folder, f".{os.getpid()}.{base}")
         try:
             build(temporary)
@@ -67,11 +73,24 @@ class DerivedFiles:
         self.built += 1
         return target
 
+    def _writable(self, folder: str) -> None:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            error = e.strerror
+        else:
+            if os.access(folder, os.W_OK | os.X_OK):
+                return
+            error = "no permission to write"
+        raise CacheNotWritableError(
+            f"cannot write derived files into {folder} ({error}): choose a writable cache "
+            "folder (the `cache` key of a dataset description)"
+        )
+
     def save(self) -> None:
         """Write the manifest, if anything was built since it was read."""
         if not self._changed:
             return
-        os.makedirs(self.folder, exist_ok=True)
         temporary = os.path.join(self.folder, f".{os.getpid()}.{self.MANIFEST}")
         with open(temporary, "w", encoding="utf-8") as f:
             json.dump(self._manifest, f)

@@ -15,7 +15,7 @@ from ..broken_samples import check_broken_fraction
 from ..datasets.catalog import DatasetNotFoundError
 from ..image_io import read_panoptic_png
 from ..preparation import instance_annotation, semantic_of_segments
-from .cache import DerivedFiles
+from .cache import CacheNotWritableError, DerivedFiles
 from .coco import CocoFileError, read_coco_json
 
 __all__ = ["derived_instances_json", "derived_semantic_root", "load_panoptic_records"]
@@ -116,6 +116,8 @@ def load_panoptic_records(
                 if image is None:
                     raise KeyError(f"its image_id {annotation['image_id']!r} is not among the images")
                 semantic = cache.get(name, [pan_path], recipe, build)
+            except CacheNotWritableError:
+                raise
             except (OSError, ValueError, KeyError) as e:
                 broken[pan_path] = str(e)
                 logger.warning(f"{source}: left out {pan_path}: {e}")

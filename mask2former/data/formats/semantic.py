@@ -20,7 +20,7 @@ from PIL import Image
 from ..broken_samples import check_broken_fraction
 from ..datasets.catalog import DatasetNotFoundError
 from ..image_io import read_color_label, read_label_map
-from .cache import DerivedFiles
+from .cache import CacheNotWritableError, DerivedFiles
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -217,6 +217,8 @@ def load_semantic_records(
             name = os.path.splitext(os.path.relpath(image, image_root))[0] + ".png"
             try:
                 converted = cache.get(name, [label], recipe, lambda out, s=label: label_format.convert(s, out))
+            except CacheNotWritableError:
+                raise
             except (OSError, ValueError) as e:
                 broken[label] = str(e)
                 logger.warning(f"{source}: left out {image}: {e}")
