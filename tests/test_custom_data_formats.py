@@ -8,13 +8,6 @@ import os
 
 import numpy as np
 import pytest
-from detectron2.data import DatasetCatalog
-from PIL import Image
-
-from mask2former.data.broken_samples import TooManyBrokenSamplesError
-from mask2former.data.datasets import register_description
-from mask2former.data.formats import DerivedFiles, pair_images_and_labels
-
 from custom_data_helpers import (
     SHAPES_COLORS,
     UNLABELED_COLOR,
@@ -26,6 +19,12 @@ from custom_data_helpers import (
     write_color_labels,
     write_palette_labels,
 )
+from detectron2.data import DatasetCatalog
+from PIL import Image
+
+from mask2former.data.broken_samples import TooManyBrokenSamplesError
+from mask2former.data.datasets import register_description
+from mask2former.data.formats import DerivedFiles, pair_images_and_labels
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +168,64 @@ def test_images_and_labels_are_matched_by_path_without_extension(tmp_path):
     assert found.duplicates == [[str(images / "c.jpg"), str(images / "c.png")]]
     assert found.images_without_label == [str(images / "d.jpg")]
     assert found.labels_without_image == [str(labels / "e_mask.png")]
+
+
+def _brute_force(stored: np.ndarray, num_classes: int, ignore: int, zero_is_ignore: bool):
+    """(labels, pixels per class, {stored value: pixels} of values that are neither a class
+    nor the ignore label), pixel by pixel."""
+    labels = np.empty(stored.shape, np.int64)
+    pixels, invalid = [0] * num_classes, {}
+    for (y, x), value in np.ndenumerate(stored):
+        label = int(value)
+        if zero_is_ignore:
+            label = ignore if value == 0 else label - 1
+        labels[y, x] = label
+        if 0 <= label < num_classes:
+            pixels[label] += 1
+        elif label != ignore:
+            invalid[int(value)] = invalid.get(int(value), 0) + 1
+    return labels, pixels, invalid
+
+
+@pytest.mark.parametrize("zero_is_ignore", [False, True])
+@pytest.mark.parametrize(
+    "mode, extension, low, high",
+    [("L", ".png", 0, 256), ("I;16", ".png", 0, 1100), ("I", ".tif", -70000, 70000)],
+)
+def test_decoded_index_labels_count_classes_and_name_other_values(tmp_path, mode, extension, low, high, zero_is_ignore):
+    from mask2former.data.formats import SemanticLabelFormat
+
+    rng = np.random.default_rng(3)
+    stored = rng.integers(0, 9, (13, 17))  # mostly classes 0..6, some of 7, 8 (0..7 shifted)
+    stored[rng.random(stored.shape) < 0.2] = 255
+    stored[0, :4] = rng.integers(low, high, 4)
+    path = str(tmp_path / f"label{extension}")
+    dtype = {"L": np.uint8, "I;16": np.uint16, "I": np.int32}[mode]
+    Image.fromarray(stored.astype(dtype)).save(path)
+    assert Image.open(path).mode.startswith(mode[0])
+    label_format = SemanticLabelFormat(num_classes=7, ignore_label=255, zero_is_ignore=zero_is_ignore)
+    decoded = label_format.decode(path)
+    labels, pixels, invalid = _brute_force(stored, 7, 255, zero_is_ignore)
+    np.testing.assert_array_equal(decoded.labels, labels)
+    assert decoded.class_pixels.tolist() == pixels
+    assert decoded.invalid_values == invalid and invalid
+
+
+def test_decoded_colour_labels_count_classes(tmp_path):
+    from mask2former.data.formats import SemanticLabelFormat
+
+    rng = np.random.default_rng(4)
+    palette = np.array(SHAPES_COLORS + [UNLABELED_COLOR, [9, 9, 9]], np.uint8)
+    index = rng.integers(0, len(palette), (11, 14))
+    path = str(tmp_path / "colours.png")
+    Image.fromarray(palette[index]).save(path)
+    label_format = SemanticLabelFormat(
+        num_classes=len(SHAPES_COLORS),
+        colors=tuple(map(tuple, SHAPES_COLORS)),
+        ignore_colors=(tuple(UNLABELED_COLOR),),
+    )
+    decoded = label_format.decode(path)
+    expected = np.where(index < 7, index, np.where(index == 7, 255, -1))
+    np.testing.assert_array_equal(decoded.labels, expected)
+    assert decoded.class_pixels.tolist() == [int((index == k).sum()) for k in range(7)]
+    assert decoded.unknown_colors == {(9, 9, 9): int((index == 8).sum())}

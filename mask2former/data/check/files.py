@@ -86,8 +86,7 @@ def check_semantic_pair(args: Tuple[str, str, SemanticLabelFormat]) -> FileResul
             "colours not in the palette", label_path,
             f"{len(decoded.unknown_colors)} colours are no class's: {_values(decoded.unknown_colors, 4)}{hint}",
         )
-    valid = labels[(labels >= 0) & (labels < num_classes)]
-    for index, count in enumerate(np.bincount(valid.ravel(), minlength=num_classes).tolist()):
+    for index, count in enumerate(decoded.class_pixels.tolist()):
         if count:
             result.counts[index] += count
     return result

@@ -100,10 +100,12 @@ def pair_images_and_labels(image_root: str, label_root: str, label_suffix: str =
 @dataclass
 class DecodedLabels:
     """A label file read as class indices: ``labels`` (H, W) int64, 0..K-1 or the ignore
-    label; what was neither, as stored in the file: ``invalid_values`` {value: pixels} (index
-    labels) and ``unknown_colors`` {(r, g, b): pixels} (colour labels; those pixels are -1)."""
+    label; ``class_pixels`` (K,) the pixels of each class; what was neither, as stored in the
+    file: ``invalid_values`` {value: pixels} (index labels) and ``unknown_colors``
+    {(r, g, b): pixels} (colour labels; those pixels are -1)."""
 
     labels: np.ndarray
+    class_pixels: np.ndarray
     invalid_values: Dict[int, int] = field(default_factory=dict)
     unknown_colors: Dict[Color, int] = field(default_factory=dict)
 
@@ -150,7 +152,8 @@ class SemanticLabelFormat:
                 ((code >> 16) & 255, (code >> 8) & 255, code & 255): count
                 for code, count in _counts(codes[~known]).items()
             }
-        return DecodedLabels(labels, unknown_colors=unknown)
+        classes = labels[(labels >= 0) & (labels < self.num_classes)]
+        return DecodedLabels(labels, np.bincount(classes, minlength=self.num_classes), unknown_colors=unknown)
 
     def decode(self, path: str) -> DecodedLabels:
         """Read ``path`` as class indices. Raises FileNotFoundError, ImageReadError (an
@@ -159,11 +162,21 @@ class SemanticLabelFormat:
         if self.colors is not None:
             return self._decode_colors(path)
         stored = read_label_map(path)
-        labels = stored
-        if self.zero_is_ignore:
-            labels = np.where(stored == 0, self.ignore_label, stored - 1)
-        invalid = ((labels < 0) | (labels >= self.num_classes)) & (labels != self.ignore_label)
-        return DecodedLabels(labels, invalid_values=_counts(stored[invalid]) if invalid.any() else {})
+        if stored.size and (stored.min() < 0 or stored.max() > 65535):  # 32-bit images
+            values, inverse, pixels = np.unique(stored, return_inverse=True, return_counts=True)
+            inverse = inverse.reshape(stored.shape)
+        else:  # 8 or 16 bits: counting per possible value is faster than sorting
+            pixels = np.bincount(stored.ravel())
+            values, inverse = np.arange(len(pixels)), stored
+        # per stored value: what it stands for
+        meaning = np.where(values == 0, self.ignore_label, values - 1) if self.zero_is_ignore else values
+        is_class = (meaning >= 0) & (meaning < self.num_classes)
+        invalid = np.flatnonzero((pixels > 0) & ~is_class & (meaning != self.ignore_label))
+        return DecodedLabels(
+            meaning[inverse] if self.zero_is_ignore else stored,
+            np.bincount(meaning[is_class], weights=pixels[is_class], minlength=self.num_classes).astype(np.int64),
+            invalid_values={int(values[i]): int(pixels[i]) for i in invalid},
+        )
 
     def convert(self, source: str, destination: str) -> None:
         """Write ``source`` as an index PNG (8 bits, or 16 when the values need it).
