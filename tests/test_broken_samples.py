@@ -6,6 +6,8 @@ import logging
 import os
 
 import pytest
+from conftest import make_tiny_cfg
+from custom_data_helpers import REPO, copy_shapes, user_dataset, write
 
 from mask2former.data.broken_samples import (
     REPORT_KEY,
@@ -13,9 +15,6 @@ from mask2former.data.broken_samples import (
     SkipBrokenSamples,
     TooManyBrokenSamplesError,
 )
-
-from conftest import make_tiny_cfg
-from custom_data_helpers import REPO, copy_shapes, user_dataset, write
 
 
 def _mapper(broken):

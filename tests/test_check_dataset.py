@@ -7,11 +7,16 @@ import os
 
 import numpy as np
 import pytest
+from custom_data_helpers import (
+    REPO,
+    copy_shapes,
+    user_dataset,
+    write,
+    write_color_labels,
+)
 from PIL import Image
 
 from mask2former.cli import run_cli
-
-from custom_data_helpers import REPO, copy_shapes, user_dataset, write, write_color_labels
 
 TOOL = os.path.join(REPO, "tools", "check_dataset.py")
 

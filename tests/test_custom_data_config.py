@@ -6,14 +6,13 @@ import argparse
 import os
 
 import pytest
+from conftest import make_tiny_cfg
+from custom_data_helpers import user_dataset, write
 from detectron2.data import DatasetCatalog
 
 from mask2former.cli import add_config_arguments, config_overrides, load_config
 from mask2former.config import ConfigValueError
 from mask2former.data.datasets import DescriptionError
-
-from conftest import make_tiny_cfg
-from custom_data_helpers import user_dataset, write
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,19 @@ import os
 
 import numpy as np
 import pytest
+from custom_data_helpers import SHAPES_CLASSES, semantic_description, write
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
-from mask2former.data.datasets import DescriptionError, load_categories, register_description
-from mask2former.data.datasets.description import described_dataset, register_description_entry
-
-from custom_data_helpers import SHAPES_CLASSES, semantic_description, write
+from mask2former.data.datasets import (
+    DescriptionError,
+    load_categories,
+    register_description,
+)
+from mask2former.data.datasets.description import (
+    described_dataset,
+    register_description_entry,
+)
 
 SHAPES = load_categories("shapes")
 

@@ -10,11 +10,10 @@ import os
 import sys
 
 import pytest
-
-from mask2former.cli import run_cli
-
 from custom_data_helpers import REPO, user_dataset
 from train_helpers import TINY_TRAINING_OPTS
+
+from mask2former.cli import run_cli
 
 # the result keys of each task's evaluators
 RESULTS = {

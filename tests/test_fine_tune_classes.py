@@ -10,13 +10,12 @@ import sys
 
 import pytest
 import torch
+from conftest import make_tiny_cfg
+from custom_data_helpers import REPO, user_dataset, write
 from detectron2.modeling import build_model
 
 from mask2former.checkpoint import MaskFormerCheckpointer, UntrainedModelError
 from mask2former.engine.predictor import load_trained_weights
-
-from conftest import make_tiny_cfg
-from custom_data_helpers import REPO, user_dataset, write
 
 CLASS_HEAD = {
     # name: (shape in the 8-class checkpoint, shape in the 5-class model)

@@ -23,7 +23,6 @@ from typing import Callable, List, Sequence, Tuple
 
 from detectron2.config import CfgNode
 
-from .checks import ConfigValueError
 from ..data.datasets.description import (
     DESCRIPTION_ENTRY,
     described_dataset,
@@ -31,6 +30,7 @@ from ..data.datasets.description import (
     task_mappers,
 )
 from ..data.datasets.metadata_file import METADATA_FILE_SUFFIX, register_metadata_file
+from .checks import ConfigValueError
 
 __all__ = ["follow_described_datasets", "register_dataset_files"]
 

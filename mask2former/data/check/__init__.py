@@ -4,3 +4,5 @@ file and what is wrong; per split, how often each class occurs; pictures of samp
 ground truth drawn."""
 from .dataset import DatasetCheck, check_dataset
 from .report import ERROR, WARNING, FileResult, Finding, SplitReport
+
+__all__ = ["ERROR", "WARNING", "DatasetCheck", "FileResult", "Finding", "SplitReport", "check_dataset"]

@@ -16,7 +16,12 @@ from ..datasets.description import (
     split_categories,
 )
 from ..formats import CocoFileError, list_images, pair_images_and_labels, read_coco_json
-from .files import check_image, check_instance_image, check_panoptic_annotation, check_semantic_pair
+from .files import (
+    check_image,
+    check_instance_image,
+    check_panoptic_annotation,
+    check_semantic_pair,
+)
 from .pictures import draw_ground_truth
 from .report import ERROR, WARNING, Finding, SplitReport
 

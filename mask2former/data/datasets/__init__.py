@@ -16,6 +16,17 @@ from .register_coco import register_all_coco
 from .register_mapillary_vistas import register_all_mapillary_vistas
 from .register_shapes import register_all_shapes
 
+__all__ = [
+    "DatasetNotFoundError",
+    "DescriptionError",
+    "UnknownDatasetError",
+    "check_datasets",
+    "datasets_root",
+    "load_categories",
+    "register_all",
+    "register_description",
+]
+
 
 def register_all(root: str):
     """(Re-)register all datasets of this package with ``root`` as the datasets folder."""

@@ -56,7 +56,12 @@ from ..formats import (
     load_semantic_records,
     read_coco_categories,
 )
-from .catalog import DatasetNotFoundError, panoptic_metadata, register_dataset, semantic_metadata
+from .catalog import (
+    DatasetNotFoundError,
+    panoptic_metadata,
+    register_dataset,
+    semantic_metadata,
+)
 
 __all__ = [
     "DESCRIPTION_ENTRY",
