@@ -1,6 +1,7 @@
 """Shared pieces of the tests of users' own datasets: the generated shapes dataset saved as a
 user has it (JPEG images, label PNGs, COCO JSON files), the description files of the worked
 example of docs/custom_data.md, and label images in the other formats users keep."""
+import importlib.util
 import json
 import os
 import re
@@ -16,6 +17,14 @@ SHAPES_CLASSES = ["circle", "square", "triangle", "star", "sky", "grass", "wall"
 # colours of the colour-label format of the tests (not the metadata's: a user's own)
 SHAPES_COLORS = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255], [128, 128, 0]]
 UNLABELED_COLOR = [0, 0, 0]
+
+
+def load_script(path: str, name: str):
+    """The script ``path`` (relative to the repository) imported as the module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def guide_descriptions() -> Dict[str, str]:

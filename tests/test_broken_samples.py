@@ -120,3 +120,22 @@ def test_training_stops_when_too_many_samples_are_broken(shapes, tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("train_net.py: error: Training stopped: 2 of the 4 training samples are broken")
     assert "000001.jpg (Cannot decode" in err and "000003.jpg (Cannot decode" in err
+
+
+def test_training_skips_a_label_whose_values_are_no_class(shapes, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    data = copy_shapes(shapes, tmp_path / "data")
+    label = os.path.join(data, "annotations", "train", "000003.png")
+    values = np.asarray(Image.open(label)).copy()
+    values[:4, :4] = 20  # class 19 (stored + 1) of a dataset of 7
+    Image.fromarray(values).save(label)
+    assert train(tmp_path, os.path.join(data, "custom_semantic.yaml")) == 0
+    log = open(tmp_path / "out" / "log.txt").read()
+    image = os.path.join(data, "images", "train", "000003.jpg")
+    assert log.count(f"Skipped a broken training sample, {image}: ") == 1
+    assert "19" in log.split(f"Skipped a broken training sample, {image}: ")[1].splitlines()[0]
+    with open(tmp_path / "out" / "metrics.json") as f:
+        metrics = [json.loads(line) for line in f]
+    assert metrics[-1]["iteration"] == 2 and metrics[-1]["data/broken_samples"] == 1

@@ -1,15 +1,16 @@
 """tools/check_dataset.py: every broken input of a described dataset is named with what is wrong
 and where; per split, a table of the classes; pictures of samples with their ground truth;
 exit status 1 on errors, 0 with warnings only, 2 for a description that is not valid."""
-import importlib.util
 import json
 import os
 
 import numpy as np
 import pytest
 from custom_data_helpers import (
-    REPO,
+    SHAPES_CLASSES,
     copy_shapes,
+    load_script,
+    prepared_labels,
     user_dataset,
     write,
     write_color_labels,
@@ -18,15 +19,10 @@ from PIL import Image
 
 from mask2former.cli import run_cli
 
-TOOL = os.path.join(REPO, "tools", "check_dataset.py")
-
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("check_dataset_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/check_dataset.py", "check_dataset_tool")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +58,13 @@ def test_clean_dataset_passes_with_tables_and_pictures(tool, shapes, tmp_path, c
     assert picture.shape == (image.shape[0], 2 * image.shape[1], 3)  # the image | its ground truth
     assert np.abs(picture[:, image.shape[1]:].astype(int) - image).mean() > 5  # something is drawn
     assert open(tmp_path / "out" / "report.txt").read() == ""
+    if task == "semantic":  # the tables' pixels and images per class, counted here
+        for split, table in zip(("train", "val"), out.split("\n== ")[1:]):
+            labels = prepared_labels(shapes, split).values()
+            for index, name in enumerate(SHAPES_CLASSES):
+                counts = [int((label == index).sum()) for label in labels]
+                row = f"| {name:<8} | {sum(c > 0 for c in counts):>8} | {sum(counts):>8} |"
+                assert row in table, (row, table)
 
 
 def _label(path) -> np.ndarray:

@@ -151,6 +151,7 @@ def test_missing_folders_are_named_when_the_dataset_is_used(tmp_path):
         check_datasets(["gone_train"], "DATASETS.TRAIN")
 
 
+SPLIT = "splits: {train: {image_root: i, sem_seg_root: l}}\n"  # a labelled semantic split
 BAD = {
     "unknown key": ("task: semantic\nclases: [a]\n", "unknown keys ['clases']"),
     "task": ("task: detection\n", "task: expected one of semantic, instance, panoptic, got 'detection'"),
@@ -159,27 +160,27 @@ BAD = {
     "class key": ("task: semantic\nclasses: [{name: a, colour: [1, 2, 3]}]\n", "classes[0]: unknown keys ['colour']"),
     "colour": ("task: semantic\nclasses: [{name: a, color: [1, 2]}]\n", "classes[0].color: expected a colour [r, g, b]"),
     "colour format without colours": (
-        "task: semantic\nlabel_format: color\nclasses: [a, {name: b, color: [1, 2, 3]}]\nsplits: {train: {image_root: i, sem_seg_root: l}}\n",
+        "task: semantic\nlabel_format: color\nclasses: [a, {name: b, color: [1, 2, 3]}]\n" + SPLIT,
         "label_format color needs the colour of every class; none for a",
     ),
     "same colour twice": (
-        "task: semantic\nlabel_format: color\nclasses: [{name: a, color: [1, 2, 3]}]\nignore_colors: [[1, 2, 3]]\nsplits: {train: {image_root: i, sem_seg_root: l}}\n",
+        "task: semantic\nlabel_format: color\nclasses: [{name: a, color: [1, 2, 3]}]\nignore_colors: [[1, 2, 3]]\n" + SPLIT,
         "colours given to more than one class",
     ),
     "ignore label is a class": (
-        "task: semantic\nignore_label: 1\nclasses: [a, b]\nsplits: {train: {image_root: i, sem_seg_root: l}}\n",
+        "task: semantic\nignore_label: 1\nclasses: [a, b]\n" + SPLIT,
         "ignore_label: 1 is the index of class 'b'",
     ),
     "thing in semantic": (
-        "task: semantic\nclasses: [{name: a, thing: true}]\nsplits: {train: {image_root: i, sem_seg_root: l}}\n",
+        "task: semantic\nclasses: [{name: a, thing: true}]\n" + SPLIT,
         "'thing' is for instance and panoptic datasets",
     ),
     "semantic key in instance": ("task: instance\nzero_is_ignore: true\n", "zero_is_ignore: is for semantic label images"),
     "split without images": ("task: instance\nsplits: {train: {json_file: a.json}}\n", "splits.train: expected {image_root: ..., json_file: ...}"),
-    "split key of another task": ("task: instance\nsplits: {train: {image_root: i, sem_seg_root: l}}\n", "unknown keys ['sem_seg_root'] for a instance dataset"),
+    "split key of another task": ("task: instance\n" + SPLIT, "unknown keys ['sem_seg_root'] for a instance dataset"),
     "half the panoptic labels": ("task: panoptic\nsplits: {train: {image_root: i, panoptic_json: p.json}}\n", "needs panoptic_json and panoptic_root"),
     "same folder": ("task: semantic\nclasses: [a]\nsplits: {train: {image_root: x, sem_seg_root: x}}\n", "must be different folders"),
-    "name of a builtin": ("name: shapes_sem_seg\ntask: semantic\nclasses: [a]\nsplits: {train: {image_root: i, sem_seg_root: l}}\n", "'shapes_sem_seg_train' is a dataset of its own already"),
+    "name of a builtin": ("name: shapes_sem_seg\ntask: semantic\nclasses: [a]\n" + SPLIT, "'shapes_sem_seg_train' is a dataset of its own already"),
     "not a mapping": ("- a\n", "expected a mapping with task, classes and splits"),
     "not YAML": ("task: [semantic\n", "not valid YAML"),
 }

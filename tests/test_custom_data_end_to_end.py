@@ -3,14 +3,13 @@ the generated shapes dataset saved as a user has it (JPEG images, label PNGs, CO
 described by the guide's description files, is checked (tools/check_dataset.py), trained on
 for a few iterations and evaluated with its task's evaluators (train_net.py), and drawn with
 the class names of the description (demo/demo.py)."""
-import importlib.util
 import json
 import logging
 import os
 import sys
 
 import pytest
-from custom_data_helpers import REPO, user_dataset
+from custom_data_helpers import REPO, load_script, user_dataset
 from train_helpers import TINY_TRAINING_OPTS
 
 from mask2former.cli import run_cli
@@ -26,13 +25,6 @@ OPTS = [*(o for pair in zip(TINY_TRAINING_OPTS[::2], TINY_TRAINING_OPTS[1::2]) i
         "SOLVER.MAX_ITER", "2", "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96"]
 
 
-def _script(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def scripts():
     sys.path.insert(0, REPO)  # train_net.py imports as a module, as the tests of train_net do
@@ -40,7 +32,7 @@ def scripts():
         import train_net
     finally:
         sys.path.remove(REPO)
-    return train_net, _script("tools/check_dataset.py", "check_dataset_tool"), _script("demo/demo.py", "demo_cli")
+    return train_net, load_script("tools/check_dataset.py", "check_dataset_tool"), load_script("demo/demo.py", "demo_cli")
 
 
 @pytest.fixture(scope="module")

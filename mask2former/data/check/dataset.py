@@ -90,21 +90,24 @@ def _coco_file(report: SplitReport, json_file: str, keys) -> Optional[dict]:
     return data
 
 
-def _images(report: SplitReport, data: dict, json_file: str) -> Dict:
-    """The file's images by id; repeated ids and file names reported."""
+def _coco_images(report: SplitReport, json_file: str) -> Tuple[Optional[dict], Dict]:
+    """The COCO file's content (None when unreadable, reported) and its images by id;
+    repeated ids and file names reported."""
+    data = _coco_file(report, json_file, ("images", "annotations"))
+    if data is None:
+        return None, {}
     for image_id in _repeated([i.get("id") for i in data["images"]]):
         report.findings.append(Finding(ERROR, "repeated image id", json_file, f"image id {image_id!r} is given to several images"))
     for name in _repeated([i.get("file_name") for i in data["images"]]):
         report.findings.append(Finding(ERROR, "files of the same name", json_file, f"several images are named {name!r}"))
-    return {i.get("id"): i for i in data["images"]}
+    return data, {i.get("id"): i for i in data["images"]}
 
 
 def _instance_tasks(description, split, report, id_map) -> List[tuple]:
     json_file = split.labels["json_file"]
-    data = _coco_file(report, json_file, ("images", "annotations"))
+    data, images = _coco_images(report, json_file)
     if data is None:
         return []
-    images = _images(report, data, json_file)
     for annotation_id in _repeated([a.get("id") for a in data["annotations"]]):
         report.findings.append(Finding(ERROR, "repeated annotation id", json_file, f"annotation id {annotation_id!r} is used more than once"))
     by_image = defaultdict(list)
@@ -122,10 +125,9 @@ def _instance_tasks(description, split, report, id_map) -> List[tuple]:
 
 def _panoptic_tasks(description, split, report, id_map) -> List[tuple]:
     json_file = split.labels["panoptic_json"]
-    data = _coco_file(report, json_file, ("images", "annotations"))
+    data, images = _coco_images(report, json_file)
     if data is None:
         return []
-    images = _images(report, data, json_file)
     for name in _repeated([a.get("file_name") for a in data["annotations"]]):
         report.findings.append(Finding(ERROR, "files of the same name", json_file, f"several annotations name the PNG {name!r}"))
     tasks, annotated = [], set()
