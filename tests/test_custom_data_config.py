@@ -7,7 +7,7 @@ import os
 
 import pytest
 from conftest import make_tiny_cfg
-from custom_data_helpers import user_dataset, write
+from custom_data_helpers import load_script, user_dataset, write
 from detectron2.data import DatasetCatalog
 
 from mask2former.cli import add_config_arguments, config_overrides, load_config
@@ -107,3 +107,16 @@ def test_dataset_option_without_val_split_evaluates_on_nothing(shapes, tmp_path)
 def test_dataset_option_reports_a_bad_description_at_once(tmp_path):
     with pytest.raises(DescriptionError, match="does not exist"):
         _parse(["--config-file", "x", "--dataset", str(tmp_path / "nothing.yaml")])
+
+
+def test_analyze_model_takes_the_dataset_option(shapes, tiny_base):
+    """tools/analyze_model.py counts the model of the dataset's classes over its val images."""
+    from detectron2.modeling import build_model
+
+    description = os.path.join(shapes, "custom_semantic.yaml")
+    results = load_script("tools/analyze_model.py", "analyze_model_tool").run([
+        "--tasks", "parameter", "flop", "-n", "2", "--random-weights", "--config-file", tiny_base,
+        "--dataset", description, "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96",
+    ])
+    assert results["parameter"] == sum(p.numel() for p in build_model(make_tiny_cfg(num_classes=7)).parameters())
+    assert len(results["flop"]["totals"]) == 2  # the 2 images of the val split
