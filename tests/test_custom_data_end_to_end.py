@@ -42,7 +42,7 @@ def shapes(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["semantic", "instance", "panoptic"])
-def test_describe_check_train_evaluate_draw(scripts, shapes, task, tmp_path, caplog):
+def test_describe_check_train_evaluate_draw(scripts, shapes, task, tmp_path, caplog, monkeypatch):
     train_net, check_tool, demo = scripts
     description = os.path.join(shapes, f"custom_{task}.yaml")
     config = f"quickstart/{task}.yaml"
@@ -66,6 +66,13 @@ def test_describe_check_train_evaluate_draw(scripts, shapes, task, tmp_path, cap
     assert set(results) == RESULTS[task]
     if task == "semantic":
         assert set(results["sem_seg"]) >= {f"IoU-{c}" for c in ("circle", "star", "wall")}  # the description's names
+        predictions = str(tmp_path / "eval" / "inference" / "sem_seg_predictions.json")
+        pq_tool = load_script("tools/evaluate_pq_for_semantic_segmentation.py", "pq_tool")
+        monkeypatch.chdir(shapes)  # a name that training has not registered: relative to here
+        pq_tool.main(["--dataset-name", f"custom_{task}.yaml:val", "--json-file", predictions, "--output", str(tmp_path / "pq.json")])
+        with open(tmp_path / "pq.json") as f:
+            pq = json.load(f)
+        assert pq["num_images"] == 2 and pq["mIoU"] == pytest.approx(results["sem_seg"]["mIoU"], abs=1e-6)
 
     image = os.path.join(shapes, "images", "val", "000001.jpg")
     with caplog.at_level(logging.INFO):

@@ -90,60 +90,64 @@ def _coco_file(report: SplitReport, json_file: str, keys) -> Optional[dict]:
     return data
 
 
-def _coco_images(report: SplitReport, json_file: str) -> Tuple[Optional[dict], Dict]:
-    """The COCO file's content (None when unreadable, reported) and its images by id;
-    repeated ids and file names reported."""
+def _coco_annotations(
+    report: SplitReport, json_file: str, unique_key: str, kind: str, message: str
+) -> Optional[Tuple[Dict, Dict[object, List[dict]]]]:
+    """The COCO file's images by id and annotations by image id (None when the file is
+    unreadable). Reported: repeated image ids and file names, annotations of no image (left
+    out), and annotations that repeat the value of ``unique_key`` (``kind``, ``message``
+    formatted with the value)."""
     data = _coco_file(report, json_file, ("images", "annotations"))
     if data is None:
-        return None, {}
+        return None
     for image_id in _repeated([i.get("id") for i in data["images"]]):
         report.findings.append(Finding(ERROR, "repeated image id", json_file, f"image id {image_id!r} is given to several images"))
     for name in _repeated([i.get("file_name") for i in data["images"]]):
         report.findings.append(Finding(ERROR, "files of the same name", json_file, f"several images are named {name!r}"))
-    return data, {i.get("id"): i for i in data["images"]}
-
-
-def _instance_tasks(description, split, report, id_map) -> List[tuple]:
-    json_file = split.labels["json_file"]
-    data, images = _coco_images(report, json_file)
-    if data is None:
-        return []
-    for annotation_id in _repeated([a.get("id") for a in data["annotations"]]):
-        report.findings.append(Finding(ERROR, "repeated annotation id", json_file, f"annotation id {annotation_id!r} is used more than once"))
+    for value in _repeated([a.get(unique_key) for a in data["annotations"]]):
+        report.findings.append(Finding(ERROR, kind, json_file, message.format(value)))
+    images = {i.get("id"): i for i in data["images"]}
     by_image = defaultdict(list)
     for annotation in data["annotations"]:
-        if annotation.get("image_id") not in images:
+        image_id = annotation.get("image_id")
+        if image_id in images:
+            by_image[image_id].append(annotation)
+        else:
+            name = annotation.get("file_name") or f"annotation {annotation.get('id')}"
             report.findings.append(
-                Finding(ERROR, "annotation of no image", json_file, f"annotation {annotation.get('id')}: image_id {annotation.get('image_id')!r} is not among the images")
+                Finding(ERROR, "annotation of no image", json_file, f"{name}: image_id {image_id!r} is not among the images")
             )
-        by_image[annotation.get("image_id")].append(annotation)
-    return [
-        (os.path.join(split.image_root, info.get("file_name", "")), info, by_image[image_id], id_map, json_file)
-        for image_id, info in images.items()
-    ]
+    return images, by_image
 
 
-def _panoptic_tasks(description, split, report, id_map) -> List[tuple]:
-    json_file = split.labels["panoptic_json"]
-    data, images = _coco_images(report, json_file)
-    if data is None:
+# per COCO task: the split's file, and the key that no two annotations share (what repeating it is)
+_COCO_FILES = {
+    "instance": ("json_file", "id", "repeated annotation id", "annotation id {!r} is used more than once"),
+    "panoptic": ("panoptic_json", "file_name", "files of the same name", "several annotations name the PNG {!r}"),
+}
+
+
+def _coco_tasks(task: str, split: Split, report: SplitReport, id_map: Dict[int, int]) -> List[tuple]:
+    """The checks of each image of an instance split (the image, its annotations) or of each
+    annotation of a panoptic split (the image, its PNG)."""
+    key, *unique = _COCO_FILES[task]
+    json_file = split.labels[key]
+    found = _coco_annotations(report, json_file, *unique)
+    if found is None:
         return []
-    for name in _repeated([a.get("file_name") for a in data["annotations"]]):
-        report.findings.append(Finding(ERROR, "files of the same name", json_file, f"several annotations name the PNG {name!r}"))
-    tasks, annotated = [], set()
-    for annotation in data["annotations"]:
-        info = images.get(annotation.get("image_id"))
-        if info is None:
-            report.findings.append(
-                Finding(ERROR, "annotation of no image", json_file, f"{annotation.get('file_name')}: image_id {annotation.get('image_id')!r} is not among the images")
-            )
-            continue
-        annotated.add(annotation.get("image_id"))
-        png = os.path.join(split.labels["panoptic_root"], annotation.get("file_name", ""))
-        tasks.append((os.path.join(split.image_root, info.get("file_name", "")), png, annotation, id_map, json_file))
+    images, by_image = found
+    if task == "instance":
+        return [
+            (os.path.join(split.image_root, info.get("file_name", "")), info, by_image[image_id], id_map, json_file)
+            for image_id, info in images.items()
+        ]
+    tasks = []
     for image_id, info in images.items():
-        if image_id not in annotated:
+        if not by_image[image_id]:
             report.findings.append(Finding(WARNING, "image without a label", json_file, f"image {info.get('file_name')!r} has no annotation: left out"))
+        for annotation in by_image[image_id]:
+            png = os.path.join(split.labels["panoptic_root"], annotation.get("file_name", ""))
+            tasks.append((os.path.join(split.image_root, info.get("file_name", "")), png, annotation, id_map, json_file))
     return tasks
 
 
@@ -162,10 +166,9 @@ def _check_split(
         tasks, check = [(image,) for image in list_images(split.image_root)], check_image
     elif task == "semantic":
         tasks, check = _semantic_tasks(description, split, report), check_semantic_pair
-    elif task == "instance":
-        tasks, check = _instance_tasks(description, split, report, id_map), check_instance_image
     else:
-        tasks, check = _panoptic_tasks(description, split, report, id_map), check_panoptic_annotation
+        check = check_instance_image if task == "instance" else check_panoptic_annotation
+        tasks = _coco_tasks(task, split, report, id_map)
     results = _map(check, tasks, workers)
     for result in results:
         report.add(result)

@@ -245,11 +245,12 @@ def read_description(path: str) -> DatasetDescription:
             work, naming the key.
     """
     path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(path):
+        raise DescriptionError(f"dataset description {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise DescriptionError(f"dataset description {path} does not exist") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""
