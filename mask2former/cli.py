@@ -7,8 +7,9 @@
 - One command-line form everywhere: ``--config-file`` takes a file or the name of a shipped
   config (``ade20k/swin_L.yaml``, see :mod:`mask2former.model_zoo`); config overrides are
   ``KEY VALUE`` pairs at the end of the command, as in Detectron2's ``train_net.py``, with
-  ``--opts KEY VALUE ...`` accepted as an alias (:func:`add_config_arguments`,
-  :func:`load_config`).
+  ``--opts KEY VALUE ...`` accepted as an alias; ``--dataset FILE`` names a dataset
+  description (:mod:`mask2former.data.datasets.description`) to train and evaluate on
+  (:func:`add_config_arguments`, :func:`config_overrides`, :func:`load_config`).
 - The checks that turn a late traceback into one early line: :func:`check_device` (the rule
   for ``MODEL.DEVICE cuda`` without a GPU) and :func:`check_output_dir`.
 """
@@ -23,6 +24,7 @@ import torch
 from detectron2.config import get_cfg
 
 from .config import add_maskformer2_config, merge_config
+from .data.datasets.description import description_overrides
 from .errors import UsageError, UserError
 from .model_zoo import resolve_config_file
 
@@ -84,8 +86,8 @@ def add_config_arguments(
     default_config: Optional[str] = None,
 ) -> argparse.ArgumentParser:
     """Add the shared arguments to ``parser``: ``--config-file`` (a file or a shipped config's
-    name; required unless ``default_config``), ``--debug``, and the config overrides:
-    positional ``KEY VALUE ...`` and ``--opts KEY VALUE ...`` (read them with
+    name; required unless ``default_config``), ``--debug``, ``--dataset`` and the config
+    overrides: positional ``KEY VALUE ...`` and ``--opts KEY VALUE ...`` (read them with
     :func:`config_overrides`). ``config_file`` and ``positional_overrides`` False leave out
     what the parser has already, e.g. Detectron2's ``default_argument_parser`` both."""
     if config_file:
@@ -102,6 +104,12 @@ def add_config_arguments(
         "--debug",
         action="store_true",
         help=f"show the traceback of errors that are reported in one line (or set {DEBUG_ENV}=1)",
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="FILE",
+        help="a dataset description (docs/custom_data.md): train on its train split, evaluate "
+        "on its val split; the model takes its classes",
     )
     if positional_overrides:
         parser.add_argument(
@@ -133,11 +141,12 @@ def split_trailing_overrides(values: Sequence[str]) -> Tuple[List[str], List[str
 
 def config_overrides(args: argparse.Namespace, extra: Sequence[str] = ()) -> List[str]:
     """The KEY VALUE overrides of a command line parsed with :func:`add_config_arguments`:
-    ``extra`` (see :func:`split_trailing_overrides`), the positional ones, then those after
-    ``--opts``.
+    those of ``--dataset`` (DATASETS.TRAIN and DATASETS.TEST), ``extra`` (see
+    :func:`split_trailing_overrides`), the positional ones, then those after ``--opts``.
 
     Raises:
         UsageError: an option among the overrides (options go before them) or an odd count.
+        DescriptionError: an invalid ``--dataset`` file.
     """
     opts = list(extra) + [o for o in list(args.opts or []) + list(args.opts_alias or []) if o != "--opts"]
     options = [o for o in opts if o.startswith("--")]
@@ -150,7 +159,8 @@ def config_overrides(args: argparse.Namespace, extra: Sequence[str] = ()) -> Lis
         raise UsageError(
             f"config overrides come in KEY VALUE pairs, got {len(opts)} words: {' '.join(opts)}"
         )
-    return opts
+    dataset = getattr(args, "dataset", None)
+    return (description_overrides(dataset) if dataset else []) + opts
 
 
 def load_config(config_file: str, opts: Sequence[str] = (), add_config=add_maskformer2_config):

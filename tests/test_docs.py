@@ -11,7 +11,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCUMENTS = [
     "README.md", "docs/demo.md", "docs/export.md", "docs/evaluation.md", "docs/analysis.md",
-    "docs/video.md", "ops/README.md",
+    "docs/video.md", "docs/custom_data.md", "ops/README.md",
 ]
 # [text](target) and ![alt](target); the target up to a space (a title) or ")"
 LINK = re.compile(r"(!?)\[[^\]]*\]\(([^)\s]+)[^)]*\)")
@@ -91,15 +91,16 @@ def test_readme_model_zoo_snippet_runs_outside_the_checkout(tmp_path):
     assert printed[1].startswith("https://dl.fbaipublicfiles.com/maskformer/mask2former/ade20k/semantic/")
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/demo.md", "docs/export.md"])
+@pytest.mark.parametrize("document", ["README.md", "docs/demo.md", "docs/export.md", "docs/custom_data.md"])
 def test_config_files_in_commands_exist(document):
-    """Every `--config-file X` of a document's commands names a file of the checkout or a
-    shipped config."""
+    """Every `--config-file X` of a document's commands names a file of the checkout, a
+    shipped config, or a file the document shows (a YAML block headed ``# X``)."""
     from mask2former.model_zoo import resolve_config_file
 
     with open(os.path.join(REPO, document), encoding="utf-8") as f:
         text = f.read()
     names = set(re.findall(r"--config-file[ `]+([\w./-]+\.yaml)", text))
+    names -= set(re.findall(r"```yaml\n# ([\w./-]+\.yaml)", text))  # a user's file the document writes
     assert names or document != "README.md"
     for name in names:
         if not os.path.isfile(os.path.join(REPO, name)):  # a path of the checkout, or a name

@@ -9,6 +9,8 @@ papers' tables come from (fvcore; one fused multiply-add counts as one flop).
         MODEL.WEIGHTS model.pkl
     # panoptic / instance: the average over the first 100 images of cfg.DATASETS.TEST[0]
     python tools/analyze_model.py --tasks flop -n 100 --config-file CONFIG MODEL.WEIGHTS model.pkl
+    # the same over the val split of your own dataset (docs/custom_data.md)
+    python tools/analyze_model.py --tasks flop --dataset my_data.yaml --config-file CONFIG
     # any input size, random weights
     python tools/analyze_model.py --tasks flop --input-size 800 1216 --random-weights \
         --config-file CONFIG
@@ -38,6 +40,7 @@ from mask2former.utils.analysis import (  # noqa: E402
     flop_count_analysis,
 )
 from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
+from mask2former.cli import add_config_arguments, config_overrides  # noqa: E402
 from mask2former.config import merge_config  # noqa: E402
 from mask2former.engine.predictor import load_trained_weights  # noqa: E402
 
@@ -46,7 +49,6 @@ TASKS = ("flop", "activation", "parameter", "structure")
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True, metavar="FILE")
     parser.add_argument("--tasks", choices=TASKS, required=True, nargs="+")
     parser.add_argument(
         "-n", "--num-inputs", default=100, type=int,
@@ -59,15 +61,14 @@ def build_parser():
     )  # fmt: skip
     size.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="one zero image of this size")
     parser.add_argument("--random-weights", action="store_true", help="count without loading MODEL.WEIGHTS")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
-    return parser
+    # --config-file, --dataset (images of its val split; the model takes its classes), --debug, overrides
+    return add_config_arguments(parser)
 
 
 def setup_cfg(args):
     cfg = get_cfg()
     add_maskformer2_config(cfg)
-    merge_config(cfg, args.config_file, args.opts)
+    merge_config(cfg, args.config_file, config_overrides(args))
     cfg.DATALOADER.NUM_WORKERS = 0
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"

@@ -12,6 +12,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 from .._private_api import clear_checkpoint_url
 from ..errors import UserError
+from .class_head import class_count_change
 from .formats import (
     SAFETENSORS_SUFFIX,
     CheckpointReadError,
@@ -221,6 +222,10 @@ class MaskFormerCheckpointer(DetectionCheckpointer):
 
     def _log_incompatible_keys(self, incompatible) -> None:
         report = self.last_report
+        fine_tuning = report is not None and class_count_change(report, self.model)
+        if fine_tuning:  # one line instead of Detectron2's warning per tensor
+            self.logger.info(fine_tuning)
+            return
         if report is not None:
             (self.logger.info if report.complete else self.logger.warning)(report.summary())
         super()._log_incompatible_keys(incompatible)

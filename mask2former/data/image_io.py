@@ -17,6 +17,7 @@ __all__ = [
     "ImageReadError",
     "read_image_checked",
     "read_label_map",
+    "read_color_label",
     "read_panoptic_png",
     "check_same_size",
 ]
@@ -84,6 +85,18 @@ def read_label_map(path: str) -> np.ndarray:
             "8- or 16-bit image (L, P or I;16) holding class ids"
         )
     return np.asarray(image).astype(np.int64)
+
+
+def read_color_label(path: str) -> np.ndarray:
+    """Read a label image that stores classes as colours (RGB, RGBA or palette PNG) as an
+    (H, W, 3) uint8 RGB array; the alpha channel, if any, is dropped."""
+    image = _open(path)
+    if image.mode not in ("RGB", "RGBA", "P", "PA"):
+        raise ImageReadError(
+            f"Colour label {path} has PIL mode {image.mode!r}; expected an RGB (or palette) "
+            "image whose colours are the classes'"
+        )
+    return np.asarray(image.convert("RGB"))
 
 
 def read_panoptic_png(path: str) -> np.ndarray:

@@ -23,6 +23,8 @@ __all__ = [
     "shift_ade20k_semantic",
     "prepare_ade20k_semantic",
     "semantic_from_panoptic",
+    "semantic_of_segments",
+    "instance_annotation",
     "prepare_ade20k_panoptic",
     "prepare_ade20k_instance",
     "prepare_coco_stuff_10k",
@@ -57,6 +59,22 @@ def segment_bbox(mask: np.ndarray) -> List[int]:
     return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
 
 
+def instance_annotation(mask: np.ndarray, annotation_id, image_id, category_id, iscrowd: int) -> dict:
+    """A COCO instance annotation of a non-empty boolean (H, W) mask: compressed RLE, area,
+    bbox."""
+    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return {
+        "id": annotation_id,
+        "image_id": image_id,
+        "category_id": category_id,
+        "segmentation": rle,
+        "area": int(mask.sum()),
+        "bbox": segment_bbox(mask),
+        "iscrowd": iscrowd,
+    }
+
+
 def shift_ade20k_semantic(src: str, dst: str):
     """ADE20K label PNG (0 = "other", 1..K = classes) -> detectron2 format (255 = ignore,
     0..K-1 = classes)."""
@@ -87,23 +105,34 @@ def semantic_from_panoptic(
     ``categories``) of each segment's category, 255 where no segment is (crowd segments keep
     their category). Returns the number of PNGs written."""
     contiguous = {cat["id"]: i for i, cat in enumerate(categories)}
-    if len(contiguous) > 255:
-        raise ValueError("semantic_from_panoptic writes 8-bit PNGs: at most 255 categories")
     with open(panoptic_json) as f:
         annotations = json.load(f)["annotations"]
     for ann in annotations:
-        pan_path = os.path.join(panoptic_root, ann["file_name"])
-        pan_seg = read_panoptic_png(pan_path)
-        semantic = np.full(pan_seg.shape, 255, dtype=np.uint8)
-        for segment in ann["segments_info"]:
-            if segment["category_id"] not in contiguous:
-                raise KeyError(
-                    f"{panoptic_json}: segment {segment['id']} of {ann['file_name']} has unknown "
-                    f"category_id {segment['category_id']}"
-                )
-            semantic[pan_seg == segment["id"]] = contiguous[segment["category_id"]]
+        pan_seg = read_panoptic_png(os.path.join(panoptic_root, ann["file_name"]))
+        semantic = semantic_of_segments(
+            pan_seg, ann["segments_info"], contiguous, f"{panoptic_json}: {ann['file_name']}"
+        )
         _save_image(semantic, os.path.join(sem_seg_root, ann["file_name"]))
     return len(annotations)
+
+
+def semantic_of_segments(
+    pan_seg: np.ndarray, segments_info: Iterable[dict], contiguous: Dict[int, int], where: str
+) -> np.ndarray:
+    """The (H, W) uint8 semantic label map of a panoptic annotation: the contiguous index
+    (``contiguous[category_id]``) of each segment of ``pan_seg`` (segment ids, (H, W)), 255
+    where no segment is (crowd segments keep their category). ``where`` names the annotation
+    in errors."""
+    if len(contiguous) > 255:
+        raise ValueError("semantic labels of panoptic annotations are 8-bit PNGs: at most 255 categories")
+    semantic = np.full(pan_seg.shape, 255, dtype=np.uint8)
+    for segment in segments_info:
+        if segment["category_id"] not in contiguous:
+            raise KeyError(
+                f"{where}: segment {segment['id']} has unknown category_id {segment['category_id']}"
+            )
+        semantic[pan_seg == segment["id"]] = contiguous[segment["category_id"]]
+    return semantic
 
 
 def _ade20k_inputs(ade_root: str, dirname: str):
@@ -199,18 +228,8 @@ def prepare_ade20k_instance(ade_root: str, instance_categories: List[dict]) -> i
             h, w = image.shape[:2]
             images.append({"id": stem, "file_name": os.path.basename(image_path), "height": h, "width": w})
             for mask, category_id in _ade20k_thing_segments(categories_r, indices_g, to_semantic, instance_path):
-                rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-                rle["counts"] = rle["counts"].decode("ascii")
                 annotations.append(
-                    {
-                        "id": len(annotations) + 1,
-                        "image_id": stem,
-                        "category_id": category_id,
-                        "segmentation": rle,
-                        "area": int(mask.sum()),
-                        "bbox": segment_bbox(mask),
-                        "iscrowd": 0,
-                    }
+                    instance_annotation(mask, len(annotations) + 1, stem, category_id, iscrowd=0)
                 )
             count += 1
         _save_json(

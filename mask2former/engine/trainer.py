@@ -5,13 +5,13 @@ import os
 import weakref
 from collections import OrderedDict
 
-from detectron2.data import build_detection_train_loader
 from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model
 from detectron2.modeling import build_model
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from ..data import build_dataset_mapper
+from ..data.broken_samples import build_train_loader_skipping_broken
 from ..evaluation import build_evaluator
 from ..solver import apply_schedule, build_lr_scheduler, build_optimizer
 from ..modeling.test_time_augmentation import SemanticSegmentorWithTTA
@@ -97,7 +97,8 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return build_detection_train_loader(cfg, mapper=build_dataset_mapper(cfg, True))
+        # broken samples are skipped, named in the log and counted in the metrics
+        return build_train_loader_skipping_broken(cfg, build_dataset_mapper(cfg, True))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -89,30 +89,43 @@ def panoptic_metadata(categories: Sequence[dict]) -> Dict:
     }
 
 
+# where the built-in datasets are looked for, for the message of a missing one
+_LOOKUP = (
+    f"; folder layouts are in {README}. Datasets are looked up under $DETECTRON2_DATASETS "
+    "(default: ./datasets)."
+)
+
+
 def _check_paths(name: str, required: Sequence[str], hint: str):
     missing = [p for p in required if not os.path.exists(p)]
     if missing:
         raise DatasetNotFoundError(
-            f"Dataset '{name}' is not where it was registered: missing {', '.join(missing)}. "
-            f"{hint}; folder layouts are in {README}. Datasets are looked up under "
-            "$DETECTRON2_DATASETS (default: ./datasets)."
+            f"Dataset '{name}' is not where it was registered: missing {', '.join(missing)}. {hint}"
         )
 
 
 def register_dataset(
-    name: str, loader: Callable[[], list], *, required: Sequence[str], hint: str, **metadata
+    name: str,
+    loader: Callable[[], list],
+    *,
+    required: Sequence[str],
+    hint: str,
+    lookup: str = _LOOKUP,
+    **metadata,
 ):
     """(Re-)register ``name`` in DatasetCatalog / MetadataCatalog.
 
     ``loader`` runs lazily, when the dataset is first used, and only after every path in
     ``required`` was found to exist; otherwise a :class:`DatasetNotFoundError` names the
-    missing paths and ``hint`` (how to prepare the data). Registering an existing name
-    replaces it, so the datasets can be re-rooted (e.g. in tests).
+    missing paths, ``hint`` (how to prepare the data) and ``lookup`` (by default, where the
+    built-in datasets are looked for). Registering an existing name replaces it, so the
+    datasets can be re-rooted (e.g. in tests).
     """
     if name in DatasetCatalog:
         DatasetCatalog.remove(name)
     if name in MetadataCatalog:
         MetadataCatalog.remove(name)
+    hint = hint + (lookup or ".")
     _REQUIREMENTS[name] = (tuple(required), hint)
 
     def load():
