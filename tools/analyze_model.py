@@ -17,29 +17,27 @@ Unlike the published tool, the count includes multi-scale deformable attention a
 attention (handles in mask2former/utils/analysis.py). Figures against the papers: docs/analysis.md.
 """
 import argparse
-import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from detectron2.config import get_cfg  # noqa: E402
-from detectron2.data import build_detection_test_loader  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
-from detectron2.utils.analysis import parameter_count_table  # noqa: E402
-from detectron2.utils.logger import setup_logger  # noqa: E402
-from fvcore.nn import flop_count_table, parameter_count  # noqa: E402
+from detectron2.config import get_cfg
+from detectron2.data import build_detection_test_loader
+from detectron2.modeling import build_model
+from detectron2.utils.analysis import parameter_count_table
+from detectron2.utils.logger import setup_logger
+from fvcore.nn import flop_count_table, parameter_count
 
-from mask2former import add_maskformer2_config  # noqa: E402
-from mask2former.utils.analysis import (  # noqa: E402
+from mask2former import add_maskformer2_config
+from mask2former.utils.analysis import (
     activation_count_analysis,
     count_over_inputs,
     flop_count_analysis,
 )
-from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
-from mask2former.config import merge_config  # noqa: E402
-from mask2former.engine.predictor import load_trained_weights  # noqa: E402
+from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.config import merge_config
+from mask2former.engine.predictor import load_trained_weights
 
 TASKS = ("flop", "activation", "parameter", "structure")
 

@@ -13,10 +13,8 @@ the boundary_iou API); see mask2former/evaluation/boundary_iou.py.
 import argparse
 import contextlib
 import io
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 

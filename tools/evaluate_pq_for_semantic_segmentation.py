@@ -12,10 +12,8 @@ Works for any registered semantic dataset (ADE20K, ADE20K-Full, COCO-Stuff, your
 """
 import argparse
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):

@@ -15,12 +15,9 @@ import os
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # run from anywhere without installing
-
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.utils.allocator import keep_freed_heap_memory  # noqa: E402
-from mask2former.cli import (  # noqa: E402
+from mask2former.utils.allocator import keep_freed_heap_memory
+from mask2former.cli import (
     add_config_arguments,
     check_device,
     check_output_dir,
@@ -28,20 +25,21 @@ from mask2former.cli import (  # noqa: E402
     load_config,
     run_cli,
 )
-from mask2former.data.datasets import check_datasets, datasets_root  # noqa: E402
-from mask2former.data.shapes import generate  # noqa: E402
-from mask2former.engine import Trainer  # noqa: E402
-from mask2former.model_zoo import get_config_file  # noqa: E402
+from mask2former.data.datasets import check_datasets, datasets_root
+from mask2former.data.shapes import generate
+from mask2former.engine import Trainer
+from mask2former.model_zoo import get_config_file
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader  # noqa: E402
-from detectron2.engine import default_setup  # noqa: E402
-from detectron2.evaluation import SemSegEvaluator  # noqa: E402
-from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
-from PIL import Image  # noqa: E402
-from tabulate import tabulate  # noqa: E402
+import numpy as np
+import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
+from detectron2.engine import default_setup
+from detectron2.evaluation import SemSegEvaluator
+from detectron2.utils.visualizer import ColorMode, Visualizer
+from PIL import Image
+from tabulate import tabulate
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("semantic", "panoptic", "instance")
 # the headline metrics printed per result key of the evaluators
 HEADLINE_METRICS = {
