@@ -8,7 +8,6 @@ import copy
 import tempfile
 import time
 
-
 MAPPERS = (
     ("mask_former_semantic", "shapes_sem_seg_train"),
     ("mask_former_panoptic", "shapes_panoptic_train"),

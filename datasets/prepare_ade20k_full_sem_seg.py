@@ -7,7 +7,6 @@ import argparse
 import sys
 
 
-
 def main(argv=None):
     from mask2former.data.datasets.catalog import datasets_root
     from mask2former.data.preparation import prepare_ade20k_full

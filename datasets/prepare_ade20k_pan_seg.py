@@ -8,7 +8,6 @@ import os
 import sys
 
 
-
 def main(argv=None):
     from mask2former.data.datasets.catalog import datasets_root, load_categories
     from mask2former.data.preparation import prepare_ade20k_panoptic

@@ -6,7 +6,6 @@ import os
 import sys
 
 
-
 def main(argv=None):
     from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
 

@@ -22,7 +22,6 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 
-
 NUM_CATEGORIES = 10
 
 
@@ -88,7 +87,10 @@ def time_evaluation(dataset: Dict, results: List[dict], iou_type: str, fast: boo
     """Seconds of one evaluation (as instance evaluation runs it) and its 12 summary numbers."""
     from pycocotools.coco import COCO
 
-    from mask2former.evaluation.coco_eval import cocoeval_fn, evaluate_predictions_on_coco
+    from mask2former.evaluation.coco_eval import (
+        cocoeval_fn,
+        evaluate_predictions_on_coco,
+    )
     from mask2former.utils.timing import clock
 
     coco_gt = COCO()

@@ -23,7 +23,6 @@ import re
 
 import torch
 
-
 from mask2former.checkpoint import read_checkpoint, write_d2_pickle
 from mask2former.modeling.backbone.window_attention import relative_position_index
 

@@ -11,7 +11,6 @@ published configs do. The classifier (fc) and BatchNorm's num_batches_tracked ar
 import argparse
 import re
 
-
 from mask2former.checkpoint import read_checkpoint, write_d2_pickle
 
 # torchvision name pattern -> Detectron2 name template

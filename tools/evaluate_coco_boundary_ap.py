@@ -15,14 +15,16 @@ import contextlib
 import io
 import sys
 
-
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
 def main(argv=None):
     from detectron2.utils.logger import create_small_table
 
-    from mask2former.evaluation.coco_eval import evaluate_coco_files, fast_cocoeval_available
+    from mask2former.evaluation.coco_eval import (
+        evaluate_coco_files,
+        fast_cocoeval_available,
+    )
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -15,7 +15,6 @@ import json
 import sys
 
 
-
 def main(argv=None):
     from mask2former.evaluation.semantic_pq import evaluate_semantic_predictions
 
