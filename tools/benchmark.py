@@ -33,7 +33,6 @@ from typing import Dict, List
 
 import torch
 
-
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
 from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.checkpoint import MaskFormerCheckpointer
