@@ -11,21 +11,9 @@ Same command line as train_net.py:
 Evaluation writes the predictions in the YouTube-VIS results format to
 OUTPUT_DIR/inference/results.json and reports video AP when the split has annotations.
 """
-import functools
 import sys
 
-import train_net
-from mask2former.video import add_video_model_config
-from mask2former.video.trainer import VideoTrainer
-
-main = functools.partial(train_net.main, trainer_class=VideoTrainer, add_config=add_video_model_config)
-
-
-def cli(argv=None) -> int:
-    """train_net.py's command line, checks and error convention with the video trainer and
-    config keys."""
-    return train_net.cli(argv, main=main, add_config=add_video_model_config, prog="train_net_video.py")
-
+from mask2former.commands.train_net_video import cli, main  # noqa: F401
 
 if __name__ == "__main__":
     sys.exit(cli())

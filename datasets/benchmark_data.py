@@ -5,12 +5,8 @@
 """
 import argparse
 import copy
-import os
-import sys
 import tempfile
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MAPPERS = (
     ("mask_former_semantic", "shapes_sem_seg_train"),

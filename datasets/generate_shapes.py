@@ -4,12 +4,9 @@ or with --videos the shapes videos under .../shapes_video.
 
     python datasets/generate_shapes.py [--videos] [--root R] [--num-train N] [--num-val N] [--seed S]
 """
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mask2former.data.shapes import main  # noqa: E402
+from mask2former.data.shapes import main
 
 if __name__ == "__main__":
     main()

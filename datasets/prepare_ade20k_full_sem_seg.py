@@ -4,10 +4,7 @@ and annotations_detectron2/{training,validation}/ (16-bit TIFF class index, 6553
 from the ADE20K full release (index_ade20k.pkl and the images' *_seg.png), resizing images
 whose shorter side exceeds 512, as the published MaskFormer preparation does."""
 import argparse
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):

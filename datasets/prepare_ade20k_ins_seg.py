@@ -5,8 +5,6 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 def main(argv=None):
     from mask2former.data.datasets.catalog import datasets_root, load_categories

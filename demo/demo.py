@@ -33,6 +33,7 @@ from mask2former.cli import (
     split_trailing_overrides,
 )
 from mask2former.data.image_io import read_image_checked
+from mask2former.engine.visualization import TASKS, VisualizationDemo, check_task
 from mask2former.errors import UsageError
 from mask2former.checkpoint.fetch import fetch_weights
 
@@ -40,9 +41,6 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
 from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from predictor import TASKS, VisualizationDemo, check_task  # noqa: E402  (sibling module)
 
 logger = logging.getLogger("demo")
 

@@ -106,6 +106,18 @@ def test_tool_flops_averaged_over_dataset_images(shapes_root):
     assert results["parameter"] == sum(p.numel() for p in model.parameters())
 
 
+def test_tool_counts_the_reference_model(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(make_tiny_cfg().dump())
+    common = ["--tasks", "flop", "--input-size", "64", "64", "--random-weights", "--config-file", str(config)]
+    fast = _tool().run(common)["flop"]
+    reference = _tool().run(common + ["--reference"])["flop"]
+    assert "ms_deform_attn" in fast["by_operator"] and "grid_sampler" not in fast["by_operator"]
+    assert "grid_sampler" in reference["by_operator"] and "ms_deform_attn" not in reference["by_operator"]
+    # the published decoder resizes every full-resolution mask prediction for its attention masks
+    assert reference["mean"] > fast["mean"]
+
+
 def test_tool_requires_weights_or_random_weights(tmp_path):
     from mask2former.engine.predictor import MissingWeightsError
 

@@ -171,8 +171,7 @@ def train_net_eval(monkeypatch, tmp_path, shapes_root):
     giving the model that was evaluated (None if evaluation was not reached). Errors propagate
     (``MASK2FORMER_DEBUG``) instead of becoming train_net's one-line report."""
     monkeypatch.setenv("MASK2FORMER_DEBUG", "1")
-    monkeypatch.syspath_prepend(str(REPO))
-    import train_net
+    from mask2former.commands import train_net  # the command behind train_net.py
 
     evaluated = []
     monkeypatch.setattr(train_net.Trainer, "build_model", staticmethod(lambda cfg: _tiny_model()[0]))

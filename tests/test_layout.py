@@ -29,7 +29,7 @@ LAYERS = [
     ["engine"],
     ["export", "utils"],
     ["video"],
-    ["cli", "_compat"],
+    ["cli", "commands", "_compat"],
     [""],  # mask2former/__init__.py
 ]
 RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}

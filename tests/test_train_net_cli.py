@@ -11,9 +11,9 @@ from train_helpers import QUICKSTART_SEMANTIC, REPO
 
 
 @pytest.fixture
-def train_net(monkeypatch):
-    monkeypatch.syspath_prepend(REPO)
-    import train_net
+def train_net():
+    """The command behind train_net.py (which only calls its ``cli``)."""
+    from mask2former.commands import train_net
 
     return train_net
 

@@ -54,10 +54,9 @@ def test_train_then_evaluate_video_ap(shapes_videos, tmp_path):
 
 
 @pytest.fixture
-def train_net_video(monkeypatch):
-    monkeypatch.syspath_prepend(REPO)
-    import train_net
-    import train_net_video
+def train_net_video():
+    """The commands behind train_net.py and train_net_video.py (which only call their ``cli``)."""
+    from mask2former.commands import train_net, train_net_video
 
     return train_net, train_net_video
 

@@ -27,19 +27,16 @@ import os
 import statistics
 import sys
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.utils.allocator import keep_freed_heap_memory  # noqa: E402
-from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
-from mask2former.cli import (  # noqa: E402
+from mask2former.utils.allocator import keep_freed_heap_memory
+from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.cli import (
     add_config_arguments,
     check_device,
     check_output_dir,
@@ -47,14 +44,15 @@ from mask2former.cli import (  # noqa: E402
     load_config,
     run_cli,
 )
-from mask2former.errors import UsageError  # noqa: E402
-from mask2former.layers import use_reference_ops  # noqa: E402
-from mask2former.solver import build_optimizer  # noqa: E402
-from mask2former.checkpoint.fetch import fetch_weights  # noqa: E402
-from mask2former.utils.reference_model import reference_model  # noqa: E402
+from mask2former.errors import UsageError
+from mask2former.layers import use_reference_ops
+from mask2former.solver import build_optimizer
+from mask2former.checkpoint.fetch import fetch_weights
+from mask2former.utils.reference_model import reference_model
+from mask2former.utils.timing import clock
 
-from detectron2.modeling import build_model  # noqa: E402
-from detectron2.structures import Instances  # noqa: E402
+from detectron2.modeling import build_model
+from detectron2.structures import Instances
 
 PARTS = ("backbone", "pixel_decoder", "transformer_decoder", "loss", "postprocess")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -195,17 +193,12 @@ class PartTimer:
             self._wrap(head.pixel_decoder, "forward_features", "pixel_decoder")
         self._wrap(model, "inference", "postprocess")
 
-    def _now(self) -> float:
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
     def _enter(self, name):
-        return lambda *_: self._start.__setitem__(name, self._now())
+        return lambda *_: self._start.__setitem__(name, clock(self.device))
 
     def _leave(self, name):
         def hook(*_):
-            self.totals[name] += self._now() - self._start.pop(name)
+            self.totals[name] += clock(self.device) - self._start.pop(name)
 
         return hook
 
@@ -337,9 +330,9 @@ def benchmark(args) -> Dict:
         for _ in range(args.iters):  # interleaved: every mode sees the same machine load
             for m in modes:
                 with memory.peak(stats[m.name]), m.active(training):
-                    start = timer._now()
+                    start = clock(device)
                     run_iteration(m.model, optimizer, inputs, training)
-                    stats[m.name]["times"].append(timer._now() - start)
+                    stats[m.name]["times"].append(clock(device) - start)
                 for part, seconds in timer.take().items():
                     stats[m.name]["parts"][part].append(seconds)
         for m in modes:

@@ -15,16 +15,12 @@ import argparse
 import contextlib
 import copy
 import io
-import os
 import sys
-import time
 from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
 import pycocotools.mask as mask_util
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 NUM_CATEGORIES = 10
 
@@ -91,16 +87,20 @@ def time_evaluation(dataset: Dict, results: List[dict], iou_type: str, fast: boo
     """Seconds of one evaluation (as instance evaluation runs it) and its 12 summary numbers."""
     from pycocotools.coco import COCO
 
-    from mask2former.evaluation.coco_eval import cocoeval_fn, evaluate_predictions_on_coco
+    from mask2former.evaluation.coco_eval import (
+        cocoeval_fn,
+        evaluate_predictions_on_coco,
+    )
+    from mask2former.utils.timing import clock
 
     coco_gt = COCO()
     coco_gt.dataset = copy.deepcopy(dataset)
     results = copy.deepcopy(results)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt.createIndex()
-        start = time.perf_counter()
+        start = clock()
         coco_eval = evaluate_predictions_on_coco(coco_gt, results, iou_type, cocoeval_fn(fast))
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
     return seconds, np.asarray(coco_eval.stats)
 
 

@@ -10,38 +10,25 @@ Random weights (latency does not depend on them). Prints a table of median and m
 import argparse
 import dataclasses
 import os
-import statistics
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.cli import add_config_arguments, config_overrides, load_config, run_cli  # noqa: E402
-from mask2former.export import (  # noqa: E402
+from mask2former.cli import add_config_arguments, config_overrides, load_config, run_cli
+from mask2former.export import (
     INPUT_NAME,
     ExportableMaskFormer,
     export_program,
     save_onnx,
 )
+from mask2former.utils.timing import time_calls
 
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-import torch  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-
-
-def timed(fn, runs: int):
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return times, out
+import numpy as np
+import onnxruntime as ort
+import torch
+from detectron2.modeling import build_model
+from tabulate import tabulate
 
 
 def main(argv=None) -> int:
@@ -74,19 +61,19 @@ def main(argv=None) -> int:
     eager = ExportableMaskFormer(model).eval()
     exported = program.module()
     with torch.no_grad():
-        eager_t, expected = timed(lambda: eager(images), args.runs)
-        program_t, program_out = timed(lambda: exported(images), args.runs)
+        eager_t = time_calls(lambda: eager(images), repeats=args.runs)
+        program_t = time_calls(lambda: exported(images), repeats=args.runs)
     feeds = {INPUT_NAME: images.numpy()}
-    onnx_t, onnx_out = timed(lambda: session.run(None, feeds), args.runs)
+    onnx_t = time_calls(lambda: session.run(None, feeds), repeats=args.runs)
 
     def diff(outputs):
-        return max(float(np.abs(np.asarray(o) - e.numpy()).max()) for o, e in zip(outputs, expected))
+        return max(float(np.abs(np.asarray(o) - e.numpy()).max()) for o, e in zip(outputs, eager_t.output))
 
     rows = [
-        ["PyTorch eager", statistics.median(eager_t) * 1e3, min(eager_t) * 1e3, 0.0],
-        ["torch.export program", statistics.median(program_t) * 1e3, min(program_t) * 1e3,
-         diff(program_out)],
-        ["onnxruntime (CPU)", statistics.median(onnx_t) * 1e3, min(onnx_t) * 1e3, diff(onnx_out)],
+        [name, t.median * 1e3, t.min * 1e3, diff(t.output)]
+        for name, t in (
+            ("PyTorch eager", eager_t), ("torch.export program", program_t), ("onnxruntime (CPU)", onnx_t)
+        )
     ]
     print(f"{args.config_file}, input 1x3x{args.size[0]}x{args.size[1]}, {args.threads} threads, "
           f"{args.runs} runs; export {export_s:.0f} s, ONNX conversion {onnx_s:.0f} s")

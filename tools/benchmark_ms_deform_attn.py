@@ -13,9 +13,7 @@ Prints one table row per (device, input size, dtype) with median times in millis
 speed-up of the compiled op over the reference.
 """
 import argparse
-import statistics
-import time
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import torch
 
@@ -25,6 +23,7 @@ from mask2former.layers import (
     ms_deform_attn_reference,
     use_reference_ops,
 )
+from mask2former.utils.timing import time_calls
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -56,23 +55,6 @@ def make_inputs(size: int, batch: int, channels: int, heads: int, points: int, d
     return value, shapes, starts, locations, weights
 
 
-def median_ms(fn: Callable[[], None], device: torch.device, repeats: int, warmup: int) -> float:
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
-
-
 def time_implementation(inputs, reference: bool, device, repeats: int, warmup: int) -> Dict[str, float]:
     value, shapes, starts, locations, weights = inputs
     grad_inputs = [t.detach().requires_grad_() for t in (value, locations, weights)]
@@ -93,8 +75,8 @@ def time_implementation(inputs, reference: bool, device, repeats: int, warmup: i
         torch.autograd.grad(out, grad_inputs, torch.ones_like(out))
 
     return {
-        "fwd": median_ms(forward, device, repeats, warmup),
-        "fwd+bwd": median_ms(forward_backward, device, repeats, warmup),
+        name: 1000.0 * time_calls(fn, repeats=repeats, warmup=warmup, device=device).median
+        for name, fn in (("fwd", forward), ("fwd+bwd", forward_backward))
     }
 
 

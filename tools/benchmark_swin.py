@@ -5,18 +5,14 @@ explicitly (matmul, softmax, matmul; the published formulation).
 
     python tools/benchmark_swin.py --variants tiny base --sizes 512 --device cpu
 """
-
 import argparse
-import sys
-import time
-from pathlib import Path
+import functools
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mask2former.modeling.backbone.swin import D2SwinTransformer  # noqa: E402
-from mask2former.utils.reference_model import reference_model  # noqa: E402
+from mask2former.modeling.backbone.swin import D2SwinTransformer
+from mask2former.utils.reference_model import reference_model
+from mask2former.utils.timing import time_calls
 
 VARIANTS = {  # embed_dim, depths, num_heads, window_size (published configs)
     "tiny": (96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
@@ -24,20 +20,6 @@ VARIANTS = {  # embed_dim, depths, num_heads, window_size (published configs)
     "base": (128, [2, 2, 18, 2], [4, 8, 16, 32], 12),
     "large": (192, [2, 2, 18, 2], [6, 12, 24, 48], 12),
 }
-
-
-def time_forward(model, images, repeats):
-    """Seconds per forward pass: (wall clock, CPU time of this process). On a shared machine
-    the CPU time is the steadier number."""
-    sync = torch.cuda.synchronize if images.is_cuda else (lambda: None)
-    with torch.no_grad():
-        model(images)
-        sync()
-        wall, cpu = time.perf_counter(), time.process_time()
-        for _ in range(repeats):
-            model(images)
-        sync()
-    return (time.perf_counter() - wall) / repeats, (time.process_time() - cpu) / repeats
 
 
 def main(argv=None):
@@ -64,10 +46,12 @@ def main(argv=None):
         models = {"sdpa": model, "explicit": reference_model(model)}
         for size in args.sizes:
             images = torch.randn(1, 3, size, size, device=args.device)
-            times = {
-                kind: [t * 1000 for t in time_forward(m, images, args.repeats)]
-                for kind, m in models.items()
-            }
+            times = {}
+            for kind, m in models.items():
+                with torch.no_grad():
+                    t = time_calls(functools.partial(m, images), repeats=args.repeats, device=images.device)
+                # the CPU time is the steadier figure on a shared machine
+                times[kind] = (1000 * t.median, 1000 * t.cpu_median)
             (sdpa_wall, sdpa_cpu), (explicit_wall, explicit_cpu) = times["sdpa"], times["explicit"]
             print(
                 f"| {variant} | {size}x{size} | {sdpa_wall:.0f} / {sdpa_cpu:.0f} "

@@ -15,10 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 
 def parse_args(argv=None):
@@ -55,6 +51,7 @@ def measure(args) -> dict:
     from detectron2.modeling import build_model
 
     from mask2former.config import merge_config
+    from mask2former.utils.timing import clock
     from mask2former.video import add_video_model_config
 
     torch.set_num_threads(args.threads)
@@ -78,12 +75,11 @@ def measure(args) -> dict:
         held = _status_kb("VmRSS") * 1024
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current resident set
-    start = time.perf_counter()
+    start = clock(model.device)
     with torch.no_grad():
         model.inference_video(frames)
-    seconds = time.perf_counter() - start
+    seconds = clock(model.device) - start
     if cuda:
-        torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
     else:
         peak = _status_kb("VmHWM") * 1024
@@ -111,7 +107,7 @@ def main(argv=None) -> int:
                 "--size", *map(str, args.size), "--threads", str(args.threads),
                 "--child", str(length), str(clip_length), str(clip_overlap), *args.opts,
             ]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO))
+            done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
                 print(done.stderr[-2000:], file=sys.stderr)
                 return 1

@@ -38,8 +38,6 @@ import types
 
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -70,7 +68,6 @@ def flat_config(config_file: str, workdir: str) -> str:
     plain YAML into ``workdir``; returns its path."""
     import yaml
 
-    sys.path.insert(0, REPO)
     from mask2former.config.loader import load_yaml_with_base
 
     path = os.path.join(workdir, "config.yaml")
@@ -92,7 +89,6 @@ def _median_time(model, inputs, runs, autocast=False):
 
 
 def run_ours(args):
-    sys.path.insert(0, REPO)
     from detectron2.modeling import build_model
 
     from mask2former import add_maskformer2_config
@@ -126,7 +122,6 @@ def run_ours(args):
 
 
 def run_published(args):
-    sys.path.insert(0, os.path.abspath(args.published_root))
     sys.modules.setdefault("MultiScaleDeformableAttention", types.ModuleType("MultiScaleDeformableAttention"))
     fast_eval = types.ModuleType("detectron2.evaluation.fast_eval_api")
     fast_eval.COCOeval_opt = None
@@ -160,7 +155,6 @@ def run_published(args):
 def check_arguments(args) -> None:
     """The config file resolved (a shipped config's name becomes its path), and the published
     root checked, before any worker starts; a mistake is a one-line ``UserError``."""
-    sys.path.insert(0, REPO)
     from mask2former.errors import UsageError
     from mask2former.model_zoo import resolve_config_file
 
@@ -190,7 +184,11 @@ def main(argv=None):
             cmd += ["--published-root", args.published_root, "--config-file", config_file]
             cmd += ["--size", str(args.size), "--runs", str(args.runs)]
             cmd += ["--threads", str(args.threads)] if args.threads else []
-            subprocess.run(cmd, check=True)
+            # the published worker imports the published package: its root comes first on the path
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                [os.path.abspath(args.published_root), os.environ.get("PYTHONPATH", "")]
+            )) if worker == "published" else None
+            subprocess.run(cmd, check=True, env=env)
             with open(os.path.join(workdir, f"{worker}.json")) as f:
                 timings.update(json.load(f))
         published = torch.load(os.path.join(workdir, "published.pth"), weights_only=True)
@@ -210,7 +208,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, REPO)
     from mask2former.cli import run_cli
 
     sys.exit(run_cli(main, prog="compare_published.py"))

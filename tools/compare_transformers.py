@@ -33,23 +33,21 @@ Needs transformers (a test dependency).
 """
 import argparse
 import os
-import sys
 import tempfile
 import types
 
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from detectron2.config import get_cfg  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from safetensors.torch import load_file
 
-from mask2former import add_maskformer2_config  # noqa: E402
-from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
-from mask2former.config import merge_config  # noqa: E402
-from mask2former.checkpoint.huggingface import export_checkpoint, import_checkpoint  # noqa: E402
+from mask2former import add_maskformer2_config
+from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.config import merge_config
+from mask2former.checkpoint.huggingface import export_checkpoint, import_checkpoint
 
 CLASS_NAMES = ["sky", "road", "car", "person", "tree"]
 THING_CLASSES = ["car", "person"]

@@ -20,15 +20,11 @@ them with, so the file loads with no missing keys.
 import argparse
 import math
 import re
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mask2former.checkpoint import read_checkpoint, write_d2_pickle  # noqa: E402
-from mask2former.modeling.backbone.window_attention import relative_position_index  # noqa: E402
+from mask2former.checkpoint import read_checkpoint, write_d2_pickle
+from mask2former.modeling.backbone.window_attention import relative_position_index
 
 _DOWNSAMPLE = re.compile(r"^layers\.(\d+)\.downsample\.")
 

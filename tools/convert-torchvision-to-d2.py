@@ -10,12 +10,8 @@ published configs do. The classifier (fc) and BatchNorm's num_batches_tracked ar
 
 import argparse
 import re
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mask2former.checkpoint import read_checkpoint, write_d2_pickle  # noqa: E402
+from mask2former.checkpoint import read_checkpoint, write_d2_pickle
 
 # torchvision name pattern -> Detectron2 name template
 _RULES = [

@@ -25,23 +25,20 @@ or one missing, stops the conversion and is named); see docs/weights.md.
 import argparse
 import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from mask2former.checkpoint import (  # noqa: E402
+from mask2former.checkpoint import (
     SAFETENSORS_SUFFIX,
     read_checkpoint,
     write_safetensors,
 )
-from mask2former.cli import run_cli  # noqa: E402
-from mask2former.checkpoint.huggingface import TASKS, export_checkpoint, import_checkpoint  # noqa: E402
+from mask2former.cli import run_cli
+from mask2former.checkpoint.huggingface import TASKS, export_checkpoint, import_checkpoint
+from mask2former.model_zoo import get_config_file
 
 # the training settings a converted config starts from, by transformers model_type
 RECIPES = {
-    "mask2former": str(ROOT / "configs" / "Base-Mask2Former.yaml"),
-    "maskformer": str(ROOT / "configs" / "maskformer" / "Base-MaskFormer.yaml"),
+    "mask2former": get_config_file("Base-Mask2Former.yaml"),
+    "maskformer": get_config_file("maskformer/Base-MaskFormer.yaml"),
 }
 
 

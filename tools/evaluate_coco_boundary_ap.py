@@ -13,10 +13,7 @@ the boundary_iou API); see mask2former/evaluation/boundary_iou.py.
 import argparse
 import contextlib
 import io
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
@@ -24,7 +21,10 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100",
 def main(argv=None):
     from detectron2.utils.logger import create_small_table
 
-    from mask2former.evaluation.coco_eval import evaluate_coco_files, fast_cocoeval_available
+    from mask2former.evaluation.coco_eval import (
+        evaluate_coco_files,
+        fast_cocoeval_available,
+    )
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -13,10 +13,7 @@ of your own described dataset named as ``my_data.yaml:val`` (docs/custom_data.md
 """
 import argparse
 import json
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):

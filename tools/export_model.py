@@ -19,20 +19,17 @@ import sys
 import time
 from typing import List, Optional
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # run from anywhere without installing
-
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.checkpoint import MaskFormerCheckpointer  # noqa: E402
-from mask2former.cli import (  # noqa: E402
+from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.cli import (
     add_config_arguments,
     check_output_dir,
     config_overrides,
     load_config,
     run_cli,
 )
-from mask2former.errors import UsageError  # noqa: E402
-from mask2former.export import (  # noqa: E402
+from mask2former.errors import UsageError
+from mask2former.export import (
     ExportableMaskFormer,
     ExportedPredictor,
     InferenceSpec,
@@ -41,12 +38,12 @@ from mask2former.export import (  # noqa: E402
     save_onnx,
     save_program,
 )
-from mask2former.engine.predictor import load_trained_weights  # noqa: E402
-from mask2former.checkpoint.fetch import fetch_weights  # noqa: E402
+from mask2former.engine.predictor import load_trained_weights
+from mask2former.checkpoint.fetch import fetch_weights
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
+import numpy as np
+import torch
+from detectron2.modeling import build_model
 
 logger = logging.getLogger("export_model")
 

@@ -15,12 +15,9 @@ import os
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # run from anywhere without installing
-
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.utils.allocator import keep_freed_heap_memory  # noqa: E402
-from mask2former.cli import (  # noqa: E402
+from mask2former.utils.allocator import keep_freed_heap_memory
+from mask2former.cli import (
     add_config_arguments,
     check_device,
     check_output_dir,
@@ -28,20 +25,22 @@ from mask2former.cli import (  # noqa: E402
     load_config,
     run_cli,
 )
-from mask2former.data.datasets import check_datasets, datasets_root  # noqa: E402
-from mask2former.data.shapes import generate  # noqa: E402
-from mask2former.engine import Trainer  # noqa: E402
-from mask2former.model_zoo import get_config_file  # noqa: E402
+from mask2former.data.datasets import check_datasets, datasets_root
+from mask2former.data.shapes import generate
+from mask2former.engine import Trainer
+from mask2former.engine.visualization import draw_on_image, drawing_metadata
+from mask2former.model_zoo import get_config_file
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader  # noqa: E402
-from detectron2.engine import default_setup  # noqa: E402
-from detectron2.evaluation import SemSegEvaluator  # noqa: E402
-from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
-from PIL import Image  # noqa: E402
-from tabulate import tabulate  # noqa: E402
+import numpy as np
+import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
+from detectron2.engine import default_setup
+from detectron2.evaluation import SemSegEvaluator
+from detectron2.utils.visualizer import ColorMode, Visualizer
+from PIL import Image
+from tabulate import tabulate
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("semantic", "panoptic", "instance")
 # the headline metrics printed per result key of the evaluators
 HEADLINE_METRICS = {
@@ -151,21 +150,13 @@ def _ground_truth_record(record: dict, task: str) -> dict:
     return {k: v for k, v in record.items() if k not in drop}
 
 
-def _draw_prediction(visualizer: Visualizer, output: dict, task: str):
-    if task == "semantic":
-        return visualizer.draw_sem_seg(output["sem_seg"].argmax(dim=0).cpu())
-    if task == "panoptic":
-        panoptic_seg, segments_info = output["panoptic_seg"]
-        return visualizer.draw_panoptic_seg(panoptic_seg.cpu(), segments_info)
-    instances = output["instances"].to("cpu")
-    return visualizer.draw_instance_predictions(instances[instances.scores > 0.5])
-
-
 def draw_examples(cfg, model, task: str, num_images: int) -> list:
     """Save image | ground truth | prediction strips of the first validation images as PNGs
     under OUTPUT_DIR/vis; returns their paths."""
     dataset_name = cfg.DATASETS.TEST[0]
     meta = MetadataCatalog.get(dataset_name)
+    # the demo's drawing: class names and colours indexed by the model's labels
+    predicted_meta = drawing_metadata(meta, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES)
     records = {r["file_name"]: r for r in DatasetCatalog.get(dataset_name)}
     out_dir = os.path.join(cfg.OUTPUT_DIR, "vis")
     os.makedirs(out_dir, exist_ok=True)
@@ -180,8 +171,8 @@ def draw_examples(cfg, model, task: str, num_images: int) -> list:
             image = np.array(Image.open(image_input["file_name"]).convert("RGB"))
             gt = Visualizer(image, meta, instance_mode=ColorMode.SEGMENTATION)
             gt = gt.draw_dataset_dict(_ground_truth_record(records[image_input["file_name"]], task))
-            pred = Visualizer(image, meta, instance_mode=ColorMode.SEGMENTATION)
-            pred = _draw_prediction(pred, output, task)
+            pred = Visualizer(image, predicted_meta, instance_mode=ColorMode.SEGMENTATION)
+            pred = draw_on_image(pred, output, task, confidence_threshold=0.5)
             strip = np.concatenate([image, gt.get_image(), pred.get_image()], axis=1)
             path = os.path.join(out_dir, os.path.splitext(os.path.basename(image_input["file_name"]))[0] + ".png")
             Image.fromarray(strip).save(path)

@@ -23,19 +23,18 @@ from detectron2.engine import default_setup
 from detectron2.evaluation import inference_on_dataset
 from tabulate import tabulate
 
+from mask2former.utils.allocator import keep_freed_heap_memory
+from mask2former.config import merge_config
+from mask2former.data.datasets import datasets_root
+from mask2former.data.shapes_video import generate_videos
+from mask2former.model_zoo import get_config_file
+from mask2former.video import add_video_model_config
+from mask2former.video.evaluation import YTVISEvaluator, evaluate_videos
+from mask2former.video.evaluation.video_ap import frame_rles
+from mask2former.video.trainer import VideoTrainer
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # run from anywhere without installing
-
-from mask2former.utils.allocator import keep_freed_heap_memory  # noqa: E402
-from mask2former.config import merge_config  # noqa: E402
-from mask2former.data.datasets import datasets_root  # noqa: E402
-from mask2former.data.shapes_video import generate_videos  # noqa: E402
-from mask2former.video import add_video_model_config  # noqa: E402
-from mask2former.video.evaluation import YTVISEvaluator, evaluate_videos  # noqa: E402
-from mask2former.video.evaluation.video_ap import frame_rles  # noqa: E402
-from mask2former.video.trainer import VideoTrainer  # noqa: E402
-
-CONFIG = os.path.join(REPO, "configs", "quickstart", "video.yaml")
+CONFIG = get_config_file("quickstart/video.yaml")
 METRICS = ("AP", "AP50", "AP75", "AR1", "AR10")
 
 

@@ -2,8 +2,8 @@
 
 Every forward pass frees and re-allocates the same multi-megabyte activations. With glibc's
 defaults, freed memory at the top of the heap is returned to the kernel and the next pass pays a
-page fault (and the zeroing of a page) for every 4 KiB it touches again: about 15% of an R50
-512x512 inference on 2 cores (docs/performance.md). A large ``M_TOP_PAD`` makes the heap grow in
+page fault (and the zeroing of a page) for every 4 KiB it touches again (what that costs is
+measured in docs/performance.md). A large ``M_TOP_PAD`` makes the heap grow in
 big steps and keep that much freed memory mapped, so the pages are reused. Values are unaffected.
 
 This changes the whole process, so the entry points (``demo/demo.py``, ``train_net.py``,
