@@ -1,10 +1,10 @@
 """tools/benchmark_ms_deform_attn.py and tools/benchmark_export.py run and print their tables
 (at tiny sizes; the figures themselves are measured by running the tools)."""
-import importlib.util
 import os
 import re
 
 import pytest
+from helpers.scripts import load_script
 
 from mask2former.layers import compiled_op_available
 
@@ -16,10 +16,7 @@ needs_cpu_op = pytest.mark.skipif(
 
 
 def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"tools/{name}.py")
 
 
 @needs_cpu_op

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 from detectron2.modeling import build_model
+from helpers.configs import make_tiny_cfg
 from torch import nn
 
-from conftest import make_tiny_cfg
 from mask2former.checkpoint import (
     CheckpointReadError,
     CorruptCheckpointError,

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from detectron2.config import CfgNode, get_cfg
 from detectron2.projects.deeplab import add_deeplab_config
+from helpers.checkpoints import load_reference, reference_files, reference_stem
+from helpers.configs import flatten, make_tiny_cfg
 
-from checkpoint_reference import load_reference, reference_files, reference_stem
-from conftest import make_tiny_cfg
 from mask2former import add_maskformer2_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -85,17 +85,6 @@ PUBLISHED_DEEPLAB_DEFAULTS = {
     "SOLVER.POLY_LR_POWER": 0.9,
     "SOLVER.POLY_LR_CONSTANT_ENDING": 0.0,
 }
-
-
-def flatten(node: CfgNode, prefix: str = ""):
-    """{"A.B.C": value} of every leaf of a config."""
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, CfgNode):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _published_cfg():

@@ -10,8 +10,14 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+from helpers.checkpoints import (
+    compare_state_dict,
+    load_reference,
+    reference_files,
+    reference_stem,
+)
+from helpers.configs import flatten, tiny_config_file
 
-from checkpoint_reference import compare_state_dict, load_reference, reference_files, reference_stem
 from mask2former import add_maskformer2_config
 from mask2former.data import build_dataset_mapper
 from mask2former.modeling.postprocessing import panoptic_within_mask
@@ -268,3 +274,31 @@ def test_train_net_reports_unknown_key(tmp_path, monkeypatch):
     )
     with pytest.raises(ConfigKeyError, match="command-line override MODEL.MASK_FORMER.NUM_QUERIES"):
         train_net.setup(args)
+
+
+# what the tiny configs shrink: widths, depths, queries, classes and sampled points
+TINY_SIZES = {
+    "SEM_SEG_HEAD.NUM_CLASSES", "SEM_SEG_HEAD.CONVS_DIM", "SEM_SEG_HEAD.MASK_DIM",
+    "SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS", "SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS",
+    "MASK_FORMER.HIDDEN_DIM", "MASK_FORMER.NHEADS", "MASK_FORMER.DIM_FEEDFORWARD",
+    "MASK_FORMER.DEC_LAYERS", "MASK_FORMER.NUM_OBJECT_QUERIES", "MASK_FORMER.TRAIN_NUM_POINTS",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "tiny,published,expected",
+    [
+        # the random tiny Mask2Former keeps every query's mask at inference (thresholds 0)
+        ("base", "Base-Mask2Former.yaml",
+         TINY_SIZES | {"MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD", "MASK_FORMER.TEST.OVERLAP_THRESHOLD"}),
+        # MaskFormer's mask losses are on full-resolution masks (no sampled points), as published
+        ("maskformer", "maskformer/Base-MaskFormer.yaml", TINY_SIZES - {"MASK_FORMER.TRAIN_NUM_POINTS"}),
+    ],
+)  # fmt: skip
+def test_tiny_configs_are_their_published_architecture_made_small(tiny, published, expected):
+    """The tiny models of tests/configs stand in for the published ones: their heads,
+    decoders, losses and matching are the published ones; only sizes differ."""
+    ours = flatten(load_cfg(tiny_config_file(tiny)).MODEL)
+    theirs = flatten(load_cfg(CONFIG_DIR / published).MODEL)
+    heads = [k for k in theirs if k.startswith(("SEM_SEG_HEAD.", "MASK_FORMER.")) or k == "META_ARCHITECTURE"]
+    assert {k for k in heads if ours[k] != theirs[k]} == expected

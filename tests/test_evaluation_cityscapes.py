@@ -5,12 +5,16 @@ import pytest
 import torch
 from cityscapesscripts.helpers.labels import name2label
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.evaluation import CityscapesInstanceEvaluator, CityscapesSemSegEvaluator, DatasetEvaluators
+from detectron2.evaluation import (
+    CityscapesInstanceEvaluator,
+    CityscapesSemSegEvaluator,
+    DatasetEvaluators,
+)
 from detectron2.structures import Instances
+from helpers.configs import make_tiny_cfg
 from PIL import Image
 
 from mask2former.evaluation import build_evaluator
-from conftest import make_tiny_cfg
 
 THING_CLASSES = ["person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"]
 H, W = 64, 128

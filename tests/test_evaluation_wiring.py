@@ -10,14 +10,18 @@ from detectron2.evaluation import (
     DatasetEvaluators,
 )
 from detectron2.structures import BitMasks, Instances
+from helpers.configs import make_tiny_cfg
 from panopticapi.utils import rgb2id
 from PIL import Image
 from pycocotools.coco import COCO
 
-from mask2former.data.datasets import register_all, datasets_root
+from mask2former.data.datasets import datasets_root, register_all
 from mask2former.data.shapes import generate
-from mask2former.evaluation import CheckedSemSegEvaluator, InstanceSegEvaluator, build_evaluator
-from conftest import make_tiny_cfg
+from mask2former.evaluation import (
+    CheckedSemSegEvaluator,
+    InstanceSegEvaluator,
+    build_evaluator,
+)
 
 NUM_VAL = 4
 

@@ -3,11 +3,11 @@ import math
 
 import pytest
 import torch
+from helpers.configs import make_tiny_cfg
 from torch import nn
 
 from mask2former.errors import UserError
 from mask2former.solver import build_optimizer, get_param_groups
-from conftest import make_tiny_cfg
 
 
 class ToyModel(nn.Module):

@@ -1,11 +1,11 @@
 """tools/benchmark_video_memory.py: one measurement in process, and the table with the budget
 rule (the figures of docs/video.md are measured by running the tool)."""
-import importlib.util
 import json
 import os
 import subprocess
 
 import pytest
+from helpers.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "quickstart", "video.yaml")
@@ -13,10 +13,7 @@ CONFIG = os.path.join(REPO, "configs", "quickstart", "video.yaml")
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("benchmark_video_memory", os.path.join(REPO, "tools", "benchmark_video_memory.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/benchmark_video_memory.py")
 
 
 @pytest.mark.parametrize("clip", [("0", "0"), ("2", "1")])
