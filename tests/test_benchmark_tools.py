@@ -4,11 +4,10 @@ import os
 import re
 
 import pytest
+from helpers.paths import REPO
 from helpers.scripts import load_script
 
 from mask2former.layers import compiled_op_available
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 needs_cpu_op = pytest.mark.skipif(
     not compiled_op_available("cpu"), reason="needs the compiled mask2former._C operator"
@@ -72,7 +71,7 @@ def test_compare_published_on_this_project_as_the_published_code(capsys):
     the weights file must load with strict=True and give identical float32 results."""
     tool = load_tool("compare_published")
     config = os.path.join(REPO, "tests", "configs", "tiny_semantic.yaml")
-    assert tool.main(["--published-root", REPO, "--config-file", config, "--size", "64", "--runs", "1"]) == 0
+    assert tool.main(["--published-root", str(REPO), "--config-file", config, "--size", "64", "--runs", "1"]) == 0
     out = capsys.readouterr().out
     for name in ("ours float32", "ours bf16 autocast channels-last", "published float32"):
         assert re.search(rf"^\| {name} \| \d+\.\d{{3}} \| \d+\.\d\dx \|$", out, re.MULTILINE), out

@@ -8,10 +8,9 @@ from detectron2.config import CfgNode, get_cfg
 from detectron2.projects.deeplab import add_deeplab_config
 from helpers.checkpoints import load_reference, reference_files, reference_stem
 from helpers.configs import flatten, make_tiny_cfg
+from helpers.paths import CONFIGS
 
 from mask2former import add_maskformer2_config
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 # The defaults of the published releases' config functions (Mask2Former's
 # add_maskformer2_config, a superset of MaskFormer's add_mask_former_config), key by key.
@@ -235,7 +234,7 @@ def test_unknown_key_in_a_nested_new_node_fails(tmp_path):
 
 def _load(release: str, reference: Path) -> CfgNode:
     published = load_reference(reference)[0]
-    root = CONFIG_DIR if release == "mask2former" else CONFIG_DIR / "maskformer"
+    root = CONFIGS if release == "mask2former" else CONFIGS / "maskformer"
     cfg = _published_cfg()
     cfg.merge_from_file(str(root / Path(published).relative_to("configs")))
     return cfg

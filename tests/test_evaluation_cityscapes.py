@@ -86,7 +86,7 @@ def _semantic_output(train_ids):
 def _train_ids(label_ids):
     out = np.zeros_like(label_ids)
     for label_id in np.unique(label_ids):
-        out[label_ids == label_id] = next(l.trainId for l in name2label.values() if l.id == label_id)
+        out[label_ids == label_id] = next(label.trainId for label in name2label.values() if label.id == label_id)
     return out
 
 
@@ -109,7 +109,7 @@ def _instances_output(instance_ids, class_of=lambda name: THING_CLASSES.index(na
     for instance_id in np.unique(instance_ids):
         if instance_id < 1000:
             continue
-        name = next(l.name for l in name2label.values() if l.id == instance_id // 1000)
+        name = next(label.name for label in name2label.values() if label.id == instance_id // 1000)
         masks.append(instance_ids == instance_id)
         classes.append(class_of(name))
     instances = Instances((H, W))

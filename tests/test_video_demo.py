@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.paths import REPO
 from helpers.scripts import load_script
 from helpers.video import make_tiny_video_cfg
 
 from mask2former.cli import run_cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_SCRIPT = os.path.join(REPO, "demo", "video_demo.py")
 
 
