@@ -1,6 +1,7 @@
 """The tests' pytest fixtures: seeds, the tiny configs, generated datasets. Plain helpers live
 in tests/helpers/."""
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,9 +57,8 @@ def shapes_root(_shapes_dataset):
 def _shapes_videos(tmp_path_factory):
     from mask2former.data.shapes_video import generate_videos
 
-    root = tmp_path_factory.mktemp("video_datasets")
-    generate_videos(str(root), num_train=6, num_val=3)
-    return root
+    videos = generate_videos(str(tmp_path_factory.mktemp("video_datasets")), num_train=6, num_val=3)
+    return Path(videos).parent  # the datasets root
 
 
 @pytest.fixture
@@ -66,9 +66,9 @@ def shapes_videos(_shapes_videos):
     """A datasets root holding generated "shapes" videos (6 train / 3 val, generated once per
     session) in ``<root>/shapes_video``; the ``shapes_video_*`` datasets are registered to it
     for the test, and back to $DETECTRON2_DATASETS after it."""
-    from mask2former.data.datasets import datasets_root
+    from mask2former.data.datasets import datasets_root as configured_datasets_root
     from mask2former.video.data import register_all_video
 
     register_all_video(str(_shapes_videos))
     yield _shapes_videos
-    register_all_video(datasets_root())
+    register_all_video(configured_datasets_root())

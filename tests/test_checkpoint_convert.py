@@ -157,6 +157,8 @@ def test_official_swin_converts_with_no_missing_keys(tmp_path, swin_source):
 def test_timm_swin_converts_to_the_same_file(tmp_path, swin_source):
     official = official_swin_state(swin_source)
     tool = "convert-pretrained-swin-model-to-d2.py"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     from_official = converted_pkl(tmp_path / "a", tool, {"model": official}, "swin.pth")
     timm = timm_swin_state(official)
     assert (
@@ -176,12 +178,6 @@ def test_swin_layout_detection():
     assert tool.detect_layout({"layers.1.downsample.norm.weight": 0}) == "timm"
     with pytest.raises(ValueError, match="not a Swin Transformer checkpoint"):
         tool.detect_layout({"conv1.weight": 0})
-
-
-@pytest.fixture(autouse=True)
-def _tool_dirs(tmp_path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
 
 
 def test_swin_absolute_position_embedding_becomes_a_channels_first_grid(tmp_path):

@@ -90,11 +90,6 @@ def test_clip_starts():
         clip_starts(10, 0, 0)
 
 
-def _clip(tracks_logits, class_logits, embeds, order):
-    """A clip whose query i is track order[i]."""
-    return class_logits[order], tracks_logits[order], embeds[order]
-
-
 @pytest.mark.parametrize("overlap", [0, 2])
 def test_linking_follows_objects_across_clips(overlap):
     """Tracks whose queries come in a different order in every clip are put back in order:
