@@ -11,7 +11,7 @@ from detectron2.evaluation import (
     DatasetEvaluators,
 )
 from detectron2.structures import Instances
-from helpers.configs import make_tiny_cfg
+from helpers.configs import make_tiny_cfg_with_outputs
 from PIL import Image
 
 from mask2former.evaluation import build_evaluator
@@ -63,14 +63,6 @@ def cityscapes_val(tmp_path_factory):
         MetadataCatalog.remove(name)
 
 
-def _cfg(semantic, instance):
-    cfg = make_tiny_cfg()
-    cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = semantic
-    cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = instance
-    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False
-    return cfg
-
-
 def _run(evaluator, inputs, make_output):
     evaluator.reset()
     for item in inputs:
@@ -91,7 +83,7 @@ def _train_ids(label_ids):
 
 
 def test_cityscapes_semantic_perfect_and_all_road(cityscapes_val, tmp_path):
-    evaluator = build_evaluator(_cfg(True, False), "mini_cityscapes_sem_seg", str(tmp_path))
+    evaluator = build_evaluator(make_tiny_cfg_with_outputs(True, False), "mini_cityscapes_sem_seg", str(tmp_path))
     assert isinstance(evaluator, CityscapesSemSegEvaluator)
     perfect = _run(evaluator, cityscapes_val, lambda x: _semantic_output(_train_ids(x["label_ids"])))
     assert perfect["sem_seg"]["IoU"] == pytest.approx(100.0)
@@ -120,7 +112,7 @@ def _instances_output(instance_ids, class_of=lambda name: THING_CLASSES.index(na
 
 
 def test_cityscapes_instance_perfect_and_wrong_class(cityscapes_val, tmp_path):
-    evaluator = build_evaluator(_cfg(False, True), "mini_cityscapes_instance", str(tmp_path))
+    evaluator = build_evaluator(make_tiny_cfg_with_outputs(False, True), "mini_cityscapes_instance", str(tmp_path))
     assert isinstance(evaluator, CityscapesInstanceEvaluator)
     perfect = _run(evaluator, cityscapes_val, lambda x: _instances_output(x["instance_ids"]))
     assert perfect["segm"]["AP"] == pytest.approx(100.0)
@@ -138,7 +130,7 @@ def test_cityscapes_instance_perfect_and_wrong_class(cityscapes_val, tmp_path):
 
 
 def test_cityscapes_panoptic_type_runs_the_cityscapes_evaluators(cityscapes_val, tmp_path):
-    evaluators = build_evaluator(_cfg(True, True), "mini_cityscapes_panoptic", str(tmp_path))
+    evaluators = build_evaluator(make_tiny_cfg_with_outputs(True, True), "mini_cityscapes_panoptic", str(tmp_path))
     assert isinstance(evaluators, DatasetEvaluators)
     kinds = sorted(evaluators._evaluators, key=lambda e: type(e).__name__)
     assert len(kinds) == 2

@@ -40,6 +40,15 @@ def make_tiny_cfg(
     return cfg
 
 
+def make_tiny_cfg_with_outputs(semantic: bool = True, instance: bool = False, panoptic: bool = False) -> CfgNode:
+    """make_tiny_cfg()'s Mask2Former computing the chosen outputs (MODEL.MASK_FORMER.TEST)."""
+    cfg = make_tiny_cfg()
+    cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = semantic
+    cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = instance
+    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = panoptic
+    return cfg
+
+
 def tiny_semantic_cfg(weights: str = "") -> CfgNode:
     """tiny_semantic.yaml (the tiny Mask2Former on the shapes semantic dataset), its
     MODEL.WEIGHTS ``weights``."""
