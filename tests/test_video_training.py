@@ -44,6 +44,7 @@ def train_net_video(monkeypatch):
     return train_net, train_net_video
 
 
+@pytest.mark.usefixtures("shapes_videos")  # the quickstart config's datasets
 def test_flags_reach_the_launcher(train_net_video, monkeypatch):
     train_net, video = train_net_video
     calls = []
@@ -58,6 +59,7 @@ def test_flags_reach_the_launcher(train_net_video, monkeypatch):
     assert parsed.resume and parsed.opts == ["SOLVER.MAX_ITER", "7"]
 
 
+@pytest.mark.usefixtures("shapes_videos")  # the quickstart config's datasets
 def test_eval_only_uses_the_video_trainer_and_keys(train_net_video, monkeypatch, tmp_path):
     import torch
 
