@@ -1,80 +1,14 @@
-"""Shared fixtures: tiny configs that build and run in well under a second on 2 CPU cores."""
+"""The tests' pytest fixtures: seeds, the tiny configs, generated datasets. Plain helpers live
+in tests/helpers/."""
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
-
-from mask2former import add_maskformer2_config
+from helpers.configs import make_tiny_cfg
 
 torch.set_num_threads(2)
-
-
-def make_tiny_cfg(
-    decoder: str = "MultiScaleMaskedTransformerDecoder",
-    pixel_decoder: str = "MSDeformAttnPixelDecoder",
-    num_classes: int = 5,
-):
-    """A config of the chosen architecture with a thin ResNet-18, a 32-channel head, 8 queries
-    and 3 decoder layers, on 64x64 inputs. Mask2Former when ``decoder`` is
-    MultiScaleMaskedTransformerDecoder, MaskFormer when StandardTransformerDecoder."""
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.META_ARCHITECTURE = "MaskFormer"
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.BACKBONE.NAME = "build_resnet_backbone"
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.RESNETS.DEPTH = 18
-    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
-    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 16
-    cfg.MODEL.RESNETS.NORM = "BN"
-    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.SEM_SEG_HEAD.NAME = "MaskFormerHead"
-    cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = num_classes
-    cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM = 32
-    cfg.MODEL.SEM_SEG_HEAD.MASK_DIM = 32
-    cfg.MODEL.SEM_SEG_HEAD.NORM = "GN"
-    cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = pixel_decoder
-    cfg.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
-    cfg.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 1
-    cfg.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = 4
-    cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = decoder
-    cfg.MODEL.MASK_FORMER.HIDDEN_DIM = 32
-    cfg.MODEL.MASK_FORMER.NHEADS = 4
-    cfg.MODEL.MASK_FORMER.DIM_FEEDFORWARD = 64
-    cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 8
-    cfg.MODEL.MASK_FORMER.DEC_LAYERS = 4
-    cfg.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 16 * 16
-    if decoder == "StandardTransformerDecoder":
-        # MaskFormer: one feature level, dropout, full-resolution focal + dice
-        cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "res5"
-        cfg.MODEL.MASK_FORMER.DEC_LAYERS = 2
-        cfg.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 0
-    else:
-        cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "multi_scale_pixel_decoder"
-        cfg.MODEL.MASK_FORMER.DROPOUT = 0.0
-        cfg.MODEL.MASK_FORMER.CLASS_WEIGHT = 2.0
-        cfg.MODEL.MASK_FORMER.MASK_WEIGHT = 5.0
-        cfg.MODEL.MASK_FORMER.DICE_WEIGHT = 5.0
-    cfg.INPUT.MIN_SIZE_TEST = 64
-    cfg.INPUT.MAX_SIZE_TEST = 64
-    cfg.INPUT.MIN_SIZE_TRAIN = (64,)
-    cfg.INPUT.MAX_SIZE_TRAIN = 64
-    cfg.INPUT.CROP.ENABLED = False
-    cfg.INPUT.SIZE_DIVISIBILITY = 64
-    return cfg
-
-
-def dataset_num_classes(name: str) -> int:
-    """The model's number of classes for the registered dataset ``name``: all its classes, or
-    its thing classes for an instance-only dataset."""
-    from detectron2.data import MetadataCatalog
-
-    metadata = MetadataCatalog.get(name)
-    return len(metadata.get("stuff_classes", None) or metadata.thing_classes)
 
 
 @pytest.fixture(autouse=True)
@@ -88,12 +22,6 @@ def _seed():
 def tiny_cfg():
     """Mask2Former, tiny."""
     return make_tiny_cfg()
-
-
-@pytest.fixture
-def tiny_maskformer_cfg():
-    """MaskFormer (StandardTransformerDecoder on res5, BasePixelDecoder), tiny."""
-    return make_tiny_cfg("StandardTransformerDecoder", "BasePixelDecoder")
 
 
 @pytest.fixture
@@ -123,3 +51,24 @@ def shapes_root(_shapes_dataset):
 
     register_all_shapes(str(_shapes_dataset))
     return _shapes_dataset
+
+
+@pytest.fixture(scope="session")
+def _shapes_videos(tmp_path_factory):
+    from mask2former.data.shapes_video import generate_videos
+
+    videos = generate_videos(str(tmp_path_factory.mktemp("video_datasets")), num_train=6, num_val=3)
+    return Path(videos).parent  # the datasets root
+
+
+@pytest.fixture
+def shapes_videos(_shapes_videos):
+    """A datasets root holding generated "shapes" videos (6 train / 3 val, generated once per
+    session) in ``<root>/shapes_video``; the ``shapes_video_*`` datasets are registered to it
+    for the test, and back to $DETECTRON2_DATASETS after it."""
+    from mask2former.data.datasets import datasets_root as configured_datasets_root
+    from mask2former.video.data import register_all_video
+
+    register_all_video(str(_shapes_videos))
+    yield _shapes_videos
+    register_all_video(configured_datasets_root())

@@ -1,26 +1,22 @@
 """FLOP / activation / parameter counts (mask2former/utils/analysis.py, tools/analyze_model.py): the
 deformable-attention handle against a hand count on both of its paths, the attention handle
 against fvcore's count of explicit attention, and the tool's averages and parameter totals."""
-import importlib.util
 import os
 
 import numpy as np
 import pytest
 import torch
 from detectron2.modeling import build_model
+from helpers.configs import make_tiny_cfg
+from helpers.paths import REPO
+from helpers.scripts import load_script
 
-from mask2former.utils.analysis import count_over_inputs, flop_count_analysis
 from mask2former.layers import compiled_op_available, use_reference_ops
-from conftest import make_tiny_cfg
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from mask2former.utils.analysis import count_over_inputs, flop_count_analysis
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("analyze_model", os.path.join(REPO, "tools", "analyze_model.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/analyze_model.py")
 
 
 def _counts(model, h, w, reference):

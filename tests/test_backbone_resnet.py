@@ -3,36 +3,9 @@ names and shapes equal the published checkpoints' ``backbone.*`` entries."""
 
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_backbone
-
-from mask2former import add_maskformer2_config
-from tests.checkpoint_reference import (
-    compare_state_dict,
-    load_reference,
-    reference_files,
-)
-
-
-def resnet_cfg(depth: int, norm: str = "FrozenBN", deeplab: bool = False):
-    """MODEL.RESNETS / BACKBONE values of the published R50, R101 and R101c configs."""
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.RESNETS.DEPTH = depth
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
-    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.RESNETS.NORM = norm
-    if deeplab:  # "R101c": deep 3x3 stem, multi-grid res5
-        cfg.MODEL.BACKBONE.NAME = "build_resnet_deeplab_backbone"
-        cfg.MODEL.RESNETS.STEM_TYPE = "deeplab"
-        cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 128
-        cfg.MODEL.RESNETS.RES5_MULTI_GRID = [1, 2, 4]
-    else:
-        cfg.MODEL.BACKBONE.NAME = "build_resnet_backbone"
-        cfg.MODEL.RESNETS.STEM_TYPE = "basic"
-        cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
-    return cfg
+from helpers.backbones import resnet_cfg
+from helpers.checkpoints import compare_state_dict, load_reference, reference_files
 
 
 def backbone_keys(cfg):

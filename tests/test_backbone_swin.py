@@ -6,14 +6,17 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from detectron2.config import get_cfg
 from detectron2.modeling import build_backbone
+from helpers.backbones import swin_cfg, tiny_swin
+from helpers.checkpoints import compare_state_dict, load_reference, reference_files
 
-from mask2former import add_maskformer2_config
-from mask2former.modeling.backbone.swin import D2SwinTransformer, PatchMerging, SwinBlock
+from mask2former.modeling.backbone.swin import (
+    D2SwinTransformer,
+    PatchMerging,
+    SwinBlock,
+)
 from mask2former.modeling.backbone.window_attention import WindowLayout
 from mask2former.utils.reference_model import reference_model
-from tests.checkpoint_reference import compare_state_dict, load_reference, reference_files
 
 # MODEL.SWIN values of the published configs: (EMBED_DIM, DEPTHS, NUM_HEADS, WINDOW_SIZE,
 # PRETRAIN_IMG_SIZE)
@@ -23,25 +26,6 @@ PUBLISHED_SWIN = {
     "base": (128, [2, 2, 18, 2], [4, 8, 16, 32], 12, 384),
     "large": (192, [2, 2, 18, 2], [6, 12, 24, 48], 12, 384),
 }
-
-
-def swin_cfg(embed_dim, depths, num_heads, window_size, pretrain_img_size=224, **overrides):
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    cfg.MODEL.BACKBONE.NAME = "D2SwinTransformer"
-    cfg.MODEL.SWIN.EMBED_DIM = embed_dim
-    cfg.MODEL.SWIN.DEPTHS = depths
-    cfg.MODEL.SWIN.NUM_HEADS = num_heads
-    cfg.MODEL.SWIN.WINDOW_SIZE = window_size
-    cfg.MODEL.SWIN.PRETRAIN_IMG_SIZE = pretrain_img_size
-    for key, value in overrides.items():
-        setattr(cfg.MODEL.SWIN, key, value)
-    return cfg
-
-
-def tiny_swin(**overrides):
-    """4 stages, 8..64 channels, window 3: runs in milliseconds."""
-    return build_backbone(swin_cfg(8, [2, 2, 2, 2], [1, 2, 2, 4], 3, **overrides)).eval()
 
 
 def _swin_references():

@@ -1,14 +1,13 @@
 """tools/benchmark_ms_deform_attn.py and tools/benchmark_export.py run and print their tables
 (at tiny sizes; the figures themselves are measured by running the tools)."""
-import importlib.util
 import os
 import re
 
 import pytest
+from helpers.paths import REPO
+from helpers.scripts import load_script
 
 from mask2former.layers import compiled_op_available
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 needs_cpu_op = pytest.mark.skipif(
     not compiled_op_available("cpu"), reason="needs the compiled mask2former._C operator"
@@ -16,10 +15,7 @@ needs_cpu_op = pytest.mark.skipif(
 
 
 def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"tools/{name}.py")
 
 
 @needs_cpu_op
@@ -75,7 +71,7 @@ def test_compare_published_on_this_project_as_the_published_code(capsys):
     the weights file must load with strict=True and give identical float32 results."""
     tool = load_tool("compare_published")
     config = os.path.join(REPO, "tests", "configs", "tiny_semantic.yaml")
-    assert tool.main(["--published-root", REPO, "--config-file", config, "--size", "64", "--runs", "1"]) == 0
+    assert tool.main(["--published-root", str(REPO), "--config-file", config, "--size", "64", "--runs", "1"]) == 0
     out = capsys.readouterr().out
     for name in ("ours float32", "ours bf16 autocast channels-last", "published float32"):
         assert re.search(rf"^\| {name} \| \d+\.\d{{3}} \| \d+\.\d\dx \|$", out, re.MULTILINE), out

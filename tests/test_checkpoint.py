@@ -1,7 +1,6 @@
 """MaskFormerCheckpointer: .safetensors loads exactly like the .pkl it came from, without pickle;
 the load report names what did not match; tools/convert_checkpoint.py."""
 
-import importlib.util
 import logging
 import pickle
 from pathlib import Path
@@ -9,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.backbones import tiny_swin
+from helpers.configs import tiny_semantic_cfg
+from helpers.scripts import load_script
 from torch import nn
 
 from mask2former.checkpoint import (
@@ -17,19 +19,6 @@ from mask2former.checkpoint import (
     read_safetensors,
     write_safetensors,
 )
-from tests.test_backbone_swin import tiny_swin
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_tool(filename: str):
-    """Imports a script of tools/ (names with dashes are not importable by name)."""
-    spec = importlib.util.spec_from_file_location(
-        filename.replace("-", "_")[:-3], ROOT / "tools" / filename
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class TinyModel(nn.Module):
@@ -67,7 +56,7 @@ def test_safetensors_loading_equals_pickle_loading(tmp_path, heuristics):
         state = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
     pkl, st = tmp_path / "w.pkl", tmp_path / "w.safetensors"
     write_pkl(pkl, state, heuristics)
-    load_tool("convert_checkpoint.py").main([str(pkl), str(st)])
+    load_script("tools/convert_checkpoint.py").main([str(pkl), str(st)])
 
     from_pkl, from_st = TinyModel(seed=2), TinyModel(seed=3)
     ckpt_pkl, ckpt_st = MaskFormerCheckpointer(from_pkl), MaskFormerCheckpointer(from_st)
@@ -151,7 +140,7 @@ def test_convert_pth_keeps_weights_and_scalar_metadata(tmp_path, capsys):
     torch.save(
         {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": 7}, pth
     )
-    load_tool("convert_checkpoint.py").main([str(pth), str(st)])
+    load_script("tools/convert_checkpoint.py").main([str(pth), str(st)])
     assert "Left out (not weights): optimizer" in capsys.readouterr().out
     loaded = read_safetensors(str(st))
     assert loaded["iteration"] == 7 and "optimizer" not in loaded
@@ -175,7 +164,7 @@ def test_write_safetensors_handles_shared_and_rejects_non_arrays(tmp_path):
 
 
 def test_convert_checkpoint_argument_errors(tmp_path):
-    tool = load_tool("convert_checkpoint.py")
+    tool = load_script("tools/convert_checkpoint.py")
     with pytest.raises(SystemExit):
         tool.main([str(tmp_path / "missing.pkl"), str(tmp_path / "out.safetensors")])
     with pytest.raises(SystemExit):
@@ -201,7 +190,7 @@ def test_model_zoo_pickle_and_its_safetensors_give_the_same_predictions(tmp_path
     with open(pkl, "wb") as f:
         state = {k: v.numpy().copy() for k, v in trained.state_dict().items()}
         pickle.dump({"model": state, "__author__": "Mask2Former"}, f)
-    load_tool("convert_checkpoint.py").main([str(pkl), str(st)])
+    load_script("tools/convert_checkpoint.py").main([str(pkl), str(st)])
 
     image = {
         "image": torch.randint(0, 256, (3, 50, 70), dtype=torch.uint8),
@@ -271,7 +260,6 @@ def test_model_weights_accepts_safetensors_in_predictor_and_training_checkpointe
     without unpickling anything."""
     from mask2former.engine import AtomicCheckpointer
     from mask2former.engine.predictor import MaskFormerPredictor
-    from tests.test_demo_predictor import tiny_semantic_cfg
 
     trained = MaskFormerPredictor(tiny_semantic_cfg(), random_weights=True).model
     with torch.no_grad():

@@ -7,12 +7,15 @@ import pytest
 import torch
 import torchvision
 from detectron2.modeling import build_backbone
+from helpers.backbones import resnet_cfg, tiny_swin
+from helpers.scripts import load_script
 from torch import nn
 
-from mask2former.checkpoint import MaskFormerCheckpointer, read_checkpoint, write_safetensors
-from tests.test_backbone_resnet import resnet_cfg
-from tests.test_backbone_swin import tiny_swin
-from tests.test_checkpoint import load_tool
+from mask2former.checkpoint import (
+    MaskFormerCheckpointer,
+    read_checkpoint,
+    write_safetensors,
+)
 
 
 class WithBackbone(nn.Module):
@@ -48,7 +51,7 @@ def converted_pkl(tmp_path, tool, state_dict, name, *extra):
         write_safetensors({"model": state_dict}, str(src))
     else:
         torch.save(state_dict, src)
-    load_tool(tool).main([str(src), str(out), *extra])
+    load_script(f"tools/{tool}").main([str(src), str(out), *extra])
     return out
 
 
@@ -96,7 +99,7 @@ def test_torchvision_resnet50_loads_with_no_missing_keys(tmp_path):
 
 
 def test_torchvision_converter_rejects_unknown_names():
-    tool = load_tool("convert-torchvision-to-d2.py")
+    tool = load_script("tools/convert-torchvision-to-d2.py")
     with pytest.raises(ValueError, match="'features.0.weight' is not a torchvision ResNet"):
         tool.convert({"features.0.weight": torch.zeros(1)})
 
@@ -154,6 +157,8 @@ def test_official_swin_converts_with_no_missing_keys(tmp_path, swin_source):
 def test_timm_swin_converts_to_the_same_file(tmp_path, swin_source):
     official = official_swin_state(swin_source)
     tool = "convert-pretrained-swin-model-to-d2.py"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     from_official = converted_pkl(tmp_path / "a", tool, {"model": official}, "swin.pth")
     timm = timm_swin_state(official)
     assert (
@@ -168,17 +173,11 @@ def test_timm_swin_converts_to_the_same_file(tmp_path, swin_source):
 
 
 def test_swin_layout_detection():
-    tool = load_tool("convert-pretrained-swin-model-to-d2.py")
+    tool = load_script("tools/convert-pretrained-swin-model-to-d2.py")
     assert tool.detect_layout({"layers.0.downsample.norm.weight": 0}) == "official"
     assert tool.detect_layout({"layers.1.downsample.norm.weight": 0}) == "timm"
     with pytest.raises(ValueError, match="not a Swin Transformer checkpoint"):
         tool.detect_layout({"conv1.weight": 0})
-
-
-@pytest.fixture(autouse=True)
-def _tool_dirs(tmp_path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
 
 
 def test_swin_absolute_position_embedding_becomes_a_channels_first_grid(tmp_path):
@@ -189,7 +188,7 @@ def test_swin_absolute_position_embedding_becomes_a_channels_first_grid(tmp_path
     grid = source.absolute_pos_embed.detach().clone()  # (1, 8, 4, 4)
     official = official_swin_state(source)
     official["absolute_pos_embed"] = grid.flatten(2).transpose(1, 2).contiguous()  # (1, 16, 8)
-    tool = load_tool("convert-pretrained-swin-model-to-d2.py")
+    tool = load_script("tools/convert-pretrained-swin-model-to-d2.py")
     converted = tool.convert(official)
     assert tuple(converted["absolute_pos_embed"].shape) == (1, 8, 4, 4)
     tokens = official["absolute_pos_embed"]

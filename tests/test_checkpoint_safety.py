@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from detectron2.modeling import build_model
+from helpers.configs import make_tiny_cfg
+from helpers.paths import REPO
 from torch import nn
 
-from conftest import make_tiny_cfg
 from mask2former.checkpoint import (
     CheckpointReadError,
     CorruptCheckpointError,
@@ -25,8 +26,6 @@ from mask2former.checkpoint import (
 from mask2former.checkpoint.checksum import CHECKSUM_KEY
 from mask2former.engine import AtomicCheckpointer
 from mask2former.engine.predictor import MaskFormerPredictor, MissingWeightsError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class _RunsCode:

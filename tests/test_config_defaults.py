@@ -6,12 +6,11 @@ from pathlib import Path
 import pytest
 from detectron2.config import CfgNode, get_cfg
 from detectron2.projects.deeplab import add_deeplab_config
+from helpers.checkpoints import load_reference, reference_files, reference_stem
+from helpers.configs import flatten, make_tiny_cfg
+from helpers.paths import CONFIGS
 
-from checkpoint_reference import load_reference, reference_files, reference_stem
-from conftest import make_tiny_cfg
 from mask2former import add_maskformer2_config
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 # The defaults of the published releases' config functions (Mask2Former's
 # add_maskformer2_config, a superset of MaskFormer's add_mask_former_config), key by key.
@@ -85,17 +84,6 @@ PUBLISHED_DEEPLAB_DEFAULTS = {
     "SOLVER.POLY_LR_POWER": 0.9,
     "SOLVER.POLY_LR_CONSTANT_ENDING": 0.0,
 }
-
-
-def flatten(node: CfgNode, prefix: str = ""):
-    """{"A.B.C": value} of every leaf of a config."""
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, CfgNode):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _published_cfg():
@@ -246,7 +234,7 @@ def test_unknown_key_in_a_nested_new_node_fails(tmp_path):
 
 def _load(release: str, reference: Path) -> CfgNode:
     published = load_reference(reference)[0]
-    root = CONFIG_DIR if release == "mask2former" else CONFIG_DIR / "maskformer"
+    root = CONFIGS if release == "mask2former" else CONFIGS / "maskformer"
     cfg = _published_cfg()
     cfg.merge_from_file(str(root / Path(published).relative_to("configs")))
     return cfg

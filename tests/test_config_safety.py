@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 from detectron2.config import get_cfg
+from helpers.paths import CONFIGS, REPO, TINY_CONFIGS
 
 from mask2former import add_maskformer2_config
-from mask2former.video import add_video_model_config
 from mask2former.config import ConfigFileError, merge_config
 from mask2former.config.expression import ExpressionError, evaluate_expression
 from mask2former.config.loader import read_config_file
+from mask2former.video import add_video_model_config
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO / "configs"
-RELEASE_ROOTS = {"mask2former": CONFIG_DIR, "maskformer": CONFIG_DIR / "maskformer"}
+RELEASE_ROOTS = {"mask2former": CONFIGS, "maskformer": CONFIGS / "maskformer"}
 
 # Every `!!python/object/apply:eval` line of the two releases' configs/ (Mask2Former at
 # 9b0651c, MaskFormer at da3e60d): (release, path under configs/, the quoted expression).
@@ -183,7 +182,7 @@ def _write_payload(path: Path, payload: str, marker: Path, base: str = "") -> in
 def test_python_tags_are_refused_with_file_and_line(payload, where, tmp_path):
     marker = tmp_path / "created_by_the_config"
     evil = tmp_path / "evil.yaml"
-    line = _write_payload(evil, payload, marker, base=str(CONFIG_DIR / "quickstart/semantic.yaml"))
+    line = _write_payload(evil, payload, marker, base=str(CONFIGS / "quickstart/semantic.yaml"))
     given = evil
     if where != "given file":
         (tmp_path / "sub").mkdir()
@@ -210,7 +209,7 @@ def test_entry_point_setup_refuses_a_payload(tmp_path, monkeypatch):
 
     marker = tmp_path / "created_by_the_config"
     evil = tmp_path / "evil.yaml"
-    _write_payload(evil, PAYLOADS[1], marker, base=str(CONFIG_DIR / "quickstart/semantic.yaml"))
+    _write_payload(evil, PAYLOADS[1], marker, base=str(CONFIGS / "quickstart/semantic.yaml"))
     args = default_argument_parser().parse_args(["--config-file", str(evil)])
     with pytest.raises(ConfigFileError, match="Python tag !!python/object/apply:subprocess"):
         train_net.setup(args)
@@ -230,7 +229,7 @@ def test_yaml_errors_name_file_and_line(tmp_path):
 
 # ---- everything published still loads, with Detectron2's values ----
 
-ALL_CONFIG_FILES = sorted(CONFIG_DIR.rglob("*.yaml")) + sorted((REPO / "tests/configs").glob("*.yaml"))
+ALL_CONFIG_FILES = sorted(CONFIGS.rglob("*.yaml")) + sorted(TINY_CONFIGS.glob("*.yaml"))
 
 
 def test_every_config_loads_with_detectron2s_values():

@@ -1,15 +1,14 @@
 """Config values and files that cannot work are refused by merge_config (through which every
 entry point reads its config) before any work starts, one line naming the key or the file."""
-from pathlib import Path
 
 import pytest
 from detectron2.config import get_cfg
+from helpers.paths import REPO
 
 from mask2former import add_maskformer2_config
 from mask2former.config import ConfigFileError, ConfigValueError, merge_config
 from mask2former.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "configs/quickstart/semantic.yaml"
 
 

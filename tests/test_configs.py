@@ -10,20 +10,26 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+from helpers.checkpoints import (
+    compare_state_dict,
+    load_reference,
+    reference_files,
+    reference_stem,
+)
+from helpers.configs import flatten, tiny_config_file
+from helpers.paths import CONFIGS
 
-from checkpoint_reference import compare_state_dict, load_reference, reference_files, reference_stem
 from mask2former import add_maskformer2_config
 from mask2former.data import build_dataset_mapper
 from mask2former.modeling.postprocessing import panoptic_within_mask
 from mask2former.video import add_maskformer2_video_config
 from mask2former.video.data import YTVISDatasetMapper
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 # where each release's "configs/..." paths live in this repository
 RELEASE_ROOTS = {
-    "mask2former": CONFIG_DIR,
-    "mask2former-video": CONFIG_DIR,
-    "maskformer": CONFIG_DIR / "maskformer",
+    "mask2former": CONFIGS,
+    "mask2former-video": CONFIGS,
+    "maskformer": CONFIGS / "maskformer",
 }
 # number of configs of each release (one reference file per config)
 RELEASE_SIZES = {"mask2former": 47, "mask2former-video": 12, "maskformer": 30}
@@ -114,7 +120,7 @@ def test_model_matches_published_checkpoint(release, reference):
     model = build_on_meta(load_cfg(path))
 
     problems = compare_state_dict(model.state_dict(), shapes)
-    assert not problems, f"{path.relative_to(CONFIG_DIR)}: {len(problems)} differences\n" + "\n".join(
+    assert not problems, f"{path.relative_to(CONFIGS)}: {len(problems)} differences\n" + "\n".join(
         problems[:30]
     )
     assert sum(p.numel() for p in model.parameters()) == num_params
@@ -179,11 +185,11 @@ def test_datasets_and_mapper_exist(release, reference):
     build_mapper(cfg, is_train=False)
 
 
-ALL_CONFIG_FILES = sorted(CONFIG_DIR.rglob("*.yaml"))
+ALL_CONFIG_FILES = sorted(CONFIGS.rglob("*.yaml"))
 
 
 @pytest.mark.parametrize(
-    "path", ALL_CONFIG_FILES, ids=[str(p.relative_to(CONFIG_DIR)) for p in ALL_CONFIG_FILES]
+    "path", ALL_CONFIG_FILES, ids=[str(p.relative_to(CONFIGS)) for p in ALL_CONFIG_FILES]
 )
 def test_config_file_merges(path):
     load_cfg(path)
@@ -195,27 +201,27 @@ def test_every_config_file_is_accounted_for():
     published = {
         our_path(release, load_reference(reference)[0]) for release, reference in REFERENCES
     }
-    short = {CONFIG_DIR / name for name in SHORT_NAMES}
+    short = {CONFIGS / name for name in SHORT_NAMES}
     stray = [
-        str(p.relative_to(CONFIG_DIR))
+        str(p.relative_to(CONFIGS))
         for p in ALL_CONFIG_FILES
         if p not in published
         and p not in short
         and not p.name.startswith("Base-")
-        and p.relative_to(CONFIG_DIR).parts[0] != "quickstart"
+        and p.relative_to(CONFIGS).parts[0] != "quickstart"
     ]
     assert not stray
 
 
 @pytest.mark.parametrize("short,full", SHORT_NAMES.items(), ids=list(SHORT_NAMES))
 def test_short_name_resolves_to_full_config(short, full):
-    assert load_cfg(CONFIG_DIR / short) == load_cfg(CONFIG_DIR / full)
+    assert load_cfg(CONFIGS / short) == load_cfg(CONFIGS / full)
 
 
 def test_unknown_key_fails_with_detectron2_error(tmp_path):
     user_config = tmp_path / "my_config.yaml"
     user_config.write_text(
-        f"_BASE_: {CONFIG_DIR / 'ade20k/R50.yaml'}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 50\n"
+        f"_BASE_: {CONFIGS / 'ade20k/R50.yaml'}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 50\n"
     )
     with pytest.raises(KeyError, match="Non-existent config key: MODEL.MASK_FORMER.NUM_QUERIES"):
         load_cfg(user_config)
@@ -235,7 +241,7 @@ def test_unknown_key_names_the_file_that_sets_it(tmp_path):
     from mask2former.config import ConfigKeyError
 
     (tmp_path / "base.yaml").write_text(
-        f"_BASE_: {CONFIG_DIR / 'ade20k/R50.yaml'}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 50\n"
+        f"_BASE_: {CONFIGS / 'ade20k/R50.yaml'}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 50\n"
     )
     (tmp_path / "sub").mkdir()
     user = tmp_path / "sub" / "my_config.yaml"
@@ -247,11 +253,11 @@ def test_unknown_key_names_the_file_that_sets_it(tmp_path):
     assert "MODEL.MASK_FORMER.NUM_QUERIES" in message
 
     with pytest.raises(ConfigKeyError, match=r"command-line override SOLVER.MAX_ITERS: unknown"):
-        _merge(CONFIG_DIR / "ade20k/R50.yaml", ["SOLVER.MAX_ITERS", "10"])
-    (tmp_path / "base.yaml").write_text(f"_BASE_: {CONFIG_DIR / 'ade20k/R50.yaml'}\n")
+        _merge(CONFIGS / "ade20k/R50.yaml", ["SOLVER.MAX_ITERS", "10"])
+    (tmp_path / "base.yaml").write_text(f"_BASE_: {CONFIGS / 'ade20k/R50.yaml'}\n")
     cfg = _merge(user, ["SOLVER.BASE_LR", "0.5"])
     assert cfg.SOLVER.MAX_ITER == 10 and cfg.SOLVER.BASE_LR == 0.5
-    assert cfg == _merge(CONFIG_DIR / "ade20k/R50.yaml", ["SOLVER.BASE_LR", "0.5", "SOLVER.MAX_ITER", "10"])
+    assert cfg == _merge(CONFIGS / "ade20k/R50.yaml", ["SOLVER.BASE_LR", "0.5", "SOLVER.MAX_ITER", "10"])
 
 
 def test_train_net_reports_unknown_key(tmp_path, monkeypatch):
@@ -259,12 +265,40 @@ def test_train_net_reports_unknown_key(tmp_path, monkeypatch):
 
     from mask2former.config import ConfigKeyError
 
-    monkeypatch.syspath_prepend(str(CONFIG_DIR.parent))
+    monkeypatch.syspath_prepend(str(CONFIGS.parent))
     import train_net
 
     args = default_argument_parser().parse_args(
-        ["--config-file", str(CONFIG_DIR / "quickstart/semantic.yaml"), "OUTPUT_DIR", str(tmp_path),
+        ["--config-file", str(CONFIGS / "quickstart/semantic.yaml"), "OUTPUT_DIR", str(tmp_path),
          "MODEL.MASK_FORMER.NUM_QUERIES", "3"]
     )
     with pytest.raises(ConfigKeyError, match="command-line override MODEL.MASK_FORMER.NUM_QUERIES"):
         train_net.setup(args)
+
+
+# what the tiny configs shrink: widths, depths, queries, classes and sampled points
+TINY_SIZES = {
+    "SEM_SEG_HEAD.NUM_CLASSES", "SEM_SEG_HEAD.CONVS_DIM", "SEM_SEG_HEAD.MASK_DIM",
+    "SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS", "SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS",
+    "MASK_FORMER.HIDDEN_DIM", "MASK_FORMER.NHEADS", "MASK_FORMER.DIM_FEEDFORWARD",
+    "MASK_FORMER.DEC_LAYERS", "MASK_FORMER.NUM_OBJECT_QUERIES", "MASK_FORMER.TRAIN_NUM_POINTS",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "tiny,published,expected",
+    [
+        # the random tiny Mask2Former keeps every query's mask at inference (thresholds 0)
+        ("base", "Base-Mask2Former.yaml",
+         TINY_SIZES | {"MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD", "MASK_FORMER.TEST.OVERLAP_THRESHOLD"}),
+        # MaskFormer's mask losses are on full-resolution masks (no sampled points), as published
+        ("maskformer", "maskformer/Base-MaskFormer.yaml", TINY_SIZES - {"MASK_FORMER.TRAIN_NUM_POINTS"}),
+    ],
+)  # fmt: skip
+def test_tiny_configs_are_their_published_architecture_made_small(tiny, published, expected):
+    """The tiny models of tests/configs stand in for the published ones: their heads,
+    decoders, losses and matching are the published ones; only sizes differ."""
+    ours = flatten(load_cfg(tiny_config_file(tiny)).MODEL)
+    theirs = flatten(load_cfg(CONFIGS / published).MODEL)
+    heads = [k for k in theirs if k.startswith(("SEM_SEG_HEAD.", "MASK_FORMER.")) or k == "META_ARCHITECTURE"]
+    assert {k for k in heads if ours[k] != theirs[k]} == expected

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.sampling import fake_rand_at_pixel_centres
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss as torchvision_focal
 
@@ -18,8 +19,6 @@ from mask2former.modeling.criterion.losses import (
     sigmoid_focal_loss,
 )
 from mask2former.modeling.criterion.matcher import HungarianMatcher
-
-from test_matcher import fake_rand_at_pixel_centres
 
 LN2, LN3, LN43 = math.log(2), math.log(3), math.log(4 / 3)
 

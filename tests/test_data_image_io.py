@@ -3,6 +3,7 @@ mismatched label sizes are handled or rejected with the file's name."""
 import numpy as np
 import pytest
 from detectron2.data.detection_utils import read_image
+from helpers.configs import make_tiny_cfg
 from PIL import Image
 
 from mask2former.data import build_dataset_mapper
@@ -12,8 +13,6 @@ from mask2former.data.image_io import (
     read_label_map,
     read_panoptic_png,
 )
-
-from conftest import make_tiny_cfg
 
 
 def _rgb(h=20, w=30, seed=0):

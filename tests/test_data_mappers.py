@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from detectron2.data import DatasetCatalog
+from helpers.configs import dataset_num_classes, make_tiny_cfg
 from PIL import Image
 
 from mask2former.data import build_dataset_mapper
@@ -17,8 +18,6 @@ from mask2former.data.dataset_mappers import (
     MaskFormerPanopticDatasetMapper,
     MaskFormerSemanticDatasetMapper,
 )
-
-from conftest import dataset_num_classes, make_tiny_cfg
 
 IGNORE = 255
 

@@ -1,9 +1,7 @@
 """``datasets/prepare_*.py`` on miniature raw downloads, and the prepared data read back through
 the registered datasets and the mappers."""
 import copy
-import importlib.util
 import json
-import os
 
 import h5py
 import numpy as np
@@ -11,6 +9,8 @@ import pytest
 import scipy.io
 from detectron2.data import DatasetCatalog
 from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
+from helpers.configs import dataset_num_classes, make_tiny_cfg
+from helpers.scripts import load_script
 from panopticapi.utils import id2rgb, rgb2id
 from PIL import Image
 
@@ -19,16 +19,9 @@ from mask2former.data.datasets import register_all_ade20k, register_all_coco
 from mask2former.data.datasets.catalog import datasets_root
 from mask2former.data.image_io import read_label_map
 
-from conftest import dataset_num_classes, make_tiny_cfg
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _script(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "datasets", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script(f"datasets/{name}.py").main
 
 
 @pytest.fixture

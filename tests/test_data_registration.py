@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from helpers.configs import dataset_num_classes, make_tiny_cfg
 from panopticapi.utils import id2rgb
 from PIL import Image
 
@@ -19,8 +20,6 @@ from mask2former.data.datasets import (
     register_all_shapes,
 )
 from mask2former.data.datasets.catalog import datasets_root
-
-from conftest import dataset_num_classes, make_tiny_cfg
 
 PUBLISHED = {
     # name: (number of classes in stuff_classes or thing_classes, evaluator_type, preparation hint)

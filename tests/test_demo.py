@@ -2,7 +2,7 @@
 the published model it runs without --config-file, downloaded from a local HTTP server."""
 import functools
 import http.server
-import importlib.util
+import importlib
 import logging
 import os
 import socket
@@ -14,34 +14,25 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data.catalog import Metadata
 from detectron2.utils.file_io import PathManager
+from helpers.configs import load_cfg, tiny_config_file
+from helpers.paths import REPO, TINY_CONFIGS
+from helpers.scripts import load_script
 from iopath.common.file_io import HTTPURLHandler
 from PIL import Image
 
-from conftest import make_tiny_cfg
-from mask2former import add_maskformer2_config
+from mask2former.engine.predictor import MaskFormerPredictor
 from mask2former.model_zoo import checkpoints as zoo_checkpoints
 from mask2former.model_zoo import configs as zoo_configs
-from mask2former.engine.predictor import MaskFormerPredictor
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = os.path.join(REPO, "tests", "configs")
 DEMO_SCRIPT = os.path.join(REPO, "demo", "demo.py")
 
 
 @pytest.fixture(scope="module")
 def demo_cli():
     """demo/demo.py imported as a module (it is a script, not part of a package)."""
-    spec = importlib.util.spec_from_file_location("demo_cli", DEMO_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def tiny_config(task: str) -> str:
-    return os.path.join(CONFIGS, f"tiny_{task}.yaml")
+    return load_script(DEMO_SCRIPT, "demo_cli")
 
 
 def pattern_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -73,13 +64,6 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
-def test_tiny_yaml_matches_conftest():
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    cfg.merge_from_file(tiny_config("base"))
-    assert cfg == make_tiny_cfg()
-
-
 @pytest.mark.parametrize("task", ["semantic", "panoptic", "instance"])
 def test_images_end_to_end(demo_cli, tmp_path, task, caplog, capsys):
     inputs = tmp_path / "in"
@@ -93,7 +77,7 @@ def test_images_end_to_end(demo_cli, tmp_path, task, caplog, capsys):
     with caplog.at_level(logging.INFO):
         rc = run_demo(
             demo_cli,
-            "--config-file", tiny_config(task),
+            "--config-file", tiny_config_file(task),
             "--input", f"{inputs}/*.png", tmp_path / "c.jpg",
             "--output", out,
             "--random-weights",
@@ -118,7 +102,7 @@ def test_images_end_to_end(demo_cli, tmp_path, task, caplog, capsys):
 def test_output_file_for_one_input(demo_cli, tmp_path):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(50, 70))
     rc = run_demo(
-        demo_cli, "--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+        demo_cli, "--config-file", tiny_config_file("semantic"), "--input", tmp_path / "in.png",
         "--output", tmp_path / "drawn.jpg", "--random-weights",
     )  # fmt: skip
     assert rc == 0
@@ -131,7 +115,7 @@ def test_folder_input_and_duplicate_names(demo_cli, tmp_path):
         cv2.imwrite(str(tmp_path / sub / "same.png"), pattern_image(32, 32))
     (tmp_path / "x" / "notes.txt").write_text("not an image")  # a folder expands to images only
     rc = run_demo(
-        demo_cli, "--config-file", tiny_config("semantic"),
+        demo_cli, "--config-file", tiny_config_file("semantic"),
         "--input", tmp_path / "x", tmp_path / "y" / "same.png",
         "--output", tmp_path / "out", "--random-weights",
     )  # fmt: skip
@@ -159,7 +143,7 @@ def test_bad_inputs_are_reported_and_skipped(demo_cli, tmp_path, caplog):
 
     with caplog.at_level(logging.INFO, logger="demo"):
         rc = run_demo(
-            demo_cli, "--config-file", tiny_config("semantic"),
+            demo_cli, "--config-file", tiny_config_file("semantic"),
             "--input", *[tmp_path / name for name in readable + bad],
             "--output", tmp_path / "out", "--random-weights",
         )  # fmt: skip
@@ -178,7 +162,7 @@ def test_bad_inputs_are_reported_and_skipped(demo_cli, tmp_path, caplog):
 
 def test_missing_weights_are_a_clear_error(demo_cli, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
-    common = ["--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+    common = ["--config-file", tiny_config_file("semantic"), "--input", tmp_path / "in.png",
               "--output", tmp_path / "out"]  # fmt: skip
     rc, err = run_demo_cli(demo_cli, capsys, *common)
     line = one_error_line(err)
@@ -199,13 +183,13 @@ def test_missing_weights_are_a_clear_error(demo_cli, tmp_path, capsys):
 def test_unknown_config_key_names_where_it_is_set(demo_cli, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
     user = tmp_path / "my.yaml"
-    user.write_text(f"_BASE_: {tiny_config('semantic')}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 3\n")
+    user.write_text(f"_BASE_: {tiny_config_file('semantic')}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 3\n")
     common = ["--input", tmp_path / "in.png", "--output", tmp_path / "out", "--random-weights"]
     rc, err = run_demo_cli(demo_cli, capsys, "--config-file", user, *common)
     assert rc == 2
     assert f"{user}: unknown config key MODEL.MASK_FORMER.NUM_QUERIES" in one_error_line(err)
     rc, err = run_demo_cli(
-        demo_cli, capsys, "--config-file", tiny_config("semantic"), *common, "SOLVER.MAX_ITERS", "1"
+        demo_cli, capsys, "--config-file", tiny_config_file("semantic"), *common, "SOLVER.MAX_ITERS", "1"
     )
     assert rc == 2
     assert "command-line override SOLVER.MAX_ITERS: unknown" in one_error_line(err)
@@ -229,7 +213,7 @@ def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, capsys)
     a panoptic model with panoptic inference off is told the key that turns it on."""
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
     common = ["--input", tmp_path / "in.png", "--output", tmp_path / "out", "--random-weights"]
-    semantic = ["--config-file", tiny_config("semantic")]
+    semantic = ["--config-file", tiny_config_file("semantic")]
     rc, err = run_demo_cli(demo_cli, capsys, *semantic, *common, "--task", "panoptic")
     line = one_error_line(err)
     assert rc == 2 and "'shapes_sem_seg_train' has no thing classes" in line
@@ -239,7 +223,7 @@ def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, capsys)
     )
     assert rc == 2 and "has no thing classes" in one_error_line(err)
 
-    panoptic_off = ["--config-file", tiny_config("panoptic"), *common, "--task", "panoptic"]
+    panoptic_off = ["--config-file", tiny_config_file("panoptic"), *common, "--task", "panoptic"]
     rc, err = run_demo_cli(demo_cli, capsys, *panoptic_off, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "False")
     assert rc == 2 and "`MODEL.MASK_FORMER.TEST.PANOPTIC_ON True`" in one_error_line(err)
     rc, _ = run_demo_cli(demo_cli, capsys, *panoptic_off, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "True")
@@ -249,7 +233,7 @@ def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, capsys)
 def test_without_output_or_display_asks_for_output(demo_cli, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    rc, err = run_demo_cli(demo_cli, capsys, "--config-file", tiny_config("semantic"), "--input", "x.png")
+    rc, err = run_demo_cli(demo_cli, capsys, "--config-file", tiny_config_file("semantic"), "--input", "x.png")
     assert rc == 2 and "pass --output" in one_error_line(err)
 
 
@@ -258,7 +242,7 @@ def test_several_inputs_into_an_existing_file_is_refused(demo_cli, tmp_path, cap
         cv2.imwrite(str(tmp_path / name), pattern_image(32, 32))
     (tmp_path / "out.png").write_bytes(b"x")
     rc, err = run_demo_cli(
-        demo_cli, capsys, "--config-file", tiny_config("semantic"), "--input", tmp_path / "a.png",
+        demo_cli, capsys, "--config-file", tiny_config_file("semantic"), "--input", tmp_path / "a.png",
         tmp_path / "b.png", "--output", tmp_path / "out.png", "--random-weights",
     )  # fmt: skip
     assert rc == 2 and "need a folder" in one_error_line(err)
@@ -268,7 +252,7 @@ def test_unwritable_output_folder_is_refused(demo_cli, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
     (tmp_path / "taken").write_text("a file where a folder is needed")
     rc, err = run_demo_cli(
-        demo_cli, capsys, "--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+        demo_cli, capsys, "--config-file", tiny_config_file("semantic"), "--input", tmp_path / "in.png",
         "--output", tmp_path / "taken" / "drawn", "--random-weights",
     )  # fmt: skip
     line = one_error_line(err)
@@ -283,7 +267,7 @@ def test_cuda_config_without_a_gpu_runs_on_the_cpu(demo_cli, tmp_path, monkeypat
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
     with caplog.at_level(logging.WARNING):
         rc = run_demo(
-            demo_cli, "--config-file", tiny_config("semantic"), "--input", tmp_path / "in.png",
+            demo_cli, "--config-file", tiny_config_file("semantic"), "--input", tmp_path / "in.png",
             "--output", tmp_path / "out", "--random-weights", "MODEL.DEVICE", "cuda",
         )  # fmt: skip
     assert rc == 0 and (tmp_path / "out" / "in.png").exists()
@@ -326,7 +310,7 @@ def publish(monkeypatch, demo_cli, url: str) -> None:
     """Make tests/configs/tiny_panoptic.yaml the demo's default "published" config, whose
     model zoo checkpoint is ``url``: the shipped configs are tests/configs, the checkpoint
     table has that one entry."""
-    monkeypatch.setattr(zoo_configs, "_roots", lambda: [CONFIGS])
+    monkeypatch.setattr(zoo_configs, "_roots", lambda: [str(TINY_CONFIGS)])
     entry = {"url": url, "method": "Mask2Former", "backbone": "R18 (tiny)", "dataset": "shapes",
              "task": "panoptic", "metrics": {"PQ": 1.0}}  # fmt: skip
     monkeypatch.setattr(zoo_checkpoints, "_table", lambda: {"tiny_panoptic.yaml": entry})
@@ -348,7 +332,7 @@ def test_default_model_is_downloaded_once_and_cached(demo_cli, tmp_path, monkeyp
     weights. The default published config's model zoo checkpoint is downloaded into
     $FVCORE_CACHE (Detectron2's cache), at the URL's path; the second run reads the cache with
     the server gone; the drawing is the one of those weights given as a local file."""
-    trained = MaskFormerPredictor(cfg_from_file(tiny_config("panoptic")), random_weights=True).model
+    trained = MaskFormerPredictor(load_cfg(tiny_config_file("panoptic")), random_weights=True).model
     with torch.no_grad():
         for p in trained.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -393,13 +377,6 @@ def test_offline_default_model_is_one_line(demo_cli, tmp_path, monkeypatch, caps
     assert not (tmp_path / "out").exists()
 
 
-def cfg_from_file(path: str):
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    cfg.merge_from_file(path)
-    return cfg
-
-
 def write_video(path, frames, fps: float):
     height, width = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
@@ -427,7 +404,7 @@ def test_video_end_to_end(demo_cli, tmp_path, capsys):
     source = [pattern_image(64, 64, seed) for seed in range(8)]
     write_video(tmp_path / "clip.mp4", source, fps=12)
     rc = run_demo(
-        demo_cli, "--config-file", tiny_config("panoptic"), "--video-input", tmp_path / "clip.mp4",
+        demo_cli, "--config-file", tiny_config_file("panoptic"), "--video-input", tmp_path / "clip.mp4",
         "--output", tmp_path / "out", "--random-weights",
         "--opts", "MODEL.MASK_FORMER.TEST.INSTANCE_ON", "False",  # not drawn: save the time
     )  # fmt: skip
@@ -443,7 +420,7 @@ def test_video_end_to_end(demo_cli, tmp_path, capsys):
 def test_unreadable_video_fails(demo_cli, tmp_path, caplog):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
     rc = run_demo(
-        demo_cli, "--config-file", tiny_config("semantic"),
+        demo_cli, "--config-file", tiny_config_file("semantic"),
         "--video-input", tmp_path / "broken.mp4",
         "--output", tmp_path / "out", "--random-weights",
     )  # fmt: skip
@@ -479,7 +456,7 @@ def test_webcam_stops_cleanly_on_ctrl_c(demo_cli, tmp_path, monkeypatch):
     webcam = FakeWebcam(frames=3)
     monkeypatch.setattr(demo_cli.cv2, "VideoCapture", lambda index: webcam)
     rc = run_demo(
-        demo_cli, "--config-file", tiny_config("semantic"), "--webcam",
+        demo_cli, "--config-file", tiny_config_file("semantic"), "--webcam",
         "--output", tmp_path / "cam", "--random-weights",
     )  # fmt: skip
     monkeypatch.undo()
@@ -518,7 +495,7 @@ def test_webcam_in_a_window_stops_on_esc(demo_cli, monkeypatch):
     window = FakeWindow(esc_at=2)
     window.install(monkeypatch, demo_cli)
     monkeypatch.setattr(demo_cli.cv2, "VideoCapture", lambda index: webcam)
-    rc = run_demo(demo_cli, "--config-file", tiny_config("semantic"), "--webcam", "--random-weights")
+    rc = run_demo(demo_cli, "--config-file", tiny_config_file("semantic"), "--webcam", "--random-weights")
     monkeypatch.undo()
     assert rc == 0
     assert window.shown == 2 and window.destroyed and webcam.released
@@ -531,7 +508,7 @@ def test_images_in_a_window_stop_on_esc(demo_cli, tmp_path, monkeypatch):
     window = FakeWindow(esc_at=2)
     window.install(monkeypatch, demo_cli)
     rc = run_demo(
-        demo_cli, "--config-file", tiny_config("semantic"), "--input", f"{tmp_path}/*.png",
+        demo_cli, "--config-file", tiny_config_file("semantic"), "--input", f"{tmp_path}/*.png",
         "--random-weights",
     )  # fmt: skip
     monkeypatch.undo()
@@ -542,7 +519,7 @@ def test_images_in_a_window_stop_on_esc(demo_cli, tmp_path, monkeypatch):
 def test_script_runs_from_the_command_line(tmp_path):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(48, 48))
     result = subprocess.run(
-        [sys.executable, DEMO_SCRIPT, "--config-file", tiny_config("semantic"),
+        [sys.executable, DEMO_SCRIPT, "--config-file", tiny_config_file("semantic"),
          "--input", str(tmp_path / "in.png"), str(tmp_path / "gone.png"),
          "--output", str(tmp_path / "out"), "--random-weights"],
         capture_output=True, text=True, timeout=300,

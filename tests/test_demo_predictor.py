@@ -1,26 +1,18 @@
 """mask2former.engine.predictor: weights are loaded through the project's checkpointer, or refused."""
 import logging
-import os
 
 import detectron2.engine.defaults
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
+from helpers.configs import tiny_semantic_cfg
 
-from mask2former import add_maskformer2_config
 from mask2former.data.augmentations import ResizeShortestEdge
-from mask2former.engine.predictor import MaskFormerPredictor, MissingWeightsError, UntrainedModelError
-
-CONFIG = os.path.join(os.path.dirname(__file__), "configs", "tiny_semantic.yaml")
-
-
-def tiny_semantic_cfg(weights: str = ""):
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    cfg.merge_from_file(CONFIG)
-    cfg.MODEL.WEIGHTS = weights
-    return cfg
+from mask2former.engine.predictor import (
+    MaskFormerPredictor,
+    MissingWeightsError,
+    UntrainedModelError,
+)
 
 
 def test_trained_weights_are_loaded(tmp_path, caplog):

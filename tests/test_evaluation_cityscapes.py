@@ -5,12 +5,16 @@ import pytest
 import torch
 from cityscapesscripts.helpers.labels import name2label
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.evaluation import CityscapesInstanceEvaluator, CityscapesSemSegEvaluator, DatasetEvaluators
+from detectron2.evaluation import (
+    CityscapesInstanceEvaluator,
+    CityscapesSemSegEvaluator,
+    DatasetEvaluators,
+)
 from detectron2.structures import Instances
+from helpers.configs import make_tiny_cfg_with_outputs
 from PIL import Image
 
 from mask2former.evaluation import build_evaluator
-from conftest import make_tiny_cfg
 
 THING_CLASSES = ["person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"]
 H, W = 64, 128
@@ -59,14 +63,6 @@ def cityscapes_val(tmp_path_factory):
         MetadataCatalog.remove(name)
 
 
-def _cfg(semantic, instance):
-    cfg = make_tiny_cfg()
-    cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = semantic
-    cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = instance
-    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False
-    return cfg
-
-
 def _run(evaluator, inputs, make_output):
     evaluator.reset()
     for item in inputs:
@@ -82,12 +78,12 @@ def _semantic_output(train_ids):
 def _train_ids(label_ids):
     out = np.zeros_like(label_ids)
     for label_id in np.unique(label_ids):
-        out[label_ids == label_id] = next(l.trainId for l in name2label.values() if l.id == label_id)
+        out[label_ids == label_id] = next(label.trainId for label in name2label.values() if label.id == label_id)
     return out
 
 
 def test_cityscapes_semantic_perfect_and_all_road(cityscapes_val, tmp_path):
-    evaluator = build_evaluator(_cfg(True, False), "mini_cityscapes_sem_seg", str(tmp_path))
+    evaluator = build_evaluator(make_tiny_cfg_with_outputs(True, False), "mini_cityscapes_sem_seg", str(tmp_path))
     assert isinstance(evaluator, CityscapesSemSegEvaluator)
     perfect = _run(evaluator, cityscapes_val, lambda x: _semantic_output(_train_ids(x["label_ids"])))
     assert perfect["sem_seg"]["IoU"] == pytest.approx(100.0)
@@ -105,7 +101,7 @@ def _instances_output(instance_ids, class_of=lambda name: THING_CLASSES.index(na
     for instance_id in np.unique(instance_ids):
         if instance_id < 1000:
             continue
-        name = next(l.name for l in name2label.values() if l.id == instance_id // 1000)
+        name = next(label.name for label in name2label.values() if label.id == instance_id // 1000)
         masks.append(instance_ids == instance_id)
         classes.append(class_of(name))
     instances = Instances((H, W))
@@ -116,7 +112,7 @@ def _instances_output(instance_ids, class_of=lambda name: THING_CLASSES.index(na
 
 
 def test_cityscapes_instance_perfect_and_wrong_class(cityscapes_val, tmp_path):
-    evaluator = build_evaluator(_cfg(False, True), "mini_cityscapes_instance", str(tmp_path))
+    evaluator = build_evaluator(make_tiny_cfg_with_outputs(False, True), "mini_cityscapes_instance", str(tmp_path))
     assert isinstance(evaluator, CityscapesInstanceEvaluator)
     perfect = _run(evaluator, cityscapes_val, lambda x: _instances_output(x["instance_ids"]))
     assert perfect["segm"]["AP"] == pytest.approx(100.0)
@@ -134,7 +130,7 @@ def test_cityscapes_instance_perfect_and_wrong_class(cityscapes_val, tmp_path):
 
 
 def test_cityscapes_panoptic_type_runs_the_cityscapes_evaluators(cityscapes_val, tmp_path):
-    evaluators = build_evaluator(_cfg(True, True), "mini_cityscapes_panoptic", str(tmp_path))
+    evaluators = build_evaluator(make_tiny_cfg_with_outputs(True, True), "mini_cityscapes_panoptic", str(tmp_path))
     assert isinstance(evaluators, DatasetEvaluators)
     kinds = sorted(evaluators._evaluators, key=lambda e: type(e).__name__)
     assert len(kinds) == 2

@@ -3,9 +3,7 @@ generated predictions, through the evaluator and through its COCOeval; and
 tools/benchmark_coco_eval.py at a tiny size."""
 import contextlib
 import copy
-import importlib.util
 import io
-import os
 
 import cv2
 import numpy as np
@@ -13,12 +11,15 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BitMasks, Instances
+from helpers.scripts import load_script
 from pycocotools.coco import COCO
 
-from mask2former.evaluation import InstanceSegEvaluator, cocoeval_fn, fast_cocoeval_available
+from mask2former.evaluation import (
+    InstanceSegEvaluator,
+    cocoeval_fn,
+    fast_cocoeval_available,
+)
 from mask2former.evaluation.coco_eval import evaluate_predictions_on_coco
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_faster_coco_eval_is_installed():
@@ -108,9 +109,7 @@ def test_cocoeval_precision_and_recall_arrays_equal(generated_predictions, tmp_p
 
 
 def test_benchmark_tool_prints_both_backends(capsys):
-    spec = importlib.util.spec_from_file_location("benchmark_coco_eval", os.path.join(REPO, "tools", "benchmark_coco_eval.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script("tools/benchmark_coco_eval.py")
     assert tool.main(["--images", "4", "--size", "64", "96", "--iou-types", "segm"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| segm |")]
     (row,) = rows

@@ -10,9 +10,9 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import register_lvis_instances
 from detectron2.structures import BitMasks, Instances
+from helpers.configs import make_tiny_cfg
 
 from mask2former.evaluation import LVISEvaluator, build_evaluator
-from conftest import make_tiny_cfg
 
 SIZE = 16
 # LVIS category id -> frequency group; the model predicts contiguous class = id - 1

@@ -1,10 +1,10 @@
 """Semantic-segmentation test-time augmentation: scales, flips and averaging."""
 import torch
 import torch.nn.functional as F
+from helpers.configs import make_tiny_cfg
 from torch import nn
 
 from mask2former.modeling.test_time_augmentation import SemanticSegmentorWithTTA
-from conftest import make_tiny_cfg
 
 
 class _ImageAsScores(nn.Module):

@@ -10,33 +10,18 @@ from detectron2.evaluation import (
     DatasetEvaluators,
 )
 from detectron2.structures import BitMasks, Instances
+from helpers.configs import make_tiny_cfg_with_outputs
 from panopticapi.utils import rgb2id
 from PIL import Image
 from pycocotools.coco import COCO
 
-from mask2former.data.datasets import register_all, datasets_root
-from mask2former.data.shapes import generate
-from mask2former.evaluation import CheckedSemSegEvaluator, InstanceSegEvaluator, build_evaluator
-from conftest import make_tiny_cfg
+from mask2former.evaluation import (
+    CheckedSemSegEvaluator,
+    InstanceSegEvaluator,
+    build_evaluator,
+)
 
-NUM_VAL = 4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shapes_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("datasets"))
-    generate(root, num_train=1, num_val=NUM_VAL)
-    register_all(root)
-    yield root
-    register_all(datasets_root())
-
-
-def _cfg(semantic=True, instance=False, panoptic=False):
-    cfg = make_tiny_cfg()
-    cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = semantic
-    cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = instance
-    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = panoptic
-    return cfg
+pytestmark = pytest.mark.usefixtures("shapes_root")  # the generated shapes datasets
 
 
 def _run(evaluator, records, make_output):
@@ -59,7 +44,7 @@ def _scores_for(labels, num_classes):
 
 def test_semantic_perfect_and_wrong(tmp_path):
     name = "shapes_sem_seg_val"
-    evaluator = build_evaluator(_cfg(), name, str(tmp_path))
+    evaluator = build_evaluator(make_tiny_cfg_with_outputs(), name, str(tmp_path))
     assert isinstance(evaluator, CheckedSemSegEvaluator)
     records = DatasetCatalog.get(name)
     k = len(MetadataCatalog.get(name).stuff_classes)
@@ -112,9 +97,9 @@ def _without_things(record):
 
 def test_panoptic_evaluators_selected_by_task_flags(tmp_path):
     name = "shapes_panoptic_val"
-    only_pq = build_evaluator(_cfg(semantic=False, panoptic=True), name, str(tmp_path))
+    only_pq = build_evaluator(make_tiny_cfg_with_outputs(semantic=False, panoptic=True), name, str(tmp_path))
     assert isinstance(only_pq, COCOPanopticEvaluator)
-    all_three = build_evaluator(_cfg(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+    all_three = build_evaluator(make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
     assert isinstance(all_three, DatasetEvaluators)
     assert [type(e) for e in all_three._evaluators] == [
         COCOPanopticEvaluator,
@@ -122,7 +107,7 @@ def test_panoptic_evaluators_selected_by_task_flags(tmp_path):
         CheckedSemSegEvaluator,
     ]
     with pytest.raises(NotImplementedError, match="MODEL.MASK_FORMER.TEST"):
-        build_evaluator(_cfg(semantic=False), name, str(tmp_path))
+        build_evaluator(make_tiny_cfg_with_outputs(semantic=False), name, str(tmp_path))
 
 
 @pytest.fixture
@@ -154,14 +139,14 @@ def test_panoptic_dataset_without_semantic_labels_is_evaluated_without_miou(
     release (SemSegEvaluator used to fail there with KeyError: 'sem_seg_file_name')."""
     name = panoptic_without_semantic_labels
     with caplog.at_level("INFO", logger="mask2former.evaluation.build"):
-        evaluator = build_evaluator(_cfg(semantic=True, panoptic=True), name, str(tmp_path))
+        evaluator = build_evaluator(make_tiny_cfg_with_outputs(semantic=True, panoptic=True), name, str(tmp_path))
     assert isinstance(evaluator, COCOPanopticEvaluator)
     assert f"Dataset {name!r} has no semantic labels" in caplog.text
     records = DatasetCatalog.get(name)
     results = _run(evaluator, records, lambda r: {"panoptic_seg": _panoptic_gt(r)})
     assert results["panoptic_seg"]["PQ"] == pytest.approx(100.0)
     with pytest.raises(NotImplementedError, match="with the ground truth it needs"):
-        build_evaluator(_cfg(semantic=True), name, str(tmp_path))
+        build_evaluator(make_tiny_cfg_with_outputs(semantic=True), name, str(tmp_path))
 
 
 def _perfect_panoptic_run(evaluator, name):
@@ -191,10 +176,10 @@ def _assert_perfect(results):
 def test_panoptic_perfect_and_without_things(tmp_path):
     name = "shapes_panoptic_val"
     records = DatasetCatalog.get(name)
-    evaluator = build_evaluator(_cfg(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+    evaluator = build_evaluator(make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
     _assert_perfect(_perfect_panoptic_run(evaluator, name))
 
-    pq_only = build_evaluator(_cfg(semantic=False, panoptic=True), name, str(tmp_path))
+    pq_only = build_evaluator(make_tiny_cfg_with_outputs(semantic=False, panoptic=True), name, str(tmp_path))
     wrong = _run(pq_only, records, lambda r: {"panoptic_seg": _without_things(r)})["panoptic_seg"]
     # every thing category with a (non-crowd) ground-truth segment scores 0, every stuff one 100
     present = {
@@ -251,7 +236,7 @@ def test_instance_perfect_half_and_wrong_classes(tmp_path):
     records = DatasetCatalog.get(name)
     coco = COCO(meta.json_file)
     to_contiguous = meta.thing_dataset_id_to_contiguous_id
-    evaluator = build_evaluator(_cfg(semantic=False, instance=True), name, str(tmp_path))
+    evaluator = build_evaluator(make_tiny_cfg_with_outputs(semantic=False, instance=True), name, str(tmp_path))
     assert isinstance(evaluator, COCOEvaluator)
 
     perfect = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous))
@@ -294,7 +279,7 @@ def test_instance_evaluator_for_non_contiguous_thing_ids(tmp_path, subset_thing_
     meta = MetadataCatalog.get(name)
     records = DatasetCatalog.get(name)
     coco = COCO(meta.json_file)
-    evaluator = build_evaluator(_cfg(semantic=False, instance=True), name, str(tmp_path))
+    evaluator = build_evaluator(make_tiny_cfg_with_outputs(semantic=False, instance=True), name, str(tmp_path))
     assert isinstance(evaluator, InstanceSegEvaluator)
     to_contiguous = meta.thing_dataset_id_to_contiguous_id
     results = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous))
@@ -316,7 +301,7 @@ def test_ade20k_panoptic_type_scores_all_three_tasks(tmp_path):
     metadata = {k: v for k, v in source.items() if k not in ("name", "evaluator_type")}
     MetadataCatalog.get(name).set(evaluator_type="ade20k_panoptic_seg", **metadata)
     try:
-        evaluators = build_evaluator(_cfg(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+        evaluators = build_evaluator(make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
         assert [type(e) for e in evaluators._evaluators] == [
             COCOPanopticEvaluator,
             InstanceSegEvaluator,
@@ -334,7 +319,7 @@ def test_unknown_evaluator_type_is_reported(tmp_path):
     MetadataCatalog.get(name).set(evaluator_type="lidar")
     try:
         with pytest.raises(NotImplementedError, match="'lidar'"):
-            build_evaluator(_cfg(), name, str(tmp_path))
+            build_evaluator(make_tiny_cfg_with_outputs(), name, str(tmp_path))
     finally:
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)

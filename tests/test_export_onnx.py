@@ -5,14 +5,17 @@ end-to-end results against the predictor's.
 One dynamic export (and its ONNX conversion) is shared by the module: tracing with symbolic
 sizes is the slow part (~1 min of CPU for both)."""
 import dataclasses
-import importlib.util
 import os
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from helpers.configs import make_tiny_cfg
+from helpers.scripts import load_script
 
+from mask2former.engine.predictor import MaskFormerPredictor
+from mask2former.errors import UsageError
 from mask2former.export import (
     ExportableMaskFormer,
     ExportedPredictor,
@@ -23,11 +26,7 @@ from mask2former.export import (
     save_onnx,
     save_program,
 )
-from mask2former.errors import UsageError
 from mask2former.layers import compiled_op_available, ms_deform_attn_reference
-from mask2former.engine.predictor import MaskFormerPredictor
-
-from conftest import make_tiny_cfg
 
 pytestmark = pytest.mark.skipif(
     not compiled_op_available("cpu"), reason="export needs the compiled mask2former._C operator"
@@ -188,11 +187,7 @@ def test_ms_deform_attn_onnx_matches_reference(tmp_path):
 
 
 def _export_model_tool():
-    script = os.path.join(os.path.dirname(__file__), "..", "tools", "export_model.py")
-    spec = importlib.util.spec_from_file_location("export_model_cli", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/export_model.py", "export_model_cli")
 
 
 def test_export_model_cli(tmp_path, capsys):

@@ -3,7 +3,6 @@ checked against transformers itself: random transformers models are converted an
 the same image; real-size configs are mapped both ways and their weight names checked against
 transformers' models built on the meta device; the way back reproduces every tensor."""
 import glob
-import importlib.util
 import json
 import os
 import shutil
@@ -16,35 +15,46 @@ import transformers
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY
+from helpers.paths import REPO
+from helpers.scripts import load_script
 from safetensors.torch import load_file, save_file
 
 from mask2former import add_maskformer2_config
 from mask2former.checkpoint import read_checkpoint
+from mask2former.checkpoint.huggingface import (
+    ConversionError,
+    export_checkpoint,
+    import_checkpoint,
+)
+from mask2former.checkpoint.huggingface.architecture import (
+    cfg_from_transformers,
+    tensor_plan,
+    transformers_config,
+)
+from mask2former.checkpoint.huggingface.names import file_names
+from mask2former.checkpoint.huggingface.preprocessing import (
+    image_processor_config,
+    input_to_cfg,
+)
+from mask2former.checkpoint.huggingface.tensor_plan import (
+    Concat,
+    Copy,
+    Derived,
+    carried_from_json,
+    carried_to_json,
+)
 from mask2former.cli import run_cli
 from mask2former.config import merge_config
 from mask2former.data.datasets import DatasetNotFoundError
-from mask2former.checkpoint.huggingface import ConversionError, export_checkpoint, import_checkpoint
-from mask2former.checkpoint.huggingface.architecture import cfg_from_transformers, tensor_plan, transformers_config
-from mask2former.checkpoint.huggingface.names import file_names
-from mask2former.checkpoint.huggingface.preprocessing import image_processor_config, input_to_cfg
-from mask2former.checkpoint.huggingface.tensor_plan import Concat, Copy, Derived, carried_from_json, carried_to_json
 from mask2former.engine.predictor import MaskFormerPredictor
-from tests.test_checkpoint import ROOT, load_tool
 
-compare_tool = load_tool("compare_transformers.py")
-convert_tool = load_tool("convert_checkpoint.py")
+compare_tool = load_script("tools/compare_transformers.py")
+convert_tool = load_script("tools/convert_checkpoint.py")
 
 MODEL_CLASSES = {
     "mask2former": (transformers.Mask2FormerConfig, transformers.Mask2FormerForUniversalSegmentation),
     "maskformer": (transformers.MaskFormerConfig, transformers.MaskFormerForInstanceSegmentation),
 }
-
-
-def load_script(path):
-    spec = importlib.util.spec_from_file_location(path.stem + "_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def saved_model(name, folder, **save_kwargs):
@@ -268,7 +278,7 @@ def test_unsupported_configs_fail_in_one_line(edit, message, tmp_path, capsys):
     ],
 )
 def test_configs_transformers_cannot_represent_are_refused(config, message):
-    cfg = new_cfg(ROOT / config)
+    cfg = new_cfg(REPO / config)
     with pytest.raises(ConversionError, match=message):
         transformers_config(cfg, [f"c{i}" for i in range(cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES)])
         tensor_plan(cfg)
@@ -291,7 +301,7 @@ def _published_models():
     """One published config per distinct model that transformers can represent (configs that
     differ only in data, schedule, classes or test settings build the same tensors)."""
     chosen = {}
-    for path in sorted(glob.glob(str(ROOT / "configs" / "**" / "*.yaml"), recursive=True)):
+    for path in sorted(glob.glob(str(REPO / "configs" / "**" / "*.yaml"), recursive=True)):
         if "Base-" in path or "quickstart" in path or "youtubevis" in path:  # no video models
             continue
         cfg = new_cfg(path)
@@ -304,7 +314,7 @@ def _published_models():
         ignored = ("WEIGHTS", "MASK_FORMER.TEST", "SEM_SEG_HEAD.NUM_CLASSES", "SEM_SEG_HEAD.IGNORE")
         model = {k: v for k, v in _flat(cfg.MODEL).items() if not k.startswith(ignored)}
         key = json.dumps(model, sort_keys=True, default=str)
-        chosen.setdefault(key, os.path.relpath(path, ROOT))
+        chosen.setdefault(key, os.path.relpath(path, REPO))
     return sorted(chosen.values())
 
 
@@ -328,7 +338,7 @@ def _transformers_meta_model(hf_config):
 
 @pytest.mark.parametrize("config", _published_models())
 def test_published_configs_map_both_ways_with_every_weight(config):
-    cfg = new_cfg(ROOT / config)
+    cfg = new_cfg(REPO / config)
     names = [f"class {i}" for i in range(cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES)]
     hf_config = transformers_config(cfg, names)
     plan = tensor_plan(cfg)
@@ -418,7 +428,7 @@ def test_swin_sizes_and_windows_map_as_the_swin_release(architecture, size, wind
     assert (swin.WINDOW_SIZE, swin.PRETRAIN_IMG_SIZE) == (window, image_size)
     published = PUBLISHED_SWIN.get((size, window))
     if published:
-        expected = _flat(new_cfg(ROOT / published).MODEL.SWIN)
+        expected = _flat(new_cfg(REPO / published).MODEL.SWIN)
         assert {k: v for k, v in _flat(swin).items() if k != "USE_CHECKPOINT"} == {
             k: v for k, v in expected.items() if k != "USE_CHECKPOINT"
         }
@@ -462,7 +472,7 @@ def test_class_names_reach_the_demo_and_thing_classes_the_model(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="holds class names only"):
         DatasetCatalog.get("categories.json")
 
-    demo = load_script(ROOT / "demo" / "demo.py")
+    demo = load_script("demo/demo.py", "demo_script")
     assert demo.VisualizationDemo(cfg).metadata.stuff_classes == compare_tool.CLASS_NAMES
     image = tmp_path / "image.png"
     cv2.imwrite(str(image), compare_tool.random_image(96).permute(1, 2, 0).numpy())
@@ -547,8 +557,9 @@ def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monke
     with its classes, converted with the dataset's metadata; train_net.py --eval-only; a few
     fine-tuning iterations; the fine-tuned weights back to transformers."""
 
+    from helpers.training import generate_tiny_shapes
+
     from mask2former.data.datasets import datasets_root, load_categories, register_all
-    from train_helpers import generate_tiny_shapes
 
     names = [c["name"] for c in load_categories("shapes")]
     model = compare_tool.transformers_model("mask2former-swin-window7-224")
@@ -556,7 +567,7 @@ def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monke
         {**model.config.to_dict(), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
     )
     transformers.Mask2FormerForUniversalSegmentation(config).save_pretrained(str(tmp_path / "hf"))
-    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.syspath_prepend(str(REPO))
     import train_net
 
     register_all(generate_tiny_shapes(tmp_path / "datasets"))

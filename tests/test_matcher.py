@@ -6,27 +6,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.sampling import fake_rand_at_pixel_centres
 from torchvision.ops import sigmoid_focal_loss
 
 from mask2former.modeling.criterion.matcher import HungarianMatcher
-
-
-def pixel_centres(h, w):
-    """(h*w, 2) normalized (x, y) coordinates of every pixel centre, row-major."""
-    ys, xs = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
-    return torch.stack([xs.flatten(), ys.flatten()], dim=1)
-
-
-def fake_rand_at_pixel_centres(h, w):
-    """A torch.rand replacement that returns every pixel centre of an (h, w) grid (repeated to
-    the requested (N, h*w, 2) shape), so point sampling reads exact pixel values."""
-    centres = pixel_centres(h, w)
-
-    def fake_rand(*size, device=None, **kwargs):
-        assert size[-2:] == (h * w, 2), size
-        return centres.expand(*size).clone().to(device)
-
-    return fake_rand
 
 
 def dice(p, t):

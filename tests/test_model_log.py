@@ -2,7 +2,8 @@
 import logging
 import sys
 
-from conftest import make_tiny_cfg
+from helpers.configs import make_tiny_cfg
+
 from mask2former.engine import Trainer
 from mask2former.engine.model_log import model_summary
 

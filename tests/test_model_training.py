@@ -4,33 +4,8 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Instances
-
-from conftest import make_tiny_cfg
-
-
-def synthetic_batch(size: int = 64):
-    """Two images, each with two rectangles of different classes painted in class colours."""
-    colours = torch.tensor([[200, 30, 30], [30, 200, 30], [30, 30, 200], [200, 200, 30], [30, 200, 200]])
-    boxes = [
-        [(1, (4, 4, 30, 40)), (3, (36, 10, 60, 60))],
-        [(0, (10, 30, 50, 60)), (4, (2, 2, 40, 20))],
-    ]
-    batch = []
-    for image_boxes in boxes:
-        image = torch.full((3, size, size), 90.0)
-        masks, classes = [], []
-        for cls, (x0, y0, x1, y1) in image_boxes:
-            mask = torch.zeros(size, size, dtype=torch.bool)
-            mask[y0:y1, x0:x1] = True
-            image[:, mask] = colours[cls, :, None].float()
-            masks.append(mask)
-            classes.append(cls)
-        inst = Instances((size, size))
-        inst.gt_classes = torch.tensor(classes, dtype=torch.int64)
-        inst.gt_masks = torch.stack(masks)
-        batch.append({"image": image, "instances": inst, "height": size, "width": size})
-    return batch
-
+from helpers.configs import make_tiny_cfg
+from helpers.training import synthetic_batch
 
 ARCHITECTURES = {
     "mask2former": ("MultiScaleMaskedTransformerDecoder", "MSDeformAttnPixelDecoder"),

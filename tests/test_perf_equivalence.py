@@ -6,18 +6,26 @@ import copy
 
 import pytest
 import torch
-from torch.nn import functional as F
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
+from helpers.scripts import load_script
+from helpers.training import QUICKSTART_SEMANTIC
+from torch.nn import functional as F
 
-from mask2former.layers import compiled_op_available, reference_ops_enabled, use_reference_ops
-from mask2former.modeling.transformer_decoder import build_transformer_decoder
-from mask2former.modeling.transformer_decoder import mask2former_transformer_decoder
+from mask2former.layers import (
+    compiled_op_available,
+    reference_ops_enabled,
+    use_reference_ops,
+)
 from mask2former.layers.attention import (
     MultiheadAttention,
     explicit_attention,
 )
 from mask2former.layers.position_encoding import PositionEmbeddingSine
+from mask2former.modeling.transformer_decoder import (
+    build_transformer_decoder,
+    mask2former_transformer_decoder,
+)
 from mask2former.utils.reference_model import reference_model
 
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -211,15 +219,10 @@ def test_model_training_fast_path_matches_reference(tiny_cfg):
 def test_benchmark_tool_runs_both_modes(tmp_path):
     """tools/benchmark.py on a tiny config: table and JSON with fast and reference modes, and
     the two modes' outputs agree."""
-    import importlib.util
     import json
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("benchmark", root / "tools" / "benchmark.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    config = root / "configs" / "quickstart" / "semantic.yaml"
+    benchmark = load_script("tools/benchmark.py")
+    config = QUICKSTART_SEMANTIC
     out = tmp_path / "bench.json"
     benchmark.main(
         ["--config-file", str(config), "--task", "both", "--size", "64", "--iters", "1",

@@ -1,27 +1,20 @@
 """tools/quickstart.py's report: chance-level baselines, the metric table, and the
 image | ground truth | prediction strips it draws (with an untrained tiny model)."""
-import importlib.util
 import os
 
 import numpy as np
 import pytest
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+from helpers.configs import load_cfg, tiny_config_file
+from helpers.paths import REPO
+from helpers.scripts import load_script
 from PIL import Image
-
-from mask2former import add_maskformer2_config
-from train_helpers import REPO
-
-TINY_CONFIGS = os.path.join(REPO, "tests", "configs")
 
 
 @pytest.fixture(scope="module")
 def quickstart():
-    spec = importlib.util.spec_from_file_location("quickstart", os.path.join(REPO, "tools", "quickstart.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/quickstart.py")
 
 
 def test_chance_levels_and_table(quickstart, shapes_root):
@@ -48,9 +41,7 @@ def test_chance_levels_and_table(quickstart, shapes_root):
 
 @pytest.mark.parametrize("task", ["semantic", "panoptic"])
 def test_draw_examples(quickstart, shapes_root, tmp_path, task):
-    cfg = get_cfg()
-    add_maskformer2_config(cfg)
-    cfg.merge_from_file(os.path.join(TINY_CONFIGS, f"tiny_{task}.yaml"))
+    cfg = load_cfg(tiny_config_file(task))
     cfg.DATALOADER.NUM_WORKERS = 0
     cfg.OUTPUT_DIR = str(tmp_path)
     paths = quickstart.draw_examples(cfg, build_model(cfg), task, num_images=2)

@@ -1,22 +1,18 @@
 """tools/quickstart_video.py's chance-level baselines on generated videos."""
-import importlib.util
 import json
 import os
 
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
+from helpers.scripts import load_script
 
 from mask2former.data.shapes_video import generate_videos
-from train_helpers import REPO
 
 
 @pytest.fixture(scope="module")
 def quickstart_video():
-    spec = importlib.util.spec_from_file_location("quickstart_video", os.path.join(REPO, "tools", "quickstart_video.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/quickstart_video.py")
 
 
 def test_chance_levels_are_zero_on_generated_videos(quickstart_video, tmp_path):

@@ -10,13 +10,22 @@ import torch
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
 from detectron2.layers import Conv2d
-from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, SEM_SEG_HEADS_REGISTRY, build_model
+from detectron2.modeling import (
+    BACKBONE_REGISTRY,
+    META_ARCH_REGISTRY,
+    SEM_SEG_HEADS_REGISTRY,
+    build_model,
+)
 from detectron2.structures import Instances
+from helpers.configs import make_tiny_cfg
 from torch import nn
 
-from conftest import make_tiny_cfg
 from mask2former.data import DATASET_MAPPER_REGISTRY, build_dataset_mapper
-from mask2former.evaluation import EVALUATOR_REGISTRY, build_evaluator, register_evaluator_type
+from mask2former.evaluation import (
+    EVALUATOR_REGISTRY,
+    build_evaluator,
+    register_evaluator_type,
+)
 from mask2former.modeling.transformer_decoder import TRANSFORMER_DECODER_REGISTRY
 from mask2former.solver import OPTIMIZER_REGISTRY, build_optimizer
 

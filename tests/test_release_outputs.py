@@ -1,16 +1,14 @@
 """The published configs of both releases, shrunk to a tiny width, return what their release
 returns: MaskFormer-release configs always the semantic result, plus the panoptic one in the
 panoptic folders; Mask2Former configs the results their TEST.*_ON flags select."""
-from pathlib import Path
 
 import pytest
 import torch
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
+from helpers.paths import CONFIGS
 
 from mask2former import add_maskformer2_config
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 CASES = {
     "maskformer/ade20k-150/maskformer_R50_bs16_160k.yaml": {"sem_seg"},
@@ -34,7 +32,7 @@ def shrunk(path: str):
     selects the architecture, the losses and the outputs is left as published."""
     cfg = get_cfg()
     add_maskformer2_config(cfg)
-    cfg.merge_from_file(str(CONFIG_DIR / path))
+    cfg.merge_from_file(str(CONFIGS / path))
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.RESNETS.DEPTH = 18

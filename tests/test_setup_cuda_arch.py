@@ -1,21 +1,16 @@
 """setup.py's choice of CUDA architectures when PyTorch cannot choose (no visible GPU and no
 TORCH_CUDA_ARCH_LIST), with stand-in nvcc programs that list what a toolkit supports."""
-import importlib.util
 import os
 import stat
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def setup_py():
-    path = os.path.join(REPO, "setup.py")
-    spec = importlib.util.spec_from_file_location("mask2former_setup", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # not __main__: defines the functions, builds nothing
-    return module
+    # not __main__: defines the functions, builds nothing
+    return load_script("setup.py", "mask2former_setup")
 
 
 def fake_nvcc(folder, listing: str, status: int = 0) -> str:

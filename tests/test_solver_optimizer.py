@@ -3,11 +3,11 @@ import math
 
 import pytest
 import torch
+from helpers.configs import make_tiny_cfg
 from torch import nn
 
 from mask2former.errors import UserError
 from mask2former.solver import build_optimizer, get_param_groups
-from conftest import make_tiny_cfg
 
 
 class ToyModel(nn.Module):
@@ -177,7 +177,7 @@ def test_fused_adamw_matches_the_for_loop_implementation():
     loop_model.load_state_dict(fused_model.state_dict())
     fused = build_optimizer(cfg, fused_model)
     loop = torch.optim.AdamW(get_param_groups(cfg, loop_model), lr=cfg.SOLVER.BASE_LR, fused=False)
-    for step in range(3):
+    for _ in range(3):
         for model, optimizer in ((fused_model, fused), (loop_model, loop)):
             optimizer.zero_grad()
             sum((p**3).sum() for p in model.parameters() if p.requires_grad).backward()

@@ -3,10 +3,10 @@ with a changed config."""
 import logging
 
 import pytest
+from helpers.configs import make_tiny_cfg
 from torch import nn
 
 from mask2former.solver import apply_schedule, build_lr_scheduler, build_optimizer
-from conftest import make_tiny_cfg
 
 
 class _Model(nn.Module):

@@ -4,10 +4,10 @@ import logging
 
 import pytest
 import torch
+from helpers.configs import make_tiny_cfg
 from torch import nn
 
 from mask2former.engine import MaskFormerSimpleTrainer, uses_amp
-from conftest import make_tiny_cfg
 
 
 class _LossModel(nn.Module):

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
-from train_helpers import QUICKSTART_SEMANTIC, REPO
+from helpers.paths import REPO
+from helpers.training import QUICKSTART_SEMANTIC
 
 
 @pytest.fixture

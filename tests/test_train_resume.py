@@ -11,8 +11,12 @@ import time
 
 import pytest
 import torch
-
-from train_helpers import QUICKSTART_SEMANTIC, REPO, TINY_TRAINING_OPTS, generate_tiny_shapes
+from helpers.paths import REPO
+from helpers.training import (
+    QUICKSTART_SEMANTIC,
+    TINY_TRAINING_OPTS,
+    generate_tiny_shapes,
+)
 
 MAX_ITER = 12
 

@@ -8,29 +8,19 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from helpers.video import load_video_cfg
 
 from mask2former.data.shapes_video import generate_videos
 from mask2former.errors import UserError
-from mask2former.video import add_video_model_config
 from mask2former.video.data import (
     YTVISDatasetMapper,
     load_ytvis_json,
-    register_all_video,
     register_ytvis_instances,
     sample_clip_frames,
     video_dataset_dicts,
 )
 from mask2former.video.data.augmentations import build_clip_augmentations
-
-
-@pytest.fixture(scope="module")
-def video_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("video_datasets")
-    generate_videos(str(root), num_train=6, num_val=3)
-    register_all_video(str(root))
-    return root
 
 
 def _json(root, split="train"):
@@ -41,16 +31,16 @@ def _decode(segmentation, h, w):
     return mask_util.decode(mask_util.frPyObjects(segmentation, h, w)).astype(bool)
 
 
-def test_generated_videos(video_root, tmp_path):
+def test_generated_videos(shapes_videos, tmp_path):
     """YouTube-VIS layout; objects keep a class and move; some enter or leave the frame
     (absent in some frames), some are partly hidden by others; deterministic."""
-    data = _json(video_root)
+    data = _json(shapes_videos)
     assert [c["id"] for c in data["categories"]] == [1, 2, 3, 5]
     assert len(data["videos"]) == 6
     for video in data["videos"]:
         assert 8 <= video["length"] <= 12 and len(video["file_names"]) == video["length"]
         for name in video["file_names"]:
-            assert (video_root / "shapes_video" / "train" / "JPEGImages" / name).is_file()
+            assert (shapes_videos / "shapes_video" / "train" / "JPEGImages" / name).is_file()
     absent = touching = 0
     for ann in data["annotations"]:
         video = next(v for v in data["videos"] if v["id"] == ann["video_id"])
@@ -79,13 +69,13 @@ def test_generated_videos(video_root, tmp_path):
     assert json.loads(open(os.path.join(again, "train.json")).read()) == data
 
 
-def test_registered_and_loaded(video_root):
+def test_registered_and_loaded(shapes_videos):
     records = DatasetCatalog.get("shapes_video_train")
     meta = MetadataCatalog.get("shapes_video_train")
     assert meta.thing_classes == ["circle", "square", "triangle", "star"]
     assert meta.thing_dataset_id_to_contiguous_id == {1: 0, 2: 1, 3: 2, 5: 3}
     assert meta.evaluator_type == "ytvis" and meta.json_file.endswith("train.json")
-    data = _json(video_root)
+    data = _json(shapes_videos)
     assert [r["video_id"] for r in records] == [v["id"] for v in data["videos"]]
     record, video = records[0], data["videos"][0]
     assert record["length"] == len(record["file_names"]) == len(record["annotations"])
@@ -128,9 +118,7 @@ def test_loader_formats_and_errors(tmp_path):
 
 
 def _cfg(**input_values):
-    cfg = get_cfg()
-    add_video_model_config(cfg)
-    cfg.merge_from_file(os.path.join(os.path.dirname(__file__), "..", "configs", "quickstart", "video.yaml"))
+    cfg = load_video_cfg()
     for key, value in input_values.items():
         setattr(cfg.INPUT, key, value)
     return cfg
@@ -147,7 +135,7 @@ def test_clip_sampling():
     assert any(f != sorted(f) for f in shuffled)
 
 
-def test_training_clip_tracks_objects(video_root):
+def test_training_clip_tracks_objects(shapes_videos):
     """Without resizing or flipping, each frame's instances are the clip's objects in one
     order, with the decoded ground-truth masks where visible and id -1 elsewhere."""
     record = next(r for r in DatasetCatalog.get("shapes_video_train") if any(
@@ -174,7 +162,7 @@ def test_training_clip_tracks_objects(video_root):
     assert "annotations" not in out and out["file_names"] == [record["file_names"][i] for i in out["frame_indices"]]
 
 
-def test_one_augmentation_per_clip(video_root):
+def test_one_augmentation_per_clip(shapes_videos):
     """Crop, resize, flip and the extra augmentations are drawn once per clip: a clip of
     identical frames stays identical. Per-frame resizing ("choice") draws per frame."""
     record = dict(DatasetCatalog.get("shapes_video_train")[0])
@@ -200,7 +188,7 @@ def test_one_augmentation_per_clip(video_root):
     assert sizes == {True, False}
 
 
-def test_inference_mapper_reads_every_frame(video_root):
+def test_inference_mapper_reads_every_frame(shapes_videos):
     record = DatasetCatalog.get("shapes_video_val")[0]
     out = YTVISDatasetMapper(_cfg(), is_train=False)(record)
     assert len(out["image"]) == record["length"] and "instances" not in out
@@ -217,12 +205,12 @@ def test_bad_augmentation_settings_are_one_line_errors():
         build_clip_augmentations(_cfg(MIN_SIZE_TRAIN_SAMPLING="range_by_frame"), True)
 
 
-def test_dataset_lists_filter_videos_without_objects(video_root, tmp_path):
-    data = _json(video_root, "valid")
+def test_dataset_lists_filter_videos_without_objects(shapes_videos, tmp_path):
+    data = _json(shapes_videos, "valid")
     data["annotations"] = [a for a in data["annotations"] if a["video_id"] != 2]
     path = tmp_path / "some_empty.json"
     path.write_text(json.dumps(data))
-    image_root = str(video_root / "shapes_video" / "valid" / "JPEGImages")
+    image_root = str(shapes_videos / "shapes_video" / "valid" / "JPEGImages")
     register_ytvis_instances("test_ytvis_empty", {}, str(path), image_root)
     assert [r["video_id"] for r in video_dataset_dicts(["test_ytvis_empty"])] == [1, 2, 3]
     assert [r["video_id"] for r in video_dataset_dicts(["test_ytvis_empty"], filter_empty=True)] == [1, 3]

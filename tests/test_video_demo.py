@@ -1,6 +1,5 @@
 """demo/video_demo.py end to end with the tiny random-weight video model: a folder of frames
 (one unreadable), a video file, bad inputs; and how it picks, colours and labels objects."""
-import importlib.util
 import logging
 import os
 
@@ -8,20 +7,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.paths import REPO
+from helpers.scripts import load_script
+from helpers.video import make_tiny_video_cfg
 
 from mask2former.cli import run_cli
-from video_helpers import make_tiny_video_cfg
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_SCRIPT = os.path.join(REPO, "demo", "video_demo.py")
 
 
 @pytest.fixture(scope="module")
 def video_demo():
-    spec = importlib.util.spec_from_file_location("video_demo", DEMO_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(DEMO_SCRIPT)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from detectron2.modeling import build_model
+from helpers.video import make_tiny_video_cfg, random_frames
 
 from mask2former.video.modeling.clip_inference import LinkedTracks, clip_starts
-from video_helpers import make_tiny_video_cfg, random_frames
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +88,6 @@ def test_clip_starts():
         clip_starts(10, 4, 4)
     with pytest.raises(ValueError, match="CLIP_LENGTH"):
         clip_starts(10, 0, 0)
-
-
-def _clip(tracks_logits, class_logits, embeds, order):
-    """A clip whose query i is track order[i]."""
-    return class_logits[order], tracks_logits[order], embeds[order]
 
 
 @pytest.mark.parametrize("overlap", [0, 2])

@@ -6,17 +6,17 @@ import math
 import pytest
 import torch
 from detectron2.modeling import build_model
+from helpers.video import clip_instances, make_tiny_video_cfg, random_frames
 
+from mask2former.layers.position_encoding import PositionEmbeddingSine3D
 from mask2former.modeling.criterion import SetCriterion
 from mask2former.modeling.criterion.matcher import HungarianMatcher
 from mask2former.modeling.transformer_decoder import build_transformer_decoder
 from mask2former.modeling.transformer_decoder.mask2former_transformer_decoder import (
-    masked_attention_mask,
     mask_logits_of,
+    masked_attention_mask,
 )
-from mask2former.layers.position_encoding import PositionEmbeddingSine3D
 from mask2former.utils.reference_model import reference_model
-from video_helpers import clip_instances, make_tiny_video_cfg, random_frames
 
 
 def test_3d_position_encoding_formula():

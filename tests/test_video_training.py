@@ -1,19 +1,13 @@
 """train_net_video.py and its trainer: a short training run on generated videos ends with a
 video AP evaluation (clip-wise) and a results file; the command line is train_net.py's."""
-import os
 
 import pytest
-from detectron2.config import get_cfg
+from helpers.paths import REPO
+from helpers.video import QUICKSTART_VIDEO, load_video_cfg
 
-from mask2former.data.datasets import datasets_root
-from mask2former.data.shapes_video import generate_videos
 from mask2former.errors import UserError
-from mask2former.video import add_video_model_config
-from mask2former.video.data import register_all_video
 from mask2former.video.trainer import VideoTrainer
-from train_helpers import REPO
 
-QUICKSTART_VIDEO = os.path.join(REPO, "configs", "quickstart", "video.yaml")
 TINY_VIDEO_OPTS = [
     "SOLVER.IMS_PER_BATCH", "2",
     "SOLVER.MAX_ITER", "2",
@@ -30,21 +24,9 @@ TINY_VIDEO_OPTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def shapes_videos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("datasets")
-    generate_videos(str(root), num_train=3, num_val=2)
-    register_all_video(str(root))
-    yield root
-    register_all_video(datasets_root())
-
-
 @pytest.mark.slow
 def test_train_then_evaluate_video_ap(shapes_videos, tmp_path):
-    cfg = get_cfg()
-    add_video_model_config(cfg)
-    cfg.merge_from_file(QUICKSTART_VIDEO)
-    cfg.merge_from_list(TINY_VIDEO_OPTS + ["OUTPUT_DIR", str(tmp_path)])
+    cfg = load_video_cfg(QUICKSTART_VIDEO, TINY_VIDEO_OPTS + ["OUTPUT_DIR", str(tmp_path)])
     trainer = VideoTrainer(cfg)
     trainer.resume_or_load(resume=False)
     results = trainer.train()
@@ -61,6 +43,7 @@ def train_net_video():
     return train_net, train_net_video
 
 
+@pytest.mark.usefixtures("shapes_videos")  # the quickstart config's datasets
 def test_flags_reach_the_launcher(train_net_video, monkeypatch):
     train_net, video = train_net_video
     calls = []
@@ -75,6 +58,7 @@ def test_flags_reach_the_launcher(train_net_video, monkeypatch):
     assert parsed.resume and parsed.opts == ["SOLVER.MAX_ITER", "7"]
 
 
+@pytest.mark.usefixtures("shapes_videos")  # the quickstart config's datasets
 def test_eval_only_uses_the_video_trainer_and_keys(train_net_video, monkeypatch, tmp_path):
     import torch
 

@@ -5,7 +5,9 @@ import gzip
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "data" / "checkpoint_keys"
+from helpers.paths import TESTS
+
+REFERENCE_DIR = TESTS / "data" / "checkpoint_keys"
 SUFFIX = ".txt.gz"
 RELEASES = ("mask2former", "maskformer", "mask2former-video")
 
