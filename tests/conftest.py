@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from helpers.configs import make_tiny_cfg
 
 torch.set_num_threads(2)

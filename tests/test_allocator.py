@@ -11,10 +11,9 @@ from mask2former.utils.allocator import keep_freed_heap_memory
 
 def _is_glibc() -> bool:
     try:
-        ctypes.CDLL(ctypes.util.find_library("c")).gnu_get_libc_version
-    except (OSError, AttributeError, TypeError):
+        return hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "gnu_get_libc_version")
+    except (OSError, TypeError):
         return False
-    return True
 
 
 def test_takes_effect_on_glibc():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 from detectron2.modeling import build_model
+
 from helpers.configs import make_tiny_cfg
 from helpers.paths import REPO
 from helpers.scripts import load_script
-
 from mask2former.layers import compiled_op_available, use_reference_ops
 from mask2former.utils.analysis import count_over_inputs, flop_count_analysis
 

@@ -4,6 +4,7 @@ names and shapes equal the published checkpoints' ``backbone.*`` entries."""
 import pytest
 import torch
 from detectron2.modeling import build_backbone
+
 from helpers.backbones import resnet_cfg
 from helpers.checkpoints import compare_state_dict, load_reference, reference_files
 

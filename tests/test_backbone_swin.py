@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from detectron2.modeling import build_backbone
+
 from helpers.backbones import swin_cfg, tiny_swin
 from helpers.checkpoints import compare_state_dict, load_reference, reference_files
-
 from mask2former.modeling.backbone.swin import (
     D2SwinTransformer,
     PatchMerging,

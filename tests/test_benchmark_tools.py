@@ -4,9 +4,9 @@ import os
 import re
 
 import pytest
+
 from helpers.paths import REPO
 from helpers.scripts import load_script
-
 from mask2former.layers import compiled_op_available
 
 needs_cpu_op = pytest.mark.skipif(

@@ -6,9 +6,10 @@ import logging
 import os
 
 import pytest
-from conftest import make_tiny_cfg
-from custom_data_helpers import REPO, copy_shapes, user_dataset, write
 
+from helpers.configs import make_tiny_cfg
+from helpers.custom_data import copy_shapes, user_dataset, write
+from helpers.paths import REPO
 from mask2former.data.broken_samples import (
     REPORT_KEY,
     BrokenSampleMonitor,

@@ -6,17 +6,17 @@ import os
 
 import numpy as np
 import pytest
-from custom_data_helpers import (
+from PIL import Image
+
+from helpers.custom_data import (
     SHAPES_CLASSES,
     copy_shapes,
-    load_script,
     prepared_labels,
     user_dataset,
     write,
     write_color_labels,
 )
-from PIL import Image
-
+from helpers.scripts import load_script
 from mask2former.cli import run_cli
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from helpers.backbones import tiny_swin
 from helpers.configs import tiny_semantic_cfg
 from helpers.scripts import load_script
-from torch import nn
-
 from mask2former.checkpoint import (
     MaskFormerCheckpointer,
     read_checkpoint,

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torchvision
 from detectron2.modeling import build_backbone
-from helpers.backbones import resnet_cfg, tiny_swin
-from helpers.scripts import load_script
 from torch import nn
 
+from helpers.backbones import resnet_cfg, tiny_swin
+from helpers.scripts import load_script
 from mask2former.checkpoint import (
     MaskFormerCheckpointer,
     read_checkpoint,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from detectron2.modeling import build_model
-from helpers.configs import make_tiny_cfg
-from helpers.paths import REPO
 from torch import nn
 
+from helpers.configs import make_tiny_cfg
+from helpers.paths import REPO
 from mask2former.checkpoint import (
     CheckpointReadError,
     CorruptCheckpointError,

@@ -4,8 +4,8 @@ import argparse
 import os
 
 import pytest
-from helpers.configs import make_tiny_cfg
 
+from helpers.configs import make_tiny_cfg
 from mask2former.cli import (
     DEBUG_ENV,
     CudaUnavailableError,

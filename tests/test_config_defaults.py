@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from detectron2.config import CfgNode, get_cfg
 from detectron2.projects.deeplab import add_deeplab_config
+
 from helpers.checkpoints import load_reference, reference_files, reference_stem
 from helpers.configs import flatten, make_tiny_cfg
 from helpers.paths import CONFIGS
-
 from mask2former import add_maskformer2_config
 
 # The defaults of the published releases' config functions (Mask2Former's

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from detectron2.config import get_cfg
-from helpers.paths import CONFIGS, REPO, TINY_CONFIGS
 
+from helpers.paths import CONFIGS, REPO, TINY_CONFIGS
 from mask2former import add_maskformer2_config
 from mask2former.config import ConfigFileError, merge_config
 from mask2former.config.expression import ExpressionError, evaluate_expression

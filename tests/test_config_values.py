@@ -3,8 +3,8 @@ entry point reads its config) before any work starts, one line naming the key or
 
 import pytest
 from detectron2.config import get_cfg
-from helpers.paths import REPO
 
+from helpers.paths import REPO
 from mask2former import add_maskformer2_config
 from mask2former.config import ConfigFileError, ConfigValueError, merge_config
 from mask2former.errors import UserError

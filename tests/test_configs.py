@@ -10,6 +10,7 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+
 from helpers.checkpoints import (
     compare_state_dict,
     load_reference,
@@ -18,7 +19,6 @@ from helpers.checkpoints import (
 )
 from helpers.configs import flatten, tiny_config_file
 from helpers.paths import CONFIGS
-
 from mask2former import add_maskformer2_config
 from mask2former.data import build_dataset_mapper
 from mask2former.modeling.postprocessing import panoptic_within_mask

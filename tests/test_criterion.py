@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.sampling import fake_rand_at_pixel_centres
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss as torchvision_focal
 
+from helpers.sampling import fake_rand_at_pixel_centres
 from mask2former.modeling.criterion import SetCriterion
 from mask2former.modeling.criterion.losses import (
     dice_loss,

@@ -6,10 +6,11 @@ import argparse
 import os
 
 import pytest
-from conftest import make_tiny_cfg
-from custom_data_helpers import load_script, user_dataset, write
 from detectron2.data import DatasetCatalog
 
+from helpers.configs import make_tiny_cfg
+from helpers.custom_data import user_dataset, write
+from helpers.scripts import load_script
 from mask2former.cli import add_config_arguments, config_overrides, load_config
 from mask2former.config import ConfigValueError
 from mask2former.data.datasets import DescriptionError

@@ -6,10 +6,10 @@ import os
 
 import numpy as np
 import pytest
-from custom_data_helpers import SHAPES_CLASSES, semantic_description, write
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
+from helpers.custom_data import SHAPES_CLASSES, semantic_description, write
 from mask2former.data.datasets import (
     DescriptionError,
     load_categories,

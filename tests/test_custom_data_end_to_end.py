@@ -9,9 +9,11 @@ import os
 import sys
 
 import pytest
-from custom_data_helpers import REPO, load_script, user_dataset
-from train_helpers import TINY_TRAINING_OPTS
 
+from helpers.custom_data import user_dataset
+from helpers.paths import REPO
+from helpers.scripts import load_script
+from helpers.training import TINY_TRAINING_OPTS
 from mask2former.cli import run_cli
 
 # the result keys of each task's evaluators

@@ -8,7 +8,10 @@ import os
 
 import numpy as np
 import pytest
-from custom_data_helpers import (
+from detectron2.data import DatasetCatalog
+from PIL import Image
+
+from helpers.custom_data import (
     SHAPES_COLORS,
     UNLABELED_COLOR,
     copy_shapes,
@@ -19,9 +22,6 @@ from custom_data_helpers import (
     write_color_labels,
     write_palette_labels,
 )
-from detectron2.data import DatasetCatalog
-from PIL import Image
-
 from mask2former.data.broken_samples import TooManyBrokenSamplesError
 from mask2former.data.datasets import register_description
 from mask2former.data.formats import DerivedFiles, pair_images_and_labels

@@ -3,9 +3,9 @@ mismatched label sizes are handled or rejected with the file's name."""
 import numpy as np
 import pytest
 from detectron2.data.detection_utils import read_image
-from helpers.configs import make_tiny_cfg
 from PIL import Image
 
+from helpers.configs import make_tiny_cfg
 from mask2former.data import build_dataset_mapper
 from mask2former.data.image_io import (
     ImageReadError,

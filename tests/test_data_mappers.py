@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 from detectron2.data import DatasetCatalog
-from helpers.configs import dataset_num_classes, make_tiny_cfg
 from PIL import Image
 
+from helpers.configs import dataset_num_classes, make_tiny_cfg
 from mask2former.data import build_dataset_mapper
 from mask2former.data.dataset_mappers import (
     COCOInstanceLSJDatasetMapper,

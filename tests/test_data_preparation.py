@@ -9,11 +9,11 @@ import pytest
 import scipy.io
 from detectron2.data import DatasetCatalog
 from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
-from helpers.configs import dataset_num_classes, make_tiny_cfg
-from helpers.scripts import load_script
 from panopticapi.utils import id2rgb, rgb2id
 from PIL import Image
 
+from helpers.configs import dataset_num_classes, make_tiny_cfg
+from helpers.scripts import load_script
 from mask2former.data import build_dataset_mapper
 from mask2former.data.datasets import register_all_ade20k, register_all_coco
 from mask2former.data.datasets.catalog import datasets_root

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from helpers.configs import dataset_num_classes, make_tiny_cfg
 from panopticapi.utils import id2rgb
 from PIL import Image
 
+from helpers.configs import dataset_num_classes, make_tiny_cfg
 from mask2former.data import build_dataset_mapper
 from mask2former.data.datasets import (
     DatasetNotFoundError,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import COCOEvaluator, COCOPanopticEvaluator, SemSegEvaluator
-from detectron2.structures import Boxes, BitMasks, Instances
+from detectron2.structures import BitMasks, Boxes, Instances
 from panopticapi.utils import rgb2id
 from PIL import Image
 

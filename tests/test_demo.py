@@ -16,12 +16,12 @@ import pytest
 import torch
 from detectron2.data.catalog import Metadata
 from detectron2.utils.file_io import PathManager
-from helpers.configs import load_cfg, tiny_config_file
-from helpers.paths import REPO, TINY_CONFIGS
-from helpers.scripts import load_script
 from iopath.common.file_io import HTTPURLHandler
 from PIL import Image
 
+from helpers.configs import load_cfg, tiny_config_file
+from helpers.paths import REPO, TINY_CONFIGS
+from helpers.scripts import load_script
 from mask2former.engine.predictor import MaskFormerPredictor
 from mask2former.model_zoo import checkpoints as zoo_checkpoints
 from mask2former.model_zoo import configs as zoo_configs

@@ -5,8 +5,8 @@ import detectron2.engine.defaults
 import numpy as np
 import pytest
 import torch
-from helpers.configs import tiny_semantic_cfg
 
+from helpers.configs import tiny_semantic_cfg
 from mask2former.data.augmentations import ResizeShortestEdge
 from mask2former.engine.predictor import (
     MaskFormerPredictor,

@@ -216,8 +216,8 @@ def test_same_boundary_ap_as_faster_coco_eval(ratio):
 
 
 def _perfect_and_shifted_instances(coco, record, to_contiguous):
-    from detectron2.structures import BitMasks, Instances
     import torch
+    from detectron2.structures import BitMasks, Instances
 
     anns = coco.loadAnns(coco.getAnnIds(imgIds=[record["image_id"]], iscrowd=False))
     masks = [coco.annToMask(a).astype(bool) for a in anns]

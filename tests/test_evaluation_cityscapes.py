@@ -11,9 +11,9 @@ from detectron2.evaluation import (
     DatasetEvaluators,
 )
 from detectron2.structures import Instances
-from helpers.configs import make_tiny_cfg_with_outputs
 from PIL import Image
 
+from helpers.configs import make_tiny_cfg_with_outputs
 from mask2former.evaluation import build_evaluator
 
 THING_CLASSES = ["person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"]

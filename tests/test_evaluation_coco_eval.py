@@ -11,9 +11,9 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BitMasks, Instances
-from helpers.scripts import load_script
 from pycocotools.coco import COCO
 
+from helpers.scripts import load_script
 from mask2former.evaluation import (
     InstanceSegEvaluator,
     cocoeval_fn,

@@ -8,9 +8,9 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import SemSegEvaluator
-from helpers.configs import make_tiny_cfg
 from PIL import Image
 
+from helpers.configs import make_tiny_cfg
 from mask2former.evaluation import CheckedSemSegEvaluator, build_evaluator
 
 NUM_CLASSES = 3

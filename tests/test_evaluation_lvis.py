@@ -10,8 +10,8 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import register_lvis_instances
 from detectron2.structures import BitMasks, Instances
-from helpers.configs import make_tiny_cfg
 
+from helpers.configs import make_tiny_cfg
 from mask2former.evaluation import LVISEvaluator, build_evaluator
 
 SIZE = 16

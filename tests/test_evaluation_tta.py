@@ -1,9 +1,9 @@
 """Semantic-segmentation test-time augmentation: scales, flips and averaging."""
 import torch
 import torch.nn.functional as F
-from helpers.configs import make_tiny_cfg
 from torch import nn
 
+from helpers.configs import make_tiny_cfg
 from mask2former.modeling.test_time_augmentation import SemanticSegmentorWithTTA
 
 

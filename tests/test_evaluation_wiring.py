@@ -10,11 +10,11 @@ from detectron2.evaluation import (
     DatasetEvaluators,
 )
 from detectron2.structures import BitMasks, Instances
-from helpers.configs import make_tiny_cfg_with_outputs
 from panopticapi.utils import rgb2id
 from PIL import Image
 from pycocotools.coco import COCO
 
+from helpers.configs import make_tiny_cfg_with_outputs
 from mask2former.evaluation import (
     CheckedSemSegEvaluator,
     InstanceSegEvaluator,

@@ -11,9 +11,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+
 from helpers.configs import make_tiny_cfg
 from helpers.scripts import load_script
-
 from mask2former.engine.predictor import MaskFormerPredictor
 from mask2former.errors import UsageError
 from mask2former.export import (

@@ -5,8 +5,8 @@ tasks (masks resized before). Any runtime that runs the exported network gives t
 import numpy as np
 import pytest
 import torch
-from helpers.configs import make_tiny_cfg
 
+from helpers.configs import make_tiny_cfg
 from mask2former.engine.predictor import MaskFormerPredictor
 from mask2former.export import (
     ExportableMaskFormer,

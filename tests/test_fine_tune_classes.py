@@ -10,10 +10,11 @@ import sys
 
 import pytest
 import torch
-from conftest import make_tiny_cfg
-from custom_data_helpers import REPO, user_dataset, write
 from detectron2.modeling import build_model
 
+from helpers.configs import make_tiny_cfg
+from helpers.custom_data import user_dataset, write
+from helpers.paths import REPO
 from mask2former.checkpoint import MaskFormerCheckpointer, UntrainedModelError
 from mask2former.engine.predictor import load_trained_weights
 

@@ -8,6 +8,7 @@ import hashlib
 import inspect
 import io
 import os
+import pickle
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -30,6 +31,7 @@ from mask2former._private_api import (
     skip_sem_seg_boundary_iou,
 )
 from mask2former.checkpoint import AtomicCheckpointer, MaskFormerCheckpointer
+from mask2former.checkpoint.formats import CheckpointReadError
 from mask2former.evaluation import InstanceSegEvaluator
 
 # ---- private attributes and functions (mask2former/_private_api.py) ----
@@ -76,7 +78,7 @@ def good_and_bad_checkpoints(tmp_path):
 def test_detection_checkpointer_needs_its_url_cleared_after_a_failed_load(good_and_bad_checkpoints):
     _, good, bad = good_and_bad_checkpoints
     checkpointer = DetectionCheckpointer(nn.Linear(2, 2))
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):
         checkpointer.load(bad)
     with pytest.raises(AssertionError):  # the state the failed load left behind
         checkpointer.load(good)
@@ -87,7 +89,7 @@ def test_detection_checkpointer_needs_its_url_cleared_after_a_failed_load(good_a
 def test_maskformer_checkpointer_loads_after_a_failed_load(good_and_bad_checkpoints):
     weights, good, bad = good_and_bad_checkpoints
     checkpointer = MaskFormerCheckpointer(nn.Linear(2, 2))
-    with pytest.raises(Exception):
+    with pytest.raises(CheckpointReadError):
         checkpointer.load(bad)
     checkpointer.load(good)
     assert torch.equal(checkpointer.model.weight, weights["weight"])

@@ -15,10 +15,10 @@ import transformers
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY
-from helpers.paths import REPO
-from helpers.scripts import load_script
 from safetensors.torch import load_file, save_file
 
+from helpers.paths import REPO
+from helpers.scripts import load_script
 from mask2former import add_maskformer2_config
 from mask2former.checkpoint import read_checkpoint
 from mask2former.checkpoint.huggingface import (
@@ -558,7 +558,6 @@ def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monke
     fine-tuning iterations; the fine-tuned weights back to transformers."""
 
     from helpers.training import generate_tiny_shapes
-
     from mask2former.data.datasets import datasets_root, load_categories, register_all
 
     names = [c["name"] for c in load_categories("shapes")]

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.sampling import fake_rand_at_pixel_centres
 from torchvision.ops import sigmoid_focal_loss
 
+from helpers.sampling import fake_rand_at_pixel_centres
 from mask2former.modeling.criterion.matcher import HungarianMatcher
 
 

@@ -8,12 +8,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from mask2former.layers.attention import MultiheadAttention
+from mask2former.layers.masked_attention_layers import CrossAttentionLayer
+from mask2former.layers.position_encoding import PositionEmbeddingSine
 from mask2former.modeling.transformer_decoder.mask2former_transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
     masked_attention_mask,
 )
-from mask2former.layers.masked_attention_layers import CrossAttentionLayer
-from mask2former.layers.position_encoding import PositionEmbeddingSine
 from mask2former.utils.reference_model import reference_model
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
+
 from helpers.checkpoints import compare_state_dict, load_reference
 from helpers.configs import make_tiny_cfg
-
 from mask2former import add_maskformer2_config
 from mask2former.checkpoint import MaskFormerCheckpointer
 

@@ -5,8 +5,8 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY, build_model
-from helpers.configs import make_tiny_cfg
 
+from helpers.configs import make_tiny_cfg
 from mask2former.modeling.pixel_decoder import build_pixel_decoder
 from mask2former.modeling.transformer_decoder import build_transformer_decoder
 

@@ -8,9 +8,9 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
-from helpers.configs import make_tiny_cfg
 from torch.nn import functional as F
 
+from helpers.configs import make_tiny_cfg
 from mask2former.modeling.meta_arch import MaskFormer
 from mask2former.modeling.postprocessing import InferenceSpec
 

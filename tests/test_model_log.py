@@ -3,7 +3,6 @@ import logging
 import sys
 
 from helpers.configs import make_tiny_cfg
-
 from mask2former.engine import Trainer
 from mask2former.engine.model_log import model_summary
 

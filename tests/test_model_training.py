@@ -4,6 +4,7 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Instances
+
 from helpers.configs import make_tiny_cfg
 from helpers.training import synthetic_batch
 

@@ -3,10 +3,10 @@ references, and every published checkpoint's layout is among the references."""
 import os
 import runpy
 
+from helpers.paths import REPO
 from mask2former.model_zoo import checkpoint_table, get_config_file
 from mask2former.model_zoo.markdown import model_zoo_markdown, referenced_configs
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCES = os.path.join(REPO, "tests", "data", "checkpoint_keys")
 TOOL = os.path.join(REPO, "tools", "write_model_zoo.py")
 

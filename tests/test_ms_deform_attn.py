@@ -128,7 +128,7 @@ def test_cpu_op_gradcheck():
     value, shapes, starts, loc, weights = make_inputs(batch=2, heads=2, channels=3, queries=3)
     inputs = [t.requires_grad_() for t in (value, loc, weights)]
     assert torch.autograd.gradcheck(
-        lambda v, l, w: compiled(v, shapes, starts, l, w), inputs, eps=1e-6, atol=1e-5
+        lambda v, loc, w: compiled(v, shapes, starts, loc, w), inputs, eps=1e-6, atol=1e-5
     )
 
 
@@ -231,8 +231,8 @@ def test_torch_compile_fullgraph_forward_backward():
     inputs = [t.requires_grad_() for t in (value, loc, weights)]
 
     @torch.compile(fullgraph=True, backend="aot_eager")
-    def fn(v, l, w):
-        return (ms_deform_attn(v, shapes, starts, l, w) * 2.0).sum()
+    def fn(v, loc, w):
+        return (ms_deform_attn(v, shapes, starts, loc, w) * 2.0).sum()
 
     grads = torch.autograd.grad(fn(*inputs), inputs)
     expected = torch.autograd.grad(
@@ -345,7 +345,7 @@ def test_cuda_op_gradcheck_and_errors():
     inputs = [t.requires_grad_() for t in (value, loc, weights)]
     # atomics make the value gradient's summation order vary between runs
     assert torch.autograd.gradcheck(
-        lambda v, l, w: compiled(v, shapes, starts, l, w), inputs, eps=1e-6, atol=1e-5,
+        lambda v, loc, w: compiled(v, shapes, starts, loc, w), inputs, eps=1e-6, atol=1e-5,
         nondet_tol=1e-10,
     )
     with pytest.raises(ValueError, match="spatial_shapes"):

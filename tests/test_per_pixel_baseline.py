@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from detectron2.modeling import build_model
 from detectron2.modeling.postprocessing import sem_seg_postprocess
+
 from helpers.configs import make_tiny_cfg
 
 NUM_CLASSES = 5

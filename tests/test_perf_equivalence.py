@@ -8,10 +8,10 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
-from helpers.scripts import load_script
-from helpers.training import QUICKSTART_SEMANTIC
 from torch.nn import functional as F
 
+from helpers.scripts import load_script
+from helpers.training import QUICKSTART_SEMANTIC
 from mask2former.layers import (
     compiled_op_available,
     reference_ops_enabled,

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+from PIL import Image
+
 from helpers.configs import load_cfg, tiny_config_file
 from helpers.paths import REPO
 from helpers.scripts import load_script
-from PIL import Image
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
-from helpers.scripts import load_script
 
+from helpers.scripts import load_script
 from mask2former.data.shapes_video import generate_videos
 
 

@@ -17,9 +17,9 @@ from detectron2.modeling import (
     build_model,
 )
 from detectron2.structures import Instances
-from helpers.configs import make_tiny_cfg
 from torch import nn
 
+from helpers.configs import make_tiny_cfg
 from mask2former.data import DATASET_MAPPER_REGISTRY, build_dataset_mapper
 from mask2former.evaluation import (
     EVALUATOR_REGISTRY,

@@ -6,8 +6,8 @@ import pytest
 import torch
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
-from helpers.paths import CONFIGS
 
+from helpers.paths import CONFIGS
 from mask2former import add_maskformer2_config
 
 CASES = {

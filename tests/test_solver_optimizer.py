@@ -3,9 +3,9 @@ import math
 
 import pytest
 import torch
-from helpers.configs import make_tiny_cfg
 from torch import nn
 
+from helpers.configs import make_tiny_cfg
 from mask2former.errors import UserError
 from mask2former.solver import build_optimizer, get_param_groups
 

@@ -3,9 +3,9 @@ with a changed config."""
 import logging
 
 import pytest
-from helpers.configs import make_tiny_cfg
 from torch import nn
 
+from helpers.configs import make_tiny_cfg
 from mask2former.solver import apply_schedule, build_lr_scheduler, build_optimizer
 
 

@@ -7,13 +7,13 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.engine import launch
 from detectron2.utils import comm
+from torch.nn.parallel import DistributedDataParallel
+
 from helpers.training import (
     QUICKSTART_SEMANTIC,
     TINY_TRAINING_OPTS,
     generate_tiny_shapes,
 )
-from torch.nn.parallel import DistributedDataParallel
-
 from mask2former import add_maskformer2_config
 from mask2former.engine import Trainer
 

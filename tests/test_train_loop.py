@@ -4,9 +4,9 @@ import logging
 
 import pytest
 import torch
-from helpers.configs import make_tiny_cfg
 from torch import nn
 
+from helpers.configs import make_tiny_cfg
 from mask2former.engine import MaskFormerSimpleTrainer, uses_amp
 
 

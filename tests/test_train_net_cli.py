@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from helpers.paths import REPO
 from helpers.training import QUICKSTART_SEMANTIC
 

@@ -4,9 +4,9 @@ import os
 
 import pytest
 from detectron2.config import get_cfg
+
 from helpers.paths import REPO
 from helpers.training import TINY_TRAINING_OPTS, generate_tiny_shapes
-
 from mask2former import add_maskformer2_config
 from mask2former.data.datasets import datasets_root, register_all
 from mask2former.engine import Trainer

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+
 from helpers.paths import REPO
 from helpers.training import (
     QUICKSTART_SEMANTIC,

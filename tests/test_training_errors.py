@@ -5,10 +5,10 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
-from helpers.configs import make_tiny_cfg
-from helpers.training import synthetic_batch
 from PIL import Image
 
+from helpers.configs import make_tiny_cfg
+from helpers.training import synthetic_batch
 from mask2former.data import build_dataset_mapper
 from mask2former.data.dataset_mappers import LabelValueError
 from mask2former.engine import LossDivergedError, MaskFormerSimpleTrainer

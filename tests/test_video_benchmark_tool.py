@@ -4,6 +4,7 @@ import json
 import subprocess
 
 import pytest
+
 from helpers.scripts import load_script
 from helpers.video import QUICKSTART_VIDEO
 

@@ -4,9 +4,9 @@ nothing else; the settings reach the model."""
 import pytest
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
+
 from helpers.configs import flatten
 from helpers.video import make_tiny_video_cfg
-
 from mask2former import add_maskformer2_config
 from mask2former.video import add_maskformer2_video_config
 

@@ -9,8 +9,8 @@ import pycocotools.mask as mask_util
 import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from helpers.video import load_video_cfg
 
+from helpers.video import load_video_cfg
 from mask2former.data.shapes_video import generate_videos
 from mask2former.errors import UserError
 from mask2former.video.data import (

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from helpers.paths import REPO
 from helpers.scripts import load_script
 from helpers.video import make_tiny_video_cfg
-
 from mask2former.cli import run_cli
 
 DEMO_SCRIPT = os.path.join(REPO, "demo", "video_demo.py")

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from detectron2.modeling import build_model
-from helpers.video import make_tiny_video_cfg, random_frames
 
+from helpers.video import make_tiny_video_cfg, random_frames
 from mask2former.video.modeling.clip_inference import LinkedTracks, clip_starts
 
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 from detectron2.modeling import build_model
-from helpers.video import clip_instances, make_tiny_video_cfg, random_frames
 
+from helpers.video import clip_instances, make_tiny_video_cfg, random_frames
 from mask2former.layers.position_encoding import PositionEmbeddingSine3D
 from mask2former.modeling.criterion import SetCriterion
 from mask2former.modeling.criterion.matcher import HungarianMatcher

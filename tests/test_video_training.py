@@ -2,9 +2,8 @@
 video AP evaluation (clip-wise) and a results file; the command line is train_net.py's."""
 
 import pytest
-from helpers.paths import REPO
-from helpers.video import QUICKSTART_VIDEO, load_video_cfg
 
+from helpers.video import QUICKSTART_VIDEO, load_video_cfg
 from mask2former.errors import UserError
 from mask2former.video.trainer import VideoTrainer
 

@@ -1,7 +1,6 @@
 """Shared pieces of the tests of users' own datasets: the generated shapes dataset saved as a
 user has it (JPEG images, label PNGs, COCO JSON files), the description files of the worked
 example of docs/custom_data.md, and label images in the other formats users keep."""
-import importlib.util
 import json
 import os
 import re
@@ -11,20 +10,13 @@ from typing import Dict
 import numpy as np
 from PIL import Image
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers.paths import REPO
+
 GUIDE = os.path.join(REPO, "docs", "custom_data.md")
 SHAPES_CLASSES = ["circle", "square", "triangle", "star", "sky", "grass", "wall"]
 # colours of the colour-label format of the tests (not the metadata's: a user's own)
 SHAPES_COLORS = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255], [128, 128, 0]]
 UNLABELED_COLOR = [0, 0, 0]
-
-
-def load_script(path: str, name: str):
-    """The script ``path`` (relative to the repository) imported as the module ``name``."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def guide_descriptions() -> Dict[str, str]:
