@@ -20,9 +20,16 @@ import sys
 import time
 from typing import Iterator, List, Optional, Tuple
 
-# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
+import mask2former  # noqa: F401  (before detectron2: it silences fvcore's import-time warnings)
+
+# isort: split
+import cv2
+import numpy as np
+import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from mask2former import model_zoo
-from mask2former.utils.allocator import keep_freed_heap_memory
+from mask2former.checkpoint.fetch import fetch_weights
 from mask2former.cli import (
     add_config_arguments,
     check_device,
@@ -35,12 +42,7 @@ from mask2former.cli import (
 from mask2former.data.image_io import read_image_checked
 from mask2former.engine.visualization import TASKS, VisualizationDemo, check_task
 from mask2former.errors import UsageError
-from mask2former.checkpoint.fetch import fetch_weights
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import tqdm  # noqa: E402
-from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: E402
+from mask2former.utils.allocator import keep_freed_heap_memory
 
 logger = logging.getLogger("demo")
 

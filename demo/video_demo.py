@@ -25,11 +25,11 @@ from detectron2.utils.colormap import colormap
 from detectron2.utils.visualizer import Visualizer
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.cli import run_cli
 from mask2former.config import merge_config
 from mask2former.data.image_io import read_image_checked
 from mask2former.errors import UserError
+from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.video import add_video_model_config
 from mask2former.video.predictor import VideoPredictor
 

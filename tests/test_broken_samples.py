@@ -9,7 +9,6 @@ import pytest
 
 from helpers.configs import make_tiny_cfg
 from helpers.custom_data import copy_shapes, user_dataset, write
-from helpers.paths import REPO
 from mask2former.data.broken_samples import (
     REPORT_KEY,
     BrokenSampleMonitor,
@@ -82,13 +81,8 @@ def shapes(tmp_path_factory):
 
 def train(tmp_path, description: str, *opts) -> int:
     """train_net.py on the tiny model, 3 iterations, no evaluation."""
-    import sys
+    from mask2former.commands import train_net
 
-    sys.path.insert(0, REPO)
-    try:
-        import train_net
-    finally:
-        sys.path.remove(REPO)
     base = write(tmp_path / "tiny.yaml", make_tiny_cfg().dump())
     return train_net.cli([
         "--config-file", base, "--dataset", description,

@@ -6,12 +6,10 @@ the class names of the description (demo/demo.py)."""
 import json
 import logging
 import os
-import sys
 
 import pytest
 
 from helpers.custom_data import user_dataset
-from helpers.paths import REPO
 from helpers.scripts import load_script
 from helpers.training import TINY_TRAINING_OPTS
 from mask2former.cli import run_cli
@@ -29,11 +27,8 @@ OPTS = [*(o for pair in zip(TINY_TRAINING_OPTS[::2], TINY_TRAINING_OPTS[1::2]) i
 
 @pytest.fixture(scope="module")
 def scripts():
-    sys.path.insert(0, REPO)  # train_net.py imports as a module, as the tests of train_net do
-    try:
-        import train_net
-    finally:
-        sys.path.remove(REPO)
+    from mask2former.commands import train_net
+
     return train_net, load_script("tools/check_dataset.py", "check_dataset_tool"), load_script("demo/demo.py", "demo_cli")
 
 

@@ -6,7 +6,6 @@ formats of the published checkpoints; training starts from them, evaluation refu
 import logging
 import os
 import pickle
-import sys
 
 import pytest
 import torch
@@ -14,7 +13,6 @@ from detectron2.modeling import build_model
 
 from helpers.configs import make_tiny_cfg
 from helpers.custom_data import user_dataset, write
-from helpers.paths import REPO
 from mask2former.checkpoint import MaskFormerCheckpointer, UntrainedModelError
 from mask2former.engine.predictor import load_trained_weights
 
@@ -95,11 +93,8 @@ def test_evaluation_refuses_such_weights(eight_class_weights):
 def test_training_starts_from_such_weights(eight_class_weights, tmp_path):
     data = user_dataset(tmp_path / "user")  # 7 classes
     base = write(tmp_path / "tiny.yaml", make_tiny_cfg().dump())
-    sys.path.insert(0, REPO)
-    try:
-        import train_net
-    finally:
-        sys.path.remove(REPO)
+    from mask2former.commands import train_net
+
     out = tmp_path / "out"
     assert train_net.cli([
         "--config-file", base, "--dataset", os.path.join(data, "custom_semantic.yaml"),

@@ -24,8 +24,6 @@ import argparse
 import sys
 
 import torch
-
-
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.modeling import build_model
@@ -34,15 +32,15 @@ from detectron2.utils.logger import setup_logger
 from fvcore.nn import flop_count_table, parameter_count
 
 from mask2former import add_maskformer2_config
+from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.cli import add_config_arguments, config_overrides
+from mask2former.config import merge_config
+from mask2former.engine.predictor import load_trained_weights
 from mask2former.utils.analysis import (
     activation_count_analysis,
     count_over_inputs,
     flop_count_analysis,
 )
-from mask2former.checkpoint import MaskFormerCheckpointer
-from mask2former.cli import add_config_arguments, config_overrides
-from mask2former.config import merge_config
-from mask2former.engine.predictor import load_trained_weights
 from mask2former.utils.reference_model import reference_model
 
 TASKS = ("flop", "activation", "parameter", "structure")

@@ -31,11 +31,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
 
-import torch
+import mask2former  # noqa: F401  (before detectron2: it silences fvcore's import-time warnings)
 
-# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.utils.allocator import keep_freed_heap_memory
+# isort: split
+import torch
+from detectron2.modeling import build_model
+from detectron2.structures import Instances
+
 from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.checkpoint.fetch import fetch_weights
 from mask2former.cli import (
     add_config_arguments,
     check_device,
@@ -47,12 +51,9 @@ from mask2former.cli import (
 from mask2former.errors import UsageError
 from mask2former.layers import use_reference_ops
 from mask2former.solver import build_optimizer
-from mask2former.checkpoint.fetch import fetch_weights
+from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.utils.reference_model import reference_model
 from mask2former.utils.timing import clock
-
-from detectron2.modeling import build_model
-from detectron2.structures import Instances
 
 PARTS = ("backbone", "pixel_decoder", "transformer_decoder", "loss", "postprocess")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

@@ -14,7 +14,15 @@ import sys
 import tempfile
 import time
 
-# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
+import mask2former  # noqa: F401  (before detectron2: it silences fvcore's import-time warnings)
+
+# isort: split
+import numpy as np
+import onnxruntime as ort
+import torch
+from detectron2.modeling import build_model
+from tabulate import tabulate
+
 from mask2former.cli import add_config_arguments, config_overrides, load_config, run_cli
 from mask2former.export import (
     INPUT_NAME,
@@ -23,12 +31,6 @@ from mask2former.export import (
     save_onnx,
 )
 from mask2former.utils.timing import time_calls
-
-import numpy as np
-import onnxruntime as ort
-import torch
-from detectron2.modeling import build_model
-from tabulate import tabulate
 
 
 def main(argv=None) -> int:

@@ -37,17 +37,15 @@ import tempfile
 import types
 
 import torch
-from torch.nn import functional as F
-
-
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from safetensors.torch import load_file
+from torch.nn import functional as F
 
 from mask2former import add_maskformer2_config
 from mask2former.checkpoint import MaskFormerCheckpointer
-from mask2former.config import merge_config
 from mask2former.checkpoint.huggingface import export_checkpoint, import_checkpoint
+from mask2former.config import merge_config
 
 CLASS_NAMES = ["sky", "road", "car", "person", "tree"]
 THING_CLASSES = ["car", "person"]

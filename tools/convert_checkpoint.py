@@ -31,8 +31,8 @@ from mask2former.checkpoint import (
     read_checkpoint,
     write_safetensors,
 )
-from mask2former.cli import run_cli
 from mask2former.checkpoint.huggingface import TASKS, export_checkpoint, import_checkpoint
+from mask2former.cli import run_cli
 from mask2former.model_zoo import get_config_file
 
 # the training settings a converted config starts from, by transformers model_type

@@ -13,6 +13,7 @@ of your own described dataset named as ``my_data.yaml:val`` (docs/custom_data.md
 """
 import argparse
 import json
+import os
 import sys
 
 

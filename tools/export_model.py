@@ -19,8 +19,15 @@ import sys
 import time
 from typing import List, Optional
 
-# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
+import mask2former  # noqa: F401  (before detectron2: it silences fvcore's import-time warnings)
+
+# isort: split
+import numpy as np
+import torch
+from detectron2.modeling import build_model
+
 from mask2former.checkpoint import MaskFormerCheckpointer
+from mask2former.checkpoint.fetch import fetch_weights
 from mask2former.cli import (
     add_config_arguments,
     check_output_dir,
@@ -28,6 +35,7 @@ from mask2former.cli import (
     load_config,
     run_cli,
 )
+from mask2former.engine.predictor import load_trained_weights
 from mask2former.errors import UsageError
 from mask2former.export import (
     ExportableMaskFormer,
@@ -38,12 +46,6 @@ from mask2former.export import (
     save_onnx,
     save_program,
 )
-from mask2former.engine.predictor import load_trained_weights
-from mask2former.checkpoint.fetch import fetch_weights
-
-import numpy as np
-import torch
-from detectron2.modeling import build_model
 
 logger = logging.getLogger("export_model")
 

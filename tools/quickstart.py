@@ -15,8 +15,18 @@ import os
 import sys
 import time
 
-# mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.utils.allocator import keep_freed_heap_memory
+import mask2former  # noqa: F401  (before detectron2: it silences fvcore's import-time warnings)
+
+# isort: split
+import numpy as np
+import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
+from detectron2.engine import default_setup
+from detectron2.evaluation import SemSegEvaluator
+from detectron2.utils.visualizer import ColorMode, Visualizer
+from PIL import Image
+from tabulate import tabulate
+
 from mask2former.cli import (
     add_config_arguments,
     check_device,
@@ -30,15 +40,7 @@ from mask2former.data.shapes import generate
 from mask2former.engine import Trainer
 from mask2former.engine.visualization import draw_on_image, drawing_metadata
 from mask2former.model_zoo import get_config_file
-
-import numpy as np
-import torch
-from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
-from detectron2.engine import default_setup
-from detectron2.evaluation import SemSegEvaluator
-from detectron2.utils.visualizer import ColorMode, Visualizer
-from PIL import Image
-from tabulate import tabulate
+from mask2former.utils.allocator import keep_freed_heap_memory
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("semantic", "panoptic", "instance")

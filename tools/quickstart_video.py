@@ -23,11 +23,11 @@ from detectron2.engine import default_setup
 from detectron2.evaluation import inference_on_dataset
 from tabulate import tabulate
 
-from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.config import merge_config
 from mask2former.data.datasets import datasets_root
 from mask2former.data.shapes_video import generate_videos
 from mask2former.model_zoo import get_config_file
+from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.video import add_video_model_config
 from mask2former.video.evaluation import YTVISEvaluator, evaluate_videos
 from mask2former.video.evaluation.video_ap import frame_rles
