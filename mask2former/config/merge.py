@@ -8,10 +8,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from detectron2.config import CfgNode as CN
 
-from .checks import ConfigValueError, validate_config
-from .loader import ConfigFileError, merge_config_file
 from ..data.datasets.metadata_file import METADATA_FILE_SUFFIX, register_metadata_file
 from ..errors import UserError
+from .checks import ConfigValueError, validate_config
+from .inference_options import add_inference_options_config
+from .loader import ConfigFileError, merge_config_file
 
 __all__ = ["ConfigFileError", "ConfigKeyError", "ConfigValueError", "merge_config"]
 
@@ -53,7 +54,9 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
     into ``cfg``, in place, and checks the values that cannot work
     (:func:`~mask2former.config.checks.validate_config`); returns ``cfg``.
 
-    Every entry point reads its config through this function. Errors name the file or key:
+    Every entry point reads its config through this function; it adds the keys of the
+    inference options (:mod:`.inference_options`) to a MaskFormer config first. Errors name
+    the file or key:
     :class:`ConfigFileError` (unreadable file, refused Python tag, ``_BASE_`` loop, ...),
     :class:`ConfigKeyError` for a key that the config does not have (with the YAML file that
     holds it, ``config_file`` or one of its ``_BASE_`` files, or the command line) and
@@ -63,6 +66,8 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
     metadata-only dataset under that name, a relative path being relative to the YAML file
     that sets the list (or to the working directory when the command line sets it).
     """
+    if "MASK_FORMER" in cfg.MODEL:  # an image or video MaskFormer config
+        add_inference_options_config(cfg)
     sources: List[Tuple[str, Dict[str, Any]]] = []
     try:
         merge_config_file(cfg, config_file, sources)
