@@ -8,21 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_cfg
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
 from pycocotools import mask as mask_util
-
-from conftest import make_tiny_cfg
-from mask2former import add_maskformer2_config
-from mask2former.config import add_inference_options_config, merge_config
-from mask2former.modeling.postprocessing import (
-    InferenceOptionError,
-    InferenceSpec,
-    instance_inference,
-    panoptic_inference,
-    postprocess_image,
-)
 from test_postprocessing import (
     NUM_CLASSES,
     OTHER_THING,
@@ -34,6 +24,16 @@ from test_postprocessing import (
     column_masks,
     columns_of,
     spec,
+)
+
+from mask2former import add_maskformer2_config
+from mask2former.config import add_inference_options_config, merge_config
+from mask2former.modeling.postprocessing import (
+    InferenceOptionError,
+    InferenceSpec,
+    instance_inference,
+    panoptic_inference,
+    postprocess_image,
 )
 
 PANOPTIC = dict(semantic_on=False, panoptic_on=True, thing_ids=(THING, OTHER_THING))

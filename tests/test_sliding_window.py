@@ -4,9 +4,9 @@ whole-image inference."""
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_cfg
 from detectron2.modeling import build_model
 
-from conftest import make_tiny_cfg
 from mask2former.config import add_inference_options_config
 from mask2former.engine.predictor import MaskFormerPredictor
 from mask2former.export import ExportableMaskFormer, ExportedPredictor
