@@ -102,8 +102,8 @@ def main(argv=None) -> int:
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
                 sys.stderr.write(done.stderr)
-                row.append("failed")
-                continue
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise RuntimeError(f"the {mode} run at {size}x{size} failed: {last}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
             row.append(f"{result['peak_mib']:.0f} MiB, {result['seconds']:.1f} s")
         rows.append(row)
