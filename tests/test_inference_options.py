@@ -201,6 +201,16 @@ def test_default_keys_give_the_published_spec():
     assert published.sliding_window_size is None
 
 
+def test_entry_points_configs_have_the_option_keys():
+    from mask2former import model_zoo
+    from mask2former.cli import load_config
+
+    name = "ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml"
+    for cfg in (load_config(name), model_zoo.get_config(name)):
+        assert cfg.MODEL.MASK_FORMER.TEST.SLIDING_WINDOW.ENABLED is False
+        assert InferenceSpec.from_config(cfg).mask_threshold == 0.5
+
+
 def test_config_keys_reach_the_spec(tmp_path):
     cfg = get_cfg()
     add_maskformer2_config(cfg)
@@ -209,7 +219,7 @@ def test_config_keys_reach_the_spec(tmp_path):
         "MODEL:\n  MASK_FORMER:\n    TEST:\n      MASK_THRESHOLD: 0.6\n"
         "      PANOPTIC_FUSE_CLASSES: ['stuff', 1]\n      PANOPTIC_SEGMENT_SCORES: True\n"
     )
-    # merge_config (every entry point's) adds the keys
+    add_inference_options_config(cfg)
     merge_config(cfg, str(config), ["MODEL.MASK_FORMER.TEST.INSTANCE_MASK_FORMAT", "rle"])
     options = InferenceSpec.from_config(cfg)
     assert options.mask_threshold == 0.6 and options.panoptic_fuse_classes == ("stuff", 1)

@@ -1,9 +1,10 @@
 """Config keys of this project's inference options, which the published releases do not have
 (docs/inference.md). Their defaults give the published results.
 
-``add_maskformer2_config`` adds exactly the published keys; :func:`merge_config`, through
-which every entry point reads its config, adds these too (:func:`add_inference_options_config`).
-A config without them (built the published way) infers with the defaults.
+``add_maskformer2_config`` adds exactly the published keys; the entry points'
+configs (``mask2former.cli.load_config``, ``mask2former.model_zoo.get_config``) have these too
+(:func:`add_inference_options_config`). A config without them (built the published way)
+infers with the defaults.
 """
 from detectron2.config import CfgNode as CN
 
