@@ -1,16 +1,16 @@
 """Merging config files and command-line overrides into a config: ``merge_config(cfg, file,
 opts)`` reads the file safely (:mod:`.loader`), names the file (or the command line) that sets
-an unknown key, registers the datasets that DATASETS.TRAIN / DATASETS.TEST name by a file
-(categories files and dataset descriptions, see :mod:`.dataset_files`), makes the model follow
-a described dataset and refuses values that cannot work (:mod:`.checks`)."""
+an unknown key, registers the categories files that DATASETS.TRAIN / DATASETS.TEST name
+(metadata-only datasets, see :mod:`mask2former.data.datasets.metadata_file`) and refuses values
+that cannot work (:mod:`.checks`)."""
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from detectron2.config import CfgNode as CN
 
 from .checks import ConfigValueError, validate_config
-from .dataset_files import follow_described_datasets, register_dataset_files
 from .loader import ConfigFileError, merge_config_file
+from ..data.datasets.metadata_file import METADATA_FILE_SUFFIX, register_metadata_file
 from ..errors import UserError
 
 __all__ = ["ConfigFileError", "ConfigKeyError", "ConfigValueError", "merge_config"]
@@ -40,16 +40,11 @@ def _defines(data: dict, key: str) -> bool:
     return True
 
 
-def _first_file_index(sources: List[Tuple[str, Dict[str, Any]]], key: str) -> Optional[int]:
-    """The index of the first of ``sources`` ((file, its own mapping), in order of precedence:
-    see :func:`~mask2former.config.loader.load_yaml_with_base`) whose mapping sets the dotted
-    ``key``: the file its value comes from."""
-    return next((i for i, (_, data) in enumerate(sources) if _defines(data, key)), None)
-
-
 def _first_file_setting(sources: List[Tuple[str, Dict[str, Any]]], key: str) -> Optional[str]:
-    index = _first_file_index(sources, key)
-    return None if index is None else sources[index][0]
+    """The first of ``sources`` ((file, its own mapping), in order of precedence: see
+    :func:`~mask2former.config.loader.load_yaml_with_base`) whose mapping sets the dotted
+    ``key``: the file its value comes from."""
+    return next((file for file, data in sources if _defines(data, key)), None)
 
 
 def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
@@ -64,11 +59,9 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
     holds it, ``config_file`` or one of its ``_BASE_`` files, or the command line) and
     :class:`ConfigValueError` for a value that cannot work (with where it was set).
 
-    Dataset names ending in ``.json`` (categories files) and ``.yaml:<split>`` (splits of
-    dataset descriptions) are registered under that name, a relative path being relative to
-    the YAML file that sets the list (or to the working directory when the command line sets
-    it); MODEL.SEM_SEG_HEAD.NUM_CLASSES follows a described dataset (see
-    :mod:`mask2former.config.dataset_files`).
+    Dataset names ending in ``.json`` are categories files: each is registered as a
+    metadata-only dataset under that name, a relative path being relative to the YAML file
+    that sets the list (or to the working directory when the command line sets it).
     """
     sources: List[Tuple[str, Dict[str, Any]]] = []
     try:
@@ -93,26 +86,30 @@ def merge_config(cfg: CN, config_file: str, opts: Sequence[str] = ()) -> CN:
             f"{config_file}). Check its spelling against mask2former/config/defaults.py and Detectron2's "
             "defaults (detectron2/config/defaults.py)."
         ) from None
-    from_command_line = set(list(opts)[0::2])
-
-    def folder_of(key: str) -> str:
-        if key in from_command_line:
-            return os.getcwd()
-        return os.path.dirname(os.path.abspath(_first_file_setting(sources, key) or sources[0][0]))
-
-    def rank(key: str) -> int:
-        if key in from_command_line:
-            return 0
-        index = _first_file_index(sources, key)
-        return len(sources) + 1 if index is None else index + 1
+    _register_categories_files(cfg, opts, sources)
 
     def where(key: str) -> str:
-        if key in from_command_line:
+        if key in list(opts)[::2]:
             return "on the command line"
         file = _first_file_setting(sources, key)
         return f"in {file}" if file else "by default"
 
-    register_dataset_files(cfg, folder_of)
-    follow_described_datasets(cfg, rank, where)
     validate_config(cfg, where)
     return cfg
+
+
+def _register_categories_files(
+    cfg: CN, opts: Sequence[str], sources: List[Tuple[str, Dict[str, Any]]]
+) -> None:
+    from_command_line = set(list(opts)[0::2])
+    for split in ("TRAIN", "TEST"):
+        key = f"DATASETS.{split}"
+        names = [n for n in cfg.DATASETS[split] if n.endswith(METADATA_FILE_SUFFIX)]
+        if not names:
+            continue
+        if key in from_command_line:
+            folder = os.getcwd()
+        else:
+            folder = os.path.dirname(os.path.abspath(_first_file_setting(sources, key) or sources[0][0]))
+        for name in names:
+            register_metadata_file(name, os.path.join(folder, os.path.expanduser(name)))
