@@ -59,7 +59,7 @@ def sliding_window_scores(
             count = scores.new_zeros(tuple(image.shape[-2:]))
         total[:, y0:y1, x0:x1] += scores
         count[y0:y1, x0:x1] += 1
-    return total / count
+    return total.div_(count)  # in place: the (K, H, W) maps are the largest tensors here
 
 
 def sliding_window_semantic(
