@@ -23,7 +23,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 from detectron2.config import get_cfg
 
-from .config import add_maskformer2_config, merge_config
+from .config import add_inference_options_config, add_maskformer2_config, merge_config
 from .data.datasets.description import description_overrides
 from .errors import UsageError, UserError
 from .model_zoo import resolve_config_file
@@ -165,7 +165,8 @@ def config_overrides(args: argparse.Namespace, extra: Sequence[str] = ()) -> Lis
 
 def load_config(config_file: str, opts: Sequence[str] = (), add_config=add_maskformer2_config):
     """A new config: Detectron2's defaults, the keys ``add_config(cfg)`` adds (this project's
-    image model's by default), ``config_file`` (a file or a shipped config's name) and the
+    image model's by default) with the inference options' (``add_inference_options_config``),
+    ``config_file`` (a file or a shipped config's name) and the
     KEY VALUE ``opts``; not frozen.
 
     Raises:
@@ -178,6 +179,8 @@ def load_config(config_file: str, opts: Sequence[str] = (), add_config=add_maskf
         )
     cfg = get_cfg()
     add_config(cfg)
+    if "MASK_FORMER" in cfg.MODEL:  # an image or video MaskFormer config
+        add_inference_options_config(cfg)
     merge_config(cfg, resolve_config_file(config_file), opts)
     return cfg
 

@@ -10,6 +10,18 @@ import torch.nn.functional as F
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 from detectron2.structures import Boxes
 
+from helpers.postprocessing import (
+    NUM_CLASSES,
+    OTHER_THING,
+    PREVIOUS_JSON,
+    STUFF,
+    SURE,
+    THING,
+    class_logits,
+    column_masks,
+    columns_of,
+    spec,
+)
 from mask2former.modeling.postprocessing import (
     InferenceSpec,
     crop_and_resize,
@@ -19,26 +31,6 @@ from mask2former.modeling.postprocessing import (
     postprocess_image,
     semantic_inference,
 )
-
-SURE = 10.0  # a logit that makes a class or a pixel certain
-THING, OTHER_THING, STUFF = 0, 1, 2
-NUM_CLASSES = 3  # no-object = 3
-
-
-def class_logits(*classes):
-    """(Q, K+1) logits, each query certain of its class (3 = no-object)."""
-    logits = torch.zeros(len(classes), NUM_CLASSES + 1)
-    for q, c in enumerate(classes):
-        logits[q, c] = SURE
-    return logits
-
-
-def column_masks(*columns, size=4):
-    """(Q, size, size) mask logits, query q certain inside its columns, certainly out elsewhere."""
-    masks = torch.full((len(columns), size, size), -SURE)
-    for q, cols in enumerate(columns):
-        masks[q, :, list(cols)] = SURE
-    return masks
 
 
 def panoptic(
@@ -53,12 +45,6 @@ def panoptic(
         thing_ids=[THING, OTHER_THING],
         within_mask=within_mask,
     )
-
-
-def columns_of(panoptic_seg):
-    """Segment id of each column (the hand-built cases are constant along columns)."""
-    assert (panoptic_seg == panoptic_seg[0]).all()
-    return panoptic_seg[0].tolist()
 
 
 def test_semantic_inference_hand_computed():
@@ -318,29 +304,6 @@ def test_random_predictions_tell_the_two_rules_apart():
     assert differing > 0
 
 
-def spec(**changes) -> InferenceSpec:
-    """A semantic-only spec of NUM_CLASSES classes, with ``changes``."""
-    settings = dict(
-        input_format="BGR",
-        pixel_mean=(100.0, 110.0, 120.0),
-        pixel_std=(50.0, 55.0, 60.0),
-        min_size_test=64,
-        max_size_test=96,
-        size_divisibility=32,
-        num_classes=NUM_CLASSES,
-        semantic_on=True,
-        panoptic_on=False,
-        instance_on=False,
-        sem_seg_postprocess_before_inference=False,
-        object_mask_threshold=0.0,
-        overlap_threshold=0.0,
-        panoptic_within_mask=True,
-        thing_ids=(THING, OTHER_THING),
-        test_topk_per_image=5,
-    )
-    return InferenceSpec(**{**settings, **changes})
-
-
 @pytest.mark.parametrize("output_size", [(20, 27), (41, 50), (13, 9)])
 def test_crop_and_resize_is_detectron2s_sem_seg_postprocess(output_size):
     g = torch.Generator().manual_seed(0)
@@ -446,17 +409,6 @@ def test_spec_needs_a_result_and_full_resolution_masks_for_panoptic_and_instance
     # sequences (from a config or JSON) are kept as tuples
     from_lists = spec(pixel_mean=[100.0, 110.0, 120.0], thing_ids=[0, 1], fixed_input_size=[64, 96])
     assert from_lists == spec(fixed_input_size=(64, 96)) and hash(from_lists)
-
-
-# what the previous version wrote into exported files (a tiny panoptic model exported at 64x96)
-PREVIOUS_JSON = (
-    '{"fixed_input_size": [64, 96], "input_format": "BGR", "instance_on": false, '
-    '"max_size_test": 64, "min_size_test": 64, "num_classes": 5, "object_mask_threshold": 0.0, '
-    '"overlap_threshold": 0.0, "panoptic_on": true, "panoptic_within_mask": true, '
-    '"pixel_mean": [103.52999877929688, 116.27999877929688, 123.67500305175781], '
-    '"pixel_std": [1.0, 1.0, 1.0], "sem_seg_postprocess_before_inference": true, '
-    '"semantic_on": true, "size_divisibility": 32, "test_topk_per_image": 100, "thing_ids": [0, 1]}'
-)
 
 
 def test_spec_json_round_trip_and_files_of_the_previous_version():

@@ -12,14 +12,16 @@ is that check for every entry point that runs a trained model (the predictor,
 import contextlib
 import logging
 import os
+from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultPredictor
 
 from ..checkpoint import MaskFormerCheckpointer, UntrainedModelError
 from ..checkpoint.fetch import DEFAULT_HINT, MissingWeightsError, fetch_weights
-from ..modeling.postprocessing import inference_resize
+from ..modeling.postprocessing import inference_resize, resized_image
 
 __all__ = [
     "MaskFormerPredictor",
@@ -75,7 +77,8 @@ class MaskFormerPredictor(DefaultPredictor):
     Runs the model of ``cfg`` on one BGR image of shape (H, W, 3) uint8 and returns the model's
     output for it: a dict with some of "sem_seg" (K, H, W), "panoptic_seg" (a (H, W) int32
     tensor of segment ids, list of segment dicts) and "instances" (``Instances``), at the
-    input's size.
+    input's size. ``predictor([image, ...])`` or ``predictor.batch(images)`` runs a list of
+    images as one batch and returns a list of such dicts.
 
     Attributes:
         metadata: the metadata of ``cfg.DATASETS.TEST[0]`` (empty when no test set is named).
@@ -120,3 +123,40 @@ class MaskFormerPredictor(DefaultPredictor):
             self.model.to(memory_format=torch.channels_last)
         # the test-time resize of the exported runtime: never a side of 0 pixels
         self.aug = inference_resize(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+
+    def model_input(self, original_image: np.ndarray) -> Dict:
+        """The model's input dict of one (H, W, 3) uint8 BGR image, as ``DefaultPredictor``
+        makes it: "image" (3, h, w) float32 resized, in INPUT.FORMAT order; "height", "width"
+        the original size (the size of the results)."""
+        height, width = original_image.shape[:2]
+        image = resized_image(original_image, self.input_format, self.aug)
+        return {"image": image, "height": height, "width": width}
+
+    def __call__(self, original_image: Union[np.ndarray, Sequence[np.ndarray]]):
+        """The model's output dict for one (H, W, 3) uint8 BGR image, or for a list of them a
+        list of output dicts (:meth:`batch`)."""
+        if isinstance(original_image, (list, tuple)):
+            return self.batch(original_image)
+        with torch.no_grad():
+            return self.model([self.model_input(original_image)])[0]
+
+    def batch(self, images: Sequence[np.ndarray], batch_size: Optional[int] = None) -> List[Dict]:
+        """The model's output dicts for a list of (H, W, 3) uint8 BGR images, run as batches
+        of ``batch_size`` images (default: all in one).
+
+        The model pads the images of a batch to a common size (its size divisibility), so an
+        image the same size as the largest of its batch after the test-time resize gets the
+        results it gets alone (to float rounding); a smaller image's network input has more
+        zero padding, which changes its results slightly, as in Detectron2's batched
+        evaluation. Sliding-window inference runs image by image.
+        """
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch: batch_size must be >= 1, got {batch_size}")
+        inputs = [self.model_input(image) for image in images]
+        step = batch_size or max(len(inputs), 1)
+        with torch.no_grad():
+            return [
+                result
+                for start in range(0, len(inputs), step)
+                for result in self.model(inputs[start : start + step])
+            ]

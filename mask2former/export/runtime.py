@@ -19,6 +19,8 @@ from ..modeling.postprocessing import (
     network_input,
     pixel_statistics,
     postprocess,
+    resized_image,
+    sliding_window_semantic,
 )
 from .file_format import INPUT_NAME, SPEC_KEY
 
@@ -34,16 +36,14 @@ def preprocess(image: np.ndarray, spec: InferenceSpec) -> Tuple[np.ndarray, Tupl
             ``spec.input_format`` order, normalized and zero-padded at the bottom/right.
         image_size: (h, w) of the resized image inside the padding.
     """
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"preprocess: expected an (H, W, 3) BGR image, got shape {image.shape}")
-    if spec.input_format == "RGB":
-        image = image[:, :, ::-1]
-    resize = inference_resize(spec.min_size_test, spec.max_size_test)
-    image = resize.get_transform(image).apply_image(image)
-    batch = network_input(
-        [torch.as_tensor(image.astype("float32").transpose(2, 0, 1))], *pixel_statistics(spec), spec
-    )
+    batch = network_input([_resized(image, spec)], *pixel_statistics(spec), spec)
     return batch.tensor.numpy(), batch.image_sizes[0]
+
+
+def _resized(image: np.ndarray, spec: InferenceSpec) -> torch.Tensor:
+    return resized_image(
+        image, spec.input_format, inference_resize(spec.min_size_test, spec.max_size_test)
+    )
 
 
 def _onnx_network(path: str) -> Tuple[Callable, InferenceSpec]:
@@ -79,7 +79,8 @@ class ExportedPredictor:
     by onnxruntime (CPU) or a ``.pt2`` exported program.
 
     ``predictor(image)`` takes an (H, W, 3) uint8 BGR image and returns the model's output
-    dict for it ("sem_seg", "panoptic_seg", "instances" as enabled at export)."""
+    dict for it ("sem_seg", "panoptic_seg", "instances" as enabled at export), window by window
+    when the model was exported with sliding-window inference."""
 
     def __init__(self, path: str):
         if not os.path.isfile(path):
@@ -92,6 +93,10 @@ class ExportedPredictor:
             raise ValueError(f"{path}: expected a .onnx or .pt2 file from tools/export_model.py")
 
     def __call__(self, image: np.ndarray) -> Dict:
+        if self.spec.sliding_window_size is not None:
+            return sliding_window_semantic(
+                _resized(image, self.spec), self.spec, self._window_scores, image.shape[:2]
+            )
         images, image_size = preprocess(image, self.spec)
         pred_logits, pred_masks = self.network(images)
         return postprocess(
@@ -102,3 +107,16 @@ class ExportedPredictor:
             [image_size],
             [image.shape[:2]],
         )[0]
+
+    def _window_scores(self, crop: torch.Tensor) -> torch.Tensor:
+        """(K, h, w) semantic scores of a (3, h, w) crop of the resized image."""
+        batch = network_input([crop], *pixel_statistics(self.spec), self.spec)
+        pred_logits, pred_masks = self.network(batch.tensor.numpy())
+        return postprocess(
+            pred_logits,
+            pred_masks,
+            self.spec,
+            batch.tensor.shape[-2:],
+            batch.image_sizes,
+            batch.image_sizes,
+        )[0]["sem_seg"]

@@ -12,7 +12,7 @@ from an installed package. Every entry point's ``--config-file`` takes a file or
 """
 from detectron2.config import get_cfg
 
-from ..config import add_maskformer2_config, merge_config
+from ..config import add_inference_options_config, add_maskformer2_config, merge_config
 from .checkpoints import (
     NoPublishedCheckpointError,
     checkpoint_table,
@@ -53,6 +53,7 @@ def get_config(config_path: str, trained: bool = False):
     """
     cfg = get_cfg()
     add_maskformer2_config(cfg)
+    add_inference_options_config(cfg)
     merge_config(cfg, get_config_file(config_path))
     if trained:
         cfg.MODEL.WEIGHTS = get_checkpoint_url(config_path)

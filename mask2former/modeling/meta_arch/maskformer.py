@@ -3,12 +3,11 @@ import dataclasses
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from torch import nn
-
 from detectron2.config import configurable, get_cfg
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone, build_sem_seg_head
 from detectron2.modeling.backbone import Backbone
 from detectron2.structures import ImageList, Instances
+from torch import nn
 
 from ..criterion import SetCriterion
 from ..criterion.matcher import HungarianMatcher
@@ -18,6 +17,7 @@ from ..postprocessing import (
     pixel_statistics,
     postprocess,
     postprocess_image,
+    sliding_window_semantic,
     thing_ids_of,
 )
 from ..transformer_decoder.maskformer_transformer_decoder import StandardTransformerDecoder
@@ -203,11 +203,26 @@ class MaskFormer(nn.Module):
             scores, "panoptic_seg" (segment-id map (height, width) int32, segments_info) and
             "instances" (pred_masks, pred_boxes, scores, pred_classes).
         """
+        if not self.training and self.inference_spec.sliding_window_size is not None:
+            return [self.sliding_window_inference(x) for x in batched_inputs]
         images = self.preprocess_image(batched_inputs)
         outputs = self.sem_seg_head(self.backbone(images.tensor))
         if self.training:
             return self.losses(outputs, batched_inputs, images)
         return self.inference(outputs, batched_inputs, images)
+
+    def sliding_window_inference(self, batched_input: Dict) -> Dict:
+        """One image's {"sem_seg"} window by window (``inference_spec.sliding_window_*``)."""
+        image = batched_input["image"].to(self.device)
+        h, w = image.shape[-2:]
+
+        def window_scores(crop: torch.Tensor) -> torch.Tensor:
+            images = network_input([crop], self.pixel_mean, self.pixel_std, self.inference_spec)
+            outputs = self.sem_seg_head(self.backbone(images.tensor))
+            return self.inference(outputs, [{}], images)[0]["sem_seg"]
+
+        output_size = (batched_input.get("height", h), batched_input.get("width", w))
+        return sliding_window_semantic(image, self.inference_spec, window_scores, output_size)
 
     def losses(self, outputs, batched_inputs, images: ImageList) -> Dict[str, torch.Tensor]:
         if "instances" not in batched_inputs[0]:

@@ -45,8 +45,8 @@ def postprocess_image(
         output_size: (height, width) of the results.
     Returns:
         as ``spec`` enables: "sem_seg" (K, height, width) scores, "panoptic_seg" (segment-id
-        map (height, width) int32, segments_info) and "instances" (pred_masks, pred_boxes,
-        scores, pred_classes).
+        map (height, width) int32, segments_info) and "instances" (pred_masks or
+        pred_masks_rle, pred_boxes, scores, pred_classes).
     """
     height, width = output_size
     result = {}
@@ -74,6 +74,9 @@ def postprocess_image(
             overlap_threshold=spec.overlap_threshold,
             thing_ids=spec.thing_ids,
             within_mask=spec.panoptic_within_mask,
+            mask_threshold=spec.mask_threshold,
+            fuse_ids=spec.fused_class_ids(),
+            with_scores=spec.panoptic_segment_scores,
         )
     if spec.instance_on:
         result["instances"] = instance_inference(
@@ -83,6 +86,8 @@ def postprocess_image(
             num_classes=spec.num_classes,
             topk=spec.test_topk_per_image,
             thing_ids=spec.thing_ids if spec.panoptic_on else None,
+            mask_threshold=spec.mask_threshold,
+            mask_format=spec.instance_mask_format,
         )
     return result
 

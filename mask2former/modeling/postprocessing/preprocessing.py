@@ -2,6 +2,7 @@
 predictor and the exported runtime: the test-time resize, then normalization and zero padding."""
 from typing import Sequence, Tuple
 
+import numpy as np
 import torch
 from detectron2.structures import ImageList
 
@@ -14,6 +15,18 @@ def inference_resize(min_size_test: int, max_size_test: int) -> ResizeShortestEd
     longest edge at most ``max_size_test``, never a side of 0 pixels (an image of extreme
     aspect ratio keeps a side of 1 pixel)."""
     return ResizeShortestEdge([min_size_test, min_size_test], max_size_test)
+
+
+def resized_image(image: np.ndarray, input_format: str, resize: ResizeShortestEdge) -> torch.Tensor:
+    """An (H, W, 3) uint8 BGR image (as cv2 reads it) as the network's (3, h, w) float32 image
+    before normalization: in ``input_format`` ("RGB" or "BGR") order, resized by ``resize``
+    (:func:`inference_resize`), as Detectron2's ``DefaultPredictor`` makes it."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) BGR image, got shape {image.shape}")
+    if input_format == "RGB":
+        image = image[:, :, ::-1]
+    image = resize.get_transform(image).apply_image(image)
+    return torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
 
 
 def pixel_statistics(spec: InferenceSpec) -> Tuple[torch.Tensor, torch.Tensor]:
