@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCUMENTS = [
     "README.md", "docs/demo.md", "docs/export.md", "docs/evaluation.md", "docs/analysis.md",
-    "docs/video.md", "docs/custom_data.md", "ops/README.md",
+    "docs/video.md", "docs/custom_data.md", "docs/inference.md", "docs/architecture.md",
+    "docs/weights.md", "docs/performance.md", "MODEL_ZOO.md", "ops/README.md",
 ]
 # [text](target) and ![alt](target); the target up to a space (a title) or ")"
 LINK = re.compile(r"(!?)\[[^\]]*\]\(([^)\s]+)[^)]*\)")
@@ -75,7 +77,7 @@ def _python_blocks(text: str):
 def test_readme_model_zoo_snippet_runs_outside_the_checkout(tmp_path):
     """The README's Python examples of configs by name, run from a folder that is not the
     checkout (as an installed package would be used)."""
-    snippets = [b for b in _python_blocks(_readme()) if "model_zoo" in b]
+    snippets = [b for b in _python_blocks(_readme()) if "model_zoo" in b and "Predictor" not in b]
     assert len(snippets) == 2  # model_zoo.get_config, and get_cfg + merge_config
     env = dict(os.environ, PYTHONPATH=REPO)
     results = [
@@ -89,6 +91,41 @@ def test_readme_model_zoo_snippet_runs_outside_the_checkout(tmp_path):
     printed = results[0].stdout.splitlines()
     assert printed[0] == os.path.join(REPO, "configs", "ade20k", "swin_L.yaml")
     assert printed[1].startswith("https://dl.fbaipublicfiles.com/maskformer/mask2former/ade20k/semantic/")
+
+
+def test_readme_predictor_snippet(tmp_path, monkeypatch):
+    """The README's predictor example, with the tiny panoptic model's saved weights in place of
+    the published checkpoint (no download here) and generated images."""
+    import cv2
+    import numpy as np
+
+    from helpers.configs import load_cfg, tiny_config_file
+    from mask2former import model_zoo
+    from mask2former.engine.predictor import MaskFormerPredictor
+
+    (snippet,) = [b for b in _python_blocks(_readme()) if "MaskFormerPredictor" in b]
+    tiny = load_cfg(tiny_config_file("panoptic"))
+    weights = tmp_path / "weights.pth"
+    torch.save({"model": MaskFormerPredictor(tiny, random_weights=True).model.state_dict()}, weights)
+    asked = []
+
+    def tiny_trained_config(name, trained=False):
+        asked.append((name, trained))
+        cfg = tiny.clone()
+        cfg.MODEL.WEIGHTS = str(weights)
+        return cfg
+
+    monkeypatch.setattr(model_zoo, "get_config", tiny_trained_config)
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    for name in ("img.jpg", "a.jpg", "b.jpg"):
+        cv2.imwrite(name, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    namespace = {}
+    exec(snippet, namespace)
+    assert asked == [("coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml", True)]
+    assert namespace["panoptic_seg"].shape == (48, 64)
+    assert isinstance(namespace["segments_info"], list)
+    assert len(namespace["many"]) == 2 and all("panoptic_seg" in o for o in namespace["many"])
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/demo.md", "docs/export.md", "docs/custom_data.md"])
