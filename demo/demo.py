@@ -40,7 +40,12 @@ from mask2former.cli import (
     split_trailing_overrides,
 )
 from mask2former.data.image_io import read_image_checked
-from mask2former.engine.visualization import TASKS, VisualizationDemo, check_task
+from mask2former.engine.visualization import (
+    DRAWINGS,
+    SEMANTIC_AND_INSTANCE,
+    VisualizationDemo,
+    check_task,
+)
 from mask2former.errors import UsageError
 from mask2former.utils.allocator import keep_freed_heap_memory
 
@@ -97,10 +102,11 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--task",
-        choices=("auto",) + TASKS,
+        choices=("auto",) + DRAWINGS,
         default="auto",
         help="which result to draw; auto: the first of panoptic, instance, semantic that the "
-        "config turns on",
+        "config turns on; semantic+instance: instances over the semantic map, as the published "
+        "demo draws a model without panoptic results",
     )
     parser.add_argument(
         "--random-weights",
@@ -219,6 +225,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def _describe(task: str, predictions: dict, confidence_threshold: float) -> str:
+    if task == SEMANTIC_AND_INSTANCE:
+        return ", ".join(_describe(part, predictions, confidence_threshold) for part in ("semantic", "instance"))
     if task == "panoptic":
         return _count(len(predictions["panoptic_seg"][1]), "panoptic segment")
     if task == "instance":

@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 # Which result to draw when the model returns several (panoptic configs turn all three on).
 TASKS = ("panoptic", "instance", "semantic")
+# the published demo's drawing of a model without panoptic results: instances over the semantic map
+SEMANTIC_AND_INSTANCE = "semantic+instance"
+DRAWINGS = TASKS + (SEMANTIC_AND_INSTANCE,)
 _OUTPUT_KEY = {"panoptic": "panoptic_seg", "instance": "instances", "semantic": "sem_seg"}
 # a config that computes panoptic results, to suggest when the asked-for one cannot
 PANOPTIC_EXAMPLE = "coco/panoptic_R50.yaml"
@@ -45,11 +48,12 @@ def check_task(cfg, task: str) -> None:
             f"classes (a semantic segmentation model); draw --task semantic, or use a panoptic "
             f"config such as --config-file {PANOPTIC_EXAMPLE}"
         )
-    if task != "auto" and not test.get(f"{task.upper()}_ON"):
-        raise TaskUnavailableError(
-            f"--task {task}: the config does not turn on {task} inference; add "
-            f"`MODEL.MASK_FORMER.TEST.{task.upper()}_ON True` to the command line"
-        )
+    for part in [] if task == "auto" else task.split("+"):
+        if not test.get(f"{part.upper()}_ON"):
+            raise TaskUnavailableError(
+                f"--task {task}: the config does not turn on {part} inference; add "
+                f"`MODEL.MASK_FORMER.TEST.{part.upper()}_ON True` to the command line"
+            )
 
 
 def drawing_metadata(metadata, num_classes: int) -> Metadata:
@@ -86,10 +90,15 @@ def draw_prediction(
     draw_semantic: Callable,
     confidence_threshold: float,
 ) -> VisImage:
-    """Draw the ``task`` result (one of TASKS) of ``predictions`` (the model's output dict for
-    one image) with the given drawing functions of a ``Visualizer`` or ``VideoVisualizer``:
+    """Draw the ``task`` result (one of DRAWINGS) of ``predictions`` (the model's output dict
+    for one image) with the given drawing functions of a ``Visualizer`` or ``VideoVisualizer``:
     the panoptic segment map and its segments, the instances scoring at least
-    ``confidence_threshold``, or the per-pixel arg-max of the (K, H, W) semantic scores."""
+    ``confidence_threshold``, the per-pixel arg-max of the (K, H, W) semantic scores, or (as
+    the published demo draws a model without panoptic results) the instances over the semantic
+    map, for functions that draw onto one image (a ``Visualizer``'s)."""
+    if task == SEMANTIC_AND_INSTANCE:
+        draw_prediction(predictions, "semantic", draw_panoptic, draw_instances, draw_semantic, 0.0)
+        task = "instance"
     if task == "panoptic":
         panoptic_seg, segments_info = predictions["panoptic_seg"]
         return draw_panoptic(panoptic_seg.cpu(), segments_info)
@@ -131,7 +140,8 @@ class VisualizationDemo:
         """
         Args:
             task: "panoptic", "instance" or "semantic" to draw that result; "auto" draws the
-                first of them (in that order) that the model returns.
+                first of them (in that order) that the model returns; "semantic+instance" the
+                instances over the semantic map (images only).
             confidence_threshold: instances scoring below it are not drawn.
             random_weights, weights_hint: passed to ``MaskFormerPredictor``.
 
@@ -139,8 +149,8 @@ class VisualizationDemo:
             TaskUnavailableError: the model of ``cfg`` cannot give ``task`` (see
                 :func:`check_task`), found before the model is built.
         """
-        if task != "auto" and task not in TASKS:
-            raise ValueError(f"task must be 'auto' or one of {TASKS}, got {task!r}")
+        if task != "auto" and task not in DRAWINGS:
+            raise ValueError(f"task must be 'auto' or one of {DRAWINGS}, got {task!r}")
         check_task(cfg, task)
         self.task = task
         self.confidence_threshold = confidence_threshold
@@ -183,6 +193,10 @@ class VisualizationDemo:
         Yields:
             the drawn frames, (H, W, 3) uint8 BGR, one per input frame.
         """
+        if self.task == SEMANTIC_AND_INSTANCE:
+            raise TaskUnavailableError(
+                f"--task {SEMANTIC_AND_INSTANCE} draws on images only; for videos choose one of {TASKS}"
+            )
         video_visualizer = VideoVisualizer(self.metadata, self.instance_mode)
         for frame in frames:
             predictions = self.predictor(frame)
