@@ -8,8 +8,9 @@ produced:
   semantic ground-truth files.
 - ``panoptic/<stem>.png`` and one ``panoptic.json``: COCO panoptic format, segment ids as RGB
   (panopticapi's ``id2rgb``; 0 is void), with "images", "annotations" (file_name, image_id,
-  segments_info: id, category_id as the dataset's id, isthing, area, score when the model
-  gives one) and "categories".
+  segments_info: id, category_id as the dataset's id, isthing, iscrowd 0, area, bbox XYWH,
+  score when the model gives one) and "categories": the file is also a valid COCO panoptic
+  ground truth (pseudo-labels).
 - ``instances.json``: COCO results format (image_id, category_id as the dataset's id, bbox
   XYWH, score, segmentation as RLE), as Detectron2's ``COCOEvaluator`` writes it.
 
@@ -147,11 +148,17 @@ class PredictionWriter:
 
     def _segment_info(self, segment: Dict, panoptic: np.ndarray) -> Dict:
         isthing = bool(segment["isthing"])
+        ys, xs = np.nonzero(panoptic == segment["id"])
+        bbox = [0, 0, 0, 0]
+        if len(ys):
+            bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
         info = {
             "id": int(segment["id"]),
             "category_id": self.dataset_id(int(segment["category_id"]), isthing),
             "isthing": int(isthing),
-            "area": int((panoptic == segment["id"]).sum()),
+            "iscrowd": 0,
+            "area": len(ys),
+            "bbox": bbox,
         }
         if "score" in segment:
             info["score"] = float(segment["score"])
