@@ -12,6 +12,7 @@ docs/inference.md, "Raw results for a folder of images"). Unreadable inputs are 
 line each and skipped; the exit status is non-zero when any input failed.
 """
 import argparse
+import functools
 import logging
 import sys
 import time
@@ -108,14 +109,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 1 if failures else 0
 
 
-def cli(argv: Optional[List[str]] = None) -> int:
-    """:func:`main` with the shared error convention: a ``UserError`` is one line on stderr
-    and exit status 2 (the traceback with --debug)."""
-    return run_cli(main, argv, prog="predict.py")
-
+# main with the shared error convention: a UserError is one line on stderr and exit status 2
+cli = functools.partial(run_cli, main, prog="predict.py")
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S"
-    )
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s",
+                        datefmt="%H:%M:%S")  # fmt: skip
     sys.exit(cli())
