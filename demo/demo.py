@@ -13,7 +13,6 @@ DEFAULT_CONFIG (see ``--help``). Unreadable inputs are reported one line each an
 exit status is non-zero when any input failed.
 """
 import argparse
-import glob
 import logging
 import os
 import sys
@@ -29,16 +28,14 @@ import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mask2former import model_zoo
-from mask2former.checkpoint.fetch import fetch_weights
 from mask2former.cli import (
     add_config_arguments,
-    check_device,
     check_output_dir,
     config_overrides,
-    load_config,
     run_cli,
     split_trailing_overrides,
 )
+from mask2former.commands.inference import expand_inputs, inference_config
 from mask2former.data.image_io import read_image_checked
 from mask2former.engine.visualization import (
     DRAWINGS,
@@ -53,8 +50,6 @@ logger = logging.getLogger("demo")
 
 WINDOW_NAME = "mask2former demo"
 ESC_KEY = 27
-# what a folder given to --input expands to
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_FOURCC = "mp4v"
 # the config run without --config-file (why this one: _default_config_help, shown by --help)
 DEFAULT_CONFIG = "coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml"
@@ -116,38 +111,12 @@ def get_parser() -> argparse.ArgumentParser:
     return add_config_arguments(parser, default_config=DEFAULT_CONFIG)
 
 
-def zoo_checkpoint(config_file: str, opts: List[str]) -> Optional[dict]:
-    """The model zoo's trained checkpoint (``model_zoo.get_checkpoint``) of ``config_file``
-    when it is a published config and ``opts`` set no MODEL.WEIGHTS (published configs name
-    ImageNet backbone weights, which draw noise); else None."""
-    if "MODEL.WEIGHTS" in opts[::2]:
-        return None
-    name = model_zoo.config_name(config_file)
-    return model_zoo.get_checkpoint(name) if name else None
-
-
 def setup_cfg(config_file: str, opts: List[str], random_weights: bool = False, task: str = "auto"):
-    """The frozen config: ``config_file`` (a file or a shipped name) and ``opts``, checked in
-    the order of the cheap mistakes first: the keys, the ``task``, then the weights (for a
-    published config without MODEL.WEIGHTS, the model zoo's, downloaded once into the cache);
-    the CPU when the config asks for CUDA and there is none (with a warning)."""
-    config_file = model_zoo.resolve_config_file(config_file)
-    cfg = load_config(config_file, opts)
-    check_task(cfg, task)
-    if not random_weights:
-        checkpoint = zoo_checkpoint(config_file, opts)
-        if checkpoint is not None:
-            cfg.MODEL.WEIGHTS = checkpoint["url"]
-        local = fetch_weights(cfg.MODEL.WEIGHTS, WEIGHTS_HINT)
-        if checkpoint is not None:
-            metrics = ", ".join(f"{k} {v}" for k, v in checkpoint["metrics"].items())
-            logger.info(
-                f"MODEL.WEIGHTS: the model zoo's {checkpoint['method']} {checkpoint['backbone']} "
-                f"trained on {checkpoint['dataset']} ({metrics}), {local}"
-            )
-    check_device(cfg, fallback_to_cpu=True)
-    cfg.freeze()
-    return cfg
+    """The frozen config of the demo (:func:`~mask2former.commands.inference.inference_config`),
+    ``task`` checked before the weights."""
+    return inference_config(
+        config_file, opts, WEIGHTS_HINT, random_weights, check=lambda cfg: check_task(cfg, task)
+    )
 
 
 def has_display() -> bool:
@@ -159,28 +128,6 @@ def has_display() -> bool:
         if line.strip().startswith("GUI:"):
             return line.split(":", 1)[1].strip().upper() != "NONE"
     return False
-
-
-def expand_inputs(patterns: List[str]) -> Tuple[List[str], List[str]]:
-    """Files named by ``patterns`` (files, folders, glob patterns) in the given order, and the
-    patterns that name no file."""
-    paths, unmatched = [], []
-    for pattern in patterns:
-        if os.path.isdir(pattern):
-            found = sorted(
-                os.path.join(pattern, name)
-                for name in os.listdir(pattern)
-                if name.lower().endswith(IMAGE_EXTENSIONS)
-            )
-        elif os.path.exists(pattern):
-            found = [pattern]
-        else:
-            found = sorted(glob.glob(os.path.expanduser(pattern)))
-        if found:
-            paths.extend(found)
-        else:
-            unmatched.append(pattern)
-    return paths, unmatched
 
 
 def _is_folder(output: str) -> bool:
