@@ -24,7 +24,6 @@ import sys
 # mask2former (whose import registers the model and the datasets) before detectron2.engine: it
 # keeps fvcore's import-time warnings quiet
 from mask2former import add_maskformer2_config
-from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.cli import (
     add_config_arguments,
@@ -88,7 +87,6 @@ def weights_hint(args) -> str:
 def main(args, trainer_class=Trainer, add_config=add_maskformer2_config):
     """Train, or with ``--eval-only`` evaluate, with ``trainer_class`` (train_net_video.py
     passes the video trainer and config keys)."""
-    keep_freed_heap_memory()
     cfg = setup(args, add_config)
     if args.eval_only:
         model = trainer_class.build_model(cfg)
