@@ -7,9 +7,8 @@ import sys
 
 import pytest
 import torch
-from detectron2.modeling import build_model
-
 from conftest import make_tiny_cfg
+from detectron2.modeling import build_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOL = dict(rtol=1e-5, atol=1e-5)  # tests/test_perf_equivalence.py's

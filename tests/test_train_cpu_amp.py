@@ -4,16 +4,16 @@ import copy
 import logging
 
 import torch
-from detectron2.modeling import build_model
-
 from conftest import make_tiny_cfg
+from detectron2.modeling import build_model
+from test_model_training import synthetic_batch
+
 from mask2former.engine import (
     MaskFormerAMPTrainer,
     MaskFormerCPUAMPTrainer,
     MaskFormerSimpleTrainer,
     step_trainer_class,
 )
-from test_model_training import synthetic_batch
 
 
 def _step(trainer_class, model, batch):
