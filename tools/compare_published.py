@@ -205,6 +205,10 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        # a worker imports only its own side's mask2former package (both register the same
+        # names in Detectron2's registries)
+        sys.exit(main())
     sys.path.insert(0, REPO)
     from mask2former.cli import run_cli
 
