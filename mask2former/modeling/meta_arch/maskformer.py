@@ -125,7 +125,7 @@ class MaskFormer(nn.Module):
         criterion: nn.Module,
         num_queries: int,
         inference_spec: Optional[InferenceSpec] = None,
-        channels_last: bool = False,
+        channels_last: bool = True,
         metadata=None,
         **settings,
     ):
@@ -139,9 +139,10 @@ class MaskFormer(nn.Module):
                 ``InferenceSpec.from_config(cfg)``); a ``size_divisibility`` < 0 becomes the
                 backbone's.
             channels_last: store the 4-D weights in channels-last layout, so that the
-                convolutions run on (and return) channels-last activations (``from_config``: on
-                when MODEL.DEVICE is "cpu", where oneDNN's convolutions are faster that way;
-                values change by float rounding only). Loading weights keeps the layout.
+                convolutions run on (and return) channels-last activations, which oneDNN's CPU
+                convolutions are faster on; values change by float rounding only. Loading
+                weights keeps the layout. ``from_config``: when MODEL.DEVICE is "cpu"; by
+                default (the published keywords, whose model is built on the CPU) on.
             metadata, settings: instead of ``inference_spec``, the published constructor's
                 keywords: object_mask_threshold, overlap_threshold, size_divisibility,
                 sem_seg_postprocess_before_inference, pixel_mean, pixel_std, semantic_on,
