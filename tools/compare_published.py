@@ -129,8 +129,14 @@ def run_published(args):
     from detectron2.modeling import build_model
     from detectron2.projects.deeplab import add_deeplab_config
 
+    import importlib
+
     import mask2former
-    import mask2former.modeling.meta_arch.maskformer as published_model
+
+    try:  # the release's module; the PyPI repackaging's
+        published_model = importlib.import_module("mask2former.maskformer_model")
+    except ModuleNotFoundError:
+        published_model = importlib.import_module("mask2former.modeling.meta_arch.maskformer")
 
     if not os.path.abspath(mask2former.__file__).startswith(os.path.abspath(args.published_root)):
         raise SystemExit(f"--published-root: imported mask2former from {mask2former.__file__}")
