@@ -44,7 +44,6 @@ from mask2former.engine.visualization import (
     check_task,
 )
 from mask2former.errors import UsageError
-from mask2former.utils.allocator import keep_freed_heap_memory
 
 logger = logging.getLogger("demo")
 
@@ -310,7 +309,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     inputs, trailing = split_trailing_overrides(args.input) if args.input else ([], [])
     opts = config_overrides(args, trailing)
-    keep_freed_heap_memory()
     show = args.output is None
     if show and not has_display():
         raise UsageError(

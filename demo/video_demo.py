@@ -29,7 +29,6 @@ from mask2former.cli import run_cli
 from mask2former.config import merge_config
 from mask2former.data.image_io import read_image_checked
 from mask2former.errors import UserError
-from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.video import add_video_model_config
 from mask2former.video.predictor import VideoPredictor
 
@@ -230,7 +229,6 @@ def write_output(drawings, names: List[str], output: str, fps: float, size: Tupl
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs the demo; returns the exit status (0: every frame drawn, 1: some frame failed)."""
     args = get_parser().parse_args(argv)
-    keep_freed_heap_memory()
     output_is_video(args.output)
     if os.path.isdir(args.input):
         frames, names, failures = read_frame_folder(args.input)

@@ -13,5 +13,5 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
     )
-    import fvcore.nn  # noqa: F401
     import detectron2.modeling  # noqa: F401
+    import fvcore.nn  # noqa: F401

@@ -73,7 +73,7 @@ def test_compare_published_on_this_project_as_the_published_code(capsys):
     config = os.path.join(REPO, "tests", "configs", "tiny_semantic.yaml")
     assert tool.main(["--published-root", str(REPO), "--config-file", config, "--size", "64", "--runs", "1"]) == 0
     out = capsys.readouterr().out
-    for name in ("ours float32", "ours bf16 autocast channels-last", "published float32"):
+    for name in ("ours float32", "ours bf16 autocast", "ours float32 contiguous", "published float32"):
         assert re.search(rf"^\| {name} \| \d+\.\d{{3}} \| \d+\.\d\dx \|$", out, re.MULTILINE), out
     assert "ours float32 vs published: max |diff| of sem_seg 0, same class at 100.00% of pixels" in out
 

@@ -40,7 +40,6 @@ from mask2former.data.shapes import generate
 from mask2former.engine import Trainer
 from mask2former.engine.visualization import draw_on_image, drawing_metadata
 from mask2former.model_zoo import get_config_file
-from mask2former.utils.allocator import keep_freed_heap_memory
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("semantic", "panoptic", "instance")
@@ -184,7 +183,6 @@ def draw_examples(cfg, model, task: str, num_images: int) -> list:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    keep_freed_heap_memory()
     root = datasets_root()
     print(f"shapes dataset: {generate(root)}")
     cfg = setup(args)

@@ -27,7 +27,6 @@ from mask2former.config import merge_config
 from mask2former.data.datasets import datasets_root
 from mask2former.data.shapes_video import generate_videos
 from mask2former.model_zoo import get_config_file
-from mask2former.utils.allocator import keep_freed_heap_memory
 from mask2former.video import add_video_model_config
 from mask2former.video.evaluation import YTVISEvaluator, evaluate_videos
 from mask2former.video.evaluation.video_ap import frame_rles
@@ -128,7 +127,6 @@ def evaluate_clipwise(cfg, model, clip_length: int, clip_overlap: int) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    keep_freed_heap_memory()
     print(f"shapes videos: {generate_videos(datasets_root())}")
     cfg = setup(args)
     torch.set_num_threads(args.threads or idle_cores())

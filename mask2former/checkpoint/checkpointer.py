@@ -22,6 +22,7 @@ from .formats import (
     read_weights_pickle,
 )
 
+
 class UntrainedModelError(UserError, ValueError):
     """Weights that leave the backbone or the segmentation head (partly) untrained."""
 

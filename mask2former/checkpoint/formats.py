@@ -27,8 +27,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .checksum import verify_checksum
 from ..errors import UserError
+from .checksum import verify_checksum
 
 SAFETENSORS_SUFFIX = ".safetensors"
 _SCALARS = (str, bool, int, float)

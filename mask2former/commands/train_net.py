@@ -24,7 +24,6 @@ from ..data.datasets import check_datasets
 from ..engine import Trainer
 from ..engine.predictor import load_trained_weights
 from ..model_zoo import config_name, get_checkpoint, resolve_config_file
-from ..utils.allocator import keep_freed_heap_memory
 
 
 def setup(args, add_config=add_maskformer2_config):
@@ -69,7 +68,6 @@ def weights_hint(args) -> str:
 def main(args, trainer_class=Trainer, add_config=add_maskformer2_config):
     """Train, or with ``--eval-only`` evaluate, with ``trainer_class`` (train_net_video.py
     passes the video trainer and config keys)."""
-    keep_freed_heap_memory()
     cfg = setup(args, add_config)
     if args.eval_only:
         model = trainer_class.build_model(cfg)

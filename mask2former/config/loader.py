@@ -23,8 +23,8 @@ from detectron2.config import CfgNode
 from detectron2.config import compat as config_compat
 from detectron2.utils.file_io import PathManager
 
-from .expression import ExpressionError, evaluate_expression
 from ..errors import UserError
+from .expression import ExpressionError, evaluate_expression
 
 __all__ = ["ConfigFileError", "load_yaml_with_base", "merge_config_file", "read_config_file"]
 

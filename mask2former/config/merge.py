@@ -8,10 +8,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from detectron2.config import CfgNode as CN
 
+from ..errors import UserError
 from .checks import ConfigValueError, validate_config
 from .dataset_files import follow_described_datasets, register_dataset_files
 from .loader import ConfigFileError, merge_config_file
-from ..errors import UserError
 
 __all__ = ["ConfigFileError", "ConfigKeyError", "ConfigValueError", "merge_config"]
 

@@ -10,8 +10,8 @@ all become 8-bit 3-channel arrays.
 import numpy as np
 from detectron2.data.detection_utils import convert_PIL_to_numpy
 from detectron2.utils.file_io import PathManager
-from PIL import Image, ImageOps
 from panopticapi.utils import rgb2id
+from PIL import Image, ImageOps
 
 __all__ = [
     "ImageReadError",

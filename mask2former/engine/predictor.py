@@ -117,10 +117,6 @@ class MaskFormerPredictor(DefaultPredictor):
             load_trained_weights(
                 MaskFormerCheckpointer(self.model), cfg.MODEL.WEIGHTS, hint=weights_hint
             )
-        if self.model.device.type == "cpu":
-            # oneDNN's convolutions are faster on channels-last tensors (docs/performance.md);
-            # results change only by rounding
-            self.model.to(memory_format=torch.channels_last)
         # the test-time resize of the exported runtime: never a side of 0 pixels
         self.aug = inference_resize(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
 

@@ -1,4 +1,5 @@
-"""Detectron2's single-step trainers, stopping on a non-finite loss with the term's name."""
+"""Detectron2's single-step trainers, stopping on a non-finite loss with the term's name, and
+bfloat16 autocast training on CPU."""
 import math
 from typing import Mapping
 
@@ -47,3 +48,38 @@ class MaskFormerSimpleTrainer(_FiniteLossCheck, SimpleTrainer):
 
 class MaskFormerAMPTrainer(_FiniteLossCheck, AMPTrainer):
     """Detectron2's :class:`AMPTrainer` (CUDA mixed precision) with the per-term finite-loss check."""
+
+
+class _CPUAutocast:
+    """Mixin for :class:`SimpleTrainer` subclasses: every training-mode forward pass of the model
+    (losses included) runs under ``torch.autocast("cpu", dtype=torch.bfloat16)``; the backward
+    pass and the optimizer step run outside it, as in Detectron2's :class:`AMPTrainer`.
+
+    bfloat16 has float32's exponent range, so no gradient scaling is needed. Autocast keeps
+    what it lists as precision-sensitive in float32, which includes the point sampling
+    (``grid_sample``) and the losses on the sampled points; the Hungarian matcher computes its
+    costs in float32 with autocast off. Eval-mode forward passes (the evaluation hook) stay in
+    float32. Like :class:`_FiniteLossCheck` it is a pair of forward hooks of the model, so it
+    applies to every training forward pass, whatever calls it."""
+
+    def __init__(self, model, *args, **kwargs):
+        super().__init__(model, *args, **kwargs)
+        self._autocast = None
+        model.register_forward_pre_hook(self._enter_autocast)
+        # always_call: a forward pass that raises leaves autocast too
+        model.register_forward_hook(self._exit_autocast, always_call=True)
+
+    def _enter_autocast(self, model: torch.nn.Module, inputs) -> None:
+        if model.training:
+            self._autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+            self._autocast.__enter__()
+
+    def _exit_autocast(self, model: torch.nn.Module, inputs, outputs) -> None:
+        if self._autocast is not None:
+            autocast, self._autocast = self._autocast, None
+            autocast.__exit__(None, None, None)
+
+
+class MaskFormerCPUAMPTrainer(_FiniteLossCheck, _CPUAutocast, SimpleTrainer):
+    """:class:`SimpleTrainer` whose training forward passes run under bfloat16 autocast on the
+    CPU (``SOLVER.AMP.ENABLED`` with ``MODEL.DEVICE cpu``), with the per-term finite-loss check."""

@@ -10,30 +10,28 @@ from detectron2.modeling import build_model
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+from ..checkpoint.atomic import AtomicCheckpointer
 from ..data import build_dataset_mapper
 from ..data.broken_samples import build_train_loader_skipping_broken
 from ..evaluation import build_evaluator
-from ..solver import apply_schedule, build_lr_scheduler, build_optimizer
 from ..modeling.test_time_augmentation import SemanticSegmentorWithTTA
-from ..checkpoint.atomic import AtomicCheckpointer
+from ..solver import apply_schedule, build_lr_scheduler, build_optimizer
 from .model_log import log_model
-from .train_loop import MaskFormerAMPTrainer, MaskFormerSimpleTrainer
+from .train_loop import MaskFormerAMPTrainer, MaskFormerCPUAMPTrainer, MaskFormerSimpleTrainer
 
 logger = logging.getLogger(__name__)
 
 
-def uses_amp(cfg) -> bool:
-    """SOLVER.AMP.ENABLED on a CUDA device. Detectron2's AMP trainer needs CUDA; published
-    configs enable AMP, so on CPU they train in float32 with a warning instead of failing."""
+def step_trainer_class(cfg):
+    """The single-step trainer of ``cfg``: with SOLVER.AMP.ENABLED, Detectron2's CUDA mixed
+    precision (float16 with gradient scaling) on a CUDA device and bfloat16 autocast on the
+    CPU (logged once); float32 otherwise."""
     if not cfg.SOLVER.AMP.ENABLED:
-        return False
-    if not cfg.MODEL.DEVICE.startswith("cuda"):
-        logger.warning(
-            f"SOLVER.AMP.ENABLED is ignored with MODEL.DEVICE={cfg.MODEL.DEVICE!r}: mixed "
-            "precision training needs CUDA. Training in float32."
-        )
-        return False
-    return True
+        return MaskFormerSimpleTrainer
+    if cfg.MODEL.DEVICE.startswith("cuda"):
+        return MaskFormerAMPTrainer
+    logger.info("SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast")
+    return MaskFormerCPUAMPTrainer
 
 
 class Trainer(DefaultTrainer):
@@ -43,8 +41,9 @@ class Trainer(DefaultTrainer):
     evaluators from the dataset's evaluator type and MODEL.MASK_FORMER.TEST, the optimizer and
     schedule from :mod:`mask2former.solver`; checkpoints are written atomically, a NaN or
     infinite loss term stops training with its name and iteration, DDP runs on CPU (Gloo)
-    as well as on GPUs, and the model printout goes to the log file only (one summary line on
-    the console).
+    as well as on GPUs, SOLVER.AMP.ENABLED trains under bfloat16 autocast on CPU (Detectron2's
+    AMP trainer needs CUDA), and the model printout goes to the log file only (one summary line
+    on the console).
     """
 
     def __init__(self, cfg):
@@ -63,8 +62,7 @@ class Trainer(DefaultTrainer):
         # DDP of a CPU model takes no device ids
         ddp_kwargs = {} if cfg.MODEL.DEVICE.startswith("cuda") else {"device_ids": None}
         model = create_ddp_model(model, broadcast_buffers=False, **ddp_kwargs)
-        step_trainer = MaskFormerAMPTrainer if uses_amp(cfg) else MaskFormerSimpleTrainer
-        self._trainer = step_trainer(model, data_loader, optimizer)
+        self._trainer = step_trainer_class(cfg)(model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))

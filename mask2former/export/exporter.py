@@ -21,8 +21,8 @@ from torch.export import Dim, ExportedProgram
 from ..layers import compiled_op_available, use_reference_ops
 from ..layers._ops import BUILD_HINT
 from ..modeling.postprocessing import InferenceSpec
-from .ms_deform_attn_onnx import onnx_translation_table
 from .file_format import INPUT_NAME, OUTPUT_NAMES, SPEC_KEY
+from .ms_deform_attn_onnx import onnx_translation_table
 
 # Largest dynamic input side, in multiples of the size divisibility.
 _MAX_BLOCKS = 512

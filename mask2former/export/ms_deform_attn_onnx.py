@@ -10,9 +10,8 @@ points. The level sizes are read from ``spatial_shapes`` and ``level_start_index
 time, so the graph works for every input size; the numbers of levels L, points P, heads M
 and channels D must be static (they are, being fixed by the weights).
 """
-from onnxscript import opset18 as op
-
 import torch
+from onnxscript import opset18 as op
 
 
 def _static_dim(value, axis: int, name: str) -> int:

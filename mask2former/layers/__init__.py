@@ -1,3 +1,3 @@
 from .ms_deform_attn import MSDeformAttn, compiled_op_available, ms_deform_attn
-from .reference_mode import reference_ops_enabled, use_reference_ops
 from .ms_deform_attn_reference import ms_deform_attn_reference
+from .reference_mode import reference_ops_enabled, use_reference_ops

@@ -6,8 +6,12 @@ page fault (and the zeroing of a page) for every 4 KiB it touches again (what th
 measured in docs/performance.md). A large ``M_TOP_PAD`` makes the heap grow in
 big steps and keep that much freed memory mapped, so the pages are reused. Values are unaffected.
 
-This changes the whole process, so the entry points (``demo/demo.py``, ``train_net.py``,
-``tools/benchmark.py``, ``tools/quickstart.py``) call it; importing the package does not.
+Importing ``mask2former`` (which every way of building the model does: it registers the
+model) calls it with the default size, so a model called directly, in ``train_net.py`` or by the
+predictor runs with it. The setting is process-wide but changes only what glibc does with freed
+memory at the top of the heap: up to the pad stays mapped for reuse instead of going back to the
+kernel (untouched pages of the pad are never resident). A process that wants its memory back
+sooner calls ``keep_freed_heap_memory`` with a smaller size.
 """
 import ctypes
 import ctypes.util

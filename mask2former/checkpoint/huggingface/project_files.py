@@ -9,8 +9,8 @@ import yaml
 from detectron2.config import CfgNode, get_cfg
 from detectron2.data import MetadataCatalog
 
-from ..formats import write_safetensors
 from ...config import add_maskformer2_config
+from ..formats import write_safetensors
 from .tensor_plan import carried_from_json, carried_to_json
 
 __all__ = [

@@ -4,8 +4,8 @@ from typing import List, Sequence, Tuple
 
 from detectron2.modeling import build_model
 
-from ..checkpointer import MaskFormerCheckpointer
 from ...config import merge_config
+from ..checkpointer import MaskFormerCheckpointer
 from .architecture import architecture_of, tensor_plan, transformers_config
 from .errors import ConversionError
 from .folder import write_folder

@@ -1,11 +1,11 @@
 """Dataset mappers, registered by their INPUT.DATASET_MAPPER_NAME."""
-from .build import DATASET_MAPPER_REGISTRY, build_dataset_mapper
 from .base import LabelValueError, MaskFormerDatasetMapper
-from .semantic import MaskFormerSemanticDatasetMapper
-from .panoptic import MaskFormerPanopticDatasetMapper
-from .instance import MaskFormerInstanceDatasetMapper
+from .build import DATASET_MAPPER_REGISTRY, build_dataset_mapper
 from .detr_panoptic import DETRPanopticDatasetMapper
+from .instance import MaskFormerInstanceDatasetMapper
 from .lsj import COCOInstanceLSJDatasetMapper, COCOPanopticLSJDatasetMapper
+from .panoptic import MaskFormerPanopticDatasetMapper
+from .semantic import MaskFormerSemanticDatasetMapper
 
 __all__ = [
     "COCOInstanceLSJDatasetMapper",

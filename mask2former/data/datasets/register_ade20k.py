@@ -4,13 +4,13 @@ import os
 
 from detectron2.data.datasets import load_coco_json, load_sem_seg
 
-from .loaders import load_panoptic_with_semantic
 from .catalog import (
     load_categories,
     panoptic_metadata,
     register_dataset,
     semantic_metadata,
 )
+from .loaders import load_panoptic_with_semantic
 
 __all__ = [
     "register_all_ade20k",

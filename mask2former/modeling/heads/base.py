@@ -4,9 +4,8 @@ input feature (``MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE``)."""
 from typing import Dict, List, Tuple, Union
 
 import torch
-from torch import nn
-
 from detectron2.layers import ShapeSpec
+from torch import nn
 
 from ...layers.feature_levels import by_stride, head_input_shape
 from ..pixel_decoder import build_pixel_decoder

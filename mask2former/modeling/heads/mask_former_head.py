@@ -1,11 +1,10 @@
 """The mask-classification head: a pixel decoder plus a transformer decoder."""
 from typing import Dict
 
-from torch import nn
-
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
+from torch import nn
 
 from ..transformer_decoder import build_transformer_decoder
 from .base import PixelDecoderHead

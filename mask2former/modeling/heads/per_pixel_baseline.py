@@ -4,12 +4,11 @@ from typing import Dict, Optional
 
 import fvcore.nn.weight_init as weight_init
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
+from torch import nn
+from torch.nn import functional as F
 
 from ..transformer_decoder import StandardTransformerDecoder
 from .base import PixelDecoderHead

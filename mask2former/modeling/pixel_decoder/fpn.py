@@ -3,11 +3,10 @@ from typing import Callable, Dict, Optional, Tuple, Union
 
 import fvcore.nn.weight_init as weight_init
 import torch
-from torch import nn
-
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
+from torch import nn
 
 from ...layers.feature_levels import by_stride
 from .fpn_layers import add_fpn_convs, conv_norm_relu, fpn_config, fpn_top_down

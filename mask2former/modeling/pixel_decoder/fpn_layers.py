@@ -4,10 +4,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import fvcore.nn.weight_init as weight_init
 import torch
+from detectron2.layers import Conv2d, ShapeSpec, get_norm
 from torch import nn
 from torch.nn import functional as F
-
-from detectron2.layers import Conv2d, ShapeSpec, get_norm
 
 from ...layers.feature_levels import head_input_shape
 

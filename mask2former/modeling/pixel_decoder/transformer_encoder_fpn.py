@@ -3,11 +3,10 @@ from typing import Dict, Optional, Tuple
 
 import fvcore.nn.weight_init as weight_init
 import torch
-from torch import nn
-
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
+from torch import nn
 
 from ...layers.position_encoding import PositionEmbeddingSine
 from ...layers.tokens import flatten_maps, unflatten_maps

@@ -4,9 +4,8 @@ from typing import Dict, List
 
 import fvcore.nn.weight_init as weight_init
 import torch
-from torch import nn
-
 from detectron2.layers import Conv2d
+from torch import nn
 
 
 def decoder_config(cfg, in_channels: int, mask_classification: bool) -> Dict:

@@ -4,16 +4,15 @@ import logging
 from typing import Dict, List, Sequence, Tuple
 
 import torch
+from detectron2.config import configurable
 from torch import nn
 from torch.nn import functional as F
 
-from detectron2.config import configurable
-
-from .base import aux_outputs_of, decoder_config, input_projection
-from .build import TRANSFORMER_DECODER_REGISTRY
 from ...layers.masked_attention_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from ...layers.mlp import MLP
 from ...layers.position_encoding import PositionEmbeddingSine
+from .base import aux_outputs_of, decoder_config, input_projection
+from .build import TRANSFORMER_DECODER_REGISTRY
 
 logger = logging.getLogger(__name__)
 

@@ -3,15 +3,14 @@ embedding per query."""
 from typing import Dict
 
 import torch
+from detectron2.config import configurable
 from torch import nn
 
-from detectron2.config import configurable
-
-from .base import aux_outputs_of, decoder_config, input_projection
-from .build import TRANSFORMER_DECODER_REGISTRY
 from ...layers.mlp import MLP
 from ...layers.position_encoding import PositionEmbeddingSine
 from ...layers.transformer import Transformer
+from .base import aux_outputs_of, decoder_config, input_projection
+from .build import TRANSFORMER_DECODER_REGISTRY
 
 
 @TRANSFORMER_DECODER_REGISTRY.register()

@@ -3,7 +3,11 @@ import itertools
 import logging
 from typing import List, Sequence
 
-from detectron2.data import DatasetCatalog, build_detection_test_loader, build_detection_train_loader
+from detectron2.data import (
+    DatasetCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+)
 
 from .dataset_mapper import YTVISDatasetMapper
 

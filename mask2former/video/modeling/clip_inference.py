@@ -23,6 +23,8 @@ from .postprocessing import TrackPredictions
 
 __all__ = ["ClipSettingsError", "check_clip_settings", "clip_starts", "LinkedTracks"]
 
+CPU = torch.device("cpu")
+
 
 class ClipSettingsError(UserError, ValueError):
     """A clip length or overlap with which clip-wise inference cannot advance."""
@@ -54,7 +56,7 @@ def clip_starts(num_frames: int, clip_length: int, overlap: int) -> List[int]:
 class LinkedTracks(TrackPredictions):
     """The tracks of a video built clip by clip with :meth:`add_clip`, in order."""
 
-    def __init__(self, num_frames: int, storage: torch.device = torch.device("cpu")):
+    def __init__(self, num_frames: int, storage: torch.device = CPU):
         """
         Args:
             num_frames: T, frames of the video.

@@ -2,12 +2,11 @@
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from torch import nn
-
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone, build_sem_seg_head
 from detectron2.modeling.backbone import Backbone
 from detectron2.structures import ImageList
+from torch import nn
 
 from ...modeling.meta_arch.maskformer import build_criterion
 from .clip_inference import LinkedTracks, check_clip_settings, clip_starts

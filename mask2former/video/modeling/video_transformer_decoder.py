@@ -3,14 +3,13 @@ queries attending to the tokens of every frame of a clip and predicting one mask
 from typing import Dict, List, Tuple
 
 import torch
-
 from detectron2.config import configurable
 
+from ...layers.position_encoding import PositionEmbeddingSine3D
 from ...modeling.transformer_decoder import TRANSFORMER_DECODER_REGISTRY
 from ...modeling.transformer_decoder.mask2former_transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
 )
-from ...layers.position_encoding import PositionEmbeddingSine3D
 
 __all__ = ["VideoMultiScaleMaskedTransformerDecoder"]
 
