@@ -8,6 +8,8 @@ setup:
 	bash tools/setup_env.sh
 
 test: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
 
 quickstart: setup

@@ -12,6 +12,7 @@ The configs under ``configs/`` are shipped inside the package as
 ``mask2former.model_zoo`` finds them in an installed package; an editable install reads the
 checkout's ``configs/`` folder instead.
 """
+
 import glob
 import os
 import re
@@ -48,6 +49,7 @@ class BuildPyWithConfigs(build_py):
             target = os.path.join(self.build_lib, PACKAGED_CONFIGS, name)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(os.path.join(CONFIGS_DIR, name), target)
+
 
 # Built for when no GPU is visible and TORCH_CUDA_ARCH_LIST is not set: Volta (V100), Turing
 # (T4), Ampere (A100; A10, RTX 30), Ada (L4, L40, RTX 40), Hopper (H100, H200), Blackwell

@@ -17,6 +17,7 @@ untrained (no MODEL.WEIGHTS, or a file that does not fit the config) unless
 the output folder are reported in one line before anything starts (``--debug``: with the
 traceback).
 """
+
 import sys
 
 # the command lives in the package; its functions stay importable from here (``import train_net``)

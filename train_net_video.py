@@ -11,6 +11,7 @@ Same command line as train_net.py:
 Evaluation writes the predictions in the YouTube-VIS results format to
 OUTPUT_DIR/inference/results.json and reports video AP when the split has annotations.
 """
+
 import sys
 
 from mask2former.commands.train_net_video import cli, main  # noqa: F401

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Time the generation of the shapes dataset and each dataset mapper on it; prints a table.
 
-    python datasets/benchmark_data.py [--num-train 60] [--num-val 20] [--threads 1]
+python datasets/benchmark_data.py [--num-train 60] [--num-val 20] [--threads 1]
 """
+
 import argparse
 import copy
 import tempfile
@@ -41,7 +42,9 @@ def _config(mapper_name, dataset):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num-train", type=int, default=60)
     parser.add_argument("--num-val", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (data workers use 1)")
@@ -59,7 +62,9 @@ def main():
         start = time.perf_counter()
         generate(root, args.num_train, args.num_val)
         seconds = time.perf_counter() - start
-        print(f"shapes generation: {args.num_train} train + {args.num_val} val images in {seconds:.2f} s\n")
+        print(
+            f"shapes generation: {args.num_train} train + {args.num_val} val images in {seconds:.2f} s\n"
+        )
         register_all_shapes(root)
         print("| mapper | dataset | images | ms / image |")
         print("|---|---|---|---|")

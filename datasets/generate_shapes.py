@@ -5,7 +5,6 @@ or with --videos the shapes videos under .../shapes_video.
     python datasets/generate_shapes.py [--videos] [--root R] [--num-train N] [--num-val N] [--seed S]
 """
 
-
 from mask2former.data.shapes import main
 
 if __name__ == "__main__":

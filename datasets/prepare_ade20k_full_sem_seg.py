@@ -3,6 +3,7 @@
 and annotations_detectron2/{training,validation}/ (16-bit TIFF class index, 65535 = ignore)
 from the ADE20K full release (index_ade20k.pkl and the images' *_seg.png), resizing images
 whose shorter side exceeds 512, as the published MaskFormer preparation does."""
+
 import argparse
 import sys
 
@@ -12,7 +13,11 @@ def main(argv=None):
     from mask2former.data.preparation import prepare_ade20k_full
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--root", default=datasets_root(), help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)")
+    parser.add_argument(
+        "--root",
+        default=datasets_root(),
+        help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     args = parser.parse_args(argv)
     count = prepare_ade20k_full(args.root)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """ADE20K instance: write COCO-format ADEChallengeData2016/ade20k_instance_{train,val}.json
 (RLE masks of the 100 thing classes) from annotations_instance/."""
+
 import argparse
 import os
 import sys
@@ -11,7 +12,11 @@ def main(argv=None):
     from mask2former.data.preparation import prepare_ade20k_instance
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--root", default=datasets_root(), help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)")
+    parser.add_argument(
+        "--root",
+        default=datasets_root(),
+        help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)",
+    )
     args = parser.parse_args(argv)
     count = prepare_ade20k_instance(
         os.path.join(args.root, "ADEChallengeData2016"), load_categories("ade20k_instance_100")

@@ -3,6 +3,7 @@
 and ade20k_panoptic_{train,val}.json from annotations/ (semantic) and annotations_instance/
 (instance PNGs of the ADE20K instance challenge). Run prepare_ade20k_sem_seg.py too: the
 panoptic datasets also read annotations_detectron2/."""
+
 import argparse
 import os
 import sys
@@ -13,7 +14,11 @@ def main(argv=None):
     from mask2former.data.preparation import prepare_ade20k_panoptic
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--root", default=datasets_root(), help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)")
+    parser.add_argument(
+        "--root",
+        default=datasets_root(),
+        help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)",
+    )
     args = parser.parse_args(argv)
     count = prepare_ade20k_panoptic(
         os.path.join(args.root, "ADEChallengeData2016"),

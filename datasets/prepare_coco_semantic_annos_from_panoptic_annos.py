@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """COCO panoptic -> semantic: write coco/panoptic_semseg_{train,val}2017/ PNGs (contiguous index
 of the 133 panoptic categories, 255 = unlabeled) from the panoptic annotations."""
+
 import argparse
 import os
 import sys
@@ -13,7 +14,11 @@ def main(argv=None):
     from mask2former.data.preparation import semantic_from_panoptic
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--root", default=datasets_root(), help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)")
+    parser.add_argument(
+        "--root",
+        default=datasets_root(),
+        help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)",
+    )
     args = parser.parse_args(argv)
     coco = os.path.join(args.root, "coco")
     for split in ("train", "val"):

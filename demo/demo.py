@@ -12,6 +12,7 @@ it, downloaded once into Detectron2's cache; without ``--config-file`` the demo 
 DEFAULT_CONFIG (see ``--help``). Unreadable inputs are reported one line each and skipped; the
 exit status is non-zero when any input failed.
 """
+
 import argparse
 import logging
 import os
@@ -52,7 +53,9 @@ ESC_KEY = 27
 VIDEO_FOURCC = "mp4v"
 # the config run without --config-file (why this one: _default_config_help, shown by --help)
 DEFAULT_CONFIG = "coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml"
-WEIGHTS_HINT = "`MODEL.WEIGHTS path/to/model_final.pth` (`--random-weights` runs an untrained model)"
+WEIGHTS_HINT = (
+    "`MODEL.WEIGHTS path/to/model_final.pth` (`--random-weights` runs an untrained model)"
+)
 
 
 def _default_config_help() -> str:
@@ -172,7 +175,9 @@ def _count(n: int, noun: str) -> str:
 
 def _describe(task: str, predictions: dict, confidence_threshold: float) -> str:
     if task == SEMANTIC_AND_INSTANCE:
-        return ", ".join(_describe(part, predictions, confidence_threshold) for part in ("semantic", "instance"))
+        return ", ".join(
+            _describe(part, predictions, confidence_threshold) for part in ("semantic", "instance")
+        )
     if task == "panoptic":
         return _count(len(predictions["panoptic_seg"][1]), "panoptic segment")
     if task == "instance":
@@ -181,9 +186,7 @@ def _describe(task: str, predictions: dict, confidence_threshold: float) -> str:
     return _count(len(predictions["sem_seg"].argmax(dim=0).unique()), "class")
 
 
-def run_images(
-    demo: VisualizationDemo, paths: List[str], destinations: List[Optional[str]]
-) -> int:
+def run_images(demo: VisualizationDemo, paths: List[str], destinations: List[Optional[str]]) -> int:
     """Draws every image of ``paths`` to its destination (None: shows it in a window);
     returns how many of them failed."""
     failures = 0
@@ -321,7 +324,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             logger.error(f"--input {pattern}: no such file (or no image in that folder)")
         if not paths:
             return 1
-        destinations = image_destinations(paths, args.output) if args.output else [None] * len(paths)
+        destinations = (
+            image_destinations(paths, args.output) if args.output else [None] * len(paths)
+        )
     else:
         capture = cv2.VideoCapture(args.video_input if args.video_input else 0)
         if not capture.isOpened():

@@ -10,6 +10,7 @@ predicted object in one colour, labelled with its id (and class, score), through
 --output ending in a video extension (.mp4, .avi, ...) writes a video; otherwise a folder of
 frames. Frames that cannot be read are named and left out; the exit status is then 1.
 """
+
 import argparse
 import logging
 import os
@@ -57,7 +58,10 @@ def get_parser() -> argparse.ArgumentParser:
         help="a video file (.mp4, .avi, .mov, .mkv) or a folder to write the drawn frames to",
     )
     parser.add_argument(
-        "--confidence-threshold", type=float, default=0.5, help="objects scoring below are not drawn"
+        "--confidence-threshold",
+        type=float,
+        default=0.5,
+        help="objects scoring below are not drawn",
     )
     parser.add_argument(
         "--clip-length",
@@ -70,8 +74,12 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--clip-overlap", type=int, default=None, help="frames shared by consecutive clips"
     )
-    parser.add_argument("--fps", type=float, default=None, help="frame rate of an output video "
-                        "(default: the input video's, 6 for a folder of frames)")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frame rate of an output video (default: the input video's, 6 for a folder of frames)",
+    )
     parser.add_argument(
         "--random-weights",
         action="store_true",
@@ -104,7 +112,9 @@ def read_frame_folder(folder: str) -> Tuple[List[np.ndarray], List[str], int]:
     (each is logged with its name)."""
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith(FRAME_EXTENSIONS))
     if not names:
-        raise DemoInputError(f"--input {folder}: no frame ({', '.join(FRAME_EXTENSIONS)}) in this folder")
+        raise DemoInputError(
+            f"--input {folder}: no frame ({', '.join(FRAME_EXTENSIONS)}) in this folder"
+        )
     frames, kept, failures = [], [], 0
     for name in tqdm.tqdm(names, desc="reading", unit="frame"):
         path = os.path.join(folder, name)
@@ -131,7 +141,9 @@ def read_video_file(path: str) -> Tuple[List[np.ndarray], float, int]:
     of the frames it announces could not be decoded (logged with their numbers)."""
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
-        raise DemoInputError(f"--input {path}: cannot open this video (not a video file OpenCV reads?)")
+        raise DemoInputError(
+            f"--input {path}: cannot open this video (not a video file OpenCV reads?)"
+        )
     announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     frames = []
@@ -153,9 +165,7 @@ def read_video_file(path: str) -> Tuple[List[np.ndarray], float, int]:
     return frames, fps if fps == fps and fps > 0 else 0.0, failures
 
 
-def draw_tracks(
-    frame: np.ndarray, index: int, tracks: List[dict], metadata
-) -> np.ndarray:
+def draw_tracks(frame: np.ndarray, index: int, tracks: List[dict], metadata) -> np.ndarray:
     """The BGR ``frame`` with the masks of ``tracks`` in frame ``index``, each in its track's
     colour and labelled with its id, class and score."""
     visible = [t for t in tracks if t["masks"][index].any()]
@@ -265,5 +275,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S"
+    )
     sys.exit(run_cli(main, prog="video_demo.py"))

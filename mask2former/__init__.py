@@ -5,6 +5,7 @@ decoders, transformer decoders, backbones, dataset mappers, datasets and evaluat
 Detectron2's registries, and keeps freed heap memory mapped for the model's next pass
 (:func:`mask2former.utils.allocator.keep_freed_heap_memory`).
 """
+
 from . import (
     _quiet_imports,  # noqa: F401  (first: before anything imports fvcore)
     data,

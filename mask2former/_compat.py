@@ -1,6 +1,7 @@
 """Module paths that users' code imports from the published releases and from earlier versions
 of this project, aliased to where those modules live now (``install`` runs when
 ``mask2former`` is imported)."""
+
 import importlib
 import sys
 

@@ -5,6 +5,7 @@ Each function wraps one private attribute or function, has one caller, and is pi
 ``tests/test_framework_guards.py``, which fails when an upgrade of the framework renames it or
 changes what it does. Code elsewhere in the package uses only the frameworks' public API.
 """
+
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np

@@ -7,6 +7,7 @@ imports: other warnings and later ``torch.jit.script`` calls are unaffected.
 ``mask2former/__init__.py`` imports this module first, so entry points that import
 ``mask2former`` before ``detectron2.engine`` / ``detectron2.modeling`` never show it.
 """
+
 import warnings
 
 with warnings.catch_warnings():

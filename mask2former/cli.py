@@ -13,6 +13,7 @@
 - The checks that turn a late traceback into one early line: :func:`check_device` (the rule
   for ``MODEL.DEVICE cuda`` without a GPU) and :func:`check_output_dir`.
 """
+
 import argparse
 import logging
 import os
@@ -148,7 +149,9 @@ def config_overrides(args: argparse.Namespace, extra: Sequence[str] = ()) -> Lis
         UsageError: an option among the overrides (options go before them) or an odd count.
         DescriptionError: an invalid ``--dataset`` file.
     """
-    opts = list(extra) + [o for o in list(args.opts or []) + list(args.opts_alias or []) if o != "--opts"]
+    opts = list(extra) + [
+        o for o in list(args.opts or []) + list(args.opts_alias or []) if o != "--opts"
+    ]
     options = [o for o in opts if o.startswith("--")]
     if options:
         raise UsageError(

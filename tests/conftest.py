@@ -1,5 +1,6 @@
 """The tests' pytest fixtures: seeds, the tiny configs, generated datasets. Plain helpers live
 in tests/helpers/."""
+
 import random
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """keep_freed_heap_memory: glibc's M_TOP_PAD through mallopt, a no-op elsewhere."""
+
 import ctypes
 import ctypes.util
 import subprocess

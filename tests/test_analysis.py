@@ -1,6 +1,7 @@
 """FLOP / activation / parameter counts (mask2former/utils/analysis.py, tools/analyze_model.py): the
 deformable-attention handle against a hand count on both of its paths, the attention handle
 against fvcore's count of explicit attention, and the tool's averages and parameter totals."""
+
 import os
 
 import numpy as np
@@ -22,7 +23,9 @@ def _tool():
 def _counts(model, h, w, reference):
     """(FLOPs by operator, FLOPs by module and operator) of ``model`` on one h x w image."""
     with use_reference_ops(reference), torch.no_grad():
-        analysis = flop_count_analysis(model, [{"image": torch.zeros(3, h, w), "height": h, "width": w}])
+        analysis = flop_count_analysis(
+            model, [{"image": torch.zeros(3, h, w), "height": h, "width": w}]
+        )
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return analysis.by_operator(), analysis.by_module_and_operator()
 
@@ -85,7 +88,18 @@ def test_tool_flops_averaged_over_dataset_images(shapes_root):
     cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = 96, 128
     config = shapes_root / "tiny_shapes.yaml"
     config.write_text(cfg.dump())
-    results = _tool().run(["--tasks", "flop", "parameter", "-n", "2", "--random-weights", "--config-file", str(config)])
+    results = _tool().run(
+        [
+            "--tasks",
+            "flop",
+            "parameter",
+            "-n",
+            "2",
+            "--random-weights",
+            "--config-file",
+            str(config),
+        ]
+    )
 
     flops = results["flop"]
     assert len(flops["totals"]) == 2
@@ -105,11 +119,23 @@ def test_tool_flops_averaged_over_dataset_images(shapes_root):
 def test_tool_counts_the_reference_model(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(make_tiny_cfg().dump())
-    common = ["--tasks", "flop", "--input-size", "64", "64", "--random-weights", "--config-file", str(config)]
+    common = [
+        "--tasks",
+        "flop",
+        "--input-size",
+        "64",
+        "64",
+        "--random-weights",
+        "--config-file",
+        str(config),
+    ]
     fast = _tool().run(common)["flop"]
     reference = _tool().run(common + ["--reference"])["flop"]
     assert "ms_deform_attn" in fast["by_operator"] and "grid_sampler" not in fast["by_operator"]
-    assert "grid_sampler" in reference["by_operator"] and "ms_deform_attn" not in reference["by_operator"]
+    assert (
+        "grid_sampler" in reference["by_operator"]
+        and "ms_deform_attn" not in reference["by_operator"]
+    )
     # the published decoder resizes every full-resolution mask prediction for its attention masks
     assert reference["mean"] > fast["mean"]
 
@@ -132,5 +158,7 @@ def test_tool_requires_weights_or_random_weights(tmp_path):
     ],
 )
 def test_tool_parameter_count_of_published_configs(config, parameters):
-    results = _tool().run(["--tasks", "parameter", "--config-file", os.path.join(REPO, config), "MODEL.DEVICE", "cpu"])
+    results = _tool().run(
+        ["--tasks", "parameter", "--config-file", os.path.join(REPO, config), "MODEL.DEVICE", "cpu"]
+    )
     assert results["parameter"] == parameters

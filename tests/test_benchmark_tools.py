@@ -1,5 +1,6 @@
 """tools/benchmark_ms_deform_attn.py and tools/benchmark_export.py run and print their tables
 (at tiny sizes; the figures themselves are measured by running the tools)."""
+
 import os
 import re
 
@@ -60,7 +61,7 @@ def test_benchmark_export_compares_the_three_runtimes(capsys):
     for line in out.splitlines():
         for name in ("PyTorch eager", "torch.export program", "onnxruntime (CPU)"):
             if line.startswith(name):
-                rows[name] = line[len(name):].split()
+                rows[name] = line[len(name) :].split()
     assert len(rows) == 3, out
     assert float(rows["torch.export program"][-1]) < 1e-5
     assert float(rows["onnxruntime (CPU)"][-1]) < 1e-3
@@ -71,11 +72,23 @@ def test_compare_published_on_this_project_as_the_published_code(capsys):
     the weights file must load with strict=True and give identical float32 results."""
     tool = load_tool("compare_published")
     config = os.path.join(REPO, "tests", "configs", "tiny_semantic.yaml")
-    assert tool.main(["--published-root", str(REPO), "--config-file", config, "--size", "64", "--runs", "1"]) == 0
+    assert (
+        tool.main(
+            ["--published-root", str(REPO), "--config-file", config, "--size", "64", "--runs", "1"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    for name in ("ours float32", "ours bf16 autocast", "ours float32 contiguous", "published float32"):
+    for name in (
+        "ours float32",
+        "ours bf16 autocast",
+        "ours float32 contiguous",
+        "published float32",
+    ):
         assert re.search(rf"^\| {name} \| \d+\.\d{{3}} \| \d+\.\d\dx \|$", out, re.MULTILINE), out
-    assert "ours float32 vs published: max |diff| of sem_seg 0, same class at 100.00% of pixels" in out
+    assert (
+        "ours float32 vs published: max |diff| of sem_seg 0, same class at 100.00% of pixels" in out
+    )
 
 
 def test_benchmark_mistakes_are_one_line(monkeypatch, capsys):

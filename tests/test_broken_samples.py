@@ -1,6 +1,7 @@
 """Training survives a broken sample: it is skipped (another sample takes its place), named once
 in the log and counted in the training metrics; training stops with the broken files named
 only when more than a small fraction of the samples are broken."""
+
 import json
 import logging
 import os
@@ -48,7 +49,10 @@ def test_skipped_samples_are_reported_with_the_next_sample_and_logged_once(caplo
         batches = list(monitor)
     assert len(batches) == 198  # 2 x 198 good samples
     assert all(REPORT_KEY not in sample for batch in batches for sample in batch)
-    assert monitor.broken == {"3.jpg": "Cannot decode image file 3.jpg", "5.jpg": "Cannot decode image file 5.jpg"}
+    assert monitor.broken == {
+        "3.jpg": "Cannot decode image file 3.jpg",
+        "5.jpg": "Cannot decode image file 5.jpg",
+    }
     assert monitor.skipped == 4
     warnings = [r.getMessage() for r in caplog.records if "broken" in r.getMessage()]
     assert warnings == [
@@ -63,8 +67,13 @@ def test_more_broken_samples_than_the_allowed_fraction_stop_training():
     with pytest.raises(TooManyBrokenSamplesError) as info:
         list(BrokenSampleMonitor(_loader(mapper, names), len(names)))
     message = str(info.value)
-    assert message.startswith("Training stopped: 3 of the 200 training samples are broken, more than the 1% (at least one)")
-    assert "3.jpg (Cannot decode image file 3.jpg); 5.jpg" in message and "tools/check_dataset.py" in message
+    assert message.startswith(
+        "Training stopped: 3 of the 200 training samples are broken, more than the 1% (at least one)"
+    )
+    assert (
+        "3.jpg (Cannot decode image file 3.jpg); 5.jpg" in message
+        and "tools/check_dataset.py" in message
+    )
 
 
 def test_every_sample_broken_stops_instead_of_searching_forever():
@@ -84,11 +93,27 @@ def train(tmp_path, description: str, *opts) -> int:
     from mask2former.commands import train_net
 
     base = write(tmp_path / "tiny.yaml", make_tiny_cfg().dump())
-    return train_net.cli([
-        "--config-file", base, "--dataset", description,
-        "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1",
-        "DATALOADER.NUM_WORKERS", "1", "DATASETS.TEST", "()", "OUTPUT_DIR", str(tmp_path / "out"), *opts,
-    ])
+    return train_net.cli(
+        [
+            "--config-file",
+            base,
+            "--dataset",
+            description,
+            "SOLVER.MAX_ITER",
+            "3",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+            "SOLVER.WARMUP_ITERS",
+            "1",
+            "DATALOADER.NUM_WORKERS",
+            "1",
+            "DATASETS.TEST",
+            "()",
+            "OUTPUT_DIR",
+            str(tmp_path / "out"),
+            *opts,
+        ]
+    )
 
 
 def test_training_skips_a_truncated_image_and_counts_it(shapes, tmp_path):
@@ -98,7 +123,12 @@ def test_training_skips_a_truncated_image_and_counts_it(shapes, tmp_path):
         f.truncate(200)
     assert train(tmp_path, os.path.join(data, "custom_semantic.yaml")) == 0
     log = open(tmp_path / "out" / "log.txt").read()
-    assert log.count(f"Skipped a broken training sample, {truncated}: Cannot decode image file {truncated}") == 1
+    assert (
+        log.count(
+            f"Skipped a broken training sample, {truncated}: Cannot decode image file {truncated}"
+        )
+        == 1
+    )
     with open(tmp_path / "out" / "metrics.json") as f:
         metrics = [json.loads(line) for line in f]
     assert metrics[-1]["iteration"] == 2 and metrics[-1]["data/broken_samples"] == 1
@@ -113,7 +143,9 @@ def test_training_stops_when_too_many_samples_are_broken(shapes, tmp_path, capsy
     capsys.readouterr()
     assert train(tmp_path, os.path.join(data, "custom_semantic.yaml")) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("train_net.py: error: Training stopped: 2 of the 4 training samples are broken")
+    assert err.startswith(
+        "train_net.py: error: Training stopped: 2 of the 4 training samples are broken"
+    )
     assert "000001.jpg (Cannot decode" in err and "000003.jpg (Cannot decode" in err
 
 

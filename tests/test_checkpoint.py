@@ -235,7 +235,9 @@ def test_pkl_reading_allows_weights_and_refuses_code(tmp_path, protocol, capsys)
     bad = tmp_path / "bad.pkl"
     with open(bad, "wb") as f:
         pickle.dump({"model": {"w": np.zeros(2)}, "__author__": _RunsCode()}, f, protocol=protocol)
-    with pytest.raises(ValueError, match="refers to '(__builtin__|builtins).print'.*--trust-pickle"):
+    with pytest.raises(
+        ValueError, match="refers to '(__builtin__|builtins).print'.*--trust-pickle"
+    ):
         read_checkpoint(str(bad))
     with pytest.raises(ValueError, match="refused to unpickle"):
         MaskFormerCheckpointer(TinyModel(seed=1)).load(str(bad))

@@ -3,6 +3,7 @@ left partly untrained by its weights is refused where it would be evaluated or d
 load summary counts weights only, and checkpoints this project writes honour the umask, leave
 no temporary files behind, carry a checksum of their tensors, and --resume falls back past a
 damaged last checkpoint."""
+
 import ast
 import logging
 import os
@@ -55,6 +56,7 @@ def _weights_only_count(model) -> int:
 
 # ---- 2. weights never run code ----
 
+
 @pytest.fixture
 def forced_unsafe_load(monkeypatch):
     """The common workaround for old checkpoints, which makes torch.load unpickle anything
@@ -62,7 +64,9 @@ def forced_unsafe_load(monkeypatch):
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
 
-@pytest.mark.parametrize("suffix,key", [(".pth", "model"), (".pt", "model"), (".pyth", "model_state")])
+@pytest.mark.parametrize(
+    "suffix,key", [(".pth", "model"), (".pt", "model"), (".pyth", "model_state")]
+)
 def test_crafted_torch_file_runs_nothing(tmp_path, forced_unsafe_load, suffix, key):
     marker = tmp_path / "created_by_the_checkpoint"
     model, _ = _tiny_model()
@@ -79,7 +83,9 @@ def test_crafted_torch_file_runs_nothing(tmp_path, forced_unsafe_load, suffix, k
 def test_crafted_checkpoint_runs_nothing_through_resume_and_predictor(tmp_path, forced_unsafe_load):
     marker = tmp_path / "created_by_the_checkpoint"
     model, cfg = _tiny_model()
-    torch.save({"model": model.state_dict(), "payload": _RunsCode(marker)}, tmp_path / "model_0000009.pth")
+    torch.save(
+        {"model": model.state_dict(), "payload": _RunsCode(marker)}, tmp_path / "model_0000009.pth"
+    )
     (tmp_path / "last_checkpoint").write_text("model_0000009.pth")
     with pytest.raises(CheckpointReadError, match="no other checkpoint"):
         AtomicCheckpointer(model, str(tmp_path)).resume_or_load("", resume=True)
@@ -105,7 +111,11 @@ def _torch_load_calls_without_weights_only(path: Path):
 
 
 def test_every_torch_load_outside_tests_says_weights_only():
-    files = [p for p in REPO.rglob("*.py") if not {"tests", ".venv", "build"} & set(p.relative_to(REPO).parts)]
+    files = [
+        p
+        for p in REPO.rglob("*.py")
+        if not {"tests", ".venv", "build"} & set(p.relative_to(REPO).parts)
+    ]
     assert len(files) > 50
     offenders = [call for path in files for call in _torch_load_calls_without_weights_only(path)]
     assert not offenders
@@ -113,16 +123,22 @@ def test_every_torch_load_outside_tests_says_weights_only():
 
 # ---- 3. random weights evaluated or drawn as if trained ----
 
+
 @pytest.fixture
 def mismatched_checkpoint(tmp_path):
     """A .pth with every tensor name of the tiny model, of other shapes in the stem and all
     through the head (a model of another width and number of classes)."""
-    other, _ = _tiny_model(**{
-        "MODEL.RESNETS.STEM_OUT_CHANNELS": 8,
-        "MODEL.SEM_SEG_HEAD.CONVS_DIM": 64, "MODEL.SEM_SEG_HEAD.MASK_DIM": 64,
-        "MODEL.MASK_FORMER.HIDDEN_DIM": 16, "MODEL.MASK_FORMER.DIM_FEEDFORWARD": 40,
-        "MODEL.SEM_SEG_HEAD.NUM_CLASSES": 3, "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES": 6,
-    })
+    other, _ = _tiny_model(
+        **{
+            "MODEL.RESNETS.STEM_OUT_CHANNELS": 8,
+            "MODEL.SEM_SEG_HEAD.CONVS_DIM": 64,
+            "MODEL.SEM_SEG_HEAD.MASK_DIM": 64,
+            "MODEL.MASK_FORMER.HIDDEN_DIM": 16,
+            "MODEL.MASK_FORMER.DIM_FEEDFORWARD": 40,
+            "MODEL.SEM_SEG_HEAD.NUM_CLASSES": 3,
+            "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES": 6,
+        }
+    )
     path = tmp_path / "other_model.pth"
     torch.save({"model": other.state_dict()}, path)
     return path
@@ -133,10 +149,14 @@ def test_summary_counts_weights_not_batch_counters(mismatched_checkpoint):
     checkpointer = MaskFormerCheckpointer(model)
     checkpointer.load(str(mismatched_checkpoint))
     report = checkpointer.last_report
-    assert any(k.endswith("num_batches_tracked") for k in model.state_dict())  # BN in the tiny ResNet
+    assert any(
+        k.endswith("num_batches_tracked") for k in model.state_dict()
+    )  # BN in the tiny ResNet
     assert not any(k.endswith("num_batches_tracked") for k in report.loaded + report.missing)
     assert len(report.loaded) + len(report.incorrect_shapes) == _weights_only_count(model)
-    assert {"backbone", "sem_seg_head"} <= {name.split(".")[0] for name, _, _ in report.incorrect_shapes}
+    assert {"backbone", "sem_seg_head"} <= {
+        name.split(".")[0] for name, _, _ in report.incorrect_shapes
+    }
     assert report.summary().startswith(
         f"Loaded {len(report.loaded)} of {_weights_only_count(model)} model tensors"
     )
@@ -173,9 +193,12 @@ def train_net_eval(monkeypatch, tmp_path, shapes_root):
     from mask2former.commands import train_net  # the command behind train_net.py
 
     evaluated = []
-    monkeypatch.setattr(train_net.Trainer, "build_model", staticmethod(lambda cfg: _tiny_model()[0]))
     monkeypatch.setattr(
-        train_net.Trainer, "test",
+        train_net.Trainer, "build_model", staticmethod(lambda cfg: _tiny_model()[0])
+    )
+    monkeypatch.setattr(
+        train_net.Trainer,
+        "test",
         staticmethod(lambda cfg, model, evaluators=None: evaluated.append(model) or {}),
     )
     monkeypatch.setattr(train_net, "launch", lambda main, n, args=(), **k: main(*args))
@@ -183,13 +206,17 @@ def train_net_eval(monkeypatch, tmp_path, shapes_root):
 
     def run(*argv):
         evaluated.clear()
-        train_net.cli(["--config-file", config, "--eval-only", *argv, "OUTPUT_DIR", str(tmp_path / "out")])
+        train_net.cli(
+            ["--config-file", config, "--eval-only", *argv, "OUTPUT_DIR", str(tmp_path / "out")]
+        )
         return evaluated[0] if evaluated else None
 
     return run
 
 
-def test_eval_only_refuses_missing_or_unfitting_weights(train_net_eval, mismatched_checkpoint, tmp_path):
+def test_eval_only_refuses_missing_or_unfitting_weights(
+    train_net_eval, mismatched_checkpoint, tmp_path
+):
     with pytest.raises(MissingWeightsError, match="sets no MODEL.WEIGHTS"):
         train_net_eval("MODEL.WEIGHTS", "")
     with pytest.raises(UntrainedModelError, match="backbone: .*sem_seg_head: "):
@@ -209,15 +236,26 @@ def test_export_refuses_unfitting_weights(mismatched_checkpoint, tmp_path, monke
     import export_model
 
     with pytest.raises(UntrainedModelError, match="sem_seg_head: "):
-        export_model.main([
-            "--config-file", str(REPO / "tests/configs/tiny_semantic.yaml"),
-            "--weights", str(mismatched_checkpoint), "--format", "onnx",
-            "--output", str(tmp_path / "m.onnx"), "--size", "64", "64",
-        ])
+        export_model.main(
+            [
+                "--config-file",
+                str(REPO / "tests/configs/tiny_semantic.yaml"),
+                "--weights",
+                str(mismatched_checkpoint),
+                "--format",
+                "onnx",
+                "--output",
+                str(tmp_path / "m.onnx"),
+                "--size",
+                "64",
+                "64",
+            ]
+        )
     assert not (tmp_path / "m.onnx").exists()
 
 
 # ---- 4. checkpoints: umask, temporary files, checksum, resume fallback ----
+
 
 def _checkpointer(folder, model=None):
     model = model or nn.Linear(3, 2)
@@ -234,7 +272,11 @@ def test_files_honour_the_umask(tmp_path):
     finally:
         os.umask(previous)
     mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
-    assert mode == {"model_0000009.pth": 0o644, "model_0000019.pth": 0o640, "last_checkpoint": 0o640}
+    assert mode == {
+        "model_0000009.pth": 0o644,
+        "model_0000019.pth": 0o640,
+        "last_checkpoint": 0o640,
+    }
 
 
 def test_stale_temporary_files_are_removed_at_start_and_save(tmp_path, caplog):
@@ -335,5 +377,8 @@ def test_resume_without_any_loadable_checkpoint_names_the_last(tmp_path):
     checkpointer = _checkpointer(tmp_path)
     checkpointer.save("model_0000004", iteration=4)
     (tmp_path / "model_0000004.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointReadError, match=r"model_0000004.pth: cannot be read, the file is damaged.*no other"):
+    with pytest.raises(
+        CheckpointReadError,
+        match=r"model_0000004.pth: cannot be read, the file is damaged.*no other",
+    ):
         _checkpointer(tmp_path).resume_or_load("", resume=True)

@@ -1,5 +1,6 @@
 """The shared entry-point conventions (mask2former.cli): a UserError is one line and exit
 status 2; config overrides in one form; the device rule; the output folder check."""
+
 import argparse
 import os
 
@@ -85,7 +86,9 @@ def test_many_valued_option_ends_at_the_first_config_key(tmp_path):
 def test_malformed_overrides_are_usage_errors():
     with pytest.raises(UsageError, match="KEY VALUE pairs, got 3 words: A.B 1 C.D"):
         _parse(["--config-file", "c.yaml", "A.B", "1", "C.D"])
-    with pytest.raises(UsageError, match="--input comes after the config overrides: give the options first"):
+    with pytest.raises(
+        UsageError, match="--input comes after the config overrides: give the options first"
+    ):
         _parse(["--config-file", "c.yaml", "A.B", "1", "--input", "a.png"])
 
 
@@ -100,7 +103,9 @@ def test_cuda_without_a_gpu_falls_back_or_stops(monkeypatch, caplog):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     cfg = make_tiny_cfg()
     cfg.MODEL.DEVICE = "cuda"
-    with pytest.raises(CudaUnavailableError, match=r"'cuda' but no CUDA device .* `MODEL.DEVICE cpu`"):
+    with pytest.raises(
+        CudaUnavailableError, match=r"'cuda' but no CUDA device .* `MODEL.DEVICE cpu`"
+    ):
         check_device(cfg, fallback_to_cpu=False)
     assert cfg.MODEL.DEVICE == "cuda"
     cfg.freeze()
@@ -125,7 +130,10 @@ def test_output_folder_check_creates_nothing(tmp_path):
     check_output_dir(str(tmp_path / "new" / "deeper"), "`OUTPUT_DIR x`")
     assert not (tmp_path / "new").exists()
     (tmp_path / "file").write_text("x")
-    with pytest.raises(OutputNotWritableError, match=r"file/run \(.*file is a file\): choose another with `OUTPUT_DIR x`"):
+    with pytest.raises(
+        OutputNotWritableError,
+        match=r"file/run \(.*file is a file\): choose another with `OUTPUT_DIR x`",
+    ):
         check_output_dir(str(tmp_path / "file" / "run"), "`OUTPUT_DIR x`")
     if os.geteuid() != 0:  # root may write anywhere
         locked = tmp_path / "locked"

@@ -1,6 +1,7 @@
 """add_maskformer2_config: every key of the published releases' config code exists with its
 published default, keys that published YAML files set merge, and the loss / matching settings of
 each published config reach the criterion and the matcher of the model it builds."""
+
 from pathlib import Path
 
 import pytest
@@ -101,9 +102,7 @@ def test_every_published_key_has_its_published_default():
     expected = {**PUBLISHED_DEFAULTS, **PUBLISHED_DEEPLAB_DEFAULTS}
     missing = sorted(set(expected) - set(ours))
     assert not missing, f"published keys missing: {missing}"
-    wrong = {
-        k: (_normalized(ours[k]), v) for k, v in expected.items() if _normalized(ours[k]) != v
-    }
+    wrong = {k: (_normalized(ours[k]), v) for k, v in expected.items() if _normalized(ours[k]) != v}
     assert not wrong, f"defaults differ from the published ones (ours, published): {wrong}"
 
 

@@ -3,6 +3,7 @@ refused with the file and line, in the given file and in its _BASE_ files, and t
 entry points; the published releases' `!!python/object/apply:eval` idiom is computed by an
 AST whitelist (mask2former.config.expression) to the values Python gives; every config under
 configs/ loads with exactly the values of Detectron2's own loader."""
+
 import os
 from pathlib import Path
 
@@ -22,47 +23,97 @@ RELEASE_ROOTS = {"mask2former": CONFIGS, "maskformer": CONFIGS / "maskformer"}
 # 9b0651c, MaskFormer at da3e60d): (release, path under configs/, the quoted expression).
 # Our copies of these files hold the expanded lists.
 PUBLISHED_EVAL_LINES = [
-    ("mask2former", "ade20k/instance-segmentation/Base-ADE20K-InstanceSegmentation.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 21)]"),
-    ("mask2former", "ade20k/panoptic-segmentation/Base-ADE20K-PanopticSegmentation.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 21)]"),
-    ("mask2former", "ade20k/semantic-segmentation/Base-ADE20K-SemanticSegmentation.yaml",
-     "[int(x * 0.1 * 512) for x in range(5, 21)]"),
-    ("mask2former", "ade20k/semantic-segmentation/swin/maskformer2_swin_base_384_bs16_160k_res640.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 21)]"),
-    ("mask2former",
-     "ade20k/semantic-segmentation/swin/maskformer2_swin_base_IN21k_384_bs16_160k_res640.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 21)]"),
-    ("mask2former",
-     "ade20k/semantic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_160k_res640.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 21)]"),
-    ("mask2former", "cityscapes/instance-segmentation/Base-Cityscapes-InstanceSegmentation.yaml",
-     "[int(x * 0.1 * 1024) for x in range(5, 21)]"),
-    ("mask2former", "cityscapes/panoptic-segmentation/Base-Cityscapes-PanopticSegmentation.yaml",
-     "[int(x * 0.1 * 1024) for x in range(5, 21)]"),
-    ("mask2former", "cityscapes/semantic-segmentation/Base-Cityscapes-SemanticSegmentation.yaml",
-     "[int(x * 0.1 * 1024) for x in range(5, 21)]"),
-    ("mask2former",
-     "mapillary-vistas/panoptic-segmentation/Base-MapillaryVistas-PanopticSegmentation.yaml",
-     "[int(x * 0.1 * 2048) for x in range(5, 21)]"),
-    ("mask2former",
-     "mapillary-vistas/semantic-segmentation/Base-MapillaryVistas-SemanticSegmentation.yaml",
-     "[int(x * 0.1 * 2048) for x in range(5, 21)]"),
-    ("maskformer", "ade20k-150-panoptic/maskformer_panoptic_R50_bs16_720k.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 21)]"),
+    (
+        "mask2former",
+        "ade20k/instance-segmentation/Base-ADE20K-InstanceSegmentation.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "ade20k/panoptic-segmentation/Base-ADE20K-PanopticSegmentation.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "ade20k/semantic-segmentation/Base-ADE20K-SemanticSegmentation.yaml",
+        "[int(x * 0.1 * 512) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "ade20k/semantic-segmentation/swin/maskformer2_swin_base_384_bs16_160k_res640.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "ade20k/semantic-segmentation/swin/maskformer2_swin_base_IN21k_384_bs16_160k_res640.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "ade20k/semantic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_160k_res640.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "cityscapes/instance-segmentation/Base-Cityscapes-InstanceSegmentation.yaml",
+        "[int(x * 0.1 * 1024) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "cityscapes/panoptic-segmentation/Base-Cityscapes-PanopticSegmentation.yaml",
+        "[int(x * 0.1 * 1024) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "cityscapes/semantic-segmentation/Base-Cityscapes-SemanticSegmentation.yaml",
+        "[int(x * 0.1 * 1024) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "mapillary-vistas/panoptic-segmentation/Base-MapillaryVistas-PanopticSegmentation.yaml",
+        "[int(x * 0.1 * 2048) for x in range(5, 21)]",
+    ),
+    (
+        "mask2former",
+        "mapillary-vistas/semantic-segmentation/Base-MapillaryVistas-SemanticSegmentation.yaml",
+        "[int(x * 0.1 * 2048) for x in range(5, 21)]",
+    ),
+    (
+        "maskformer",
+        "ade20k-150-panoptic/maskformer_panoptic_R50_bs16_720k.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 21)]",
+    ),
     ("maskformer", "ade20k-150/Base-ADE20K-150.yaml", "[int(x * 0.1 * 512) for x in range(5, 21)]"),
-    ("maskformer", "ade20k-150/swin/maskformer_swin_base_IN21k_384_bs16_160k_res640.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 21)]"),
-    ("maskformer", "ade20k-150/swin/maskformer_swin_large_IN21k_384_bs16_160k_res640.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 21)]"),
-    ("maskformer", "ade20k-full-847/Base-ADE20KFull-847.yaml",
-     "[int(x * 0.1 * 512) for x in range(5, 21)]"),
-    ("maskformer", "cityscapes-19/Base-Cityscapes-19.yaml",
-     "[int(x * 0.1 * 1024) for x in range(5, 21)]"),
-    ("maskformer", "coco-stuff-10k-171/Base-COCOStuff10K-171.yaml",
-     "[int(x * 0.1 * 640) for x in range(5, 16)]"),
-    ("maskformer", "mapillary-vistas-65/Base-MapillaryVistas-65.yaml",
-     "[int(x * 0.1 * 2048) for x in range(5, 21)]"),
+    (
+        "maskformer",
+        "ade20k-150/swin/maskformer_swin_base_IN21k_384_bs16_160k_res640.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 21)]",
+    ),
+    (
+        "maskformer",
+        "ade20k-150/swin/maskformer_swin_large_IN21k_384_bs16_160k_res640.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 21)]",
+    ),
+    (
+        "maskformer",
+        "ade20k-full-847/Base-ADE20KFull-847.yaml",
+        "[int(x * 0.1 * 512) for x in range(5, 21)]",
+    ),
+    (
+        "maskformer",
+        "cityscapes-19/Base-Cityscapes-19.yaml",
+        "[int(x * 0.1 * 1024) for x in range(5, 21)]",
+    ),
+    (
+        "maskformer",
+        "coco-stuff-10k-171/Base-COCOStuff10K-171.yaml",
+        "[int(x * 0.1 * 640) for x in range(5, 16)]",
+    ),
+    (
+        "maskformer",
+        "mapillary-vistas-65/Base-MapillaryVistas-65.yaml",
+        "[int(x * 0.1 * 2048) for x in range(5, 21)]",
+    ),
 ]
 
 
@@ -87,8 +138,12 @@ def _merge(path, opts=()):
 
 # ---- the published idiom ----
 
-@pytest.mark.parametrize("release,path,expression", PUBLISHED_EVAL_LINES,
-                         ids=[_published_id(i) for i in PUBLISHED_EVAL_LINES])
+
+@pytest.mark.parametrize(
+    "release,path,expression",
+    PUBLISHED_EVAL_LINES,
+    ids=[_published_id(i) for i in PUBLISHED_EVAL_LINES],
+)
 def test_published_eval_lines_give_pythons_values(release, path, expression, tmp_path):
     value = evaluate_expression(expression)
     assert value == eval(expression)  # Python itself as the reference (the test's own string)
@@ -162,10 +217,10 @@ PAYLOADS = [
     '!!python/object/apply:os.system ["touch MARKER"]',
     '!!python/object/apply:subprocess.getoutput ["touch MARKER; echo output"]',
     '!!python/object/new:subprocess.Popen [["touch", "MARKER"]]',
-    '!!python/object/apply:builtins.exec ["open(\'MARKER\', \'w\').close()"]',
-    '!!python/object/apply:eval ["__import__(\'os\').system(\'touch MARKER\')"]',
-    '!!python/object/apply:eval ["[__import__(\'os\').system(\'touch MARKER\') for x in range(1)]"]',
-    '!!python/name:os.system',
+    "!!python/object/apply:builtins.exec [\"open('MARKER', 'w').close()\"]",
+    "!!python/object/apply:eval [\"__import__('os').system('touch MARKER')\"]",
+    "!!python/object/apply:eval [\"[__import__('os').system('touch MARKER') for x in range(1)]\"]",
+    "!!python/name:os.system",
 ]
 
 
@@ -258,7 +313,9 @@ def test_old_config_versions_are_upgraded_like_detectron2(tmp_path):
 def test_relative_bases_resolve_against_the_including_file(tmp_path, monkeypatch):
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "base.yaml").write_text("SOLVER:\n  BASE_LR: 0.25\n  MAX_ITER: 3\n")
-    (tmp_path / "a" / "b" / "mid.yaml").write_text("_BASE_: [../base.yaml]\nSOLVER:\n  MAX_ITER: 4\n")
+    (tmp_path / "a" / "b" / "mid.yaml").write_text(
+        "_BASE_: [../base.yaml]\nSOLVER:\n  MAX_ITER: 4\n"
+    )
     top = tmp_path / "a" / "b" / "top.yaml"
     top.write_text("_BASE_: mid.yaml\nOUTPUT_DIR: out\n")
     monkeypatch.chdir(tmp_path)
@@ -272,6 +329,9 @@ def test_relative_bases_resolve_against_the_including_file(tmp_path, monkeypatch
 def test_bases_of_a_url_config_stay_urls():
     from mask2former.config.loader import _resolve_base
 
-    assert _resolve_base("../b.yaml", "https://example.org/cfg/x/a.yaml") == "https://example.org/cfg/x/../b.yaml"
+    assert (
+        _resolve_base("../b.yaml", "https://example.org/cfg/x/a.yaml")
+        == "https://example.org/cfg/x/../b.yaml"
+    )
     assert _resolve_base("/abs/b.yaml", "https://example.org/a.yaml") == "/abs/b.yaml"
     assert _resolve_base("b.yaml", "cfg/x/../a.yaml") == "cfg/b.yaml"

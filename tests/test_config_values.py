@@ -51,12 +51,32 @@ def test_values_that_cannot_work_name_the_key(key, value, expected):
 
 
 def test_crop_size_must_suit_the_crop_type():
-    with pytest.raises(ConfigValueError, match=r"INPUT.CROP.SIZE = \[0.5, 2.0\].*fractions in \(0, 1\]"):
-        _merge(QUICKSTART, ["INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "relative_range",
-                            "INPUT.CROP.SIZE", "[0.5, 2.0]"])
+    with pytest.raises(
+        ConfigValueError, match=r"INPUT.CROP.SIZE = \[0.5, 2.0\].*fractions in \(0, 1\]"
+    ):
+        _merge(
+            QUICKSTART,
+            [
+                "INPUT.CROP.ENABLED",
+                "True",
+                "INPUT.CROP.TYPE",
+                "relative_range",
+                "INPUT.CROP.SIZE",
+                "[0.5, 2.0]",
+            ],
+        )
     with pytest.raises(ConfigValueError, match=r"INPUT.CROP.SIZE .*integers >= 1 \(pixels\)"):
-        _merge(QUICKSTART, ["INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "absolute",
-                            "INPUT.CROP.SIZE", "[0.5, 0.5]"])
+        _merge(
+            QUICKSTART,
+            [
+                "INPUT.CROP.ENABLED",
+                "True",
+                "INPUT.CROP.TYPE",
+                "absolute",
+                "INPUT.CROP.SIZE",
+                "[0.5, 0.5]",
+            ],
+        )
     with pytest.raises(ConfigValueError, match=r"INPUT.CROP.TYPE = 'abs'"):
         _merge(QUICKSTART, ["INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "abs"])
     cfg = _merge(QUICKSTART, ["INPUT.CROP.ENABLED", "False", "INPUT.CROP.TYPE", "abs"])
@@ -67,7 +87,9 @@ def test_a_value_set_in_a_file_names_the_file(tmp_path):
     (tmp_path / "base.yaml").write_text(f"_BASE_: {QUICKSTART}\nSOLVER:\n  MAX_ITER: -5\n")
     user = tmp_path / "user.yaml"
     user.write_text("_BASE_: base.yaml\nSOLVER:\n  BASE_LR: 0.01\n")
-    with pytest.raises(ConfigValueError, match=rf"^SOLVER.MAX_ITER = -5 \(in {tmp_path / 'base.yaml'}\)"):
+    with pytest.raises(
+        ConfigValueError, match=rf"^SOLVER.MAX_ITER = -5 \(in {tmp_path / 'base.yaml'}\)"
+    ):
         _merge(user)
 
 
@@ -77,7 +99,9 @@ def test_the_file_named_is_the_one_whose_value_counts(tmp_path):
     (tmp_path / "b.yaml").write_text("SOLVER:\n  MAX_ITER: -5\n")
     user = tmp_path / "user.yaml"
     user.write_text("_BASE_: [a.yaml, b.yaml]\n")
-    with pytest.raises(ConfigValueError, match=rf"^SOLVER.MAX_ITER = -5 \(in {tmp_path / 'b.yaml'}\)"):
+    with pytest.raises(
+        ConfigValueError, match=rf"^SOLVER.MAX_ITER = -5 \(in {tmp_path / 'b.yaml'}\)"
+    ):
         _merge(user)
     user.write_text("_BASE_: [b.yaml, a.yaml]\n")
     assert _merge(user).SOLVER.MAX_ITER == 7
@@ -140,5 +164,7 @@ def test_a_mapping_over_a_value_names_the_file(tmp_path):
     (tmp_path / "base.yaml").write_text("SOLVER: 3\n")
     user = tmp_path / "user.yaml"
     user.write_text("_BASE_: base.yaml\nSOLVER:\n  MAX_ITER: 4\n")
-    with pytest.raises(ConfigFileError, match=rf"^{user}: SOLVER is a mapping here but a single value"):
+    with pytest.raises(
+        ConfigFileError, match=rf"^{user}: SOLVER is a mapping here but a single value"
+    ):
         _merge(user)

@@ -2,6 +2,7 @@
 video models) and of the MaskFormer release (under configs/maskformer/) is here, merges, and
 builds a model whose state_dict has exactly the names and shapes of that config's published
 checkpoint."""
+
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,17 +38,13 @@ RELEASE_SIZES = {"mask2former": 47, "mask2former-video": 12, "maskformer": 30}
 # short names users type -> the full config each one stands for (relative to configs/)
 SHORT_NAMES = {
     "ade20k/R50.yaml": "ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml",
-    "ade20k/swin_L.yaml":
-        "ade20k/semantic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_160k_res640.yaml",
+    "ade20k/swin_L.yaml": "ade20k/semantic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_160k_res640.yaml",
     "ade20k/panoptic_R50.yaml": "ade20k/panoptic-segmentation/maskformer2_R50_bs16_160k.yaml",
-    "ade20k/panoptic_swin_L.yaml":
-        "ade20k/panoptic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_160k.yaml",
+    "ade20k/panoptic_swin_L.yaml": "ade20k/panoptic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_160k.yaml",
     "coco/panoptic_R50.yaml": "coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml",
-    "coco/panoptic_swin_L.yaml":
-        "coco/panoptic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_100ep.yaml",
+    "coco/panoptic_swin_L.yaml": "coco/panoptic-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_100ep.yaml",
     "coco/instance_R50.yaml": "coco/instance-segmentation/maskformer2_R50_bs16_50ep.yaml",
-    "coco/instance_swin_L.yaml":
-        "coco/instance-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_100ep.yaml",
+    "coco/instance_swin_L.yaml": "coco/instance-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_100ep.yaml",
 }
 
 # MaskFormer-release folders whose configs also return panoptic results
@@ -111,7 +108,9 @@ def test_video_references_are_complete_and_parse():
         assert count > 0 and "sem_seg_head.predictor.class_embed.weight" in shapes, path
 
 
-@pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])
+@pytest.mark.parametrize(
+    "release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES]
+)
 def test_model_matches_published_checkpoint(release, reference):
     published, num_params, shapes = load_reference(reference)
     path = our_path(release, published)
@@ -126,7 +125,9 @@ def test_model_matches_published_checkpoint(release, reference):
     assert sum(p.numel() for p in model.parameters()) == num_params
 
 
-@pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])
+@pytest.mark.parametrize(
+    "release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES]
+)
 def test_release_behaviour(release, reference):
     """MaskFormer-release configs select the MaskFormer decoder and losses and always return the
     semantic result (plus panoptic in the panoptic folders); Mask2Former ones the Mask2Former
@@ -171,7 +172,9 @@ def test_maskformer_panoptic_test_settings_are_published_values():
     assert checked == 8  # 6 COCO (R50, R101, Swin-T/S/B/L), 2 ADE20K (R50, R101)
 
 
-@pytest.mark.parametrize("release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES])
+@pytest.mark.parametrize(
+    "release,reference", REFERENCES, ids=[_reference_id(r) for r in REFERENCES]
+)
 def test_datasets_and_mapper_exist(release, reference):
     """The datasets a config trains and tests on are registered, and its dataset mapper builds
     (the video mapper for video configs, as train_net_video.py does)."""
@@ -257,7 +260,9 @@ def test_unknown_key_names_the_file_that_sets_it(tmp_path):
     (tmp_path / "base.yaml").write_text(f"_BASE_: {CONFIGS / 'ade20k/R50.yaml'}\n")
     cfg = _merge(user, ["SOLVER.BASE_LR", "0.5"])
     assert cfg.SOLVER.MAX_ITER == 10 and cfg.SOLVER.BASE_LR == 0.5
-    assert cfg == _merge(CONFIGS / "ade20k/R50.yaml", ["SOLVER.BASE_LR", "0.5", "SOLVER.MAX_ITER", "10"])
+    assert cfg == _merge(
+        CONFIGS / "ade20k/R50.yaml", ["SOLVER.BASE_LR", "0.5", "SOLVER.MAX_ITER", "10"]
+    )
 
 
 def test_train_net_reports_unknown_key(tmp_path, monkeypatch):
@@ -269,8 +274,14 @@ def test_train_net_reports_unknown_key(tmp_path, monkeypatch):
     import train_net
 
     args = default_argument_parser().parse_args(
-        ["--config-file", str(CONFIGS / "quickstart/semantic.yaml"), "OUTPUT_DIR", str(tmp_path),
-         "MODEL.MASK_FORMER.NUM_QUERIES", "3"]
+        [
+            "--config-file",
+            str(CONFIGS / "quickstart/semantic.yaml"),
+            "OUTPUT_DIR",
+            str(tmp_path),
+            "MODEL.MASK_FORMER.NUM_QUERIES",
+            "3",
+        ]
     )
     with pytest.raises(ConfigKeyError, match="command-line override MODEL.MASK_FORMER.NUM_QUERIES"):
         train_net.setup(args)
@@ -300,5 +311,9 @@ def test_tiny_configs_are_their_published_architecture_made_small(tiny, publishe
     decoders, losses and matching are the published ones; only sizes differ."""
     ours = flatten(load_cfg(tiny_config_file(tiny)).MODEL)
     theirs = flatten(load_cfg(CONFIGS / published).MODEL)
-    heads = [k for k in theirs if k.startswith(("SEM_SEG_HEAD.", "MASK_FORMER.")) or k == "META_ARCHITECTURE"]
+    heads = [
+        k
+        for k in theirs
+        if k.startswith(("SEM_SEG_HEAD.", "MASK_FORMER.")) or k == "META_ARCHITECTURE"
+    ]
     assert {k for k in heads if ours[k] != theirs[k]} == expected

@@ -1,6 +1,7 @@
 """Dataset description files: a described dataset is registered with the records and metadata
 of the built-in registration of the same data, and every mistake in a description is one line
 naming the file and the key."""
+
 import json
 import os
 
@@ -37,29 +38,39 @@ def _metadata(name: str) -> dict:
 def test_semantic_split_is_the_builtin_registration(shapes_root, tmp_path):
     shapes = shapes_root / "shapes"
     classes = json.dumps([{"name": c["name"], "color": c["color"]} for c in SHAPES])
-    path = _description(tmp_path, "mine", f"""
+    path = _description(
+        tmp_path,
+        "mine",
+        f"""
 task: semantic
 classes: {classes}
 splits:
   train: {{image_root: {shapes}/images/train, sem_seg_root: {shapes}/annotations_detectron2/train}}
-""")
+""",
+    )
     register_description(path)
     assert DatasetCatalog.get("mine_train") == DatasetCatalog.get("shapes_sem_seg_train")
     # the dataset ids of a semantic description are its label values (shapes.json has others)
     identity = {i: i for i in range(7)}
     assert _metadata("mine_train") == dict(
-        _metadata("shapes_sem_seg_train"), description_file=path, stuff_dataset_id_to_contiguous_id=identity
+        _metadata("shapes_sem_seg_train"),
+        description_file=path,
+        stuff_dataset_id_to_contiguous_id=identity,
     )
     assert described_dataset("mine_train").num_classes == 7
 
 
 def test_instance_split_is_the_builtin_registration(shapes_root, tmp_path):
     shapes = shapes_root / "shapes"
-    path = _description(tmp_path, "mine", f"""
+    path = _description(
+        tmp_path,
+        "mine",
+        f"""
 task: instance
 splits:
   val: {{image_root: {shapes}/images/val, json_file: {shapes}/instances_val.json}}
-""")
+""",
+    )
     register_description(path)
     # Detectron2's load_coco_json maps the non-contiguous ids (1, 2, 3, 5) as the file's order
     assert DatasetCatalog.get("mine_val") == DatasetCatalog.get("shapes_instance_val")
@@ -68,11 +79,15 @@ splits:
 
 def test_panoptic_split_is_the_builtin_registration_with_derived_labels(shapes_root, tmp_path):
     shapes = shapes_root / "shapes"
-    path = _description(tmp_path, "mine", f"""
+    path = _description(
+        tmp_path,
+        "mine",
+        f"""
 task: panoptic
 splits:
   val: {{image_root: {shapes}/images/val, panoptic_json: {shapes}/panoptic_val.json, panoptic_root: {shapes}/panoptic_val}}
-""")
+""",
+    )
     register_description(path)
     mine, builtin = DatasetCatalog.get("mine_val"), DatasetCatalog.get("shapes_panoptic_val")
     assert len(mine) == len(builtin) == 4
@@ -82,8 +97,13 @@ splits:
         assert np.array_equal(np.asarray(Image.open(ours.pop("sem_seg_file_name"))), reference)
         assert ours == theirs
     cache = str(tmp_path / ".mask2former-cache" / "mine" / "val")
-    derived = {"sem_seg_root": os.path.join(cache, "sem_seg"), "json_file": os.path.join(cache, "instances.json")}
-    assert _metadata("mine_val") == dict(_metadata("shapes_panoptic_val"), description_file=path, **derived)
+    derived = {
+        "sem_seg_root": os.path.join(cache, "sem_seg"),
+        "json_file": os.path.join(cache, "instances.json"),
+    }
+    assert _metadata("mine_val") == dict(
+        _metadata("shapes_panoptic_val"), description_file=path, **derived
+    )
     # the derived instance file holds the things of the generator's own instance file
     with open(derived["json_file"]) as f, open(shapes / "instances_val.json") as g:
         ours, theirs = json.load(f), json.load(g)
@@ -97,12 +117,16 @@ splits:
 
 def test_classes_given_in_another_order_are_matched_by_name(shapes_root, tmp_path):
     shapes = shapes_root / "shapes"
-    path = _description(tmp_path, "reordered", f"""
+    path = _description(
+        tmp_path,
+        "reordered",
+        f"""
 task: instance
 classes: [star, {{name: circle, color: [1, 2, 3]}}, triangle, square]
 splits:
   train: {{image_root: {shapes}/images/train, json_file: {shapes}/instances_train.json}}
-""")
+""",
+    )
     register_description(path)
     metadata = MetadataCatalog.get("reordered_train")
     assert metadata.thing_classes == ["star", "circle", "triangle", "square"]
@@ -111,7 +135,10 @@ splits:
     with open(shapes / "instances_train.json") as f:
         coco = json.load(f)
     name_of = {c["id"]: c["name"] for c in coco["categories"]}
-    theirs = sorted((a["image_id"], name_of[a["category_id"]], json.dumps(a["segmentation"])) for a in coco["annotations"])
+    theirs = sorted(
+        (a["image_id"], name_of[a["category_id"]], json.dumps(a["segmentation"]))
+        for a in coco["annotations"]
+    )
     ours = sorted(
         (r["image_id"], metadata.thing_classes[a["category_id"]], json.dumps(a["segmentation"]))
         for r in DatasetCatalog.get("reordered_train")
@@ -122,23 +149,38 @@ splits:
 
 def test_split_without_labels_lists_its_images(shapes_root, tmp_path):
     shapes = shapes_root / "shapes"
-    path = _description(tmp_path, "unlabelled", semantic_description("unlabelled", "x").split("splits:")[0] + f"""splits:
+    path = _description(
+        tmp_path,
+        "unlabelled",
+        semantic_description("unlabelled", "x").split("splits:")[0]
+        + f"""splits:
   test: {{image_root: {shapes}/images/val}}
-""")
+""",
+    )
     register_description(path)
     records = DatasetCatalog.get("unlabelled_test")
-    assert [os.path.basename(r["file_name"]) for r in records] == [f"00000{i}.jpg" for i in range(1, 5)]
+    assert [os.path.basename(r["file_name"]) for r in records] == [
+        f"00000{i}.jpg" for i in range(1, 5)
+    ]
     metadata = MetadataCatalog.get("unlabelled_test")
     assert metadata.stuff_classes == SHAPES_CLASSES and metadata.get("evaluator_type") is None
 
 
 def test_config_entry_is_registered_as_its_split(shapes_root, tmp_path):
     shapes = shapes_root / "shapes"
-    write(tmp_path / "d" / "x.yaml", semantic_description("x", "annotations_detectron2").replace("images/", f"{shapes}/images/").replace("annotations_detectron2/", f"{shapes}/annotations_detectron2/"))
+    write(
+        tmp_path / "d" / "x.yaml",
+        semantic_description("x", "annotations_detectron2")
+        .replace("images/", f"{shapes}/images/")
+        .replace("annotations_detectron2/", f"{shapes}/annotations_detectron2/"),
+    )
     register_description_entry("d/x.yaml:val", str(tmp_path))
     assert DatasetCatalog.get("d/x.yaml:val") == DatasetCatalog.get("x_val")
     assert _metadata("d/x.yaml:val") == _metadata("x_val")
-    with pytest.raises(DescriptionError, match=r"d/x.yaml:tset: .*x.yaml has no split 'tset'; its splits: train, val"):
+    with pytest.raises(
+        DescriptionError,
+        match=r"d/x.yaml:tset: .*x.yaml has no split 'tset'; its splits: train, val",
+    ):
         register_description_entry("d/x.yaml:tset", str(tmp_path))
 
 
@@ -147,24 +189,43 @@ def test_missing_folders_are_named_when_the_dataset_is_used(tmp_path):
     register_description(path)  # registration reads no image: the config may name it anyway
     from mask2former.data.datasets import DatasetNotFoundError, check_datasets
 
-    with pytest.raises(DatasetNotFoundError, match=rf"missing {tmp_path}/images/train, {tmp_path}/labels/train\. Fix the paths in {path}"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=rf"missing {tmp_path}/images/train, {tmp_path}/labels/train\. Fix the paths in {path}",
+    ):
         check_datasets(["gone_train"], "DATASETS.TRAIN")
 
 
 SPLIT = "splits: {train: {image_root: i, sem_seg_root: l}}\n"  # a labelled semantic split
 BAD = {
     "unknown key": ("task: semantic\nclases: [a]\n", "unknown keys ['clases']"),
-    "task": ("task: detection\n", "task: expected one of semantic, instance, panoptic, got 'detection'"),
-    "semantic without classes": ("task: semantic\nsplits: {train: {image_root: i}}\n", "classes: a semantic dataset lists its classes"),
-    "repeated class": ("task: semantic\nclasses: [a, b, a]\n", "classes: names given more than once: a"),
-    "class key": ("task: semantic\nclasses: [{name: a, colour: [1, 2, 3]}]\n", "classes[0]: unknown keys ['colour']"),
-    "colour": ("task: semantic\nclasses: [{name: a, color: [1, 2]}]\n", "classes[0].color: expected a colour [r, g, b]"),
+    "task": (
+        "task: detection\n",
+        "task: expected one of semantic, instance, panoptic, got 'detection'",
+    ),
+    "semantic without classes": (
+        "task: semantic\nsplits: {train: {image_root: i}}\n",
+        "classes: a semantic dataset lists its classes",
+    ),
+    "repeated class": (
+        "task: semantic\nclasses: [a, b, a]\n",
+        "classes: names given more than once: a",
+    ),
+    "class key": (
+        "task: semantic\nclasses: [{name: a, colour: [1, 2, 3]}]\n",
+        "classes[0]: unknown keys ['colour']",
+    ),
+    "colour": (
+        "task: semantic\nclasses: [{name: a, color: [1, 2]}]\n",
+        "classes[0].color: expected a colour [r, g, b]",
+    ),
     "colour format without colours": (
         "task: semantic\nlabel_format: color\nclasses: [a, {name: b, color: [1, 2, 3]}]\n" + SPLIT,
         "label_format color needs the colour of every class; none for a",
     ),
     "same colour twice": (
-        "task: semantic\nlabel_format: color\nclasses: [{name: a, color: [1, 2, 3]}]\nignore_colors: [[1, 2, 3]]\n" + SPLIT,
+        "task: semantic\nlabel_format: color\nclasses: [{name: a, color: [1, 2, 3]}]\nignore_colors: [[1, 2, 3]]\n"
+        + SPLIT,
         "colours given to more than one class",
     ),
     "ignore label is a class": (
@@ -175,12 +236,30 @@ BAD = {
         "task: semantic\nclasses: [{name: a, thing: true}]\n" + SPLIT,
         "'thing' is for instance and panoptic datasets",
     ),
-    "semantic key in instance": ("task: instance\nzero_is_ignore: true\n", "zero_is_ignore: is for semantic label images"),
-    "split without images": ("task: instance\nsplits: {train: {json_file: a.json}}\n", "splits.train: expected {image_root: ..., json_file: ...}"),
-    "split key of another task": ("task: instance\n" + SPLIT, "unknown keys ['sem_seg_root'] for a instance dataset"),
-    "half the panoptic labels": ("task: panoptic\nsplits: {train: {image_root: i, panoptic_json: p.json}}\n", "needs panoptic_json and panoptic_root"),
-    "same folder": ("task: semantic\nclasses: [a]\nsplits: {train: {image_root: x, sem_seg_root: x}}\n", "must be different folders"),
-    "name of a builtin": ("name: shapes_sem_seg\ntask: semantic\nclasses: [a]\n" + SPLIT, "'shapes_sem_seg_train' is a dataset of its own already"),
+    "semantic key in instance": (
+        "task: instance\nzero_is_ignore: true\n",
+        "zero_is_ignore: is for semantic label images",
+    ),
+    "split without images": (
+        "task: instance\nsplits: {train: {json_file: a.json}}\n",
+        "splits.train: expected {image_root: ..., json_file: ...}",
+    ),
+    "split key of another task": (
+        "task: instance\n" + SPLIT,
+        "unknown keys ['sem_seg_root'] for a instance dataset",
+    ),
+    "half the panoptic labels": (
+        "task: panoptic\nsplits: {train: {image_root: i, panoptic_json: p.json}}\n",
+        "needs panoptic_json and panoptic_root",
+    ),
+    "same folder": (
+        "task: semantic\nclasses: [a]\nsplits: {train: {image_root: x, sem_seg_root: x}}\n",
+        "must be different folders",
+    ),
+    "name of a builtin": (
+        "name: shapes_sem_seg\ntask: semantic\nclasses: [a]\n" + SPLIT,
+        "'shapes_sem_seg_train' is a dataset of its own already",
+    ),
     "not a mapping": ("- a\n", "expected a mapping with task, classes and splits"),
     "not YAML": ("task: [semantic\n", "not valid YAML"),
 }
@@ -207,17 +286,35 @@ def test_panoptic_classes_must_say_which_are_things(shapes_root, tmp_path):
     for c in data["categories"]:
         del c["isthing"]
     write(tmp_path / "p.json", json.dumps(data))
-    path = write(tmp_path / "p.yaml", "task: panoptic\nsplits: {val: {image_root: i, panoptic_json: p.json, panoptic_root: p}}\n")
-    with pytest.raises(DescriptionError, match="'circle': a panoptic dataset says which classes are things"):
+    path = write(
+        tmp_path / "p.yaml",
+        "task: panoptic\nsplits: {val: {image_root: i, panoptic_json: p.json, panoptic_root: p}}\n",
+    )
+    with pytest.raises(
+        DescriptionError, match="'circle': a panoptic dataset says which classes are things"
+    ):
         register_description(path)
     with open(path, "a") as f:
-        f.write("classes: [" + ", ".join(f"{{name: {c['name']}, thing: {str(c['id'] < 7).lower()}}}" for c in data["categories"]) + "]\n")
+        f.write(
+            "classes: ["
+            + ", ".join(
+                f"{{name: {c['name']}, thing: {str(c['id'] < 7).lower()}}}"
+                for c in data["categories"]
+            )
+            + "]\n"
+        )
     register_description(path)
     assert MetadataCatalog.get("p_val").thing_classes == ["circle", "square", "triangle", "star"]
 
 
 def test_categories_of_the_file_must_be_classes(shapes_root, tmp_path):
     shapes = shapes_root / "shapes"
-    path = write(tmp_path / "q.yaml", f"task: instance\nclasses: [circle, square]\nsplits: {{val: {{image_root: {shapes}/images/val, json_file: {shapes}/instances_val.json}}}}\n")
-    with pytest.raises(DescriptionError, match=r"instances_val.json: category 'triangle' \(id 3\) is not among the classes of .*q.yaml \(circle, square\): add it"):
+    path = write(
+        tmp_path / "q.yaml",
+        f"task: instance\nclasses: [circle, square]\nsplits: {{val: {{image_root: {shapes}/images/val, json_file: {shapes}/instances_val.json}}}}\n",
+    )
+    with pytest.raises(
+        DescriptionError,
+        match=r"instances_val.json: category 'triangle' \(id 3\) is not among the classes of .*q.yaml \(circle, square\): add it",
+    ):
         register_description(path)

@@ -2,6 +2,7 @@
 class indices (L and P PNGs), shifted indices and colours all give the prepared labels; files
 derived from labels are cached and rebuilt when their inputs change; a label that cannot be
 converted is left out, too many stop the loading."""
+
 import json
 import logging
 import os
@@ -37,7 +38,9 @@ def shapes(tmp_path_factory):
 
 def _labels_by_stem(name: str):
     return {
-        os.path.splitext(os.path.basename(r["file_name"]))[0]: np.asarray(Image.open(r["sem_seg_file_name"]))
+        os.path.splitext(os.path.basename(r["file_name"]))[0]: np.asarray(
+            Image.open(r["sem_seg_file_name"])
+        )
         for r in DatasetCatalog.get(name)
     }
 
@@ -49,7 +52,10 @@ FORMATS = {
     "colours": (
         "color_labels",
         "label_format: color\nignore_colors: [%s]\nclasses: [%s]"
-        % (UNLABELED_COLOR, ", ".join(f"{{name: c{i}, color: {c}}}" for i, c in enumerate(SHAPES_COLORS))),
+        % (
+            UNLABELED_COLOR,
+            ", ".join(f"{{name: c{i}, color: {c}}}" for i, c in enumerate(SHAPES_COLORS)),
+        ),
     ),
 }
 
@@ -59,8 +65,13 @@ def test_every_semantic_format_gives_the_prepared_labels(shapes, label_format, t
     folder, extra = FORMATS[label_format]
     text = semantic_description("fmt", folder, extra)
     if "classes: [{" in extra:  # the colour format lists its classes with their colours
-        text = "\n".join(line for line in text.splitlines() if not line.startswith("classes: [\"")) + "\n"
-    path = write(os.path.join(shapes, "fmt.yaml"), text.replace("name: fmt", f"name: fmt\ncache: {tmp_path}"))
+        text = (
+            "\n".join(line for line in text.splitlines() if not line.startswith('classes: ["'))
+            + "\n"
+        )
+    path = write(
+        os.path.join(shapes, "fmt.yaml"), text.replace("name: fmt", f"name: fmt\ncache: {tmp_path}")
+    )
     register_description(path)
     for split in ("train", "val"):
         loaded = _labels_by_stem(f"fmt_{split}")
@@ -72,7 +83,10 @@ def test_every_semantic_format_gives_the_prepared_labels(shapes, label_format, t
 
 def test_converted_labels_are_cached_and_rebuilt_when_a_label_changes(shapes, tmp_path, caplog):
     data = copy_shapes(shapes, tmp_path / "data")
-    path = write(os.path.join(data, "shifted.yaml"), semantic_description("shifted", "annotations", "zero_is_ignore: true", ("val",)))
+    path = write(
+        os.path.join(data, "shifted.yaml"),
+        semantic_description("shifted", "annotations", "zero_is_ignore: true", ("val",)),
+    )
     register_description(path)
     with caplog.at_level(logging.INFO):
         first = DatasetCatalog.get("shifted_val")
@@ -88,7 +102,9 @@ def test_converted_labels_are_cached_and_rebuilt_when_a_label_changes(shapes, tm
     raw = np.asarray(Image.open(source)).copy()
     raw[:4, :4] = 1  # now class 0 there
     Image.fromarray(raw).save(source)
-    os.utime(source, ns=(built + 10**9, built + 10**9))  # a later modification time, whatever the clock
+    os.utime(
+        source, ns=(built + 10**9, built + 10**9)
+    )  # a later modification time, whatever the clock
     caplog.clear()
     with caplog.at_level(logging.INFO):
         DatasetCatalog.get("shifted_val")
@@ -108,14 +124,18 @@ def test_derived_file_is_rebuilt_when_its_recipe_changes(tmp_path):
         with DerivedFiles(str(tmp_path / "cache")) as cache:
             target = cache.get("x/out.txt", [source], recipe, build)
     assert len(calls) == 2 and open(target).read() == "built"
-    assert not [n for n in os.listdir(tmp_path / "cache" / "x") if n != "out.txt"]  # no temporary left
+    assert not [
+        n for n in os.listdir(tmp_path / "cache" / "x") if n != "out.txt"
+    ]  # no temporary left
 
 
 def test_panoptic_semantic_labels_follow_the_annotations(shapes, tmp_path):
     data = copy_shapes(shapes, tmp_path / "data")
     path = os.path.join(data, "custom_panoptic.yaml")
     register_description(path)
-    before = {os.path.basename(r["file_name"]): r for r in DatasetCatalog.get("custom_panoptic_val")}
+    before = {
+        os.path.basename(r["file_name"]): r for r in DatasetCatalog.get("custom_panoptic_val")
+    }
     record = before["000001.jpg"]
     stuff = next(s for s in record["segments_info"] if not s["isthing"])
     old_class = stuff["category_id"]
@@ -125,21 +145,29 @@ def test_panoptic_semantic_labels_follow_the_annotations(shapes, tmp_path):
         coco = json.load(f)
     dataset_id = {4: 7, 5: 8, 6: 10}[new_class]
     annotation = next(a for a in coco["annotations"] if a["file_name"] == "000001.png")
-    next(s for s in annotation["segments_info"] if s["id"] == stuff["id"])["category_id"] = dataset_id
+    next(s for s in annotation["segments_info"] if s["id"] == stuff["id"])["category_id"] = (
+        dataset_id
+    )
     with open(panoptic_json, "w") as f:
         json.dump(coco, f)
     semantic_before = np.asarray(Image.open(record["sem_seg_file_name"]))
     after = {os.path.basename(r["file_name"]): r for r in DatasetCatalog.get("custom_panoptic_val")}
     semantic_after = np.asarray(Image.open(after["000001.jpg"]["sem_seg_file_name"]))
     changed = semantic_before != semantic_after
-    assert changed.any() and (semantic_before[changed] == old_class).all() and (semantic_after[changed] == new_class).all()
+    assert (
+        changed.any()
+        and (semantic_before[changed] == old_class).all()
+        and (semantic_after[changed] == new_class).all()
+    )
 
 
 def test_a_label_that_cannot_be_converted_is_left_out_and_too_many_stop(shapes, tmp_path, caplog):
     data = copy_shapes(shapes, tmp_path / "data")
     _, extra = FORMATS["colours"]
     text = semantic_description("colours", "color_labels", extra, ("train",))
-    text = "\n".join(line for line in text.splitlines() if not line.startswith("classes: [\"")) + "\n"
+    text = (
+        "\n".join(line for line in text.splitlines() if not line.startswith('classes: ["')) + "\n"
+    )
     path = write(os.path.join(data, "colours.yaml"), text)
     first = os.path.join(data, "color_labels", "train", "000001.png")
     rgb = np.asarray(Image.open(first)).copy()
@@ -149,11 +177,17 @@ def test_a_label_that_cannot_be_converted_is_left_out_and_too_many_stop(shapes, 
     with caplog.at_level(logging.WARNING):
         records = DatasetCatalog.get("colours_train")
     assert len(records) == 3
-    assert f"left out {os.path.join(data, 'images', 'train', '000001.jpg')}: {first}: colours that are no class's: [1, 2, 3] (1 px)" in caplog.text
+    assert (
+        f"left out {os.path.join(data, 'images', 'train', '000001.jpg')}: {first}: colours that are no class's: [1, 2, 3] (1 px)"
+        in caplog.text
+    )
     second = os.path.join(data, "color_labels", "train", "000002.png")
     with open(second, "wb") as f:
         f.write(b"not a png")
-    with pytest.raises(TooManyBrokenSamplesError, match=r"2 of the 4 label files of .*colours.yaml train are broken"):
+    with pytest.raises(
+        TooManyBrokenSamplesError,
+        match=r"2 of the 4 label files of .*colours.yaml train are broken",
+    ):
         DatasetCatalog.get("colours_train")
 
 
@@ -164,7 +198,10 @@ def test_images_and_labels_are_matched_by_path_without_extension(tmp_path):
         write(tmp_path / "labels" / name, "")
     found = pair_images_and_labels(str(tmp_path / "images"), str(tmp_path / "labels"), "_mask")
     images, labels = tmp_path / "images", tmp_path / "labels"
-    assert found.pairs == [(str(images / "a.jpg"), str(labels / "a_mask.png")), (str(images / "sub/b.png"), str(labels / "sub/b_mask.png"))]
+    assert found.pairs == [
+        (str(images / "a.jpg"), str(labels / "a_mask.png")),
+        (str(images / "sub/b.png"), str(labels / "sub/b_mask.png")),
+    ]
     assert found.duplicates == [[str(images / "c.jpg"), str(images / "c.png")]]
     assert found.images_without_label == [str(images / "d.jpg")]
     assert found.labels_without_image == [str(labels / "e_mask.png")]
@@ -192,7 +229,9 @@ def _brute_force(stored: np.ndarray, num_classes: int, ignore: int, zero_is_igno
     "mode, extension, low, high",
     [("L", ".png", 0, 256), ("I;16", ".png", 0, 1100), ("I", ".tif", -70000, 70000)],
 )
-def test_decoded_index_labels_count_classes_and_name_other_values(tmp_path, mode, extension, low, high, zero_is_ignore):
+def test_decoded_index_labels_count_classes_and_name_other_values(
+    tmp_path, mode, extension, low, high, zero_is_ignore
+):
     from mask2former.data.formats import SemanticLabelFormat
 
     rng = np.random.default_rng(3)
@@ -203,7 +242,9 @@ def test_decoded_index_labels_count_classes_and_name_other_values(tmp_path, mode
     dtype = {"L": np.uint8, "I;16": np.uint16, "I": np.int32}[mode]
     Image.fromarray(stored.astype(dtype)).save(path)
     assert Image.open(path).mode.startswith(mode[0])
-    label_format = SemanticLabelFormat(num_classes=7, ignore_label=255, zero_is_ignore=zero_is_ignore)
+    label_format = SemanticLabelFormat(
+        num_classes=7, ignore_label=255, zero_is_ignore=zero_is_ignore
+    )
     decoded = label_format.decode(path)
     labels, pixels, invalid = _brute_force(stored, 7, 255, zero_is_ignore)
     np.testing.assert_array_equal(decoded.labels, labels)

@@ -1,5 +1,6 @@
 """Robust input: corrupt / truncated / grayscale / RGBA / 16-bit / EXIF-rotated images and
 mismatched label sizes are handled or rejected with the file's name."""
+
 import numpy as np
 import pytest
 from detectron2.data.detection_utils import read_image
@@ -124,7 +125,10 @@ def test_label_maps(tmp_path):
 def test_mapper_rejects_label_of_other_size(tmp_path):
     Image.fromarray(_rgb(20, 30)).save(tmp_path / "img.png")
     Image.fromarray(np.zeros((21, 30), np.uint8)).save(tmp_path / "lbl.png")
-    record = {"file_name": str(tmp_path / "img.png"), "sem_seg_file_name": str(tmp_path / "lbl.png")}
+    record = {
+        "file_name": str(tmp_path / "img.png"),
+        "sem_seg_file_name": str(tmp_path / "lbl.png"),
+    }
     cfg = make_tiny_cfg()
     cfg.INPUT.DATASET_MAPPER_NAME = "mask_former_semantic"
     with pytest.raises(ValueError, match="lbl.png.*img.png"):
@@ -134,7 +138,10 @@ def test_mapper_rejects_label_of_other_size(tmp_path):
 def test_mapper_names_corrupt_image(tmp_path):
     (tmp_path / "img.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "lbl.png")
-    record = {"file_name": str(tmp_path / "img.jpg"), "sem_seg_file_name": str(tmp_path / "lbl.png")}
+    record = {
+        "file_name": str(tmp_path / "img.jpg"),
+        "sem_seg_file_name": str(tmp_path / "lbl.png"),
+    }
     cfg = make_tiny_cfg()
     cfg.INPUT.DATASET_MAPPER_NAME = "mask_former_semantic"
     with pytest.raises(ImageReadError, match="img.jpg"):

@@ -1,5 +1,6 @@
 """Dataset mappers on generated records: output contract, mask/label consistency, crop
 constraint, padding with the ignore label, LSJ geometry, empty images."""
+
 import copy
 
 import numpy as np
@@ -110,9 +111,14 @@ def _write_two_class_record(tmp_path, left_columns=55):
 
 def _violation_rate(record, max_area, trials=50):
     cfg = _cfg(
-        "mask_former_semantic", "shapes_sem_seg_train",
-        MIN_SIZE_TRAIN=(0,), CROP_SIZE=(40, 40), CROP_SINGLE_CATEGORY_MAX_AREA=max_area,
-        COLOR_AUG_SSD=False, RANDOM_FLIP="none", SIZE_DIVISIBILITY=-1,
+        "mask_former_semantic",
+        "shapes_sem_seg_train",
+        MIN_SIZE_TRAIN=(0,),
+        CROP_SIZE=(40, 40),
+        CROP_SINGLE_CATEGORY_MAX_AREA=max_area,
+        COLOR_AUG_SSD=False,
+        RANDOM_FLIP="none",
+        SIZE_DIVISIBILITY=-1,
     )
     mapper = build_dataset_mapper(cfg)
     violations = 0
@@ -134,7 +140,10 @@ def test_crop_category_area_constraint(tmp_path):
 def test_semantic_mapper_without_any_segment(tmp_path):
     Image.fromarray(np.zeros((50, 60, 3), np.uint8)).save(tmp_path / "img.png")
     Image.fromarray(np.full((50, 60), IGNORE, np.uint8)).save(tmp_path / "lbl.png")
-    record = {"file_name": str(tmp_path / "img.png"), "sem_seg_file_name": str(tmp_path / "lbl.png")}
+    record = {
+        "file_name": str(tmp_path / "img.png"),
+        "sem_seg_file_name": str(tmp_path / "lbl.png"),
+    }
     out = build_dataset_mapper(_cfg("mask_former_semantic", "shapes_sem_seg_train"))(record)
     h, w = _check_common(out)
     assert len(out["instances"]) == 0 and out["instances"].gt_masks.shape == (0, h, w)
@@ -156,7 +165,9 @@ def test_panoptic_mapper_segments(shapes_root):
 
 
 def test_panoptic_mapper_skips_crowd_and_handles_empty(shapes_root):
-    cfg = _cfg("mask_former_panoptic", "shapes_panoptic_train", MIN_SIZE_TRAIN=(0,), RANDOM_FLIP="none")
+    cfg = _cfg(
+        "mask_former_panoptic", "shapes_panoptic_train", MIN_SIZE_TRAIN=(0,), RANDOM_FLIP="none"
+    )
     cfg.INPUT.CROP.ENABLED = False
     mapper = build_dataset_mapper(cfg)
     record = copy.deepcopy(DatasetCatalog.get("shapes_panoptic_train")[0])
@@ -178,7 +189,9 @@ def test_panoptic_mapper_skips_crowd_and_handles_empty(shapes_root):
 
 def test_instance_mapper_matches_panoptic_segments(shapes_root):
     """Without augmentation, polygon/RLE masks equal the panoptic segments of the same image."""
-    overrides = dict(MIN_SIZE_TRAIN=(0,), RANDOM_FLIP="none", COLOR_AUG_SSD=False, SIZE_DIVISIBILITY=-1)
+    overrides = dict(
+        MIN_SIZE_TRAIN=(0,), RANDOM_FLIP="none", COLOR_AUG_SSD=False, SIZE_DIVISIBILITY=-1
+    )
     ins_cfg = _cfg("mask_former_instance", "shapes_instance_train", **overrides)
     pan_cfg = _cfg("mask_former_panoptic", "shapes_panoptic_train", **overrides)
     ins_cfg.INPUT.CROP.ENABLED = pan_cfg.INPUT.CROP.ENABLED = False
@@ -207,7 +220,11 @@ def test_instance_mapper_without_annotations(shapes_root):
 
 
 @pytest.mark.parametrize(
-    "mapper_name,dataset", [("coco_instance_lsj", "shapes_instance_train"), ("coco_panoptic_lsj", "shapes_panoptic_train")]
+    "mapper_name,dataset",
+    [
+        ("coco_instance_lsj", "shapes_instance_train"),
+        ("coco_panoptic_lsj", "shapes_panoptic_train"),
+    ],
 )
 def test_lsj_mappers_fixed_size_and_padding(shapes_root, mapper_name, dataset):
     cfg = _cfg(mapper_name, dataset, MIN_SCALE=0.3, MAX_SCALE=0.6)  # always smaller: padded
@@ -267,19 +284,34 @@ def _extreme_record(tmp_path, h, w):
     Image.fromarray(np.ones((h, w), np.uint8)).save(tmp_path / "lbl.png")
     Image.fromarray(id2rgb(np.full((h, w), 5, np.int64))).save(tmp_path / "pan.png")
     return {
-        "file_name": str(tmp_path / "img.png"), "height": h, "width": w,
+        "file_name": str(tmp_path / "img.png"),
+        "height": h,
+        "width": w,
         "sem_seg_file_name": str(tmp_path / "lbl.png"),
         "pan_seg_file_name": str(tmp_path / "pan.png"),
         "segments_info": [{"id": 5, "category_id": 1, "iscrowd": 0, "isthing": True}],
-        "annotations": [{"bbox": [0, 0, w, h], "bbox_mode": 1, "category_id": 1, "iscrowd": 0,
-                         "segmentation": [[0, 0, w, 0, w, h, 0, h]]}],
+        "annotations": [
+            {
+                "bbox": [0, 0, w, h],
+                "bbox_mode": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "segmentation": [[0, 0, w, 0, w, h, 0, h]],
+            }
+        ],
     }
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (1, 1000), (1000, 1), (300, 1)])
 @pytest.mark.parametrize(
-    "mapper_name", ["mask_former_semantic", "mask_former_panoptic", "mask_former_instance",
-                    "coco_instance_lsj", "coco_panoptic_lsj"],
+    "mapper_name",
+    [
+        "mask_former_semantic",
+        "mask_former_panoptic",
+        "mask_former_instance",
+        "coco_instance_lsj",
+        "coco_panoptic_lsj",
+    ],
 )
 def test_one_pixel_wide_images(tmp_path, mapper_name, h, w):
     """Images of extreme aspect ratio: detectron2's resizes round the short side of a 1 x 1000
@@ -295,7 +327,10 @@ def test_one_pixel_wide_images(tmp_path, mapper_name, h, w):
             _check_common(out)
         image, instances = out["image"], out["instances"]
         assert min(image.shape[1:]) >= 1 and max(image.shape[1:]) <= (200 if is_train else 64)
-        assert instances.gt_classes.tolist() in ([1], [])  # rasterising a 1-pixel polygon may miss it
+        assert instances.gt_classes.tolist() in (
+            [1],
+            [],
+        )  # rasterising a 1-pixel polygon may miss it
         if "sem_seg" in out:
             assert out["sem_seg"].shape == image.shape[1:]
             valid = out["sem_seg"] != IGNORE
@@ -316,7 +351,11 @@ def test_lsj_mapper_crops_when_scaled_up(shapes_root):
 
 
 @pytest.mark.parametrize(
-    "mapper_name,dataset", [("coco_instance_lsj", "shapes_instance_train"), ("coco_panoptic_lsj", "shapes_panoptic_train")]
+    "mapper_name,dataset",
+    [
+        ("coco_instance_lsj", "shapes_instance_train"),
+        ("coco_panoptic_lsj", "shapes_panoptic_train"),
+    ],
 )
 def test_lsj_mappers_without_any_segment(shapes_root, mapper_name, dataset):
     record = copy.deepcopy(DatasetCatalog.get(dataset)[0])

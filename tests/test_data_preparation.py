@@ -1,5 +1,6 @@
 """``datasets/prepare_*.py`` on miniature raw downloads, and the prepared data read back through
 the registered datasets and the mappers."""
+
 import copy
 import json
 
@@ -46,7 +47,9 @@ def _make_raw_ade20k(root):
     for split, stem in (("training", "ADE_train_00000001"), ("validation", "ADE_val_00000001")):
         for sub in ("images", "annotations", "annotations_instance"):
             (ade / sub / split).mkdir(parents=True)
-        Image.fromarray(np.full((32, 40, 3), 90, np.uint8)).save(ade / "images" / split / f"{stem}.jpg")
+        Image.fromarray(np.full((32, 40, 3), 90, np.uint8)).save(
+            ade / "images" / split / f"{stem}.jpg"
+        )
         semantic = np.ones((32, 40), np.uint8)
         semantic[16:] = 4
         semantic[:4, :4] = 0
@@ -65,7 +68,9 @@ def test_prepare_ade20k(tmp_path, restore_registrations):
     for script in ("prepare_ade20k_sem_seg", "prepare_ade20k_pan_seg", "prepare_ade20k_ins_seg"):
         _script(script)(["--root", str(tmp_path)])
 
-    shifted = np.asarray(Image.open(ade / "annotations_detectron2" / "training" / "ADE_train_00000001.png"))
+    shifted = np.asarray(
+        Image.open(ade / "annotations_detectron2" / "training" / "ADE_train_00000001.png")
+    )
     assert shifted[0, 0] == 255 and shifted[0, 10] == 0 and shifted[31, 39] == 3
     assert shifted[25, 5] == 7 and shifted[10, 22] == 12
 
@@ -87,10 +92,15 @@ def test_prepare_ade20k(tmp_path, restore_registrations):
     _, out = _map("mask_former_semantic", "ade20k_sem_seg_train")
     assert sorted(out["instances"].gt_classes.tolist()) == [0, 3, 7, 12]
     record, out = _map("mask_former_panoptic", "ade20k_panoptic_train")
-    assert record["sem_seg_file_name"].endswith("annotations_detectron2/training/ADE_train_00000001.png")
+    assert record["sem_seg_file_name"].endswith(
+        "annotations_detectron2/training/ADE_train_00000001.png"
+    )
     assert sorted(out["instances"].gt_classes.tolist()) == [0, 3, 7, 12]
     _, out = _map("mask_former_instance", "ade20k_instance_val")
-    assert sorted(out["instances"].gt_classes.tolist()) == [0, 3]  # bed, person among the 100 things
+    assert sorted(out["instances"].gt_classes.tolist()) == [
+        0,
+        3,
+    ]  # bed, person among the 100 things
 
 
 def test_prepare_script_reports_missing_folder(tmp_path):
@@ -105,7 +115,9 @@ def test_prepare_coco_semantic_from_panoptic(tmp_path, restore_registrations):
     for split in ("train", "val"):
         (coco / f"{split}2017").mkdir()
         (coco / f"panoptic_{split}2017").mkdir()
-        Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(coco / f"{split}2017" / "000000000001.jpg")
+        Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(
+            coco / f"{split}2017" / "000000000001.jpg"
+        )
         pan = np.zeros((10, 12), np.int64)
         pan[:5] = 5000  # sky-other-merged (id 187), stuff
         pan[6:, 2:6] = 77  # person (id 1), thing
@@ -116,11 +128,19 @@ def test_prepare_coco_semantic_from_panoptic(tmp_path, restore_registrations):
             {"id": 77, "category_id": 1, "iscrowd": 0, "area": 16, "bbox": [2, 6, 4, 4]},
             {"id": 78, "category_id": 1, "iscrowd": 1, "area": 16, "bbox": [8, 6, 4, 4]},
         ]
-        (coco / "annotations" / f"panoptic_{split}2017.json").write_text(json.dumps({
-            "images": [{"id": 1, "file_name": "000000000001.jpg", "height": 10, "width": 12}],
-            "annotations": [{"image_id": 1, "file_name": "000000000001.png", "segments_info": segments}],
-            "categories": COCO_CATEGORIES,
-        }))
+        (coco / "annotations" / f"panoptic_{split}2017.json").write_text(
+            json.dumps(
+                {
+                    "images": [
+                        {"id": 1, "file_name": "000000000001.jpg", "height": 10, "width": 12}
+                    ],
+                    "annotations": [
+                        {"image_id": 1, "file_name": "000000000001.png", "segments_info": segments}
+                    ],
+                    "categories": COCO_CATEGORIES,
+                }
+            )
+        )
     _script("prepare_coco_semantic_annos_from_panoptic_annos")(["--root", str(tmp_path)])
     semantic = np.asarray(Image.open(coco / "panoptic_semseg_val2017" / "000000000001.png"))
     assert (semantic[:5] == ids[187]).all() and semantic[5, 0] == 255
@@ -129,7 +149,10 @@ def test_prepare_coco_semantic_from_panoptic(tmp_path, restore_registrations):
     register_all_coco(str(tmp_path))
     record, out = _map("mask_former_panoptic", "coco_2017_val_panoptic_with_sem_seg")
     assert out["instances"].gt_classes.tolist() == [ids[187], 0]  # the crowd is no target
-    assert DatasetCatalog.get("coco_2017_train_panoptic")[0]["segments_info"][0]["category_id"] == ids[187]
+    assert (
+        DatasetCatalog.get("coco_2017_train_panoptic")[0]["segments_info"][0]["category_id"]
+        == ids[187]
+    )
 
 
 @pytest.mark.parametrize("mat_format", ["hdf5", "matlab5"])
@@ -138,7 +161,10 @@ def test_prepare_coco_stuff_10k(tmp_path, restore_registrations, mat_format):
     for sub in ("imageLists", "images", "annotations"):
         (stuff / sub).mkdir(parents=True)
     labels = np.array([[1, 2, 3], [172, 0, 50]], np.uint8)  # stored as contiguous index + 2
-    for split, stem in (("train", "COCO_train2014_000000000077"), ("test", "COCO_train2014_000000000078")):
+    for split, stem in (
+        ("train", "COCO_train2014_000000000077"),
+        ("test", "COCO_train2014_000000000078"),
+    ):
         (stuff / "imageLists" / f"{split}.txt").write_text(stem + "\n")
         Image.fromarray(np.zeros((2, 3, 3), np.uint8)).save(stuff / "images" / f"{stem}.jpg")
         mat = stuff / "annotations" / f"{stem}.mat"
@@ -148,7 +174,9 @@ def test_prepare_coco_stuff_10k(tmp_path, restore_registrations, mat_format):
         else:
             scipy.io.savemat(mat, {"S": labels})
     _script("prepare_coco_stuff_10k")(["--root", str(tmp_path)])
-    out = np.asarray(Image.open(stuff / "annotations_detectron2" / "test" / "COCO_train2014_000000000078.png"))
+    out = np.asarray(
+        Image.open(stuff / "annotations_detectron2" / "test" / "COCO_train2014_000000000078.png")
+    )
     assert out.tolist() == [[255, 0, 1], [170, 255, 48]]
     assert (stuff / "images_detectron2" / "train" / "COCO_train2014_000000000077.jpg").is_file()
 
@@ -178,8 +206,14 @@ def test_prepare_ade20k_full(tmp_path, restore_registrations):
     assert unknown not in {c["id"] for c in categories}
     release = tmp_path / "ADE20K_2021_17_01"
     scenes = {  # file name: (folder relative to the datasets root, class ids)
-        "ADE_train_00000001.jpg": ("ADE20K_2021_17_01/images/ADE/training/urban/street", np.full((600, 700), sky)),
-        "ADE_val_00000001.jpg": ("ADE20K_2021_17_01/images/ADE/validation/home/kitchen", np.full((30, 40), wall)),
+        "ADE_train_00000001.jpg": (
+            "ADE20K_2021_17_01/images/ADE/training/urban/street",
+            np.full((600, 700), sky),
+        ),
+        "ADE_val_00000001.jpg": (
+            "ADE20K_2021_17_01/images/ADE/validation/home/kitchen",
+            np.full((30, 40), wall),
+        ),
     }
     train_ids, val_ids = scenes["ADE_train_00000001.jpg"][1], scenes["ADE_val_00000001.jpg"][1]
     train_ids[300:, :] = wall
@@ -187,17 +221,25 @@ def test_prepare_ade20k_full(tmp_path, restore_registrations):
     val_ids[:10, :] = 0  # unlabeled
     for file_name, (folder, ids) in scenes.items():
         (tmp_path / folder).mkdir(parents=True)
-        Image.fromarray(np.full(ids.shape + (3,), 120, np.uint8)).save(tmp_path / folder / file_name)
-        Image.fromarray(_ade20k_full_seg(ids)).save(tmp_path / folder / file_name.replace(".jpg", "_seg.png"))
+        Image.fromarray(np.full(ids.shape + (3,), 120, np.uint8)).save(
+            tmp_path / folder / file_name
+        )
+        Image.fromarray(_ade20k_full_seg(ids)).save(
+            tmp_path / folder / file_name.replace(".jpg", "_seg.png")
+        )
     with open(release / "index_ade20k.pkl", "wb") as f:
         pickle.dump({"folder": [v[0] for v in scenes.values()], "filename": list(scenes)}, f)
 
     _script("prepare_ade20k_full_sem_seg")(["--root", str(tmp_path)])
 
-    train = read_label_map(release / "annotations_detectron2" / "training" / "ADE_train_00000001.tif")
+    train = read_label_map(
+        release / "annotations_detectron2" / "training" / "ADE_train_00000001.tif"
+    )
     assert train.shape == (512, 597)  # shorter side 600 -> 512, 700 -> round(597.33)
     assert train[0, 0] == 65535 and train[0, 596] == 2 and train[511, 0] == 0
-    assert Image.open(release / "images_detectron2" / "training" / "ADE_train_00000001.jpg").size == (597, 512)
+    assert Image.open(
+        release / "images_detectron2" / "training" / "ADE_train_00000001.jpg"
+    ).size == (597, 512)
     val = read_label_map(release / "annotations_detectron2" / "validation" / "ADE_val_00000001.tif")
     assert val.shape == (30, 40) and val[0, 0] == 65535 and (val[10:] == 0).all()  # not resized
 

@@ -1,5 +1,6 @@
 """Dataset registration: published names and metadata, clear errors for missing folders, and
 each registration function on a miniature fake tree in the real layout."""
+
 import copy
 import json
 
@@ -29,7 +30,11 @@ PUBLISHED = {
     "ade20k_full_sem_seg_{}": (847, "sem_seg", "prepare_ade20k_full_sem_seg.py"),
     "coco_2017_{}": (80, "coco", "instances_"),
     "coco_2017_{}_panoptic": (133, "coco_panoptic_seg", "panoptic"),
-    "coco_2017_{}_panoptic_with_sem_seg": (133, "coco_panoptic_seg", "prepare_coco_semantic_annos_from_panoptic_annos.py"),
+    "coco_2017_{}_panoptic_with_sem_seg": (
+        133,
+        "coco_panoptic_seg",
+        "prepare_coco_semantic_annos_from_panoptic_annos.py",
+    ),
     "cityscapes_fine_sem_seg_{}": (19, "cityscapes_sem_seg", "cityscapesscripts"),
     "cityscapes_fine_instance_seg_{}": (8, "cityscapes_instance", "cityscapesscripts"),
     "cityscapes_fine_panoptic_{}": (19, "cityscapes_panoptic_seg", "cityscapesscripts"),
@@ -47,7 +52,12 @@ def _names():
         yield "coco_2017_{}_stuff_10k_sem_seg", f"coco_2017_{split}_stuff_10k_sem_seg"
 
 
-_REGISTER_ALL = (register_all_ade20k, register_all_coco, register_all_cityscapes, register_all_mapillary_vistas)
+_REGISTER_ALL = (
+    register_all_ade20k,
+    register_all_coco,
+    register_all_cityscapes,
+    register_all_mapillary_vistas,
+)
 
 
 @pytest.fixture
@@ -62,7 +72,9 @@ def test_published_names_and_metadata(pattern, name):
     assert name in DatasetCatalog.list()
     meta = MetadataCatalog.get(name)
     count, evaluator, _ = PUBLISHED.get(pattern, (171, "sem_seg", None))
-    classes = meta.thing_classes if evaluator in ("coco", "cityscapes_instance") else meta.stuff_classes
+    classes = (
+        meta.thing_classes if evaluator in ("coco", "cityscapes_instance") else meta.stuff_classes
+    )
     assert len(classes) == count
     assert meta.evaluator_type == evaluator
     if hasattr(meta, "stuff_colors"):
@@ -83,7 +95,9 @@ def test_panoptic_metadata_layout():
     assert coco.stuff_dataset_id_to_contiguous_id[200] == 132  # wall-other-merged, last
     assert MetadataCatalog.get("mapillary_vistas_sem_seg_val").ignore_label == 65
     assert MetadataCatalog.get("ade20k_full_sem_seg_val").ignore_label == 65535
-    assert MetadataCatalog.get("ade20k_full_sem_seg_val").stuff_dataset_id_to_contiguous_id[2978] == 0
+    assert (
+        MetadataCatalog.get("ade20k_full_sem_seg_val").stuff_dataset_id_to_contiguous_id[2978] == 0
+    )
 
 
 @pytest.mark.parametrize("pattern,name", list(_names()))
@@ -141,16 +155,35 @@ def test_coco_instance(tmp_path, restore_registrations):
     _image(coco / "val2017" / "000000000009.jpg")
     things = [c for c in COCO_CATEGORIES if c["isthing"]]
     anns = [
-        {"id": 1, "image_id": 9, "category_id": 3, "iscrowd": 0, "area": 40, "bbox": [2, 2, 8, 5],
-         "segmentation": [[2, 2, 10, 2, 10, 7, 2, 7]]},
-        {"id": 2, "image_id": 9, "category_id": 90, "iscrowd": 1, "area": 9, "bbox": [20, 2, 3, 3],
-         "segmentation": {"size": [16, 32], "counts": [322, 3, 13, 3, 13, 3, 155]}},
+        {
+            "id": 1,
+            "image_id": 9,
+            "category_id": 3,
+            "iscrowd": 0,
+            "area": 40,
+            "bbox": [2, 2, 8, 5],
+            "segmentation": [[2, 2, 10, 2, 10, 7, 2, 7]],
+        },
+        {
+            "id": 2,
+            "image_id": 9,
+            "category_id": 90,
+            "iscrowd": 1,
+            "area": 9,
+            "bbox": [20, 2, 3, 3],
+            "segmentation": {"size": [16, 32], "counts": [322, 3, 13, 3, 13, 3, 155]},
+        },
     ]
     (coco / "annotations").mkdir()
-    (coco / "annotations" / "instances_val2017.json").write_text(json.dumps({
-        "images": [{"id": 9, "file_name": "000000000009.jpg", "height": 16, "width": 32}],
-        "annotations": anns, "categories": things,
-    }))
+    (coco / "annotations" / "instances_val2017.json").write_text(
+        json.dumps(
+            {
+                "images": [{"id": 9, "file_name": "000000000009.jpg", "height": 16, "width": 32}],
+                "annotations": anns,
+                "categories": things,
+            }
+        )
+    )
     register_all_coco(str(tmp_path))
     record = DatasetCatalog.get("coco_2017_val")[0]
     assert [a["category_id"] for a in record["annotations"]] == [2, 79]
@@ -170,25 +203,52 @@ def test_cityscapes(tmp_path, restore_registrations):
     Image.fromarray(train_ids).save(gt / f"{stem}_gtFine_labelTrainIds.png")
     Image.fromarray(np.zeros((16, 32), np.uint8)).save(gt / f"{stem}_gtFine_labelIds.png")
     Image.fromarray(np.zeros((16, 32), np.uint16)).save(gt / f"{stem}_gtFine_instanceIds.png")
-    (gt / f"{stem}_gtFine_polygons.json").write_text(json.dumps({
-        "imgHeight": 16, "imgWidth": 32,
-        "objects": [
-            {"label": "road", "polygon": [[0, 8], [32, 8], [32, 16], [0, 16]]},
-            {"label": "car", "polygon": [[2, 2], [11, 2], [11, 8], [2, 8]]},
-        ],
-    }))
+    (gt / f"{stem}_gtFine_polygons.json").write_text(
+        json.dumps(
+            {
+                "imgHeight": 16,
+                "imgWidth": 32,
+                "objects": [
+                    {"label": "road", "polygon": [[0, 8], [32, 8], [32, 16], [0, 16]]},
+                    {"label": "car", "polygon": [[2, 2], [11, 2], [11, 8], [2, 8]]},
+                ],
+            }
+        )
+    )
     pan = np.zeros((16, 32), np.int64)
     pan[8:] = 7
     pan[2:8, 2:11] = 26001
     pan_dir = city / "gtFine" / "cityscapes_panoptic_val"
     pan_dir.mkdir()
     Image.fromarray(id2rgb(pan)).save(pan_dir / f"{stem}_gtFine_panoptic.png")
-    (city / "gtFine" / "cityscapes_panoptic_val.json").write_text(json.dumps({
-        "annotations": [{"image_id": stem, "file_name": f"{stem}_gtFine_panoptic.png", "segments_info": [
-            {"id": 7, "category_id": 7, "iscrowd": 0, "area": 256, "bbox": [0, 8, 32, 8]},
-            {"id": 26001, "category_id": 26, "iscrowd": 0, "area": 54, "bbox": [2, 2, 9, 6]},
-        ]}],
-    }))
+    (city / "gtFine" / "cityscapes_panoptic_val.json").write_text(
+        json.dumps(
+            {
+                "annotations": [
+                    {
+                        "image_id": stem,
+                        "file_name": f"{stem}_gtFine_panoptic.png",
+                        "segments_info": [
+                            {
+                                "id": 7,
+                                "category_id": 7,
+                                "iscrowd": 0,
+                                "area": 256,
+                                "bbox": [0, 8, 32, 8],
+                            },
+                            {
+                                "id": 26001,
+                                "category_id": 26,
+                                "iscrowd": 0,
+                                "area": 54,
+                                "bbox": [2, 2, 9, 6],
+                            },
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     register_all_cityscapes(str(tmp_path))
     out = _map("mask_former_semantic", "cityscapes_fine_sem_seg_val")
     assert out["instances"].gt_classes.tolist() == [0, 13]
@@ -211,12 +271,34 @@ def test_mapillary_vistas(tmp_path, restore_registrations):
     pan[2:8, 2:11] = 2
     (base / "panoptic").mkdir()
     Image.fromarray(id2rgb(pan)).save(base / "panoptic" / "m1.png")
-    (base / "panoptic" / "panoptic_2018.json").write_text(json.dumps({
-        "annotations": [{"image_id": "m1", "file_name": "m1.png", "segments_info": [
-            {"id": 1, "category_id": 14, "iscrowd": 0, "area": 256, "bbox": [0, 8, 32, 8]},
-            {"id": 2, "category_id": 56, "iscrowd": 0, "area": 54, "bbox": [2, 2, 9, 6]},
-        ]}],
-    }))
+    (base / "panoptic" / "panoptic_2018.json").write_text(
+        json.dumps(
+            {
+                "annotations": [
+                    {
+                        "image_id": "m1",
+                        "file_name": "m1.png",
+                        "segments_info": [
+                            {
+                                "id": 1,
+                                "category_id": 14,
+                                "iscrowd": 0,
+                                "area": 256,
+                                "bbox": [0, 8, 32, 8],
+                            },
+                            {
+                                "id": 2,
+                                "category_id": 56,
+                                "iscrowd": 0,
+                                "area": 54,
+                                "bbox": [2, 2, 9, 6],
+                            },
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     register_all_mapillary_vistas(str(tmp_path))
     out = _map("mask_former_semantic", "mapillary_vistas_sem_seg_val")
     assert out["instances"].gt_classes.tolist() == [13, 55]

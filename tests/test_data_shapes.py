@@ -1,5 +1,6 @@
 """The generated "shapes" dataset: determinism, consistency between its formats, and the
 detectron2 evaluators scoring ground truth as prediction perfectly through its registration."""
+
 import filecmp
 import json
 import os
@@ -30,7 +31,11 @@ def test_generation_is_deterministic(tmp_path):
     _, mismatch, errors = filecmp.cmpfiles(a, b, _files(a), shallow=False)
     assert not mismatch and not errors
     c = generate(str(tmp_path / "c"), num_train=3, num_val=2, seed=8)
-    assert not filecmp.cmp(os.path.join(a, "panoptic_train.json"), os.path.join(c, "panoptic_train.json"), shallow=False)
+    assert not filecmp.cmp(
+        os.path.join(a, "panoptic_train.json"),
+        os.path.join(c, "panoptic_train.json"),
+        shallow=False,
+    )
 
 
 def test_cli_writes_requested_counts(tmp_path):
@@ -62,7 +67,11 @@ def test_formats_agree(shapes_root):
             assert np.array_equal(ade, from_pan)
             assert set(np.unique(ade).tolist()) <= set(range(7)) | {255}
             # every thing segment has an instance annotation with the same mask
-            things = [s for s in ann["segments_info"] if s["category_id"] in meta.thing_dataset_id_to_contiguous_id]
+            things = [
+                s
+                for s in ann["segments_info"]
+                if s["category_id"] in meta.thing_dataset_id_to_contiguous_id
+            ]
             objs = by_image.get(ann["image_id"], [])
             assert len(objs) == len(things)
             h, w = pan.shape
@@ -73,7 +82,11 @@ def test_formats_agree(shapes_root):
                     rle = mask_util.merge(mask_util.frPyObjects(segm, h, w))
                 else:
                     assert isinstance(segm["counts"], list) == bool(obj["iscrowd"])
-                    rle = mask_util.frPyObjects(segm, h, w) if isinstance(segm["counts"], list) else segm
+                    rle = (
+                        mask_util.frPyObjects(segm, h, w)
+                        if isinstance(segm["counts"], list)
+                        else segm
+                    )
                 mask = mask_util.decode(rle).astype(bool)
                 truth = pan == seg["id"]
                 assert (mask & truth).sum() / (mask | truth).sum() >= 0.85
@@ -106,7 +119,9 @@ def test_panoptic_evaluator_scores_ground_truth_perfectly(shapes_root, tmp_path)
 
 
 def test_coco_evaluator_scores_ground_truth_perfectly(shapes_root, tmp_path):
-    evaluator = COCOEvaluator("shapes_instance_val", tasks=("segm",), distributed=False, output_dir=str(tmp_path))
+    evaluator = COCOEvaluator(
+        "shapes_instance_val", tasks=("segm",), distributed=False, output_dir=str(tmp_path)
+    )
     evaluator.reset()
     for record in DatasetCatalog.get("shapes_instance_val"):
         h, w = record["height"], record["width"]
@@ -114,11 +129,21 @@ def test_coco_evaluator_scores_ground_truth_perfectly(shapes_root, tmp_path):
         masks = []
         for obj in objs:
             segm = obj["segmentation"]
-            rle = mask_util.merge(mask_util.frPyObjects(segm, h, w)) if isinstance(segm, list) else segm
+            rle = (
+                mask_util.merge(mask_util.frPyObjects(segm, h, w))
+                if isinstance(segm, list)
+                else segm
+            )
             masks.append(torch.from_numpy(mask_util.decode(rle).astype(bool)))
         instances = Instances((h, w))
-        instances.pred_masks = torch.stack(masks) if masks else torch.zeros((0, h, w), dtype=torch.bool)
-        instances.pred_boxes = BitMasks(instances.pred_masks).get_bounding_boxes() if masks else Boxes(torch.zeros(0, 4))
+        instances.pred_masks = (
+            torch.stack(masks) if masks else torch.zeros((0, h, w), dtype=torch.bool)
+        )
+        instances.pred_boxes = (
+            BitMasks(instances.pred_masks).get_bounding_boxes()
+            if masks
+            else Boxes(torch.zeros(0, 4))
+        )
         instances.scores = torch.ones(len(objs))
         instances.pred_classes = torch.tensor([o["category_id"] for o in objs], dtype=torch.int64)
         evaluator.process([record], [{"instances": instances}])

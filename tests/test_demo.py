@@ -1,5 +1,6 @@
 """demo/demo.py end to end with the tiny random-weight model: images, bad inputs, video, webcam;
 the published model it runs without --config-file, downloaded from a local HTTP server."""
+
 import functools
 import http.server
 import importlib
@@ -183,13 +184,21 @@ def test_missing_weights_are_a_clear_error(demo_cli, tmp_path, capsys):
 def test_unknown_config_key_names_where_it_is_set(demo_cli, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
     user = tmp_path / "my.yaml"
-    user.write_text(f"_BASE_: {tiny_config_file('semantic')}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 3\n")
+    user.write_text(
+        f"_BASE_: {tiny_config_file('semantic')}\nMODEL:\n  MASK_FORMER:\n    NUM_QUERIES: 3\n"
+    )
     common = ["--input", tmp_path / "in.png", "--output", tmp_path / "out", "--random-weights"]
     rc, err = run_demo_cli(demo_cli, capsys, "--config-file", user, *common)
     assert rc == 2
     assert f"{user}: unknown config key MODEL.MASK_FORMER.NUM_QUERIES" in one_error_line(err)
     rc, err = run_demo_cli(
-        demo_cli, capsys, "--config-file", tiny_config_file("semantic"), *common, "SOLVER.MAX_ITERS", "1"
+        demo_cli,
+        capsys,
+        "--config-file",
+        tiny_config_file("semantic"),
+        *common,
+        "SOLVER.MAX_ITERS",
+        "1",
     )
     assert rc == 2
     assert "command-line override SOLVER.MAX_ITERS: unknown" in one_error_line(err)
@@ -204,7 +213,9 @@ def test_missing_config_file_names_both_places_looked(demo_cli, tmp_path, capsys
     )  # fmt: skip
     line = one_error_line(err)
     assert rc == 2 and "coco/panoptic_R5O.yaml not found" in line
-    assert os.getcwd() in line and "configs" in line and "did you mean coco/panoptic_R50.yaml" in line
+    assert (
+        os.getcwd() in line and "configs" in line and "did you mean coco/panoptic_R50.yaml" in line
+    )
 
 
 def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, capsys):
@@ -224,16 +235,22 @@ def test_task_the_config_does_not_compute_is_refused(demo_cli, tmp_path, capsys)
     assert rc == 2 and "has no thing classes" in one_error_line(err)
 
     panoptic_off = ["--config-file", tiny_config_file("panoptic"), *common, "--task", "panoptic"]
-    rc, err = run_demo_cli(demo_cli, capsys, *panoptic_off, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "False")
+    rc, err = run_demo_cli(
+        demo_cli, capsys, *panoptic_off, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "False"
+    )
     assert rc == 2 and "`MODEL.MASK_FORMER.TEST.PANOPTIC_ON True`" in one_error_line(err)
-    rc, _ = run_demo_cli(demo_cli, capsys, *panoptic_off, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "True")
+    rc, _ = run_demo_cli(
+        demo_cli, capsys, *panoptic_off, "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "True"
+    )
     assert rc == 0 and (tmp_path / "out" / "in.png").exists()
 
 
 def test_without_output_or_display_asks_for_output(demo_cli, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    rc, err = run_demo_cli(demo_cli, capsys, "--config-file", tiny_config_file("semantic"), "--input", "x.png")
+    rc, err = run_demo_cli(
+        demo_cli, capsys, "--config-file", tiny_config_file("semantic"), "--input", "x.png"
+    )
     assert rc == 2 and "pass --output" in one_error_line(err)
 
 
@@ -271,7 +288,9 @@ def test_cuda_config_without_a_gpu_runs_on_the_cpu(demo_cli, tmp_path, monkeypat
             "--output", tmp_path / "out", "--random-weights", "MODEL.DEVICE", "cuda",
         )  # fmt: skip
     assert rc == 0 and (tmp_path / "out" / "in.png").exists()
-    assert "MODEL.DEVICE is 'cuda' but no CUDA device is available: running on the CPU" in caplog.text
+    assert (
+        "MODEL.DEVICE is 'cuda' but no CUDA device is available: running on the CPU" in caplog.text
+    )
 
 
 class WeightsServer:
@@ -345,14 +364,20 @@ def test_default_model_is_downloaded_once_and_cached(demo_cli, tmp_path, monkeyp
     publish(monkeypatch, demo_cli, f"{server.url}/tiny/model_final_0a1b2c.pth")
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(64, 64))
     try:
-        assert demo_cli.cli(["--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "first")]) == 0
+        assert (
+            demo_cli.cli(["--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "first")])
+            == 0
+        )
     finally:
         server.stop()
     assert server.downloads == ["/tiny/model_final_0a1b2c.pth"]
     assert (cache / "tiny" / "model_final_0a1b2c.pth").read_bytes() == served.read_bytes()
 
     forget_downloads_in_memory()
-    assert demo_cli.cli(["--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "second")]) == 0
+    assert (
+        demo_cli.cli(["--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "second")])
+        == 0
+    )
     assert server.downloads == ["/tiny/model_final_0a1b2c.pth"]  # one download in all
     assert demo_cli.cli(["--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "local"),
                          "MODEL.WEIGHTS", str(served)]) == 0  # fmt: skip
@@ -369,7 +394,9 @@ def test_offline_default_model_is_one_line(demo_cli, tmp_path, monkeypatch, caps
     publish(monkeypatch, demo_cli, url)
     forget_downloads_in_memory()
     cv2.imwrite(str(tmp_path / "in.png"), pattern_image(32, 32))
-    rc, err = run_demo_cli(demo_cli, capsys, "--input", tmp_path / "in.png", "--output", tmp_path / "out")
+    rc, err = run_demo_cli(
+        demo_cli, capsys, "--input", tmp_path / "in.png", "--output", tmp_path / "out"
+    )
     line = one_error_line(err)
     assert rc == 2 and f"cannot download MODEL.WEIGHTS {url}" in line
     assert f"cached as {cache / 'tiny' / 'model_final_0a1b2c.pth'}" in line
@@ -495,7 +522,9 @@ def test_webcam_in_a_window_stops_on_esc(demo_cli, monkeypatch):
     window = FakeWindow(esc_at=2)
     window.install(monkeypatch, demo_cli)
     monkeypatch.setattr(demo_cli.cv2, "VideoCapture", lambda index: webcam)
-    rc = run_demo(demo_cli, "--config-file", tiny_config_file("semantic"), "--webcam", "--random-weights")
+    rc = run_demo(
+        demo_cli, "--config-file", tiny_config_file("semantic"), "--webcam", "--random-weights"
+    )
     monkeypatch.undo()
     assert rc == 0
     assert window.shown == 2 and window.destroyed and webcam.released
@@ -533,7 +562,10 @@ def test_script_runs_from_the_command_line(tmp_path):
 
 def test_counts_in_messages_agree_with_their_number(demo_cli):
     assert demo_cli._count(1, "class") == "1 class" and demo_cli._count(3, "class") == "3 classes"
-    assert demo_cli._count(1, "instance") == "1 instance" and demo_cli._count(0, "instance") == "0 instances"
+    assert (
+        demo_cli._count(1, "instance") == "1 instance"
+        and demo_cli._count(0, "instance") == "0 instances"
+    )
     assert demo_cli._count(1, "panoptic segment") == "1 panoptic segment"
     semantic = {"sem_seg": torch.zeros(3, 4, 4)}  # every pixel: class 0
     assert demo_cli._describe("semantic", semantic, 0.5) == "1 class"

@@ -1,4 +1,5 @@
 """mask2former.engine.predictor: weights are loaded through the project's checkpointer, or refused."""
+
 import logging
 
 import detectron2.engine.defaults

@@ -1,6 +1,7 @@
 """The user-facing documents: relative links and pictures point at files of the repository,
 and the README keeps its quick start on top and shows the demo example and the export round
 trip."""
+
 import os
 import re
 import subprocess
@@ -11,9 +12,19 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCUMENTS = [
-    "README.md", "docs/demo.md", "docs/export.md", "docs/evaluation.md", "docs/analysis.md",
-    "docs/video.md", "docs/custom_data.md", "docs/inference.md", "docs/architecture.md",
-    "docs/weights.md", "docs/performance.md", "MODEL_ZOO.md", "ops/README.md",
+    "README.md",
+    "docs/demo.md",
+    "docs/export.md",
+    "docs/evaluation.md",
+    "docs/analysis.md",
+    "docs/video.md",
+    "docs/custom_data.md",
+    "docs/inference.md",
+    "docs/architecture.md",
+    "docs/weights.md",
+    "docs/performance.md",
+    "MODEL_ZOO.md",
+    "ops/README.md",
 ]
 # [text](target) and ![alt](target); the target up to a space (a title) or ")"
 LINK = re.compile(r"(!?)\[[^\]]*\]\(([^)\s]+)[^)]*\)")
@@ -82,7 +93,12 @@ def test_readme_model_zoo_snippet_runs_outside_the_checkout(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO)
     results = [
         subprocess.run(
-            [sys.executable, "-c", s], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", s],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         for s in snippets
     ]
@@ -90,7 +106,9 @@ def test_readme_model_zoo_snippet_runs_outside_the_checkout(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
     printed = results[0].stdout.splitlines()
     assert printed[0] == os.path.join(REPO, "configs", "ade20k", "swin_L.yaml")
-    assert printed[1].startswith("https://dl.fbaipublicfiles.com/maskformer/mask2former/ade20k/semantic/")
+    assert printed[1].startswith(
+        "https://dl.fbaipublicfiles.com/maskformer/mask2former/ade20k/semantic/"
+    )
 
 
 def test_readme_predictor_snippet(tmp_path, monkeypatch):
@@ -106,7 +124,9 @@ def test_readme_predictor_snippet(tmp_path, monkeypatch):
     (snippet,) = [b for b in _python_blocks(_readme()) if "MaskFormerPredictor" in b]
     tiny = load_cfg(tiny_config_file("panoptic"))
     weights = tmp_path / "weights.pth"
-    torch.save({"model": MaskFormerPredictor(tiny, random_weights=True).model.state_dict()}, weights)
+    torch.save(
+        {"model": MaskFormerPredictor(tiny, random_weights=True).model.state_dict()}, weights
+    )
     asked = []
 
     def tiny_trained_config(name, trained=False):
@@ -128,7 +148,9 @@ def test_readme_predictor_snippet(tmp_path, monkeypatch):
     assert len(namespace["many"]) == 2 and all("panoptic_seg" in o for o in namespace["many"])
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/demo.md", "docs/export.md", "docs/custom_data.md"])
+@pytest.mark.parametrize(
+    "document", ["README.md", "docs/demo.md", "docs/export.md", "docs/custom_data.md"]
+)
 def test_config_files_in_commands_exist(document):
     """Every `--config-file X` of a document's commands names a file of the checkout, a
     shipped config, or a file the document shows (a YAML block headed ``# X``)."""
@@ -137,7 +159,9 @@ def test_config_files_in_commands_exist(document):
     with open(os.path.join(REPO, document), encoding="utf-8") as f:
         text = f.read()
     names = set(re.findall(r"--config-file[ `]+([\w./-]+\.yaml)", text))
-    names -= set(re.findall(r"```yaml\n# ([\w./-]+\.yaml)", text))  # a user's file the document writes
+    names -= set(
+        re.findall(r"```yaml\n# ([\w./-]+\.yaml)", text)
+    )  # a user's file the document writes
     assert names or document != "README.md"
     for name in names:
         if not os.path.isfile(os.path.join(REPO, name)):  # a path of the checkout, or a name

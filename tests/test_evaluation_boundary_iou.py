@@ -2,6 +2,7 @@
 evaluator's option and tools/evaluate_coco_boundary_ap.py): hand-computed cases, a brute-force
 boundary, thin shapes whose boundary is the whole mask (Boundary AP == mask AP), and
 faster-coco-eval's independent implementation."""
+
 import contextlib
 import copy
 import io
@@ -65,7 +66,9 @@ def test_boundary_equals_brute_force(ratio, d):
     h, w = 13, 17  # diagonal 21.4
     assert dilation_pixels(h, w, ratio) == d
     for _ in range(20):
-        mask = cv2.dilate((rng.random((h, w)) < 0.15).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        mask = cv2.dilate(
+            (rng.random((h, w)) < 0.15).astype(np.uint8), np.ones((3, 3), np.uint8)
+        ).astype(bool)
         expected = np.zeros_like(mask)
         for y, x in zip(*np.nonzero(mask)):
             window = mask[max(0, y - d) : y + d + 1, max(0, x - d) : x + d + 1]
@@ -94,10 +97,20 @@ def _coco(images, annotations, categories=(1,)):
     """A COCO dict: ``images`` = [(h, w)], ``annotations`` = [(image index, mask, category,
     iscrowd)]."""
     return {
-        "images": [{"id": i + 1, "height": h, "width": w, "file_name": f"{i}.jpg"} for i, (h, w) in enumerate(images)],
+        "images": [
+            {"id": i + 1, "height": h, "width": w, "file_name": f"{i}.jpg"}
+            for i, (h, w) in enumerate(images)
+        ],
         "annotations": [
-            {"id": j + 1, "image_id": i + 1, "category_id": c, "segmentation": _rle(m),
-             "area": int(m.sum()), "bbox": list(mask_util.toBbox(_rle(m))), "iscrowd": crowd}
+            {
+                "id": j + 1,
+                "image_id": i + 1,
+                "category_id": c,
+                "segmentation": _rle(m),
+                "area": int(m.sum()),
+                "bbox": list(mask_util.toBbox(_rle(m))),
+                "iscrowd": crowd,
+            }
             for j, (i, m, c, crowd) in enumerate(annotations)
         ],
         "categories": [{"id": c, "name": str(c)} for c in categories],
@@ -106,7 +119,10 @@ def _coco(images, annotations, categories=(1,)):
 
 def _detections(items):
     """[(image index, mask, category, score)] -> COCO results."""
-    return [{"image_id": i + 1, "category_id": c, "segmentation": _rle(m), "score": s} for i, m, c, s in items]
+    return [
+        {"image_id": i + 1, "category_id": c, "segmentation": _rle(m), "score": s}
+        for i, m, c, s in items
+    ]
 
 
 def _stats(dataset, results, fn):
@@ -180,11 +196,20 @@ def test_thin_shapes_boundary_ap_equals_mask_ap():
             annotations.append((i, mask, category, 0))
             for _ in range(2):
                 moved = np.roll(mask, tuple(rng.integers(-1, 2, 2)), axis=(0, 1))
-                detections.append((i, moved, category if rng.random() < 0.8 else 3 - category, float(rng.random())))
+                detections.append(
+                    (
+                        i,
+                        moved,
+                        category if rng.random() < 0.8 else 3 - category,
+                        float(rng.random()),
+                    )
+                )
     dataset, results = _coco(images, annotations, (1, 2)), _detections(detections)
     mask_stats = _stats(dataset, results, cocoeval_fn(False))
     assert 0.05 < mask_stats[0] < 0.95  # a non-trivial AP
-    np.testing.assert_allclose(_stats(dataset, results, cocoeval_fn(False, 0.02)), mask_stats, atol=1e-12)
+    np.testing.assert_allclose(
+        _stats(dataset, results, cocoeval_fn(False, 0.02)), mask_stats, atol=1e-12
+    )
 
 
 def _generated_instances(rng, num_images=30):
@@ -194,13 +219,21 @@ def _generated_instances(rng, num_images=30):
         images.append((h, w))
         for _ in range(int(rng.integers(1, 7))):
             mask = np.zeros((h, w), np.uint8)
-            cv2.circle(mask, (int(rng.integers(0, w)), int(rng.integers(0, h))), int(rng.integers(3, 30)), 1, -1)
+            cv2.circle(
+                mask,
+                (int(rng.integers(0, w)), int(rng.integers(0, h))),
+                int(rng.integers(3, 30)),
+                1,
+                -1,
+            )
             category = int(rng.integers(1, 4))
             annotations.append((i, mask.astype(bool), category, int(rng.random() < 0.1)))
             for _ in range(2):
                 moved = np.roll(mask.astype(bool), tuple(rng.integers(-2, 3, 2)), axis=(0, 1))
                 wrong = rng.random() < 0.2
-                detections.append((i, moved, int(rng.integers(1, 4)) if wrong else category, float(rng.random())))
+                detections.append(
+                    (i, moved, int(rng.integers(1, 4)) if wrong else category, float(rng.random()))
+                )
     return _coco(images, annotations, (1, 2, 3)), _detections(detections)
 
 
@@ -208,7 +241,9 @@ def _generated_instances(rng, num_images=30):
 def test_same_boundary_ap_as_faster_coco_eval(ratio):
     """faster-coco-eval's C++ boundary ("boundary" iouType) is an independent implementation."""
     dataset, results = _generated_instances(np.random.default_rng(1))
-    ours = _stats(dataset, results, lambda gt, dt, iou_type: BoundaryCOCOeval(gt, dt, iou_type, ratio))
+    ours = _stats(
+        dataset, results, lambda gt, dt, iou_type: BoundaryCOCOeval(gt, dt, iou_type, ratio)
+    )
     theirs = _stats(dataset, results, cocoeval_fn(True, ratio))
     assert 0.05 < ours[0] < 0.95
     np.testing.assert_allclose(ours, theirs, atol=1e-12)
@@ -224,10 +259,14 @@ def _perfect_and_shifted_instances(coco, record, to_contiguous):
     masks += [np.roll(m, 2, axis=1) for m in masks]  # each instance again, shifted, lower score
     h, w = coco.imgs[record["image_id"]]["height"], coco.imgs[record["image_id"]]["width"]
     instances = Instances((h, w))
-    instances.pred_masks = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, h, w, dtype=torch.bool)
+    instances.pred_masks = (
+        torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, h, w, dtype=torch.bool)
+    )
     instances.pred_boxes = BitMasks(instances.pred_masks).get_bounding_boxes()
     instances.scores = torch.tensor([1.0] * len(anns) + [0.5] * len(anns))
-    instances.pred_classes = torch.tensor([to_contiguous[a["category_id"]] for a in anns] * 2, dtype=torch.int64)
+    instances.pred_classes = torch.tensor(
+        [to_contiguous[a["category_id"]] for a in anns] * 2, dtype=torch.int64
+    )
     return {"instances": instances}
 
 
@@ -239,10 +278,19 @@ def test_instance_evaluator_option(shapes_root, tmp_path, fast):
     records = DatasetCatalog.get(name)
 
     def run(**options):
-        evaluator = InstanceSegEvaluator(name, output_dir=str(tmp_path), use_fast_impl=fast, **options)
+        evaluator = InstanceSegEvaluator(
+            name, output_dir=str(tmp_path), use_fast_impl=fast, **options
+        )
         evaluator.reset()
         for record in records:
-            evaluator.process([record], [_perfect_and_shifted_instances(coco, record, meta.thing_dataset_id_to_contiguous_id)])
+            evaluator.process(
+                [record],
+                [
+                    _perfect_and_shifted_instances(
+                        coco, record, meta.thing_dataset_id_to_contiguous_id
+                    )
+                ],
+            )
         return evaluator.evaluate()
 
     plain = run()
@@ -264,9 +312,18 @@ def test_tool(tmp_path):
     gt.write_text(json.dumps(dataset))
     dt.write_text(json.dumps(results))
     run = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "evaluate_coco_boundary_ap.py"),
-         "--gt-json-file", str(gt), "--dt-json-file", str(dt)],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO), timeout=300,
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "evaluate_coco_boundary_ap.py"),
+            "--gt-json-file",
+            str(gt),
+            "--dt-json-file",
+            str(dt),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=REPO),
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     assert "Boundary AP (dilation ratio 0.02)" in run.stdout

@@ -1,5 +1,6 @@
 """Cityscapes evaluators (cityscapesscripts) chosen by build_evaluator and run on a miniature
 Cityscapes ground-truth tree with perfect and with deliberately wrong predictions."""
+
 import numpy as np
 import pytest
 import torch
@@ -47,15 +48,29 @@ def cityscapes_val(tmp_path_factory):
         stem = f"aachen_000000_{index:06d}"
         label_ids, instance_ids = _scene(index)
         Image.fromarray(label_ids).save(gt_dir / "aachen" / f"{stem}_gtFine_labelIds.png")
-        Image.fromarray(instance_ids.astype(np.uint16)).save(gt_dir / "aachen" / f"{stem}_gtFine_instanceIds.png")
-        inputs.append({"file_name": str(root / "leftImg8bit" / "val" / "aachen" / f"{stem}_leftImg8bit.png"),
-                       "label_ids": label_ids, "instance_ids": instance_ids})
+        Image.fromarray(instance_ids.astype(np.uint16)).save(
+            gt_dir / "aachen" / f"{stem}_gtFine_instanceIds.png"
+        )
+        inputs.append(
+            {
+                "file_name": str(
+                    root / "leftImg8bit" / "val" / "aachen" / f"{stem}_leftImg8bit.png"
+                ),
+                "label_ids": label_ids,
+                "instance_ids": instance_ids,
+            }
+        )
     names = []
-    for suffix, evaluator_type in (("sem_seg", "cityscapes_sem_seg"), ("instance", "cityscapes_instance"),
-                                   ("panoptic", "cityscapes_panoptic_seg")):
+    for suffix, evaluator_type in (
+        ("sem_seg", "cityscapes_sem_seg"),
+        ("instance", "cityscapes_instance"),
+        ("panoptic", "cityscapes_panoptic_seg"),
+    ):
         name = f"mini_cityscapes_{suffix}"
         DatasetCatalog.register(name, lambda: [])
-        MetadataCatalog.get(name).set(gt_dir=str(gt_dir), evaluator_type=evaluator_type, thing_classes=THING_CLASSES)
+        MetadataCatalog.get(name).set(
+            gt_dir=str(gt_dir), evaluator_type=evaluator_type, thing_classes=THING_CLASSES
+        )
         names.append(name)
     yield inputs
     for name in names:
@@ -78,18 +93,26 @@ def _semantic_output(train_ids):
 def _train_ids(label_ids):
     out = np.zeros_like(label_ids)
     for label_id in np.unique(label_ids):
-        out[label_ids == label_id] = next(label.trainId for label in name2label.values() if label.id == label_id)
+        out[label_ids == label_id] = next(
+            label.trainId for label in name2label.values() if label.id == label_id
+        )
     return out
 
 
 def test_cityscapes_semantic_perfect_and_all_road(cityscapes_val, tmp_path):
-    evaluator = build_evaluator(make_tiny_cfg_with_outputs(True, False), "mini_cityscapes_sem_seg", str(tmp_path))
+    evaluator = build_evaluator(
+        make_tiny_cfg_with_outputs(True, False), "mini_cityscapes_sem_seg", str(tmp_path)
+    )
     assert isinstance(evaluator, CityscapesSemSegEvaluator)
-    perfect = _run(evaluator, cityscapes_val, lambda x: _semantic_output(_train_ids(x["label_ids"])))
+    perfect = _run(
+        evaluator, cityscapes_val, lambda x: _semantic_output(_train_ids(x["label_ids"]))
+    )
     assert perfect["sem_seg"]["IoU"] == pytest.approx(100.0)
 
     road = name2label["road"]
-    all_road = _run(evaluator, cityscapes_val, lambda x: _semantic_output(np.full((H, W), road.trainId)))
+    all_road = _run(
+        evaluator, cityscapes_val, lambda x: _semantic_output(np.full((H, W), road.trainId))
+    )
     # IoU(road) = road pixels / all pixels; sky, car and person score 0; absent classes are left out
     labels = np.stack([x["label_ids"] for x in cityscapes_val])
     expected = 100 * np.mean(labels == road.id) / 4
@@ -112,7 +135,9 @@ def _instances_output(instance_ids, class_of=lambda name: THING_CLASSES.index(na
 
 
 def test_cityscapes_instance_perfect_and_wrong_class(cityscapes_val, tmp_path):
-    evaluator = build_evaluator(make_tiny_cfg_with_outputs(False, True), "mini_cityscapes_instance", str(tmp_path))
+    evaluator = build_evaluator(
+        make_tiny_cfg_with_outputs(False, True), "mini_cityscapes_instance", str(tmp_path)
+    )
     assert isinstance(evaluator, CityscapesInstanceEvaluator)
     perfect = _run(evaluator, cityscapes_val, lambda x: _instances_output(x["instance_ids"]))
     assert perfect["segm"]["AP"] == pytest.approx(100.0)
@@ -122,7 +147,9 @@ def test_cityscapes_instance_perfect_and_wrong_class(cityscapes_val, tmp_path):
     wrong = _run(
         evaluator,
         cityscapes_val,
-        lambda x: _instances_output(x["instance_ids"], lambda name: THING_CLASSES.index(swapped[name])),
+        lambda x: _instances_output(
+            x["instance_ids"], lambda name: THING_CLASSES.index(swapped[name])
+        ),
     )
     assert wrong["segm"]["AP"] == pytest.approx(0.0)
     # cityscapesscripts' per-match dump goes to the output folder, not the current directory
@@ -130,7 +157,9 @@ def test_cityscapes_instance_perfect_and_wrong_class(cityscapes_val, tmp_path):
 
 
 def test_cityscapes_panoptic_type_runs_the_cityscapes_evaluators(cityscapes_val, tmp_path):
-    evaluators = build_evaluator(make_tiny_cfg_with_outputs(True, True), "mini_cityscapes_panoptic", str(tmp_path))
+    evaluators = build_evaluator(
+        make_tiny_cfg_with_outputs(True, True), "mini_cityscapes_panoptic", str(tmp_path)
+    )
     assert isinstance(evaluators, DatasetEvaluators)
     kinds = sorted(evaluators._evaluators, key=lambda e: type(e).__name__)
     assert len(kinds) == 2
@@ -138,7 +167,10 @@ def test_cityscapes_panoptic_type_runs_the_cityscapes_evaluators(cityscapes_val,
     assert isinstance(kinds[1], CityscapesSemSegEvaluator)
 
     def perfect(x):
-        return {**_semantic_output(_train_ids(x["label_ids"])), **_instances_output(x["instance_ids"])}
+        return {
+            **_semantic_output(_train_ids(x["label_ids"])),
+            **_instances_output(x["instance_ids"]),
+        }
 
     results = _run(evaluators, cityscapes_val, perfect)
     assert results["sem_seg"]["IoU"] == pytest.approx(100.0)

@@ -1,6 +1,7 @@
 """faster-coco-eval in the COCO instance evaluation: the same numbers as pycocotools on
 generated predictions, through the evaluator and through its COCOeval; and
 tools/benchmark_coco_eval.py at a tiny size."""
+
 import contextlib
 import copy
 import io
@@ -40,17 +41,25 @@ def _predicted_instances(coco, record, to_contiguous, rng):
             if change == 0:
                 found = np.roll(mask, tuple(rng.integers(-5, 6, 2)), axis=(0, 1))
             else:
-                found = (cv2.dilate if change == 1 else cv2.erode)(mask, kernel, iterations=int(rng.integers(1, 4)))
+                found = (cv2.dilate if change == 1 else cv2.erode)(
+                    mask, kernel, iterations=int(rng.integers(1, 4))
+                )
             category = to_contiguous[ann["category_id"]]
             masks.append(found.astype(bool))
-            classes.append(category if rng.random() < 0.85 else int(rng.integers(len(to_contiguous))))
+            classes.append(
+                category if rng.random() < 0.85 else int(rng.integers(len(to_contiguous)))
+            )
     if rng.random() < 0.5:
         blob = np.zeros((h, w), np.uint8)
-        cv2.circle(blob, (int(rng.integers(w)), int(rng.integers(h))), int(rng.integers(5, 20)), 1, -1)
+        cv2.circle(
+            blob, (int(rng.integers(w)), int(rng.integers(h))), int(rng.integers(5, 20)), 1, -1
+        )
         masks.append(blob.astype(bool))
         classes.append(int(rng.integers(len(to_contiguous))))
     instances = Instances((h, w))
-    instances.pred_masks = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, h, w, dtype=torch.bool)
+    instances.pred_masks = (
+        torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, h, w, dtype=torch.bool)
+    )
     instances.pred_boxes = BitMasks(instances.pred_masks).get_bounding_boxes()
     instances.scores = torch.from_numpy(rng.random(len(masks))).float()
     instances.pred_classes = torch.tensor(classes, dtype=torch.int64)
@@ -64,7 +73,9 @@ def generated_predictions(shapes_root):
     coco = COCO(meta.json_file)
     rng = np.random.default_rng(0)
     records = DatasetCatalog.get(name)
-    outputs = [_predicted_instances(coco, r, meta.thing_dataset_id_to_contiguous_id, rng) for r in records]
+    outputs = [
+        _predicted_instances(coco, r, meta.thing_dataset_id_to_contiguous_id, rng) for r in records
+    ]
     return name, records, outputs
 
 
@@ -102,7 +113,9 @@ def test_cocoeval_precision_and_recall_arrays_equal(generated_predictions, tmp_p
         coco_gt.dataset = copy.deepcopy(evaluator._coco_api.dataset)
         with contextlib.redirect_stdout(io.StringIO()):
             coco_gt.createIndex()
-            evals[fast] = evaluate_predictions_on_coco(coco_gt, copy.deepcopy(results), iou_type, cocoeval_fn(fast))
+            evals[fast] = evaluate_predictions_on_coco(
+                coco_gt, copy.deepcopy(results), iou_type, cocoeval_fn(fast)
+            )
     for key in ("precision", "recall"):
         np.testing.assert_allclose(evals[True].eval[key], evals[False].eval[key], atol=1e-12)
     np.testing.assert_allclose(evals[True].stats, evals[False].stats, atol=1e-12)

@@ -1,6 +1,7 @@
 """Semantic evaluation reports ground-truth labels outside the classes (file and values, once
 per file) and counts them as ignored, where Detectron2's evaluator ignores a label equal to
 the number of classes silently and fails on larger ones; metrics of valid data are unchanged."""
+
 import logging
 
 import numpy as np
@@ -41,11 +42,18 @@ def dataset(tmp_path):
         for stem in names:
             label_path = tmp_path / f"{stem}.png"
             Image.fromarray(_label_maps()[stem]).save(label_path)
-            records.append({"file_name": str(tmp_path / f"{stem}.jpg"), "sem_seg_file_name": str(label_path),
-                            "height": 8, "width": 8})
+            records.append(
+                {
+                    "file_name": str(tmp_path / f"{stem}.jpg"),
+                    "sem_seg_file_name": str(label_path),
+                    "height": 8,
+                    "width": 8,
+                }
+            )
         DatasetCatalog.register(name, lambda: records)
         MetadataCatalog.get(name).set(
-            stuff_classes=[f"class{i}" for i in range(NUM_CLASSES)], ignore_label=IGNORE,
+            stuff_classes=[f"class{i}" for i in range(NUM_CLASSES)],
+            ignore_label=IGNORE,
             evaluator_type="sem_seg",
         )
         registered.append(name)
@@ -91,7 +99,9 @@ def test_labels_outside_the_classes_are_reported_once_per_file(dataset, tmp_path
         labels[(labels >= NUM_CLASSES) & (labels != IGNORE)] = IGNORE
         return labels
 
-    reference = SemSegEvaluator("labels_check_bad", output_dir=str(tmp_path / "ref"), sem_seg_loading_fn=cleaned)
+    reference = SemSegEvaluator(
+        "labels_check_bad", output_dir=str(tmp_path / "ref"), sem_seg_loading_fn=cleaned
+    )
     assert results == _evaluate(reference, records)
     assert results["mIoU"] == pytest.approx(100.0)
 
@@ -102,4 +112,6 @@ def test_valid_labels_give_detectron2s_metrics(dataset, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         got = _evaluate(ours, records)
     assert "label values" not in caplog.text
-    assert got == _evaluate(SemSegEvaluator("labels_check_valid", output_dir=str(tmp_path / "ref")), records)
+    assert got == _evaluate(
+        SemSegEvaluator("labels_check_valid", output_dir=str(tmp_path / "ref")), records
+    )

@@ -1,6 +1,7 @@
 """Datasets of evaluator type "lvis" get Detectron2's LVISEvaluator (the published trainer's
 branch; the project's subclass runs the lvis package with numpy >= 1.24), run here on a
 miniature LVIS-format file whose AP is computed by hand."""
+
 import json
 
 import numpy as np
@@ -50,7 +51,9 @@ def _lvis_json(path):
         {"id": c, "name": f"class{c}", "synset": f"class{c}.n.01", "frequency": f, "image_count": 1, "instance_count": 1}
         for c, f in FREQUENCY.items()
     ]  # fmt: skip
-    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Per-class Boundary IoU of the semantic evaluator: each class's boundary is that of its own
 mask (hand-computed cases), where Detectron2's evaluator erodes the whole class-id map as one
 mask; mIoU and the other figures stay Detectron2's."""
+
 import math
 
 import numpy as np
@@ -58,11 +59,16 @@ def one_image_dataset(tmp_path):
     def register(name, gt):
         path = tmp_path / f"{name}.png"
         Image.fromarray(gt.astype(np.uint8)).save(path)
-        record = {"file_name": str(tmp_path / f"{name}.jpg"), "sem_seg_file_name": str(path),
-                  "height": gt.shape[0], "width": gt.shape[1]}
+        record = {
+            "file_name": str(tmp_path / f"{name}.jpg"),
+            "sem_seg_file_name": str(path),
+            "height": gt.shape[0],
+            "width": gt.shape[1],
+        }
         DatasetCatalog.register(name, lambda: [record])
-        MetadataCatalog.get(name).set(stuff_classes=["a", "b", "c"], ignore_label=IGNORE,
-                                      evaluator_type="sem_seg")
+        MetadataCatalog.get(name).set(
+            stuff_classes=["a", "b", "c"], ignore_label=IGNORE, evaluator_type="sem_seg"
+        )
         names.append(name)
         return record
 
@@ -84,13 +90,19 @@ def test_evaluator_reports_each_classes_boundary_iou(one_image_dataset, tmp_path
     gt[7:, 7:] = 2  # class 2 in the ground truth only ...
     pred[0:3, 7:] = 2  # ... and predicted elsewhere: IoU 0, so Boundary IoU 0
     record = one_image_dataset("semantic_boundary_hand", gt)
-    ours = _evaluate(CheckedSemSegEvaluator("semantic_boundary_hand", output_dir=str(tmp_path)), record, pred)
+    ours = _evaluate(
+        CheckedSemSegEvaluator("semantic_boundary_hand", output_dir=str(tmp_path)), record, pred
+    )
     intersection, union = class_boundary_overlaps(pred, gt, 3, np.ones(gt.shape, bool))
     assert ours["BoundaryIoU-c"] == 0.0 and ours["IoU-c"] == 0.0
     assert ours["min(IoU, B-Iou)-c"] == 0.0
     for index, name in enumerate("ab"):
-        assert ours[f"BoundaryIoU-{name}"] == pytest.approx(100 * intersection[index] / union[index])
-        assert ours[f"min(IoU, B-Iou)-{name}"] == min(ours[f"IoU-{name}"], ours[f"BoundaryIoU-{name}"])
+        assert ours[f"BoundaryIoU-{name}"] == pytest.approx(
+            100 * intersection[index] / union[index]
+        )
+        assert ours[f"min(IoU, B-Iou)-{name}"] == min(
+            ours[f"IoU-{name}"], ours[f"BoundaryIoU-{name}"]
+        )
     # numpy scalars, as in the file Detectron2 writes; written by this test itself
     saved = torch.load(tmp_path / "sem_seg_evaluation.pth", weights_only=False)
     assert saved == ours

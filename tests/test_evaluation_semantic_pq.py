@@ -1,6 +1,7 @@
 """PQ of semantic predictions (mask2former.evaluation.semantic_pq and
 tools/evaluate_pq_for_semantic_segmentation.py): a case counted by hand, panopticapi's own
 evaluation on the same segments, and the tool on the file Detectron2's SemSegEvaluator writes."""
+
 import json
 import os
 import subprocess
@@ -116,7 +117,9 @@ def test_same_counts_as_panopticapi(shapes_root, tmp_path):
 
 
 def _one_hot_scores(labels: np.ndarray, num_classes: int) -> torch.Tensor:
-    return torch.nn.functional.one_hot(torch.from_numpy(labels), num_classes).permute(2, 0, 1).float()
+    return (
+        torch.nn.functional.one_hot(torch.from_numpy(labels), num_classes).permute(2, 0, 1).float()
+    )
 
 
 def test_tool_on_the_semantic_evaluators_predictions(shapes_root, tmp_path):
@@ -144,9 +147,20 @@ def test_tool_on_the_semantic_evaluators_predictions(shapes_root, tmp_path):
     output = tmp_path / "pq.json"
     env = dict(os.environ, DETECTRON2_DATASETS=str(shapes_root), PYTHONPATH=REPO)
     run = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "evaluate_pq_for_semantic_segmentation.py"),
-         "--dataset-name", name, "--json-file", str(json_file), "--output", str(output)],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "evaluate_pq_for_semantic_segmentation.py"),
+            "--dataset-name",
+            name,
+            "--json-file",
+            str(json_file),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     assert f"{expected['PQ']:5.1f}" in run.stdout and "mIoU" in run.stdout
@@ -168,7 +182,11 @@ def test_bad_prediction_files_are_named(shapes_root, tmp_path):
     }
     for label, (file_name, category_id, segmentation, message) in cases.items():
         path = tmp_path / f"{label}.json"
-        path.write_text(json.dumps([{"file_name": file_name, "category_id": category_id, "segmentation": segmentation}]))
+        path.write_text(
+            json.dumps(
+                [{"file_name": file_name, "category_id": category_id, "segmentation": segmentation}]
+            )
+        )
         with pytest.raises(PredictionFileError, match=message):
             evaluate_semantic_predictions(str(path), name)
     with pytest.raises(PredictionFileError, match="not valid JSON"):

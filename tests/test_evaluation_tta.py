@@ -1,4 +1,5 @@
 """Semantic-segmentation test-time augmentation: scales, flips and averaging."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -1,5 +1,6 @@
 """Evaluators chosen by build_evaluator, run on the generated shapes data with perfect and with
 deliberately wrong predictions whose metric values are computed here by hand."""
+
 import numpy as np
 import pytest
 import torch
@@ -56,7 +57,11 @@ def test_semantic_perfect_and_wrong(tmp_path):
     shifted = _run(
         evaluator,
         records,
-        lambda r: {"sem_seg": _scores_for(np.where(_semantic_gt(r) == 255, 255, (_semantic_gt(r) + 1) % k), k)},
+        lambda r: {
+            "sem_seg": _scores_for(
+                np.where(_semantic_gt(r) == 255, 255, (_semantic_gt(r) + 1) % k), k
+            )
+        },
     )
     for metric in ("mIoU", "fwIoU", "mACC", "pACC"):
         assert shifted["sem_seg"][metric] == pytest.approx(0.0), metric
@@ -79,7 +84,9 @@ def test_semantic_perfect_and_wrong(tmp_path):
 
 # ---- panoptic (several evaluators at once) ----
 def _panoptic_gt(record):
-    seg = torch.from_numpy(rgb2id(np.array(Image.open(record["pan_seg_file_name"]))).astype(np.int32))
+    seg = torch.from_numpy(
+        rgb2id(np.array(Image.open(record["pan_seg_file_name"]))).astype(np.int32)
+    )
     segments = [
         {"id": s["id"], "category_id": s["category_id"], "isthing": bool(s["isthing"])}
         for s in record["segments_info"]
@@ -97,9 +104,13 @@ def _without_things(record):
 
 def test_panoptic_evaluators_selected_by_task_flags(tmp_path):
     name = "shapes_panoptic_val"
-    only_pq = build_evaluator(make_tiny_cfg_with_outputs(semantic=False, panoptic=True), name, str(tmp_path))
+    only_pq = build_evaluator(
+        make_tiny_cfg_with_outputs(semantic=False, panoptic=True), name, str(tmp_path)
+    )
     assert isinstance(only_pq, COCOPanopticEvaluator)
-    all_three = build_evaluator(make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+    all_three = build_evaluator(
+        make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True), name, str(tmp_path)
+    )
     assert isinstance(all_three, DatasetEvaluators)
     assert [type(e) for e in all_three._evaluators] == [
         COCOPanopticEvaluator,
@@ -139,7 +150,9 @@ def test_panoptic_dataset_without_semantic_labels_is_evaluated_without_miou(
     release (SemSegEvaluator used to fail there with KeyError: 'sem_seg_file_name')."""
     name = panoptic_without_semantic_labels
     with caplog.at_level("INFO", logger="mask2former.evaluation.build"):
-        evaluator = build_evaluator(make_tiny_cfg_with_outputs(semantic=True, panoptic=True), name, str(tmp_path))
+        evaluator = build_evaluator(
+            make_tiny_cfg_with_outputs(semantic=True, panoptic=True), name, str(tmp_path)
+        )
     assert isinstance(evaluator, COCOPanopticEvaluator)
     assert f"Dataset {name!r} has no semantic labels" in caplog.text
     records = DatasetCatalog.get(name)
@@ -176,10 +189,14 @@ def _assert_perfect(results):
 def test_panoptic_perfect_and_without_things(tmp_path):
     name = "shapes_panoptic_val"
     records = DatasetCatalog.get(name)
-    evaluator = build_evaluator(make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+    evaluator = build_evaluator(
+        make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True), name, str(tmp_path)
+    )
     _assert_perfect(_perfect_panoptic_run(evaluator, name))
 
-    pq_only = build_evaluator(make_tiny_cfg_with_outputs(semantic=False, panoptic=True), name, str(tmp_path))
+    pq_only = build_evaluator(
+        make_tiny_cfg_with_outputs(semantic=False, panoptic=True), name, str(tmp_path)
+    )
     wrong = _run(pq_only, records, lambda r: {"panoptic_seg": _without_things(r)})["panoptic_seg"]
     # every thing category with a (non-crowd) ground-truth segment scores 0, every stuff one 100
     present = {
@@ -207,7 +224,9 @@ def _instances(coco, record, to_contiguous, keep_ids=None):
             masks.append(coco.annToMask(ann).astype(bool))
             classes.append(to_contiguous[ann["category_id"]])
     instances = Instances((h, w))
-    instances.pred_masks = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, h, w, dtype=torch.bool)
+    instances.pred_masks = (
+        torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, h, w, dtype=torch.bool)
+    )
     instances.pred_boxes = BitMasks(instances.pred_masks).get_bounding_boxes()
     instances.scores = torch.ones(len(masks))
     instances.pred_classes = torch.tensor(classes, dtype=torch.int64)
@@ -236,7 +255,9 @@ def test_instance_perfect_half_and_wrong_classes(tmp_path):
     records = DatasetCatalog.get(name)
     coco = COCO(meta.json_file)
     to_contiguous = meta.thing_dataset_id_to_contiguous_id
-    evaluator = build_evaluator(make_tiny_cfg_with_outputs(semantic=False, instance=True), name, str(tmp_path))
+    evaluator = build_evaluator(
+        make_tiny_cfg_with_outputs(semantic=False, instance=True), name, str(tmp_path)
+    )
     assert isinstance(evaluator, COCOEvaluator)
 
     perfect = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous))
@@ -267,7 +288,9 @@ def subset_thing_dataset():
         json_file=source.json_file,
         evaluator_type="ade20k_panoptic_seg",
         thing_classes=source.thing_classes,
-        thing_dataset_id_to_contiguous_id={k: v + 3 for k, v in source.thing_dataset_id_to_contiguous_id.items()},
+        thing_dataset_id_to_contiguous_id={
+            k: v + 3 for k, v in source.thing_dataset_id_to_contiguous_id.items()
+        },
     )
     yield name
     DatasetCatalog.remove(name)
@@ -279,14 +302,20 @@ def test_instance_evaluator_for_non_contiguous_thing_ids(tmp_path, subset_thing_
     meta = MetadataCatalog.get(name)
     records = DatasetCatalog.get(name)
     coco = COCO(meta.json_file)
-    evaluator = build_evaluator(make_tiny_cfg_with_outputs(semantic=False, instance=True), name, str(tmp_path))
+    evaluator = build_evaluator(
+        make_tiny_cfg_with_outputs(semantic=False, instance=True), name, str(tmp_path)
+    )
     assert isinstance(evaluator, InstanceSegEvaluator)
     to_contiguous = meta.thing_dataset_id_to_contiguous_id
     results = _run(evaluator, records, lambda r: _instances(coco, r, to_contiguous))
     assert results["segm"]["AP"] == pytest.approx(100.0)
 
     with pytest.raises(AssertionError):  # what this evaluator exists for
-        _run(COCOEvaluator(name, output_dir=str(tmp_path)), records, lambda r: _instances(coco, r, to_contiguous))
+        _run(
+            COCOEvaluator(name, output_dir=str(tmp_path)),
+            records,
+            lambda r: _instances(coco, r, to_contiguous),
+        )
 
     stuff_prediction = {k: 0 for k in to_contiguous}  # class 0 is a stuff class here
     with pytest.raises(ValueError, match="not a thing class"):
@@ -301,7 +330,11 @@ def test_ade20k_panoptic_type_scores_all_three_tasks(tmp_path):
     metadata = {k: v for k, v in source.items() if k not in ("name", "evaluator_type")}
     MetadataCatalog.get(name).set(evaluator_type="ade20k_panoptic_seg", **metadata)
     try:
-        evaluators = build_evaluator(make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True), name, str(tmp_path))
+        evaluators = build_evaluator(
+            make_tiny_cfg_with_outputs(semantic=True, instance=True, panoptic=True),
+            name,
+            str(tmp_path),
+        )
         assert [type(e) for e in evaluators._evaluators] == [
             COCOPanopticEvaluator,
             InstanceSegEvaluator,

@@ -4,6 +4,7 @@ end-to-end results against the predictor's.
 
 One dynamic export (and its ONNX conversion) is shared by the module: tracing with symbolic
 sizes is the slow part (~1 min of CPU for both)."""
+
 import dataclasses
 import os
 
@@ -174,14 +175,21 @@ def test_ms_deform_attn_onnx_matches_reference(tmp_path):
         args,
         path,
         dynamo=True,
-        custom_translation_table={torch.ops.mask2former.ms_deform_attn.default: ms_deform_attn_onnx},
+        custom_translation_table={
+            torch.ops.mask2former.ms_deform_attn.default: ms_deform_attn_onnx
+        },
         verbose=False,
     )
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     # constant inputs (the level layout) may be folded into the graph
-    feeds = {n: a.numpy() for n, a in zip(("value", "spatial_shapes", "level_start_index",
-                                           "locations", "weights"), args) if n in names}
+    feeds = {
+        n: a.numpy()
+        for n, a in zip(
+            ("value", "spatial_shapes", "level_start_index", "locations", "weights"), args
+        )
+        if n in names
+    }
     out = session.run(None, feeds)[0]
     np.testing.assert_allclose(out, ms_deform_attn_reference(*args).numpy(), rtol=1e-5, atol=1e-5)
 
@@ -194,8 +202,19 @@ def test_export_model_cli(tmp_path, capsys):
     main = _export_model_tool().main
     config = os.path.join(os.path.dirname(__file__), "configs", "tiny_base.yaml")
     output = str(tmp_path / "tiny.pt2")
-    argv = ["--config-file", config, "--random-weights", "--format", "exported-program",
-            "--output", output, "--size", "64", "64", "--verify"]
+    argv = [
+        "--config-file",
+        config,
+        "--random-weights",
+        "--format",
+        "exported-program",
+        "--output",
+        output,
+        "--size",
+        "64",
+        "64",
+        "--verify",
+    ]
     assert main(argv) == 0
     assert ExportedPredictor(output).spec.fixed_input_size == (64, 64)
     line = capsys.readouterr().out.strip().splitlines()[-1]
@@ -211,7 +230,17 @@ def test_export_model_mistakes_name_its_own_flags(tmp_path, capsys):
     MODEL.WEIGHTS); a config by its shipped name; overrides after the options."""
     cli = _export_model_tool().cli
     config = os.path.join(os.path.dirname(__file__), "configs", "tiny_base.yaml")
-    common = ["--config-file", config, "--format", "onnx", "--output", str(tmp_path / "m.onnx"), "--size", "64", "64"]
+    common = [
+        "--config-file",
+        config,
+        "--format",
+        "onnx",
+        "--output",
+        str(tmp_path / "m.onnx"),
+        "--size",
+        "64",
+        "64",
+    ]
     assert cli(common + ["--weights", str(tmp_path / "none.pth")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"MODEL.WEIGHTS file not found: {tmp_path / 'none.pth'}" in err

@@ -2,6 +2,7 @@
 outputs of the PyTorch model, they give the predictor's (and so demo/demo.py's) results, for a
 semantic-only model (masks resized after semantic inference) and a model computing all three
 tasks (masks resized before). Any runtime that runs the exported network gives those outputs."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,6 +1,7 @@
 """The fast CPU path without opting in: a model built with Detectron2's plain ``build_model`` for
 the CPU runs its convolutions in channels-last layout, with the outputs of the contiguous
 layout; importing the package keeps freed heap memory for the next pass."""
+
 import os
 import subprocess
 import sys
@@ -28,8 +29,10 @@ def _backbone_features(model, inputs):
 
 @pytest.mark.parametrize("architecture", ["mask2former", "maskformer"])
 def test_plain_build_model_runs_channels_last_on_cpu(architecture):
-    cfg = make_tiny_cfg() if architecture == "mask2former" else make_tiny_cfg(
-        "StandardTransformerDecoder", "BasePixelDecoder"
+    cfg = (
+        make_tiny_cfg()
+        if architecture == "mask2former"
+        else make_tiny_cfg("StandardTransformerDecoder", "BasePixelDecoder")
     )
     cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = True
     cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = True
@@ -40,7 +43,11 @@ def test_plain_build_model_runs_channels_last_on_cpu(architecture):
     # a padded batch (50 -> 64) with a resized output, as the evaluation loop gives it
     inputs = [
         {"image": torch.randint(0, 256, (3, 64, 64), generator=g).float()},
-        {"image": torch.randint(0, 256, (3, 50, 60), generator=g).float(), "height": 80, "width": 96},
+        {
+            "image": torch.randint(0, 256, (3, 50, 60), generator=g).float(),
+            "height": 80,
+            "width": 96,
+        },
     ]
     results, features = _backbone_features(model, inputs)
     for name, feature in features.items():

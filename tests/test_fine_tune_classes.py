@@ -3,6 +3,7 @@ model for a 5-class dataset): everything loads except the class head, which keep
 initialization, and one log line says which tensors were not loaded and why (their shape).
 Tested with two models that differ only in their number of classes, in the .pth and .pkl
 formats of the published checkpoints; training starts from them, evaluation refuses them."""
+
 import logging
 import os
 import pickle
@@ -64,7 +65,11 @@ def test_all_but_the_class_head_loads_with_one_log_line(eight_class_weights, fil
     path = eight_class_weights[file_format]
     # besides "Loading from ..." (and, for .pkl, "Reading a file from '<author>'"): one line,
     # no warning per tensor
-    lines = [(lv, m) for lv, m in records.messages if not m.startswith(("[Checkpointer] Loading from", "Reading a file"))]
+    lines = [
+        (lv, m)
+        for lv, m in records.messages
+        if not m.startswith(("[Checkpointer] Loading from", "Reading a file"))
+    ]
     assert len(lines) == 1, records.messages
     ((level, line),) = lines
     total = len(checkpointer.last_report.loaded) + 3
@@ -96,13 +101,34 @@ def test_training_starts_from_such_weights(eight_class_weights, tmp_path):
     from mask2former.commands import train_net
 
     out = tmp_path / "out"
-    assert train_net.cli([
-        "--config-file", base, "--dataset", os.path.join(data, "custom_semantic.yaml"),
-        "MODEL.WEIGHTS", eight_class_weights["pkl"], "SOLVER.MAX_ITER", "1", "SOLVER.IMS_PER_BATCH", "2",
-        "DATALOADER.NUM_WORKERS", "0", "DATASETS.TEST", "()", "OUTPUT_DIR", str(out),
-    ]) == 0
+    assert (
+        train_net.cli(
+            [
+                "--config-file",
+                base,
+                "--dataset",
+                os.path.join(data, "custom_semantic.yaml"),
+                "MODEL.WEIGHTS",
+                eight_class_weights["pkl"],
+                "SOLVER.MAX_ITER",
+                "1",
+                "SOLVER.IMS_PER_BATCH",
+                "2",
+                "DATALOADER.NUM_WORKERS",
+                "0",
+                "DATASETS.TEST",
+                "()",
+                "OUTPUT_DIR",
+                str(out),
+            ]
+        )
+        == 0
+    )
     log = open(out / "log.txt").read()
-    assert log.count("Fine-tuning from") == 1 and "(the checkpoint's model has 8 classes, this one 7)" in log
+    assert (
+        log.count("Fine-tuning from") == 1
+        and "(the checkpoint's model has 8 classes, this one 7)" in log
+    )
     assert "Skip loading parameter" not in log
     trained = torch.load(out / "model_final.pth", weights_only=True)["model"]
     assert trained["sem_seg_head.predictor.class_embed.weight"].shape == (8, 32)

@@ -3,6 +3,7 @@ attribute or function wrapped in mask2former/_private_api.py still exists and st
 effect relied on, each protected hook the package overrides still exists, and each framework
 body the package re-implements is still the version it was reviewed against. A failure here
 after upgrading PyTorch, Detectron2, fvcore or pycocotools names what to review."""
+
 import contextlib
 import hashlib
 import inspect
@@ -118,10 +119,17 @@ def _ground_truth():
     annotations = []
     for i, (image, category, top, left) in enumerate(boxes, start=1):
         rle = _square(top, left)
-        annotations.append({
-            "id": i, "image_id": image, "category_id": category, "segmentation": rle,
-            "area": float(mask_util.area(rle)), "bbox": mask_util.toBbox(rle).tolist(), "iscrowd": 0,
-        })
+        annotations.append(
+            {
+                "id": i,
+                "image_id": image,
+                "category_id": category,
+                "segmentation": rle,
+                "area": float(mask_util.area(rle)),
+                "bbox": mask_util.toBbox(rle).tolist(),
+                "iscrowd": 0,
+            }
+        )
     return _coco(annotations)
 
 
@@ -133,8 +141,14 @@ def _detections():
             top, left = rng.integers(0, 7, 2)
             rle = _square(int(top), int(left))
             rle["counts"] = rle["counts"].decode()
-            results.append({"image_id": image, "category_id": int(rng.integers(1, 3)),
-                            "segmentation": rle, "score": float(rng.random())})
+            results.append(
+                {
+                    "image_id": image,
+                    "category_id": int(rng.integers(1, 3)),
+                    "segmentation": rle,
+                    "score": float(rng.random()),
+                }
+            )
     return results
 
 
@@ -165,8 +179,15 @@ def test_evaluate_predictions_on_coco_runs_the_given_cocoeval():
     perfect = []
     for ann in coco_gt.dataset["annotations"]:
         segmentation = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].decode())
-        perfect.append({"image_id": ann["image_id"], "category_id": ann["category_id"],
-                        "segmentation": segmentation, "score": 1.0, "bbox": [0, 0, 10, 10]})
+        perfect.append(
+            {
+                "image_id": ann["image_id"],
+                "category_id": ann["category_id"],
+                "segmentation": segmentation,
+                "score": 1.0,
+                "bbox": [0, 0, 10, 10],
+            }
+        )
     used = []
 
     def recording_cocoeval(gt, dt, iou_type):
@@ -175,7 +196,12 @@ def test_evaluate_predictions_on_coco_runs_the_given_cocoeval():
 
     with contextlib.redirect_stdout(io.StringIO()):
         evaluated = evaluate_predictions_on_coco(
-            coco_gt, perfect, "segm", recording_cocoeval, img_ids=[1, 2], max_dets_per_image=[1, 10, 100]
+            coco_gt,
+            perfect,
+            "segm",
+            recording_cocoeval,
+            img_ids=[1, 2],
+            max_dets_per_image=[1, 10, 100],
         )
     assert used == ["segm"]
     assert evaluated.stats[0] == pytest.approx(1.0)  # AP of perfect masks, whatever their boxes
@@ -209,8 +235,14 @@ def test_sem_seg_evaluator_skips_its_boundary_iou_when_told(tmp_path, skip):
 # ---- protected hooks the package overrides ----
 
 OVERRIDDEN_HOOKS = {
-    MaskFormerCheckpointer: ["load", "resume_or_load", "_load_file", "_torch_load", "_load_model",
-                             "_log_incompatible_keys"],
+    MaskFormerCheckpointer: [
+        "load",
+        "resume_or_load",
+        "_load_file",
+        "_torch_load",
+        "_load_model",
+        "_log_incompatible_keys",
+    ],
     AtomicCheckpointer: ["save"],
     InstanceSegEvaluator: ["_eval_predictions"],
 }
@@ -218,7 +250,9 @@ OVERRIDDEN_HOOKS = {
 
 @pytest.mark.parametrize("cls", list(OVERRIDDEN_HOOKS), ids=lambda cls: cls.__name__)
 def test_overridden_hooks_still_exist_in_the_framework(cls):
-    framework_bases = [base for base in cls.__mro__ if not base.__module__.startswith("mask2former")]
+    framework_bases = [
+        base for base in cls.__mro__ if not base.__module__.startswith("mask2former")
+    ]
     for name in OVERRIDDEN_HOOKS[cls]:
         assert name in vars(cls), f"{cls.__name__} no longer overrides {name}: update this list"
         assert any(name in vars(base) for base in framework_bases), (
@@ -241,7 +275,9 @@ def test_atomic_checkpointer_writes_every_file_through_its_path_manager(tmp_path
     monkeypatch.setattr(os, "replace", recording_replace)
     AtomicCheckpointer(nn.Linear(2, 2), str(tmp_path)).save("model_0000009")
     assert [target for _, target in renamed] == ["model_0000009.pth", "last_checkpoint"]
-    assert all(source.startswith(f".{target}.") and source.endswith(".tmp") for source, target in renamed)
+    assert all(
+        source.startswith(f".{target}.") and source.endswith(".tmp") for source, target in renamed
+    )
 
 
 # ---- framework bodies the package re-implements ----

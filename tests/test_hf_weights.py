@@ -2,6 +2,7 @@
 checked against transformers itself: random transformers models are converted and both run on
 the same image; real-size configs are mapped both ways and their weight names checked against
 transformers' models built on the meta device; the way back reproduces every tensor."""
+
 import glob
 import json
 import os
@@ -52,7 +53,10 @@ compare_tool = load_script("tools/compare_transformers.py")
 convert_tool = load_script("tools/convert_checkpoint.py")
 
 MODEL_CLASSES = {
-    "mask2former": (transformers.Mask2FormerConfig, transformers.Mask2FormerForUniversalSegmentation),
+    "mask2former": (
+        transformers.Mask2FormerConfig,
+        transformers.Mask2FormerForUniversalSegmentation,
+    ),
     "maskformer": (transformers.MaskFormerConfig, transformers.MaskFormerForInstanceSegmentation),
 }
 
@@ -107,7 +111,10 @@ def test_designed_predictions_exercise_the_panoptic_rules(tmp_path):
     (the documented difference) and both drop the hidden query and fuse the stuff class."""
     saved_model("mask2former-resnet50", tmp_path / "hf")
     imported = import_checkpoint(
-        str(tmp_path / "hf"), str(tmp_path / "ours"), tasks=["panoptic"], thing_classes=["car", "person"]
+        str(tmp_path / "hf"),
+        str(tmp_path / "ours"),
+        tasks=["panoptic"],
+        thing_classes=["car", "person"],
     )
     cfg = new_cfg(imported.config_file, ["MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD", "0.5"])
     cfg.MODEL.DEVICE = "cpu"
@@ -116,7 +123,9 @@ def test_designed_predictions_exercise_the_panoptic_rules(tmp_path):
     ours, segments = model.inference_single(
         designed.class_queries_logits[0], designed.masks_queries_logits[0], (96, 96), 96, 96
     )["panoptic_seg"]
-    theirs, labels = compare_tool.panoptic_of(compare_tool.image_processor("mask2former"), designed, (96, 96))
+    theirs, labels = compare_tool.panoptic_of(
+        compare_tool.image_processor("mask2former"), designed, (96, 96)
+    )
     names = [compare_tool.CLASS_NAMES[s["category_id"]] for s in segments]
     assert sorted(names) == ["car", "car", "person", "road", "sky"]  # no "tree": hidden
     assert ((ours == 0) & (theirs != 0)).any()  # uncovered pixels: transformers assigns them
@@ -130,7 +139,9 @@ def test_files_with_transformers_5_module_names_convert_alike(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     shutil.copy(tmp_path / "saved" / "config.json", raw)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(raw / "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(raw / "model.safetensors")
+    )
     assert set(model.state_dict()) != set(load_file(str(tmp_path / "saved" / "model.safetensors")))
     a = import_checkpoint(str(tmp_path / "saved"), str(tmp_path / "a"))
     b = import_checkpoint(str(raw), str(tmp_path / "b"))
@@ -198,7 +209,10 @@ def test_model_trained_here_exports_and_runs_in_transformers(tmp_path):
     torch.testing.assert_close(ours["pred_masks"], theirs.masks_queries_logits, atol=1e-4, rtol=0)
     processor = transformers.AutoImageProcessor.from_pretrained(str(tmp_path / "back"))
     assert type(processor).__name__.startswith("Mask2FormerImageProcessor")
-    assert list(processor.image_mean) == [0.485, 0.456, 0.406] and processor.size["shortest_edge"] == 800
+    assert (
+        list(processor.image_mean) == [0.485, 0.456, 0.406]
+        and processor.size["shortest_edge"] == 800
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,16 +234,24 @@ def _copy_folder(src, dst, edit_tensors=None, edit_config=None):
 
 def test_unused_and_missing_tensors_are_named(tmp_path):
     saved_model("mask2former-swin-window7-224", tmp_path / "hf")
-    extra = _copy_folder(tmp_path / "hf", tmp_path / "extra", lambda t: t.update(stray=torch.ones(2)))
-    with pytest.raises(ConversionError, match="1 tensors have no counterpart in the other model: stray"):
+    extra = _copy_folder(
+        tmp_path / "hf", tmp_path / "extra", lambda t: t.update(stray=torch.ones(2))
+    )
+    with pytest.raises(
+        ConversionError, match="1 tensors have no counterpart in the other model: stray"
+    ):
         import_checkpoint(str(extra), str(tmp_path / "out"))
     name = "model.transformer_module.decoder.layers.1.fc2.bias"
     missing = _copy_folder(tmp_path / "hf", tmp_path / "missing", lambda t: t.pop(name))
-    with pytest.raises(ConversionError, match=f"1 tensors that the config implies are missing: {name}"):
+    with pytest.raises(
+        ConversionError, match=f"1 tensors that the config implies are missing: {name}"
+    ):
         import_checkpoint(str(missing), str(tmp_path / "out"))
     index = "model.pixel_level_module.encoder.encoder.layers.0.blocks.1.attention.self.relative_position_index"
     wrong = _copy_folder(
-        tmp_path / "hf", tmp_path / "wrong", lambda t: t.update({index: torch.zeros(49, 49, dtype=torch.int64)})
+        tmp_path / "hf",
+        tmp_path / "wrong",
+        lambda t: t.update({index: torch.zeros(49, 49, dtype=torch.int64)}),
     )
     with pytest.raises(ConversionError, match="differs from the value its config implies"):
         import_checkpoint(str(wrong), str(tmp_path / "out"))
@@ -241,7 +263,9 @@ def test_way_back_names_tensors_the_plan_does_not_cover(tmp_path):
     cfg = new_cfg(imported.config_file)
     state = read_checkpoint(imported.weights_file)["model"]
     state["sem_seg_head.extra.weight"] = torch.ones(1)
-    with pytest.raises(ConversionError, match="no counterpart in the other model: sem_seg_head.extra.weight"):
+    with pytest.raises(
+        ConversionError, match="no counterpart in the other model: sem_seg_head.extra.weight"
+    ):
         tensor_plan(cfg).to_theirs(state, {}, "weights")
     del state["sem_seg_head.extra.weight"], state["criterion.empty_weight"]
     with pytest.raises(ConversionError, match="missing: criterion.empty_weight"):
@@ -251,11 +275,26 @@ def test_way_back_names_tensors_the_plan_does_not_cover(tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c["backbone_config"].update(use_absolute_embeddings=True), "use_absolute_embeddings = True is not supported"),
-        (lambda c: c.update(encoder_feedforward_dim=512), "encoder_feedforward_dim = 512 is not supported"),
-        (lambda c: c["backbone_config"].update(model_type="convnext"), "model_type = 'convnext' is not supported"),
-        (lambda c: c["backbone_config"].update(model_type="maskformer-swin"), "is MaskFormer's Swin"),
-        (lambda c: c.update(architectures=["Mask2FormerModel"]), "the model with the segmentation heads"),
+        (
+            lambda c: c["backbone_config"].update(use_absolute_embeddings=True),
+            "use_absolute_embeddings = True is not supported",
+        ),
+        (
+            lambda c: c.update(encoder_feedforward_dim=512),
+            "encoder_feedforward_dim = 512 is not supported",
+        ),
+        (
+            lambda c: c["backbone_config"].update(model_type="convnext"),
+            "model_type = 'convnext' is not supported",
+        ),
+        (
+            lambda c: c["backbone_config"].update(model_type="maskformer-swin"),
+            "is MaskFormer's Swin",
+        ),
+        (
+            lambda c: c.update(architectures=["Mask2FormerModel"]),
+            "the model with the segmentation heads",
+        ),
         (lambda c: c["backbone_config"].update(out_features=["stage4"]), "expected every stage"),
     ],
 )
@@ -263,7 +302,9 @@ def test_unsupported_configs_fail_in_one_line(edit, message, tmp_path, capsys):
     saved_model("mask2former-swin-window7-224", tmp_path / "hf")
     folder = _copy_folder(tmp_path / "hf", tmp_path / "edited", edit_config=edit)
     capsys.readouterr()
-    status = run_cli(convert_tool.main, [str(folder), str(tmp_path / "out")], prog="convert_checkpoint.py")
+    status = run_cli(
+        convert_tool.main, [str(folder), str(tmp_path / "out")], prog="convert_checkpoint.py"
+    )
     err = capsys.readouterr().err
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert err.startswith("convert_checkpoint.py: error: ") and "config.json" in err
@@ -273,8 +314,14 @@ def test_unsupported_configs_fail_in_one_line(edit, message, tmp_path, capsys):
     "config, message",
     [
         ("configs/maskformer/ade20k-150/maskformer_R101c_bs16_160k.yaml", "DeepLab stem"),
-        ("configs/maskformer/ade20k-150/per_pixel_baseline_R50_bs16_160k.yaml", "MODEL.META_ARCHITECTURE"),
-        ("configs/maskformer/coco-panoptic/maskformer_panoptic_R50_bs64_554k.yaml", "plain FPN pixel decoder"),
+        (
+            "configs/maskformer/ade20k-150/per_pixel_baseline_R50_bs16_160k.yaml",
+            "MODEL.META_ARCHITECTURE",
+        ),
+        (
+            "configs/maskformer/coco-panoptic/maskformer_panoptic_R50_bs64_554k.yaml",
+            "plain FPN pixel decoder",
+        ),
     ],
 )
 def test_configs_transformers_cannot_represent_are_refused(config, message):
@@ -286,6 +333,7 @@ def test_configs_transformers_cannot_represent_are_refused(config, message):
 
 # ---------------------------------------------------------------------------------------------
 # real sizes: the published configs and transformers' own models (meta device, no memory)
+
 
 def _flat(node, prefix=""):
     out = {}
@@ -348,7 +396,9 @@ def test_published_configs_map_both_ways_with_every_weight(config):
         ours = META_ARCH_REGISTRY.get("MaskFormer")(cfg.clone()).state_dict()
     assert set(ours) == set(plan.ours_names())
     # transformers' model of the written config: exactly the tensors the plan writes
-    theirs = {k: v.shape for k, v in file_names(_transformers_meta_model(hf_config).state_dict()).items()}
+    theirs = {
+        k: v.shape for k, v in file_names(_transformers_meta_model(hf_config).state_dict()).items()
+    }
     written = set()
     for rule in plan.rules:
         if isinstance(rule, Copy):
@@ -369,7 +419,9 @@ def test_published_configs_map_both_ways_with_every_weight(config):
     back = new_cfg()
     cfg_from_transformers(json.loads(json.dumps(hf_config)), back, "config.json")
     architecture = hf_config["model_type"]
-    input_to_cfg(image_processor_config(cfg, architecture), back, "preprocessor_config.json", architecture)
+    input_to_cfg(
+        image_processor_config(cfg, architecture), back, "preprocessor_config.json", architecture
+    )
     expected, got = _flat(cfg.MODEL), _flat(back.MODEL)
     unused = ("RESNETS.",) if cfg.MODEL.BACKBONE.NAME == "D2SwinTransformer" else ("SWIN.",)
     if cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME == "BasePixelDecoder":
@@ -381,7 +433,9 @@ def test_published_configs_map_both_ways_with_every_weight(config):
         and not f"MODEL.{k}".startswith(NOT_CARRIED)
         and not k.startswith(unused)
     }
-    in_proj = cfg.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ and "MASK_FORMER.ENFORCE_INPUT_PROJ" in differing
+    in_proj = (
+        cfg.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ and "MASK_FORMER.ENFORCE_INPUT_PROJ" in differing
+    )
     if in_proj and cfg.MODEL.BACKBONE.NAME == "D2SwinTransformer":
         differing.pop("MASK_FORMER.ENFORCE_INPUT_PROJ")  # the widths differ: a projection anyway
     assert not differing, differing
@@ -396,8 +450,14 @@ SWIN_SIZES = {  # the Swin release: embed_dim, depths, heads
 PUBLISHED_SWIN = {  # (size, window): a published config with that backbone
     ("tiny", 7): "configs/ade20k/semantic-segmentation/swin/maskformer2_swin_tiny_bs16_160k.yaml",
     ("small", 7): "configs/ade20k/semantic-segmentation/swin/maskformer2_swin_small_bs16_160k.yaml",
-    ("base", 12): "configs/ade20k/semantic-segmentation/swin/maskformer2_swin_base_384_bs16_160k_res640.yaml",
-    ("large", 12): "configs/maskformer/ade20k-150/swin/maskformer_swin_large_IN21k_384_bs16_160k_res640.yaml",
+    (
+        "base",
+        12,
+    ): "configs/ade20k/semantic-segmentation/swin/maskformer2_swin_base_384_bs16_160k_res640.yaml",
+    (
+        "large",
+        12,
+    ): "configs/maskformer/ade20k-150/swin/maskformer_swin_large_IN21k_384_bs16_160k_res640.yaml",
 }
 
 
@@ -409,7 +469,11 @@ def test_swin_sizes_and_windows_map_as_the_swin_release(architecture, size, wind
     settings, as its conversions of the published checkpoints write them, give MODEL.SWIN of
     the published configs, and map back to themselves."""
     embed_dim, depths, heads = SWIN_SIZES[size]
-    backbone_class = transformers.SwinConfig if architecture == "mask2former" else transformers.MaskFormerSwinConfig
+    backbone_class = (
+        transformers.SwinConfig
+        if architecture == "mask2former"
+        else transformers.MaskFormerSwinConfig
+    )
     backbone = backbone_class(
         embed_dim=embed_dim,
         depths=depths,
@@ -441,7 +505,14 @@ def test_swin_sizes_and_windows_map_as_the_swin_release(architecture, size, wind
 # class names, the demo, the command line, evaluation and fine-tuning
 
 
-SMALL_TEST_INPUT = ["MODEL.DEVICE", "cpu", "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "128"]
+SMALL_TEST_INPUT = [
+    "MODEL.DEVICE",
+    "cpu",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MAX_SIZE_TEST",
+    "128",
+]
 
 
 def test_class_names_reach_the_demo_and_thing_classes_the_model(tmp_path):
@@ -449,7 +520,17 @@ def test_class_names_reach_the_demo_and_thing_classes_the_model(tmp_path):
     out = tmp_path / "converted"
     status = run_cli(
         convert_tool.main,
-        [str(tmp_path / "hf"), str(out), "--task", "semantic", "--task", "panoptic", "--thing-classes", "car", "3"],
+        [
+            str(tmp_path / "hf"),
+            str(out),
+            "--task",
+            "semantic",
+            "--task",
+            "panoptic",
+            "--thing-classes",
+            "car",
+            "3",
+        ],
     )
     assert status == 0
     categories = json.loads((out / "categories.json").read_text())
@@ -476,13 +557,24 @@ def test_class_names_reach_the_demo_and_thing_classes_the_model(tmp_path):
     assert demo.VisualizationDemo(cfg).metadata.stuff_classes == compare_tool.CLASS_NAMES
     image = tmp_path / "image.png"
     cv2.imwrite(str(image), compare_tool.random_image(96).permute(1, 2, 0).numpy())
-    argv = ["--config-file", str(out / "config.yaml"), "--input", str(image), "--output", str(tmp_path / "drawn")]
+    argv = [
+        "--config-file",
+        str(out / "config.yaml"),
+        "--input",
+        str(image),
+        "--output",
+        str(tmp_path / "drawn"),
+    ]
     assert demo.main(argv + ["--opts", *SMALL_TEST_INPUT]) == 0
     assert (tmp_path / "drawn" / "image.png").exists()
 
 
-def test_command_line_override_of_the_dataset_is_relative_to_the_working_directory(tmp_path, monkeypatch):
-    (tmp_path / "names.json").write_text(json.dumps([{"id": 0, "name": "a"}, {"id": 1, "name": "b"}]))
+def test_command_line_override_of_the_dataset_is_relative_to_the_working_directory(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "names.json").write_text(
+        json.dumps([{"id": 0, "name": "a"}, {"id": 1, "name": "b"}])
+    )
     config = tmp_path / "sub" / "c.yaml"
     config.parent.mkdir()
     config.write_text("DATASETS:\n  TEST: ['missing.json']\n")
@@ -519,7 +611,12 @@ def test_tensors_kept_aside_are_exact_in_every_precision():
 
 def test_command_line_round_trip(tmp_path, capsys):
     saved_model("maskformer-resnet50-stride-in-1x1", tmp_path / "hf")
-    assert run_cli(convert_tool.main, [str(tmp_path / "hf"), str(tmp_path / "ours"), "--format", "pth"]) == 0
+    assert (
+        run_cli(
+            convert_tool.main, [str(tmp_path / "hf"), str(tmp_path / "ours"), "--format", "pth"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Kept aside for the way back 53 tensors" in out  # BatchNorm step counters
     config = tmp_path / "ours" / "config.yaml"
@@ -527,10 +624,17 @@ def test_command_line_round_trip(tmp_path, capsys):
     cfg = new_cfg(config)
     assert cfg.SOLVER.BACKBONE_MULTIPLIER == 0.1 and cfg.MODEL.RESNETS.STRIDE_IN_1X1
     weights = str(tmp_path / "ours" / "model_final.pth")
-    assert run_cli(convert_tool.main, ["--to-transformers", str(config), weights, str(tmp_path / "back")]) == 0
+    assert (
+        run_cli(
+            convert_tool.main, ["--to-transformers", str(config), weights, str(tmp_path / "back")]
+        )
+        == 0
+    )
     original = load_file(str(tmp_path / "hf" / "model.safetensors"))
     written = load_file(str(tmp_path / "back" / "model.safetensors"))
-    assert set(original) == set(written) and all(torch.equal(original[k], written[k]) for k in original)
+    assert set(original) == set(written) and all(
+        torch.equal(original[k], written[k]) for k in original
+    )
 
 
 def test_image_processor_settings_carry_over(tmp_path):
@@ -563,7 +667,11 @@ def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monke
     names = [c["name"] for c in load_categories("shapes")]
     model = compare_tool.transformers_model("mask2former-swin-window7-224")
     config = transformers.Mask2FormerConfig.from_dict(
-        {**model.config.to_dict(), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+        {
+            **model.config.to_dict(),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+        }
     )
     transformers.Mask2FormerForUniversalSegmentation(config).save_pretrained(str(tmp_path / "hf"))
     monkeypatch.syspath_prepend(str(REPO))
@@ -573,27 +681,66 @@ def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monke
     try:
         status = run_cli(
             convert_tool.main,
-            [str(tmp_path / "hf"), str(tmp_path / "ours"), "--dataset", "shapes_panoptic_val",
-             "--task", "semantic", "--task", "panoptic"],
+            [
+                str(tmp_path / "hf"),
+                str(tmp_path / "ours"),
+                "--dataset",
+                "shapes_panoptic_val",
+                "--task",
+                "semantic",
+                "--task",
+                "panoptic",
+            ],
         )
         assert status == 0 and not (tmp_path / "ours" / "categories.json").exists()
         config_file = str(tmp_path / "ours" / "config.yaml")
         small = [*SMALL_TEST_INPUT, "DATALOADER.NUM_WORKERS", "0", "SOLVER.AMP.ENABLED", "False"]
         args = train_net.parse_args(
-            ["--config-file", config_file, "--eval-only", *small,
-             "OUTPUT_DIR", str(tmp_path / "eval")]  # DATASETS.TEST: shapes_panoptic_val
+            [
+                "--config-file",
+                config_file,
+                "--eval-only",
+                *small,
+                "OUTPUT_DIR",
+                str(tmp_path / "eval"),
+            ]  # DATASETS.TEST: shapes_panoptic_val
         )
         results = train_net.main(args)
-        assert 0.0 <= results["sem_seg"]["mIoU"] <= 100.0 and 0.0 <= results["panoptic_seg"]["PQ"] <= 100.0
+        assert (
+            0.0 <= results["sem_seg"]["mIoU"] <= 100.0
+            and 0.0 <= results["panoptic_seg"]["PQ"] <= 100.0
+        )
 
         args = train_net.parse_args(
-            ["--config-file", config_file, *small,
-             "DATASETS.TRAIN", "('shapes_sem_seg_train',)", "DATASETS.TEST", "()",
-             "MODEL.MASK_FORMER.TEST.PANOPTIC_ON", "False",
-             "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "0",
-             "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "128", "INPUT.CROP.ENABLED", "False",
-             "INPUT.SIZE_DIVISIBILITY", "64", "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", "256",
-             "OUTPUT_DIR", str(tmp_path / "train")]
+            [
+                "--config-file",
+                config_file,
+                *small,
+                "DATASETS.TRAIN",
+                "('shapes_sem_seg_train',)",
+                "DATASETS.TEST",
+                "()",
+                "MODEL.MASK_FORMER.TEST.PANOPTIC_ON",
+                "False",
+                "SOLVER.MAX_ITER",
+                "2",
+                "SOLVER.IMS_PER_BATCH",
+                "2",
+                "SOLVER.WARMUP_ITERS",
+                "0",
+                "INPUT.MIN_SIZE_TRAIN",
+                "(64,)",
+                "INPUT.MAX_SIZE_TRAIN",
+                "128",
+                "INPUT.CROP.ENABLED",
+                "False",
+                "INPUT.SIZE_DIVISIBILITY",
+                "64",
+                "MODEL.MASK_FORMER.TRAIN_NUM_POINTS",
+                "256",
+                "OUTPUT_DIR",
+                str(tmp_path / "train"),
+            ]
         )
         train_net.main(args)
     finally:

@@ -1,6 +1,7 @@
 """The inference options of MODEL.MASK_FORMER.TEST (docs/inference.md): the mask threshold,
 the classes fused into one panoptic segment, panoptic segment scores and RLE instance masks,
 on hand-built predictions; their config keys, defaults (the published results) and JSON."""
+
 import dataclasses
 import json
 import math

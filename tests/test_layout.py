@@ -1,5 +1,6 @@
 """The package's layout: imports run down the data path, never back up, and the module paths
 of the published releases (and of earlier versions of this project) still import."""
+
 import ast
 import importlib
 from pathlib import Path
@@ -53,7 +54,7 @@ def imported_modules(path: Path):
                 base = package[: len(package) - node.level + 1]
             elif node.module and node.module.split(".")[0] == "mask2former":
                 base = []
-                node.module = node.module[len("mask2former."):] if "." in node.module else None
+                node.module = node.module[len("mask2former.") :] if "." in node.module else None
             else:
                 continue
             if node.module is None:  # from . import a, b: each is a module
@@ -65,7 +66,7 @@ def imported_modules(path: Path):
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("mask2former."):
-                    yield node.lineno, alias.name[len("mask2former."):]
+                    yield node.lineno, alias.name[len("mask2former.") :]
 
 
 def test_imports_never_run_back_up():
@@ -78,7 +79,9 @@ def test_imports_never_run_back_up():
         for line, target in imported_modules(path):
             there = room_of(target)
             if RANK[there] > RANK[here]:
-                upward.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({here}) imports {target} ({there})")
+                upward.append(
+                    f"{path.relative_to(PACKAGE.parent)}:{line} ({here}) imports {target} ({there})"
+                )
     assert not upward, "\n".join(upward)
 
 

@@ -1,5 +1,6 @@
 """Attention building blocks: equivalence with torch.nn.MultiheadAttention, the sine position
 encoding against its formula, and the masked cross-attention of Mask2Former."""
+
 import math
 
 import pytest

@@ -1,6 +1,7 @@
 """Checkpoint compatibility: the R50 models of both published releases have exactly the
 published state_dict names and shapes, and checkpoints in the model-zoo .pkl format, also
 from before the pixel decoder became a submodule, load with no missing or unexpected keys."""
+
 import pickle
 
 import pytest

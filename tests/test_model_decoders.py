@@ -1,5 +1,6 @@
 """Pixel decoders, transformer decoders and per-pixel baseline heads on their own: output
 shapes, deep supervision, dropout, and the head's choice of transformer input."""
+
 import pytest
 import torch
 from detectron2.config import CfgNode
@@ -19,7 +20,9 @@ SHAPES = {
 
 
 def _features(n=2, size=64):
-    return {k: torch.randn(n, s.channels, size // s.stride, size // s.stride) for k, s in SHAPES.items()}
+    return {
+        k: torch.randn(n, s.channels, size // s.stride, size // s.stride) for k, s in SHAPES.items()
+    }
 
 
 @pytest.mark.parametrize(
@@ -52,7 +55,9 @@ def test_msdeformattn_encoder_features_must_be_inputs():
 
 
 @pytest.mark.parametrize("deep_supervision", [True, False])
-@pytest.mark.parametrize("decoder", ["MultiScaleMaskedTransformerDecoder", "StandardTransformerDecoder"])
+@pytest.mark.parametrize(
+    "decoder", ["MultiScaleMaskedTransformerDecoder", "StandardTransformerDecoder"]
+)
 def test_transformer_decoder_outputs(decoder, deep_supervision):
     cfg = make_tiny_cfg(decoder=decoder)
     cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION = deep_supervision

@@ -1,6 +1,7 @@
 """Inference outputs of the MaskFormer meta-architecture: which results each
 MODEL.MASK_FORMER.TEST.*_ON combination returns, their Detectron2 formats, and resizing to
 the requested height and width; its inference settings and the published constructor."""
+
 import dataclasses
 
 import pytest
@@ -51,7 +52,13 @@ def _inputs():
 
 @pytest.mark.parametrize(
     "flags",
-    [(True, False, False), (False, True, False), (False, False, True), (True, True, True), (False, True, True)],
+    [
+        (True, False, False),
+        (False, True, False),
+        (False, False, True),
+        (True, True, True),
+        (False, True, True),
+    ],
 )
 def test_output_formats(flags):
     semantic, panoptic, instance = flags
@@ -94,7 +101,9 @@ def _expected_semantic(model, inputs, before):
     images = model.preprocess_image(inputs)
     with torch.no_grad():
         out = model.sem_seg_head(model.backbone(images.tensor))
-    padded = F.interpolate(out["pred_masks"], size=images.tensor.shape[-2:], mode="bilinear", align_corners=False)
+    padded = F.interpolate(
+        out["pred_masks"], size=images.tensor.shape[-2:], mode="bilinear", align_corners=False
+    )
     expected = []
     for i, x in enumerate(inputs):
         (h, w), size = images.image_sizes[i], (x["height"], x["width"])
@@ -105,7 +114,9 @@ def _expected_semantic(model, inputs, before):
             expected.append(torch.einsum("qk,qhw->khw", probs, masks.sigmoid()))
         else:
             sem = torch.einsum("qk,qhw->khw", probs, masks.sigmoid())
-            expected.append(F.interpolate(sem[None], size=size, mode="bilinear", align_corners=False)[0])
+            expected.append(
+                F.interpolate(sem[None], size=size, mode="bilinear", align_corners=False)[0]
+            )
     return expected
 
 

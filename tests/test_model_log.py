@@ -1,4 +1,5 @@
 """The model in a training log: one summary line on the console, the printout in the log file."""
+
 import logging
 import sys
 

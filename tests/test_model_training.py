@@ -1,5 +1,6 @@
 """Training behaviour of the tiny MaskFormer / Mask2Former models: every trainable parameter
 gets a gradient, and a few steps on a fixed batch lower the loss."""
+
 import pytest
 import torch
 from detectron2.modeling import build_model

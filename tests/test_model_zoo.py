@@ -1,5 +1,6 @@
 """mask2former.model_zoo: every shipped config by name, from any folder and from a built
 package; the published checkpoints of both model zoos."""
+
 import json
 import os
 import re
@@ -19,7 +20,9 @@ def shipped_files(root):
     """Every .yaml under ``root``, as names relative to it (found without model_zoo)."""
     names = []
     for folder, _, files in os.walk(root):
-        names += [os.path.relpath(os.path.join(folder, f), root) for f in files if f.endswith(".yaml")]
+        names += [
+            os.path.relpath(os.path.join(folder, f), root) for f in files if f.endswith(".yaml")
+        ]
     return sorted(names)
 
 
@@ -54,7 +57,10 @@ def test_unknown_names_suggest_close_ones(tmp_path, monkeypatch):
     assert "did you mean coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml" in message
     assert "\n" not in message
     # a bare file name: the configs of that name in any folder
-    with pytest.raises(FileNotFoundError, match="did you mean .*ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml"):
+    with pytest.raises(
+        FileNotFoundError,
+        match="did you mean .*ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml",
+    ):
         model_zoo.get_config_file("maskformer2_R50_bs16_160k.yaml")
 
 
@@ -89,15 +95,26 @@ def test_published_checkpoints(name):
 def test_every_model_config_of_both_releases_has_its_checkpoint():
     table = model_zoo.checkpoint_table()
     names = shipped_files(CONFIGS)
-    models = [n for n in names if not os.path.basename(n).startswith("Base-") and not n.startswith("quickstart/")]
+    models = [
+        n
+        for n in names
+        if not os.path.basename(n).startswith("Base-") and not n.startswith("quickstart/")
+    ]
     for name in models:
         entry = model_zoo.get_checkpoint(name)
         assert entry is not None, name
         config = entry["config"]
         release = "MaskFormer" if config.startswith("maskformer/") else "Mask2Former"
         assert entry["release"] == release, name
-        assert re.fullmatch(r"https://dl\.fbaipublicfiles\.com/maskformer/.+/model_final_[0-9a-f]{6}\.pkl", entry["url"])
-        assert entry["metrics"] and entry["backbone"] and entry["task"] in ("semantic", "panoptic", "instance", "video instance")
+        assert re.fullmatch(
+            r"https://dl\.fbaipublicfiles\.com/maskformer/.+/model_final_[0-9a-f]{6}\.pkl",
+            entry["url"],
+        )
+        assert (
+            entry["metrics"]
+            and entry["backbone"]
+            and entry["task"] in ("semantic", "panoptic", "instance", "video instance")
+        )
         if name != config:  # a short name: its file is one _BASE_ line naming that config
             with open(os.path.join(CONFIGS, name)) as f:
                 base = yaml.safe_load(f)["_BASE_"]
@@ -108,7 +125,10 @@ def test_every_model_config_of_both_releases_has_its_checkpoint():
 
 def test_configs_without_checkpoint():
     assert model_zoo.get_checkpoint("quickstart/semantic.yaml") is None
-    with pytest.raises(model_zoo.NoPublishedCheckpointError, match="quickstart/semantic.yaml: no published checkpoint"):
+    with pytest.raises(
+        model_zoo.NoPublishedCheckpointError,
+        match="quickstart/semantic.yaml: no published checkpoint",
+    ):
         model_zoo.get_checkpoint_url("quickstart/semantic.yaml")
 
 
@@ -117,7 +137,9 @@ def test_get_config_trained_and_not():
     cfg = model_zoo.get_config(name)
     assert cfg.MODEL.WEIGHTS == "swin_large_patch4_window12_384_22k.pkl"  # the ImageNet backbone
     assert cfg.MODEL.SWIN.EMBED_DIM == 192 and cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == 150
-    assert model_zoo.get_config(name, trained=True).MODEL.WEIGHTS == model_zoo.get_checkpoint_url(name)
+    assert model_zoo.get_config(name, trained=True).MODEL.WEIGHTS == model_zoo.get_checkpoint_url(
+        name
+    )
 
 
 @pytest.mark.slow
@@ -134,7 +156,9 @@ def test_built_package_ships_every_config(tmp_path):
     packaged = build / "mask2former" / "model_zoo" / "configs"
     assert shipped_files(packaged) == shipped_files(CONFIGS)
     for name in shipped_files(CONFIGS):
-        assert (packaged / name).read_bytes() == open(os.path.join(CONFIGS, name), "rb").read(), name
+        assert (packaged / name).read_bytes() == open(os.path.join(CONFIGS, name), "rb").read(), (
+            name
+        )
     assert (build / "mask2former" / "model_zoo" / "checkpoints.json").is_file()
 
     probe = (

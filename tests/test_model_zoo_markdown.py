@@ -1,5 +1,6 @@
 """MODEL_ZOO.md is what tools/write_model_zoo.py writes from the model zoo table and the state-dict
 references, and every published checkpoint's layout is among the references."""
+
 import os
 import runpy
 

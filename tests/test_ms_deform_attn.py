@@ -1,6 +1,7 @@
 """Multi-scale deformable attention: the compiled operator against the pure-PyTorch reference
 (itself checked against a direct evaluation of the bilinear formula), gradients, bad arguments,
 torch.compile / torch.export, the fallback, and the MSDeformAttn module."""
+
 import sys
 
 import pytest
@@ -30,8 +31,16 @@ ODD_SHAPES = [(5, 7), (3, 4), (1, 1)]
 
 
 def make_inputs(
-    shapes=ODD_SHAPES, batch=2, heads=3, channels=4, queries=6, points=2, dtype=torch.float64,
-    device="cpu", spread=0.3, seed=0,
+    shapes=ODD_SHAPES,
+    batch=2,
+    heads=3,
+    channels=4,
+    queries=6,
+    points=2,
+    dtype=torch.float64,
+    device="cpu",
+    spread=0.3,
+    seed=0,
 ):
     """Random inputs; locations range over [-spread, 1 + spread] so that some samples fall
     partly or wholly outside the maps."""
@@ -40,10 +49,16 @@ def make_inputs(
     sizes = spatial_shapes.prod(dim=1)
     starts = torch.cumsum(sizes, 0) - sizes
     num_levels = len(shapes)
-    value = torch.randn(batch, int(sizes.sum()), heads, channels, generator=gen, dtype=torch.float64)
-    locations = torch.rand(batch, queries, heads, num_levels, points, 2, generator=gen, dtype=torch.float64)
+    value = torch.randn(
+        batch, int(sizes.sum()), heads, channels, generator=gen, dtype=torch.float64
+    )
+    locations = torch.rand(
+        batch, queries, heads, num_levels, points, 2, generator=gen, dtype=torch.float64
+    )
     locations = locations * (1 + 2 * spread) - spread
-    weights = torch.rand(batch, queries, heads, num_levels, points, generator=gen, dtype=torch.float64)
+    weights = torch.rand(
+        batch, queries, heads, num_levels, points, generator=gen, dtype=torch.float64
+    )
     return [
         value.to(device, dtype),
         spatial_shapes.to(device),
@@ -78,7 +93,8 @@ def bilinear_by_formula(value, spatial_shapes, level_start_index, locations, wei
                             if 0 <= yy < height and 0 <= xx < width:
                                 w = (1 - abs(x - xx)) * (1 - abs(y - yy))
                                 out[b, qi, h] += (
-                                    float(weights[b, qi, h, lvl, pt]) * w
+                                    float(weights[b, qi, h, lvl, pt])
+                                    * w
                                     * value[b, start + yy * width + xx, h]
                                 )
     return out.reshape(n, q, m * d)
@@ -95,7 +111,9 @@ def test_reference_pixel_centres():
     shapes, starts = torch.tensor([[3, 4]]), torch.tensor([0])
     loc = torch.tensor([(2 + 0.5) / 4, (1 + 0.5) / 3], dtype=torch.float64).view(1, 1, 1, 1, 1, 2)
     weights = torch.ones(1, 1, 1, 1, 1, dtype=torch.float64)
-    assert ms_deform_attn_reference(value, shapes, starts, loc, weights).item() == 6.0  # row 1, col 2
+    assert (
+        ms_deform_attn_reference(value, shapes, starts, loc, weights).item() == 6.0
+    )  # row 1, col 2
 
 
 @needs_cpu_op
@@ -193,13 +211,29 @@ def _bad_arguments():
     return {
         # name: (arguments, exception, text the message must contain)
         "value-rank": ((value[0], shapes, starts, loc, weights), ValueError, "value"),
-        "heads-mismatch": ((value[:, :, :2], shapes, starts, loc, weights), ValueError, "sampling_locations"),
-        "weights-shape": ((value, shapes, starts, loc, weights[..., :1]), ValueError, "attention_weights"),
-        "levels-mismatch": ((value, shapes[:2], starts, loc, weights), ValueError, "spatial_shapes"),
+        "heads-mismatch": (
+            (value[:, :, :2], shapes, starts, loc, weights),
+            ValueError,
+            "sampling_locations",
+        ),
+        "weights-shape": (
+            (value, shapes, starts, loc, weights[..., :1]),
+            ValueError,
+            "attention_weights",
+        ),
+        "levels-mismatch": (
+            (value, shapes[:2], starts, loc, weights),
+            ValueError,
+            "spatial_shapes",
+        ),
         "start-index": ((value, shapes, starts + 1, loc, weights), ValueError, "level_start_index"),
         "positions": ((value[:, :-1], shapes, starts, loc, weights), ValueError, "positions"),
         "int-value": ((value.long(), shapes, starts, loc, weights), TypeError, "value"),
-        "mixed-dtypes": ((value, shapes, starts, loc.float(), weights), TypeError, "sampling_locations"),
+        "mixed-dtypes": (
+            (value, shapes, starts, loc.float(), weights),
+            TypeError,
+            "sampling_locations",
+        ),
         "int32-shapes": ((value, shapes.int(), starts, loc, weights), TypeError, "spatial_shapes"),
     }
 
@@ -314,7 +348,8 @@ def test_msdeformattn_module(path, reference_dims):
 @cuda
 @needs_cuda_op
 @pytest.mark.parametrize(
-    "dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-4), (torch.float16, 2e-2), (torch.bfloat16, 5e-2)]
+    "dtype,tol",
+    [(torch.float64, 1e-10), (torch.float32, 1e-4), (torch.float16, 2e-2), (torch.bfloat16, 5e-2)],
 )
 @pytest.mark.parametrize("channels", [32, 3, 256])  # vectorized, scalar, groups wider than a warp
 def test_cuda_op_matches_reference(dtype, tol, channels):
@@ -345,7 +380,10 @@ def test_cuda_op_gradcheck_and_errors():
     inputs = [t.requires_grad_() for t in (value, loc, weights)]
     # atomics make the value gradient's summation order vary between runs
     assert torch.autograd.gradcheck(
-        lambda v, loc, w: compiled(v, shapes, starts, loc, w), inputs, eps=1e-6, atol=1e-5,
+        lambda v, loc, w: compiled(v, shapes, starts, loc, w),
+        inputs,
+        eps=1e-6,
+        atol=1e-5,
         nondet_tol=1e-10,
     )
     with pytest.raises(ValueError, match="spatial_shapes"):

@@ -2,6 +2,7 @@
 `mask2former._C` cannot be imported (as if it had never been built, or a stale .so failed to
 load), the package imports, warns exactly once with the build command, and deformable attention
 (and a whole model) runs on the pure-PyTorch reference."""
+
 import os
 import subprocess
 import sys

@@ -3,6 +3,7 @@ baselines, with Detectron2's SemanticSegmentor): the loss is the cross-entropy o
 upsampled logits with the ignore label left out, PerPixelBaseline+ takes its class logits
 from the K queries' masks and supervises every decoder layer, and inference returns the
 upsampled logits cropped and resized to the requested size."""
+
 import pytest
 import torch
 import torch.nn.functional as F

@@ -2,6 +2,7 @@
 formulations, with the reference kernels of ``use_reference_ops``): compiled deformable
 attention, fused attention, attention masks from pre-resized mask features, the cached position
 encoding, and the inference shortcuts. Compared in float32 to a tight tolerance."""
+
 import copy
 
 import pytest
@@ -157,7 +158,11 @@ def _inputs(sizes, num_classes=5):
         instances = Instances((h, w))
         instances.gt_classes = torch.randint(0, num_classes, (3,))
         masks = torch.zeros(3, h, w, dtype=torch.bool)
-        masks[0, : h // 2], masks[1, h // 2 :, : w // 2], masks[2, h // 2 :, w // 2 :] = True, True, True
+        masks[0, : h // 2], masks[1, h // 2 :, : w // 2], masks[2, h // 2 :, w // 2 :] = (
+            True,
+            True,
+            True,
+        )
         instances.gt_masks = masks
         image = torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
         inputs.append({"image": image, "height": h, "width": w, "instances": instances})
@@ -225,8 +230,21 @@ def test_benchmark_tool_runs_both_modes(tmp_path):
     config = QUICKSTART_SEMANTIC
     out = tmp_path / "bench.json"
     benchmark.main(
-        ["--config-file", str(config), "--task", "both", "--size", "64", "--iters", "1",
-         "--warmup", "1", "--reference", "--json", str(out)]
+        [
+            "--config-file",
+            str(config),
+            "--task",
+            "both",
+            "--size",
+            "64",
+            "--iters",
+            "1",
+            "--warmup",
+            "1",
+            "--reference",
+            "--json",
+            str(out),
+        ]
     )
     report = json.loads(out.read_text())
     modes = {(r["task"], r["mode"]) for r in report["results"]}
@@ -236,4 +254,3 @@ def test_benchmark_tool_runs_both_modes(tmp_path):
         assert abs(sum(r["share"].values()) - 1) < 0.05 or r["share"]["other"] == 0
     diff = report["comparisons"]["reference vs fast"]
     assert diff["sem_seg_max_abs_diff"] < 1e-4 and diff["sem_seg_argmax_agreement"] == 1.0
-

@@ -1,6 +1,7 @@
 """mask2former.engine.prediction_writer and tools/predict.py: raw results written as files that
 read back to the outputs, and that the reference evaluators (panopticapi, pycocotools,
 Detectron2's SemSegEvaluator) accept; the tool end to end on a tiny trained-looking model."""
+
 import json
 import logging
 
@@ -99,10 +100,23 @@ def test_panoptic_png_and_json_read_back_with_dataset_ids(tmp_path):
     (annotation,) = content["annotations"]
     assert annotation["file_name"] == "b.png" and annotation["image_id"] == 11
     assert annotation["segments_info"] == [
-        {"id": 3, "category_id": 7, "isthing": 1, "iscrowd": 0, "area": 36,
-         "bbox": [4, 14, 6, 6], "score": 0.9},
-        {"id": 1, "category_id": 40, "isthing": 0, "iscrowd": 0, "area": 12 * W,
-         "bbox": [0, 0, W, 12]},
+        {
+            "id": 3,
+            "category_id": 7,
+            "isthing": 1,
+            "iscrowd": 0,
+            "area": 36,
+            "bbox": [4, 14, 6, 6],
+            "score": 0.9,
+        },
+        {
+            "id": 1,
+            "category_id": 40,
+            "isthing": 0,
+            "iscrowd": 0,
+            "area": 12 * W,
+            "bbox": [0, 0, W, 12],
+        },
     ]
     assert content["categories"] == [
         {"id": 5, "name": "cat", "isthing": 1},
@@ -127,7 +141,9 @@ def test_instance_json_decodes_to_the_masks_with_dataset_ids(tmp_path, rle):
 
 
 def test_unmapped_class_is_refused(tmp_path):
-    metadata = Metadata(name="two", stuff_classes=["a", "b"], thing_dataset_id_to_contiguous_id={9: 0})
+    metadata = Metadata(
+        name="two", stuff_classes=["a", "b"], thing_dataset_id_to_contiguous_id={9: 0}
+    )
     writer = PredictionWriter(str(tmp_path), metadata, 2)
     instances = two_instances()  # classes 1 and 0: 1 has no dataset id
     with pytest.raises(ValueError, match="class 1 of the model has no dataset id"):
@@ -158,9 +174,15 @@ def test_written_results_are_what_the_evaluators_accept(tmp_path):
         "images": [{"id": 1, "height": H, "width": W}],
         "categories": content["categories"],
         "annotations": [
-            {"id": i + 1, "image_id": 1, "category_id": r["category_id"], "iscrowd": 0,
-             "segmentation": r["segmentation"], "bbox": r["bbox"],
-             "area": float(mask_util.area(r["segmentation"]))}  # fmt: skip
+            {
+                "id": i + 1,
+                "image_id": 1,
+                "category_id": r["category_id"],
+                "iscrowd": 0,
+                "segmentation": r["segmentation"],
+                "bbox": r["bbox"],
+                "area": float(mask_util.area(r["segmentation"])),
+            }  # fmt: skip
             for i, r in enumerate(results)
         ],
     }
@@ -215,7 +237,9 @@ def test_tool_end_to_end(predict_cli, tmp_path, caplog):
                               "True", "MODEL.MASK_FORMER.TEST.INSTANCE_MASK_FORMAT", "rle"])  # fmt: skip
     assert rc == 0
     lines = [r.getMessage() for r in caplog.records if r.name == "predict"]
-    assert len(lines) == 2 and lines[0].startswith(f"{inputs / 'a.png'}: semantic, panoptic, instance in ")
+    assert len(lines) == 2 and lines[0].startswith(
+        f"{inputs / 'a.png'}: semantic, panoptic, instance in "
+    )
     assert sorted(p.name for p in (out / "sem_seg").iterdir()) == ["a.png", "b.png"]
     metadata = MetadataCatalog.get("shapes_panoptic_val")
     dataset_ids = set(metadata.stuff_dataset_id_to_contiguous_id)
@@ -241,7 +265,10 @@ def test_tool_errors_are_one_line(predict_cli, tmp_path, capsys, caplog):
     rc = predict_cli.cli(["--config-file", config, "--input", str(image), "--output",
                           str(tmp_path / "out"), "--batch-size", "0"])  # fmt: skip
     assert rc == 2
-    assert capsys.readouterr().err.strip() == "predict.py: error: --batch-size must be at least 1, got 0"
+    assert (
+        capsys.readouterr().err.strip()
+        == "predict.py: error: --batch-size must be at least 1, got 0"
+    )
     rc = predict_cli.cli(["--config-file", config, "--input", str(image), "--output",
                           str(tmp_path / "out"), "MODEL.DEVICE", "cpu"])  # fmt: skip
     err = capsys.readouterr().err.strip()

@@ -43,7 +43,9 @@ def test_images_of_different_sizes_are_padded_into_one_batch(predictor, monkeypa
     images = _images((64, 64), (40, 80), (30, 20))  # resized to 64x64, 32x64, 64x43
     calls = []
     model = predictor.model
-    monkeypatch.setattr(predictor, "model", lambda inputs: calls.append(len(inputs)) or model(inputs))
+    monkeypatch.setattr(
+        predictor, "model", lambda inputs: calls.append(len(inputs)) or model(inputs)
+    )
     batched = predictor.batch(images)
     assert calls == [3]
     assert [r["sem_seg"].shape[-2:] for r in batched] == [(64, 64), (40, 80), (30, 20)]

@@ -1,5 +1,6 @@
 """tools/quickstart.py's report: chance-level baselines, the metric table, and the
 image | ground truth | prediction strips it draws (with an untrained tiny model)."""
+
 import os
 
 import numpy as np
@@ -29,10 +30,17 @@ def test_chance_levels_and_table(quickstart, shapes_root):
     expected = 100 * counts.max() / counts.sum() / np.count_nonzero(counts)
     assert levels["most frequent class"] == pytest.approx(expected)
     assert 0 < levels["uniformly random class"] < 100 / 7
-    results = {"sem_seg": {"mIoU": 81.234, "fwIoU": 1.0, "mACC": 2.0, "pACC": 3.0}, "segm": {"AP": 4.5}}
+    results = {
+        "sem_seg": {"mIoU": 81.234, "fwIoU": 1.0, "mACC": 2.0, "pACC": 3.0},
+        "segm": {"AP": 4.5},
+    }
     table = quickstart.metric_table(results, levels).splitlines()
     assert [c.strip() for c in table[0].split("|")[1:-1]] == [
-        "task", "metric", "model", "chance: most frequent class", "chance: uniformly random class"
+        "task",
+        "metric",
+        "model",
+        "chance: most frequent class",
+        "chance: uniformly random class",
     ]
     miou = next(line for line in table if "mIoU" in line)
     assert "81.23" in miou and f"{levels['most frequent class']:.2f}" in miou
@@ -50,11 +58,15 @@ def test_draw_examples(quickstart, shapes_root, tmp_path, task):
     for path in paths:
         strip = np.asarray(Image.open(path))
         stem = os.path.splitext(os.path.basename(path))[0]
-        image = np.asarray(Image.open(shapes_root / "shapes" / "images" / "val" / f"{stem}.jpg").convert("RGB"))
+        image = np.asarray(
+            Image.open(shapes_root / "shapes" / "images" / "val" / f"{stem}.jpg").convert("RGB")
+        )
         h, w = image.shape[:2]
         assert strip.shape == (h, 3 * w, 3)
         assert np.array_equal(strip[:, :w], image)  # the input, then two drawings over it
-        assert not np.array_equal(strip[:, w:2 * w], image) and not np.array_equal(strip[:, 2 * w:], image)
+        assert not np.array_equal(strip[:, w : 2 * w], image) and not np.array_equal(
+            strip[:, 2 * w :], image
+        )
 
 
 def test_command_line_and_early_mistakes(quickstart, shapes_root, tmp_path, monkeypatch):
@@ -64,7 +76,10 @@ def test_command_line_and_early_mistakes(quickstart, shapes_root, tmp_path, monk
     from mask2former.cli import CudaUnavailableError, OutputNotWritableError
     from mask2former.config import ConfigKeyError
 
-    for argv in (["--task", "panoptic", "SOLVER.MAX_ITER", "3"], ["--task", "panoptic", "--opts", "SOLVER.MAX_ITER", "3"]):
+    for argv in (
+        ["--task", "panoptic", "SOLVER.MAX_ITER", "3"],
+        ["--task", "panoptic", "--opts", "SOLVER.MAX_ITER", "3"],
+    ):
         args = quickstart.parse_args(argv)
         assert args.opts == ["SOLVER.MAX_ITER", "3"]
         assert args.config_file == os.path.join(REPO, "configs", "quickstart", "panoptic.yaml")

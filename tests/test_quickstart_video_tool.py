@@ -1,4 +1,5 @@
 """tools/quickstart_video.py's chance-level baselines on generated videos."""
+
 import json
 import os
 
@@ -30,7 +31,11 @@ def test_tracks_move_to_another_video(quickstart_video):
     masks = np.zeros((4, 4, 2), np.uint8, order="F")
     masks[:2, :2, 0] = 1
     masks[2:, 2:, 1] = 1
-    track = quickstart_video._resized_track(mask_util.encode(masks), 8, 6, 3, np.random.default_rng(0))
+    track = quickstart_video._resized_track(
+        mask_util.encode(masks), 8, 6, 3, np.random.default_rng(0)
+    )
     assert len(track) == 3 and all(m.shape == (8, 6) for m in track)
     assert track[0][:4, :3].all() and not track[0][4:].any()
-    assert track[1][4:, 3:].all() and np.array_equal(track[1], track[2])  # a short track repeats its last frame
+    assert track[1][4:, 3:].all() and np.array_equal(
+        track[1], track[2]
+    )  # a short track repeats its last frame

@@ -2,6 +2,7 @@
 heads, pixel decoders, transformer decoders) is a Detectron2 ``Registry`` filled through its
 public API. The registered names are the ones users' configs name, and users' own components,
 registered as the published code registers its own, are built from their configs."""
+
 import re
 from pathlib import Path
 
@@ -34,26 +35,55 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mask2former"
 # The registries this package fills: exactly these names (components that the tests below
 # register are named "user_..." / "User...").
 OWN_REGISTRIES = {
-    "DATASET_MAPPER": (DATASET_MAPPER_REGISTRY, {
-        "mask_former_semantic", "mask_former_panoptic", "mask_former_instance", "detr_panoptic",
-        "coco_instance_lsj", "coco_panoptic_lsj",
-    }),
-    "EVALUATOR": (EVALUATOR_REGISTRY, {
-        "sem_seg", "coco", "lvis", "cityscapes_sem_seg", "cityscapes_instance", "coco_panoptic_seg",
-        "ade20k_panoptic_seg", "mapillary_vistas_panoptic_seg", "cityscapes_panoptic_seg", "ytvis",
-    }),
+    "DATASET_MAPPER": (
+        DATASET_MAPPER_REGISTRY,
+        {
+            "mask_former_semantic",
+            "mask_former_panoptic",
+            "mask_former_instance",
+            "detr_panoptic",
+            "coco_instance_lsj",
+            "coco_panoptic_lsj",
+        },
+    ),
+    "EVALUATOR": (
+        EVALUATOR_REGISTRY,
+        {
+            "sem_seg",
+            "coco",
+            "lvis",
+            "cityscapes_sem_seg",
+            "cityscapes_instance",
+            "coco_panoptic_seg",
+            "ade20k_panoptic_seg",
+            "mapillary_vistas_panoptic_seg",
+            "cityscapes_panoptic_seg",
+            "ytvis",
+        },
+    ),
     "OPTIMIZER": (OPTIMIZER_REGISTRY, {"adamw", "sgd"}),
-    "TRANSFORMER_DECODER": (TRANSFORMER_DECODER_REGISTRY, {
-        "StandardTransformerDecoder", "MultiScaleMaskedTransformerDecoder",
-        "VideoMultiScaleMaskedTransformerDecoder",
-    }),
+    "TRANSFORMER_DECODER": (
+        TRANSFORMER_DECODER_REGISTRY,
+        {
+            "StandardTransformerDecoder",
+            "MultiScaleMaskedTransformerDecoder",
+            "VideoMultiScaleMaskedTransformerDecoder",
+        },
+    ),
 }
 # Detectron2's registries, which this package adds to
 DETECTRON2_REGISTRIES = {
-    "SEM_SEG_HEADS": (SEM_SEG_HEADS_REGISTRY, {
-        "MaskFormerHead", "PerPixelBaselineHead", "PerPixelBaselinePlusHead",
-        "BasePixelDecoder", "TransformerEncoderPixelDecoder", "MSDeformAttnPixelDecoder",
-    }),
+    "SEM_SEG_HEADS": (
+        SEM_SEG_HEADS_REGISTRY,
+        {
+            "MaskFormerHead",
+            "PerPixelBaselineHead",
+            "PerPixelBaselinePlusHead",
+            "BasePixelDecoder",
+            "TransformerEncoderPixelDecoder",
+            "MSDeformAttnPixelDecoder",
+        },
+    ),
     "META_ARCH": (META_ARCH_REGISTRY, {"MaskFormer", "VideoMaskFormer"}),
     "BACKBONE": (BACKBONE_REGISTRY, {"D2SwinTransformer"}),
 }
@@ -100,7 +130,10 @@ class UserPixelDecoder(nn.Module):
         conv_dim, mask_dim = cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM, cfg.MODEL.SEM_SEG_HEAD.MASK_DIM
         self.mask_features = Conv2d(input_shape["res2"].channels, mask_dim, 1)
         self.levels = nn.ModuleDict(
-            {name: Conv2d(input_shape[name].channels, conv_dim, 1) for name in ("res5", "res4", "res3")}
+            {
+                name: Conv2d(input_shape[name].channels, conv_dim, 1)
+                for name in ("res5", "res4", "res3")
+            }
         )
 
     def forward_features(self, features):
@@ -114,7 +147,9 @@ def _batch():
     instances = Instances((64, 64))
     instances.gt_classes = torch.tensor([2])
     instances.gt_masks = mask[None]
-    return [{"image": torch.rand(3, 64, 64) * 255, "instances": instances, "height": 64, "width": 64}]
+    return [
+        {"image": torch.rand(3, 64, 64) * 255, "instances": instances, "height": 64, "width": 64}
+    ]
 
 
 def test_users_pixel_decoder_registered_the_published_way_trains_and_predicts():

@@ -1,5 +1,6 @@
 """setup.py's choice of CUDA architectures when PyTorch cannot choose (no visible GPU and no
 TORCH_CUDA_ARCH_LIST), with stand-in nvcc programs that list what a toolkit supports."""
+
 import os
 import stat
 
@@ -20,7 +21,7 @@ def fake_nvcc(folder, listing: str, status: int = 0) -> str:
     os.makedirs(os.path.join(folder, "bin"))
     path = os.path.join(folder, "bin", "nvcc")
     with open(path, "w") as f:
-        f.write("#!/bin/sh\n" '[ "$1" = --list-gpu-arch ] || exit 9\n')
+        f.write('#!/bin/sh\n[ "$1" = --list-gpu-arch ] || exit 9\n')
         f.write(f"cat <<'END'\n{listing}END\nexit {status}\n")
     os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC)
     return path

@@ -1,6 +1,7 @@
 """Sliding-window semantic inference (MODEL.MASK_FORMER.TEST.SLIDING_WINDOW): the windows, the
 averaging of overlapping windows by hand, and the model and exported runtime against
 whole-image inference."""
+
 import numpy as np
 import pytest
 import torch
@@ -98,9 +99,7 @@ def test_windows_smaller_than_the_image_average_whole_image_inference_of_each_wi
     image = torch.randint(0, 256, (3, 64, 96)).float()
     with torch.no_grad():
         result = sliding([{"image": image, "height": 32, "width": 48}])[0]["sem_seg"]
-        left, right = (
-            whole([{"image": image[:, :, x : x + 64]}])[0]["sem_seg"] for x in (0, 32)
-        )
+        left, right = (whole([{"image": image[:, :, x : x + 64]}])[0]["sem_seg"] for x in (0, 32))
     expected = torch.zeros(5, 64, 96)
     expected[:, :, :32] = left[:, :, :32]
     expected[:, :, 32:64] = (left[:, :, 32:] + right[:, :, :32]) / 2

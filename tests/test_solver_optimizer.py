@@ -1,4 +1,5 @@
 """Parameter groups (backbone multiplier, no-decay sets), optimizer types and gradient clipping."""
+
 import math
 
 import pytest
@@ -16,7 +17,9 @@ class ToyModel(nn.Module):
     def __init__(self):
         super().__init__()
         self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
-        self.backbone.register_parameter("relative_position_bias_table", nn.Parameter(torch.zeros(3)))
+        self.backbone.register_parameter(
+            "relative_position_bias_table", nn.Parameter(torch.zeros(3))
+        )
         self.head = nn.Linear(4, 4)
         self.head_norm = nn.LayerNorm(4)
         self.group_norm = nn.GroupNorm(2, 4)
@@ -73,7 +76,9 @@ def test_param_groups_multiplier_and_no_decay_sets():
     assert sum(len(g["params"]) for g in groups) == len(expected)
 
 
-@pytest.mark.parametrize("name, optimizer_type", [("ADAMW", torch.optim.AdamW), ("SGD", torch.optim.SGD)])
+@pytest.mark.parametrize(
+    "name, optimizer_type", [("ADAMW", torch.optim.AdamW), ("SGD", torch.optim.SGD)]
+)
 def test_build_optimizer_types(name, optimizer_type):
     cfg = _cfg(OPTIMIZER=name, MOMENTUM=0.9)
     optimizer = build_optimizer(cfg, ToyModel())
@@ -91,7 +96,10 @@ def test_optimizer_names_ignore_case(value):
 
 
 def test_unknown_optimizer_names_the_key():
-    with pytest.raises(UserError, match=r"SOLVER.OPTIMIZER: unknown optimizer 'LAMB'; expected one of \['ADAMW', 'SGD'"):
+    with pytest.raises(
+        UserError,
+        match=r"SOLVER.OPTIMIZER: unknown optimizer 'LAMB'; expected one of \['ADAMW', 'SGD'",
+    ):
         build_optimizer(_cfg(OPTIMIZER="LAMB"), ToyModel())
 
 

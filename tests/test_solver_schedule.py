@@ -1,5 +1,6 @@
 """Warmup + poly learning-rate schedule values, per parameter group, and resuming a schedule
 with a changed config."""
+
 import logging
 
 import pytest

@@ -1,5 +1,6 @@
 """mask2former.utils.timing, the benchmark scripts' one timing helper: warm-up calls untimed,
 each timed call measured on its own, CUDA work waited for."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Atomic checkpoints: an interrupted save never leaves a corrupt file or tag."""
+
 import os
 
 import pytest

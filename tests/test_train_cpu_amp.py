@@ -1,5 +1,6 @@
 """SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast, the losses
 stay float32 and close to the float32 step's; backward, optimizer and evaluation run outside."""
+
 import copy
 import logging
 
@@ -81,6 +82,9 @@ def test_step_trainer_of_the_config(caplog):
     cfg.SOLVER.AMP.ENABLED = True
     with caplog.at_level(logging.INFO, logger="mask2former"):
         assert step_trainer_class(cfg) is MaskFormerCPUAMPTrainer
-    assert "SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast" in caplog.text
+    assert (
+        "SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast"
+        in caplog.text
+    )
     cfg.MODEL.DEVICE = "cuda"
     assert step_trainer_class(cfg) is MaskFormerAMPTrainer

@@ -1,5 +1,6 @@
 """Two training processes on CPU (Detectron2's launcher, DDP over Gloo) end with identical
 weights."""
+
 import os
 
 import pytest
@@ -36,16 +37,21 @@ def _train_and_save_parameters(opts, datasets_root, out_dir):
     trainer.train()
     params = {k: v.detach() for k, v in trainer.model.module.named_parameters()}
     changed = sum(not torch.equal(initial[k], v) for k, v in params.items())
-    torch.save({"params": params, "changed": changed}, os.path.join(out_dir, f"rank{comm.get_rank()}.pth"))
+    torch.save(
+        {"params": params, "changed": changed}, os.path.join(out_dir, f"rank{comm.get_rank()}.pth")
+    )
 
 
 @pytest.mark.slow
 def test_two_cpu_processes_hold_identical_weights(tmp_path):
     datasets_root = generate_tiny_shapes(tmp_path / "datasets")
     opts = TINY_TRAINING_OPTS + [
-        "SOLVER.MAX_ITER", "3",
-        "SOLVER.CHECKPOINT_PERIOD", "100",
-        "OUTPUT_DIR", str(tmp_path / "run"),
+        "SOLVER.MAX_ITER",
+        "3",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "100",
+        "OUTPUT_DIR",
+        str(tmp_path / "run"),
     ]
     launch(
         _train_and_save_parameters,

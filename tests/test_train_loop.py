@@ -1,5 +1,6 @@
 """The training loop: a NaN or infinite loss term stops training with its name and iteration
 (AMP on CPU: tests/test_train_cpu_amp.py)."""
+
 import pytest
 import torch
 from torch import nn

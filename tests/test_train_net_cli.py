@@ -1,5 +1,6 @@
 """train_net.py's command line: every flag of the issue reaches Detectron2's launcher or main();
 every mistake a new user makes is one line and exit status 2, before anything is launched."""
+
 import os
 import socket
 import subprocess
@@ -22,10 +23,26 @@ def train_net():
 def test_distributed_flags_reach_the_launcher(train_net, monkeypatch, shapes_root):
     calls = []
     monkeypatch.setattr(train_net, "launch", lambda *a, **k: calls.append((a, k)))
-    assert train_net.cli([
-        "--config-file", QUICKSTART_SEMANTIC, "--resume", "--num-gpus", "2", "--num-machines", "3",
-        "--machine-rank", "1", "--dist-url", "tcp://10.0.0.1:1234", "SOLVER.MAX_ITER", "7",
-    ]) == 0
+    assert (
+        train_net.cli(
+            [
+                "--config-file",
+                QUICKSTART_SEMANTIC,
+                "--resume",
+                "--num-gpus",
+                "2",
+                "--num-machines",
+                "3",
+                "--machine-rank",
+                "1",
+                "--dist-url",
+                "tcp://10.0.0.1:1234",
+                "SOLVER.MAX_ITER",
+                "7",
+            ]
+        )
+        == 0
+    )
     ((args, kwargs),) = calls
     assert args[0] is train_net.main and args[1] == 2
     assert kwargs["num_machines"] == 3 and kwargs["machine_rank"] == 1
@@ -47,10 +64,20 @@ def test_overrides_and_eval_only_reach_main(train_net, monkeypatch, tmp_path, sh
 
     monkeypatch.setattr(train_net.Trainer, "test", staticmethod(fake_test))
     monkeypatch.setattr(train_net.Trainer, "build_model", staticmethod(lambda cfg: _Tiny()))
-    train_net.cli([
-        "--config-file", QUICKSTART_SEMANTIC, "--eval-only", "--random-weights",
-        "MODEL.WEIGHTS", "", "OUTPUT_DIR", str(tmp_path), "SOLVER.BASE_LR", "0.5",
-    ])
+    train_net.cli(
+        [
+            "--config-file",
+            QUICKSTART_SEMANTIC,
+            "--eval-only",
+            "--random-weights",
+            "MODEL.WEIGHTS",
+            "",
+            "OUTPUT_DIR",
+            str(tmp_path),
+            "SOLVER.BASE_LR",
+            "0.5",
+        ]
+    )
     cfg = seen["cfg"]
     assert cfg.SOLVER.BASE_LR == 0.5 and cfg.OUTPUT_DIR == str(tmp_path) and cfg.is_frozen()
     assert os.path.isfile(tmp_path / "config.yaml")  # written by default_setup
@@ -66,8 +93,16 @@ def test_help_lists_the_flags(train_net, capsys):
     with pytest.raises(SystemExit):
         train_net.cli(["--help"])
     text = capsys.readouterr().out
-    for flag in ("--config-file", "--eval-only", "--resume", "--num-gpus", "--num-machines",
-                 "--machine-rank", "--dist-url", "--random-weights"):
+    for flag in (
+        "--config-file",
+        "--eval-only",
+        "--resume",
+        "--num-gpus",
+        "--num-machines",
+        "--machine-rank",
+        "--dist-url",
+        "--random-weights",
+    ):
         assert flag in text, flag
 
 
@@ -77,18 +112,35 @@ def test_config_by_name_and_opts_alias(train_net, monkeypatch, shapes_root):
     calls = []
     monkeypatch.setattr(train_net, "launch", lambda *a, **k: calls.append(k["args"][0]))
     monkeypatch.chdir(shapes_root)
-    assert train_net.cli(["--config-file", "quickstart/semantic.yaml", "--opts", "SOLVER.MAX_ITER", "7"]) == 0
+    assert (
+        train_net.cli(
+            ["--config-file", "quickstart/semantic.yaml", "--opts", "SOLVER.MAX_ITER", "7"]
+        )
+        == 0
+    )
     (parsed,) = calls
     assert parsed.config_file == QUICKSTART_SEMANTIC and parsed.opts == ["SOLVER.MAX_ITER", "7"]
 
 
-def test_eval_only_of_a_published_config_names_its_trained_weights(train_net, monkeypatch, tmp_path, capsys, shapes_root):
+def test_eval_only_of_a_published_config_names_its_trained_weights(
+    train_net, monkeypatch, tmp_path, capsys, shapes_root
+):
     monkeypatch.setattr(train_net, "launch", lambda *a, **k: pytest.fail("launched"))
     monkeypatch.chdir(tmp_path)
-    argv = ["--config-file", SWIN_T, "--eval-only", *SWIN_T_HERE, "OUTPUT_DIR", str(tmp_path / "run")]
+    argv = [
+        "--config-file",
+        SWIN_T,
+        "--eval-only",
+        *SWIN_T_HERE,
+        "OUTPUT_DIR",
+        str(tmp_path / "run"),
+    ]
     assert train_net.cli(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "MODEL.WEIGHTS file not found: swin_tiny_patch4_window7_224.pkl" in err
+    assert (
+        err.count("\n") == 1
+        and "MODEL.WEIGHTS file not found: swin_tiny_patch4_window7_224.pkl" in err
+    )
     assert ("`MODEL.WEIGHTS https://dl.fbaipublicfiles.com/maskformer/mask2former/ade20k/semantic/"
             "maskformer2_swin_tiny_bs16_160k/model_final_") in err  # fmt: skip
 
@@ -145,7 +197,9 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))
-def test_mistakes_are_one_line_before_launch(train_net, mistake, monkeypatch, tmp_path, capsys, shapes_root):
+def test_mistakes_are_one_line_before_launch(
+    train_net, mistake, monkeypatch, tmp_path, capsys, shapes_root
+):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     monkeypatch.setattr(train_net, "launch", lambda *a, **k: pytest.fail("launched"))
     monkeypatch.setenv("FVCORE_CACHE", str(tmp_path / "cache"))
@@ -171,12 +225,17 @@ def test_missing_dataset_folder_is_one_line(train_net, monkeypatch, tmp_path, ca
     monkeypatch.setattr(train_net, "launch", lambda *a, **k: pytest.fail("launched"))
     register_all_shapes(str(tmp_path / "empty"))
     try:
-        rc = train_net.cli(["--config-file", QUICKSTART_SEMANTIC, "OUTPUT_DIR", str(tmp_path / "run")])
+        rc = train_net.cli(
+            ["--config-file", QUICKSTART_SEMANTIC, "OUTPUT_DIR", str(tmp_path / "run")]
+        )
     finally:
         register_all_shapes(datasets_root())
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1, err
-    assert f"Dataset 'shapes_sem_seg_train' is not where it was registered: missing {tmp_path}/empty/shapes" in err
+    assert (
+        f"Dataset 'shapes_sem_seg_train' is not where it was registered: missing {tmp_path}/empty/shapes"
+        in err
+    )
 
 
 def test_script_error_is_the_only_output(tmp_path):
@@ -184,7 +243,9 @@ def test_script_error_is_the_only_output(tmp_path):
     on stdout, exit status 2."""
     command = [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", "nowhere.yaml"]
     env = dict(os.environ, PYTHONPATH=REPO)
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("train_net.py: error: config file nowhere.yaml not found")
     assert result.stderr.count("\n") == 1, result.stderr

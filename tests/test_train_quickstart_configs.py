@@ -1,5 +1,6 @@
 """Each quickstart config trains (its mapper chosen by INPUT.DATASET_MAPPER_NAME) and is
 evaluated by the evaluators of its task, end to end on the generated data."""
+
 import os
 
 import pytest
@@ -36,10 +37,14 @@ def test_quickstart_config_trains_and_evaluates(task, shapes, tmp_path):
     cfg.merge_from_list(TINY_TRAINING_OPTS)
     cfg.merge_from_list(
         [
-            "SOLVER.MAX_ITER", "2",
-            "INPUT.MIN_SIZE_TEST", "64",
-            "DATASETS.TEST", f"('shapes_{task}_val',)",
-            "OUTPUT_DIR", str(tmp_path),
+            "SOLVER.MAX_ITER",
+            "2",
+            "INPUT.MIN_SIZE_TEST",
+            "64",
+            "DATASETS.TEST",
+            f"('shapes_{task}_val',)",
+            "OUTPUT_DIR",
+            str(tmp_path),
         ]
     )
     trainer = Trainer(cfg)

@@ -1,6 +1,7 @@
 """A training run killed with SIGKILL resumes (--resume) from its last checkpoint with the same
 iteration, optimizer state and learning-rate schedule; its writers and the --eval-only path
 (with test-time augmentation) work on the result."""
+
 import json
 import os
 import shutil
@@ -26,12 +27,16 @@ def _command(output_dir, resume, max_iter=MAX_ITER):
     return [
         sys.executable,
         os.path.join(REPO, "train_net.py"),
-        "--config-file", QUICKSTART_SEMANTIC,
+        "--config-file",
+        QUICKSTART_SEMANTIC,
         *(["--resume"] if resume else []),
         *TINY_TRAINING_OPTS,
-        "SOLVER.MAX_ITER", str(max_iter),
-        "SOLVER.CHECKPOINT_PERIOD", "2",
-        "OUTPUT_DIR", str(output_dir),
+        "SOLVER.MAX_ITER",
+        str(max_iter),
+        "SOLVER.CHECKPOINT_PERIOD",
+        "2",
+        "OUTPUT_DIR",
+        str(output_dir),
     ]
 
 
@@ -44,7 +49,9 @@ def killed_and_resumed(tmp_path_factory):
     env = dict(os.environ, DETECTRON2_DATASETS=datasets, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     output_dir = tmp_path / "run"
     with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen(_command(output_dir, resume=False), env=env, stdout=log, stderr=log, cwd=REPO)
+        first = subprocess.Popen(
+            _command(output_dir, resume=False), env=env, stdout=log, stderr=log, cwd=REPO
+        )
         tag = output_dir / "last_checkpoint"
         deadline = time.time() + 300
         while not tag.exists() and first.poll() is None and time.time() < deadline:
@@ -56,7 +63,12 @@ def killed_and_resumed(tmp_path_factory):
     resumed = torch.load(output_dir / tag.read_text(), weights_only=False)
 
     second = subprocess.run(
-        _command(output_dir, resume=True), env=env, cwd=REPO, capture_output=True, text=True, timeout=900
+        _command(output_dir, resume=True),
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert second.returncode == 0, second.stderr[-3000:]
     return output_dir, resumed, second, datasets
@@ -166,15 +178,24 @@ def test_eval_only_with_test_time_augmentation(killed_and_resumed, monkeypatch):
     try:
         args = train_net.parse_args(
             [
-                "--config-file", QUICKSTART_SEMANTIC, "--eval-only",
+                "--config-file",
+                QUICKSTART_SEMANTIC,
+                "--eval-only",
                 *TINY_TRAINING_OPTS,
-                "MODEL.WEIGHTS", str(output_dir / "model_final.pth"),
-                "DATASETS.TEST", "('shapes_sem_seg_val',)",
-                "INPUT.MIN_SIZE_TEST", "64",
-                "TEST.AUG.ENABLED", "True",
-                "TEST.AUG.MIN_SIZES", "(48, 64)",
-                "TEST.AUG.MAX_SIZE", "256",
-                "OUTPUT_DIR", str(output_dir / "eval"),
+                "MODEL.WEIGHTS",
+                str(output_dir / "model_final.pth"),
+                "DATASETS.TEST",
+                "('shapes_sem_seg_val',)",
+                "INPUT.MIN_SIZE_TEST",
+                "64",
+                "TEST.AUG.ENABLED",
+                "True",
+                "TEST.AUG.MIN_SIZES",
+                "(48, 64)",
+                "TEST.AUG.MAX_SIZE",
+                "256",
+                "OUTPUT_DIR",
+                str(output_dir / "eval"),
             ]
         )
         results = train_net.main(args)

@@ -1,5 +1,6 @@
 """Training stops with the cause named: a class id outside the model's classes names the
 annotation file that holds it; a diverging run names the iteration and the loss terms."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,8 +20,12 @@ def _semantic_record(tmp_path, labels: np.ndarray) -> dict:
     Image.fromarray(np.full((*labels.shape, 3), 120, np.uint8)).save(image)
     label_file = tmp_path / "labels.png"
     Image.fromarray(labels.astype(np.uint8)).save(label_file)
-    return {"file_name": str(image), "sem_seg_file_name": str(label_file),
-            "height": labels.shape[0], "width": labels.shape[1]}
+    return {
+        "file_name": str(image),
+        "sem_seg_file_name": str(label_file),
+        "height": labels.shape[0],
+        "width": labels.shape[1],
+    }
 
 
 def test_semantic_label_outside_the_classes_names_the_file(tmp_path):
@@ -38,7 +43,9 @@ def test_semantic_label_outside_the_classes_names_the_file(tmp_path):
     with pytest.raises(LabelValueError) as info:
         mapper(record)
     message = str(info.value)
-    assert message.startswith(f"{record['sem_seg_file_name']}: class ids [5, 9] are outside the 5 classes")
+    assert message.startswith(
+        f"{record['sem_seg_file_name']}: class ids [5, 9] are outside the 5 classes"
+    )
     assert "MODEL.SEM_SEG_HEAD.NUM_CLASSES" in message and "\n" not in message
 
 

@@ -1,6 +1,7 @@
 """add_maskformer2_video_config: the published video keys with their published defaults, this
 project's two clip-inference keys (whose defaults keep the published one-pass inference), and
 nothing else; the settings reach the model."""
+
 import pytest
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
@@ -59,7 +60,10 @@ def test_published_video_yaml_keys_merge(tmp_path):
     add_maskformer2_config(cfg)
     add_maskformer2_video_config(cfg)
     cfg.merge_from_file(str(path))
-    assert cfg.INPUT.SAMPLING_FRAME_NUM == 5 and cfg.INPUT.AUGMENTATIONS == ["brightness", "rotation"]
+    assert cfg.INPUT.SAMPLING_FRAME_NUM == 5 and cfg.INPUT.AUGMENTATIONS == [
+        "brightness",
+        "rotation",
+    ]
 
 
 @pytest.mark.parametrize("length,overlap", [(0, 0), (6, 2)])

@@ -1,6 +1,7 @@
 """Video data: the generated shapes videos, YouTube-VIS format loading, the video dataset
 mapper (clip sampling, one augmentation per clip, objects tracked through the clip) and the
 video dataset lists."""
+
 import json
 import os
 
@@ -57,12 +58,18 @@ def test_generated_videos(shapes_videos, tmp_path):
     for video in data["videos"]:
         tracks = [a for a in data["annotations"] if a["video_id"] == video["id"]]
         for t in range(video["length"]):
-            masks = [_decode(a["segmentations"][t], video["height"], video["width"]) for a in tracks if a["segmentations"][t]]
+            masks = [
+                _decode(a["segmentations"][t], video["height"], video["width"])
+                for a in tracks
+                if a["segmentations"][t]
+            ]
             if masks:  # visible parts are disjoint
                 assert np.sum(masks, axis=0).max() <= 1
             # a thing in front of another: their visible parts touch along its outline
             for i, a in enumerate(masks):
-                grown = a | np.roll(a, 1, 0) | np.roll(a, -1, 0) | np.roll(a, 1, 1) | np.roll(a, -1, 1)
+                grown = (
+                    a | np.roll(a, 1, 0) | np.roll(a, -1, 0) | np.roll(a, 1, 1) | np.roll(a, -1, 1)
+                )
                 touching += any((grown & b).any() for b in masks[i + 1 :])
     assert absent > 0 and touching > 0
     again = generate_videos(str(tmp_path), num_train=6, num_val=3)
@@ -85,7 +92,10 @@ def test_registered_and_loaded(shapes_videos):
             objects = [o for o in record["annotations"][t] if o["id"] == ann["id"]]
             assert len(objects) == (segmentation is not None)
             if objects:
-                assert objects[0]["category_id"] == meta.thing_dataset_id_to_contiguous_id[ann["category_id"]]
+                assert (
+                    objects[0]["category_id"]
+                    == meta.thing_dataset_id_to_contiguous_id[ann["category_id"]]
+                )
 
 
 def test_loader_formats_and_errors(tmp_path):
@@ -96,11 +106,25 @@ def test_loader_formats_and_errors(tmp_path):
     compressed = mask_util.encode(mask)
     compressed["counts"] = compressed["counts"].decode()
     data = {
-        "videos": [{"id": 4, "length": 3, "height": 10, "width": 12, "file_names": ["a.jpg", "b.jpg", "c.jpg"]}],
+        "videos": [
+            {
+                "id": 4,
+                "length": 3,
+                "height": 10,
+                "width": 12,
+                "file_names": ["a.jpg", "b.jpg", "c.jpg"],
+            }
+        ],
         "categories": [{"id": 7, "name": "x"}, {"id": 3, "name": "y"}],
         "annotations": [
-            {"id": 1, "video_id": 4, "category_id": 7, "iscrowd": 0,
-             "segmentations": [[[3, 2, 9, 2, 9, 6, 3, 6]], None, compressed], "bboxes": [None, None, None]},
+            {
+                "id": 1,
+                "video_id": 4,
+                "category_id": 7,
+                "iscrowd": 0,
+                "segmentations": [[[3, 2, 9, 2, 9, 6, 3, 6]], None, compressed],
+                "bboxes": [None, None, None],
+            },
         ],
     }
     path = tmp_path / "v.json"
@@ -138,10 +162,22 @@ def test_clip_sampling():
 def test_training_clip_tracks_objects(shapes_videos):
     """Without resizing or flipping, each frame's instances are the clip's objects in one
     order, with the decoded ground-truth masks where visible and id -1 elsewhere."""
-    record = next(r for r in DatasetCatalog.get("shapes_video_train") if any(
-        len({o["id"] for o in f}) != len({o["id"] for frame in r["annotations"] for o in frame}) for f in r["annotations"]))
+    record = next(
+        r
+        for r in DatasetCatalog.get("shapes_video_train")
+        if any(
+            len({o["id"] for o in f}) != len({o["id"] for frame in r["annotations"] for o in frame})
+            for f in r["annotations"]
+        )
+    )
     size = min(record["height"], record["width"])
-    cfg = _cfg(MIN_SIZE_TRAIN=(size,), MAX_SIZE_TRAIN=10000, RANDOM_FLIP="none", SAMPLING_FRAME_NUM=3, SAMPLING_FRAME_RANGE=20)
+    cfg = _cfg(
+        MIN_SIZE_TRAIN=(size,),
+        MAX_SIZE_TRAIN=10000,
+        RANDOM_FLIP="none",
+        SAMPLING_FRAME_NUM=3,
+        SAMPLING_FRAME_RANGE=20,
+    )
     mapper = YTVISDatasetMapper(cfg, is_train=True)
     np.random.seed(3)
     out = mapper(record)
@@ -159,7 +195,9 @@ def test_training_clip_tracks_objects(shapes_videos):
                 np.testing.assert_array_equal(mask, expected)
             else:
                 assert not mask.any()
-    assert "annotations" not in out and out["file_names"] == [record["file_names"][i] for i in out["frame_indices"]]
+    assert "annotations" not in out and out["file_names"] == [
+        record["file_names"][i] for i in out["frame_indices"]
+    ]
 
 
 def test_one_augmentation_per_clip(shapes_videos):
@@ -169,7 +207,9 @@ def test_one_augmentation_per_clip(shapes_videos):
     record["annotations"] = [record["annotations"][0]] * 2
     record["file_names"] = [record["file_names"][0]] * 2
     record["length"] = 2
-    cfg = _cfg(AUGMENTATIONS=["brightness", "contrast", "saturation", "rotation"], SAMPLING_FRAME_NUM=2)
+    cfg = _cfg(
+        AUGMENTATIONS=["brightness", "contrast", "saturation", "rotation"], SAMPLING_FRAME_NUM=2
+    )
     cfg.INPUT.CROP.ENABLED = True
     cfg.INPUT.CROP.TYPE = "relative_range"
     cfg.INPUT.CROP.SIZE = [0.5, 0.5]
@@ -179,7 +219,9 @@ def test_one_augmentation_per_clip(shapes_videos):
         out = mapper(record)
         assert torch.equal(out["image"][0], out["image"][1])
         assert torch.equal(out["instances"][0].gt_masks.tensor, out["instances"][1].gt_masks.tensor)
-    per_frame = YTVISDatasetMapper(_cfg(MIN_SIZE_TRAIN_SAMPLING="choice", MIN_SIZE_TRAIN=(64, 96, 128)), is_train=True)
+    per_frame = YTVISDatasetMapper(
+        _cfg(MIN_SIZE_TRAIN_SAMPLING="choice", MIN_SIZE_TRAIN=(64, 96, 128)), is_train=True
+    )
     sizes = set()
     for seed in range(10):
         np.random.seed(seed)
@@ -213,4 +255,6 @@ def test_dataset_lists_filter_videos_without_objects(shapes_videos, tmp_path):
     image_root = str(shapes_videos / "shapes_video" / "valid" / "JPEGImages")
     register_ytvis_instances("test_ytvis_empty", {}, str(path), image_root)
     assert [r["video_id"] for r in video_dataset_dicts(["test_ytvis_empty"])] == [1, 2, 3]
-    assert [r["video_id"] for r in video_dataset_dicts(["test_ytvis_empty"], filter_empty=True)] == [1, 3]
+    assert [
+        r["video_id"] for r in video_dataset_dicts(["test_ytvis_empty"], filter_empty=True)
+    ] == [1, 3]

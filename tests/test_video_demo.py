@@ -1,5 +1,6 @@
 """demo/video_demo.py end to end with the tiny random-weight video model: a folder of frames
 (one unreadable), a video file, bad inputs; and how it picks, colours and labels objects."""
+
 import logging
 import os
 
@@ -48,8 +49,21 @@ def test_frame_folder_with_an_unreadable_frame(video_demo, tiny_config, tmp_path
     (folder / "00002.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "drawn"
     with caplog.at_level(logging.ERROR):
-        status = video_demo.main(["--config-file", tiny_config, "--input", str(folder), "--output", str(out),
-                                  "--random-weights", "--confidence-threshold", "0", "--clip-length", "2"])
+        status = video_demo.main(
+            [
+                "--config-file",
+                tiny_config,
+                "--input",
+                str(folder),
+                "--output",
+                str(out),
+                "--random-weights",
+                "--confidence-threshold",
+                "0",
+                "--clip-length",
+                "2",
+            ]
+        )
     assert status == 1
     assert f"skipped frame {folder / '00002.jpg'}" in caplog.text
     written = sorted(os.listdir(out))
@@ -66,8 +80,20 @@ def test_video_file_to_video_file(video_demo, tiny_config, tmp_path):
         writer.write(image)
     writer.release()
     out = tmp_path / "out" / "drawn.mp4"
-    assert video_demo.main(["--config-file", tiny_config, "--input", str(source), "--output", str(out),
-                            "--random-weights"]) == 0
+    assert (
+        video_demo.main(
+            [
+                "--config-file",
+                tiny_config,
+                "--input",
+                str(source),
+                "--output",
+                str(out),
+                "--random-weights",
+            ]
+        )
+        == 0
+    )
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
@@ -79,16 +105,25 @@ def test_video_file_to_video_file(video_demo, tiny_config, tmp_path):
     [
         (["--input", "{tmp}/nothing_here"], "--input {tmp}/nothing_here: no such file or folder"),
         (["--input", "{tmp}"], "--input {tmp}: no frame"),
-        (["--input", "{tmp}/f", "--output", "{tmp}/x.txt"], "--output {tmp}/x.txt: expected a folder or a video file"),
+        (
+            ["--input", "{tmp}/f", "--output", "{tmp}/x.txt"],
+            "--output {tmp}/x.txt: expected a folder or a video file",
+        ),
     ],
 )
-def test_bad_arguments_are_one_line_errors(video_demo, tiny_config, tmp_path, capsys, args, message):
+def test_bad_arguments_are_one_line_errors(
+    video_demo, tiny_config, tmp_path, capsys, args, message
+):
     (tmp_path / "f").mkdir()
     cv2.imwrite(str(tmp_path / "f" / "0.png"), frames(1)[0])
     args = [a.format(tmp=tmp_path) for a in args]
     if "--output" not in args:
         args += ["--output", str(tmp_path / "o")]
-    status = run_cli(video_demo.main, ["--config-file", tiny_config, "--random-weights"] + args, prog="video_demo.py")
+    status = run_cli(
+        video_demo.main,
+        ["--config-file", tiny_config, "--random-weights"] + args,
+        prog="video_demo.py",
+    )
     assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("video_demo.py: error: " + message.format(tmp=tmp_path))
@@ -96,7 +131,11 @@ def test_bad_arguments_are_one_line_errors(video_demo, tiny_config, tmp_path, ca
 
 def test_kept_tracks_are_numbered_by_rank_with_fixed_colours(video_demo):
     masks = torch.zeros(3, 2, 4, 4, dtype=torch.bool)
-    predictions = {"pred_scores": [0.9, 0.7, 0.2], "pred_labels": [1, 3, 0], "pred_masks": list(masks)}
+    predictions = {
+        "pred_scores": [0.9, 0.7, 0.2],
+        "pred_labels": [1, 3, 0],
+        "pred_masks": list(masks),
+    }
     tracks = video_demo.kept_tracks(predictions, 0.5, ["circle", "square", "triangle", "star"])
     assert [t["label"] for t in tracks] == ["#0 square 90%", "#1 star 70%"]
     assert not np.allclose(tracks[0]["color"], tracks[1]["color"])
@@ -104,13 +143,34 @@ def test_kept_tracks_are_numbered_by_rank_with_fixed_colours(video_demo):
     assert all(np.array_equal(a["color"], b["color"]) for a, b in zip(tracks, again))
 
 
-def test_clip_overlap_not_shorter_than_clips_is_a_one_line_error(video_demo, tiny_config, tmp_path, capsys):
+def test_clip_overlap_not_shorter_than_clips_is_a_one_line_error(
+    video_demo, tiny_config, tmp_path, capsys
+):
     (tmp_path / "f").mkdir()
     cv2.imwrite(str(tmp_path / "f" / "0.png"), frames(1)[0])
-    status = run_cli(video_demo.main, ["--config-file", tiny_config, "--random-weights", "--input", str(tmp_path / "f"),
-                                       "--output", str(tmp_path / "o"), "--clip-length", "4", "--clip-overlap", "4"],
-                     prog="video_demo.py")
+    status = run_cli(
+        video_demo.main,
+        [
+            "--config-file",
+            tiny_config,
+            "--random-weights",
+            "--input",
+            str(tmp_path / "f"),
+            "--output",
+            str(tmp_path / "o"),
+            "--clip-length",
+            "4",
+            "--clip-overlap",
+            "4",
+        ],
+        prog="video_demo.py",
+    )
     assert status == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
-        "video_demo.py: error: MODEL.MASK_FORMER.TEST.CLIP_OVERLAP must lie in [0, CLIP_LENGTH)"
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "video_demo.py: error: MODEL.MASK_FORMER.TEST.CLIP_OVERLAP must lie in [0, CLIP_LENGTH)"
+        )
     )

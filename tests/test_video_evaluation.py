@@ -1,5 +1,6 @@
 """Video AP / AR (YouTube-VIS's definition through COCOeval) against a hand-computed case and a
 brute-force evaluation on decoded masks, and the evaluator's results file."""
+
 import json
 
 import numpy as np
@@ -17,7 +18,12 @@ from mask2former.video.evaluation import (
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0, 1, 101)
-AREAS = {"all": (0, 1e10), "small": (0, 128**2), "medium": (128**2, 256**2), "large": (256**2, 1e10)}
+AREAS = {
+    "all": (0, 1e10),
+    "small": (0, 128**2),
+    "medium": (128**2, 256**2),
+    "large": (256**2, 1e10),
+}
 
 
 def rle(mask: np.ndarray) -> dict:
@@ -28,7 +34,7 @@ def rle(mask: np.ndarray) -> dict:
 
 def rect(h, w, y0, x0, y1, x1) -> np.ndarray:
     mask = np.zeros((h, w), bool)
-    mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+    mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
     return mask
 
 
@@ -37,7 +43,13 @@ def ground_truth_json(videos, tracks, categories=(1, 2)):
     written as null, like YouTube-VIS."""
     return {
         "videos": [
-            {"id": v, "length": t, "height": h, "width": w, "file_names": [f"{v}/{i}.jpg" for i in range(t)]}
+            {
+                "id": v,
+                "length": t,
+                "height": h,
+                "width": w,
+                "file_names": [f"{v}/{i}.jpg" for i in range(t)],
+            }
             for v, (t, h, w) in videos.items()
         ],
         "categories": [{"id": c, "name": f"class{c}"} for c in categories],
@@ -117,7 +129,11 @@ def brute_force_stats(gts, dts, max_dets):
                     fp = np.cumsum([not s[1] for s in scored])
                     recall = tp / num_gt
                     precision = tp / np.maximum(tp + fp, np.spacing(1))
-                    precision = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
+                    precision = (
+                        np.maximum.accumulate(precision[::-1])[::-1]
+                        if len(precision)
+                        else precision
+                    )
                     sampled = [
                         precision[np.searchsorted(recall, r, side="left")]
                         if np.searchsorted(recall, r, side="left") < len(recall)
@@ -153,7 +169,9 @@ def test_hand_computed_case():
     nothing."""
     gt = np.stack([rect(40, 40, 0, 0, 10, 10), rect(40, 40, 20, 20, 30, 30)])
     pred = np.stack([rect(40, 40, 0, 0, 10, 10), rect(40, 40, 20, 24, 30, 34)])
-    assert spatio_temporal_iou([[rle(m) for m in pred]], [[rle(m) for m in gt]])[0, 0] == pytest.approx(2 / 3)
+    assert spatio_temporal_iou([[rle(m) for m in pred]], [[rle(m) for m in gt]])[
+        0, 0
+    ] == pytest.approx(2 / 3)
     stats, _ = evaluate_videos(
         ground_truth_json({7: (2, 40, 40)}, [(7, 1, gt)]),
         predictions_json([(7, 1, 0.9, pred), (7, 2, 0.8, pred)]),
@@ -188,7 +206,9 @@ def _random_case(seed: int):
         for _ in range(rng.integers(0, 4)):
             size = int(rng.choice([40, 150, 280]) * rng.uniform(0.8, 1.0))
             y, x = rng.integers(0, h - size + 1, 2)
-            frames = np.stack([rect(h, w, y + 4 * t, x, y + 4 * t + size, x + size) for t in range(3)])
+            frames = np.stack(
+                [rect(h, w, y + 4 * t, x, y + 4 * t + size, x + size) for t in range(3)]
+            )
             if rng.random() < 0.3:
                 frames[rng.integers(3)] = False
             category = int(rng.integers(1, 3))
@@ -196,7 +216,9 @@ def _random_case(seed: int):
             for _ in range(rng.integers(0, 3)):
                 shift = rng.integers(-size // 3, size // 3 + 1, 2)
                 moved = np.stack([np.roll(f, tuple(shift), axis=(0, 1)) for f in frames])
-                dts.append((video, category if rng.random() < 0.8 else 3 - category, rng.random(), moved))
+                dts.append(
+                    (video, category if rng.random() < 0.8 else 3 - category, rng.random(), moved)
+                )
         for _ in range(rng.integers(0, 3)):
             size = int(rng.integers(20, 200))
             y, x = rng.integers(0, h - size + 1, 2)
@@ -231,11 +253,16 @@ def test_perfect_predictions_score_100_and_results_file(tmp_path):
         str(json_file),
         str(tmp_path),
     )
-    evaluator = YTVISEvaluator("test_ytvis_eval", output_dir=str(tmp_path / "out"), distributed=False)
+    evaluator = YTVISEvaluator(
+        "test_ytvis_eval", output_dir=str(tmp_path / "out"), distributed=False
+    )
     evaluator.reset()
     for video, contiguous in ((3, 0), (5, 1)):
         masks = torch.from_numpy(next(g[2] for g in gts if g[0] == video))
-        evaluator.process([{"video_id": video}], {"pred_scores": [0.9], "pred_labels": [contiguous], "pred_masks": [masks]})
+        evaluator.process(
+            [{"video_id": video}],
+            {"pred_scores": [0.9], "pred_labels": [contiguous], "pred_masks": [masks]},
+        )
     results = evaluator.evaluate()["segm"]
     assert results["AP"] == pytest.approx(100.0)
     assert results["AP-a"] == pytest.approx(100.0) and results["AP-b"] == pytest.approx(100.0)
@@ -248,9 +275,16 @@ def test_perfect_predictions_score_100_and_results_file(tmp_path):
 def test_results_format_of_the_model_output():
     masks = torch.zeros(2, 3, 4, 5, dtype=torch.bool)
     masks[0, 1, 1:3, 2:4] = True
-    results = video_results(9, {"pred_scores": [0.5, 0.25], "pred_labels": [3, 0], "pred_masks": list(masks)})
-    assert [(r["video_id"], r["score"], r["category_id"]) for r in results] == [(9, 0.5, 3), (9, 0.25, 0)]
-    assert all(isinstance(s["counts"], str) and s["size"] == [4, 5] for s in results[0]["segmentations"])
+    results = video_results(
+        9, {"pred_scores": [0.5, 0.25], "pred_labels": [3, 0], "pred_masks": list(masks)}
+    )
+    assert [(r["video_id"], r["score"], r["category_id"]) for r in results] == [
+        (9, 0.5, 3),
+        (9, 0.25, 0),
+    ]
+    assert all(
+        isinstance(s["counts"], str) and s["size"] == [4, 5] for s in results[0]["segmentations"]
+    )
     assert mask_util.area(results[0]["segmentations"]).tolist() == [0, 4, 0]
 
 
@@ -267,6 +301,13 @@ def test_split_without_annotations_only_writes_results(tmp_path):
     )
     evaluator = YTVISEvaluator("test_ytvis_noann", output_dir=str(tmp_path), distributed=False)
     evaluator.reset()
-    evaluator.process([{"video_id": 1}], {"pred_scores": [0.5], "pred_labels": [1], "pred_masks": [torch.ones(1, 8, 8, dtype=torch.bool)]})
+    evaluator.process(
+        [{"video_id": 1}],
+        {
+            "pred_scores": [0.5],
+            "pred_labels": [1],
+            "pred_masks": [torch.ones(1, 8, 8, dtype=torch.bool)],
+        },
+    )
     assert evaluator.evaluate() == {}
     assert json.loads((tmp_path / "results.json").read_text())[0]["category_id"] == 2

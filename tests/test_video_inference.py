@@ -1,6 +1,7 @@
 """Video inference: the published output computed step by step from the network's outputs,
 clip-wise inference equal to one pass on videos that fit in one clip, bounded clips on long
 videos, and the linking of clips into tracks."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -24,13 +25,17 @@ def _published_inference(model, frames, height, width, topk=10):
     with torch.no_grad():
         out = model.sem_seg_head(model.backbone(images.tensor))
     logits, masks = out["pred_logits"][0], out["pred_masks"][0]
-    masks = F.interpolate(masks, size=images.tensor.shape[-2:], mode="bilinear", align_corners=False)
+    masks = F.interpolate(
+        masks, size=images.tensor.shape[-2:], mode="bilinear", align_corners=False
+    )
     num_classes = logits.shape[1] - 1
     scores = F.softmax(logits, dim=-1)[:, :-1]
     top_scores, index = scores.flatten().topk(topk)
     labels, queries = index % num_classes, index // num_classes
     h, w = images.image_sizes[0]
-    kept = F.interpolate(masks[queries][:, :, :h, :w], size=(height, width), mode="bilinear", align_corners=False)
+    kept = F.interpolate(
+        masks[queries][:, :, :h, :w], size=(height, width), mode="bilinear", align_corners=False
+    )
     return top_scores.tolist(), labels.tolist(), kept > 0
 
 
@@ -65,11 +70,15 @@ def test_clipwise_equals_one_pass_when_the_video_fits_in_a_clip(model, clip_leng
 def test_long_video_runs_in_clips_of_bounded_length(model):
     """Every forward pass sees at most CLIP_LENGTH frames; every frame gets masks."""
     seen = []
-    handle = model.backbone.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[0]))
+    handle = model.backbone.register_forward_hook(
+        lambda m, args, out: seen.append(args[0].shape[0])
+    )
     model.clip_length, model.clip_overlap = 4, 1
     progress = []
     try:
-        out = model.inference_video(random_frames(11, seed=2), progress=lambda done, total: progress.append((done, total)))
+        out = model.inference_video(
+            random_frames(11, seed=2), progress=lambda done, total: progress.append((done, total))
+        )
     finally:
         model.clip_length, model.clip_overlap = 0, 0
         handle.remove()
@@ -106,7 +115,9 @@ def test_linking_follows_objects_across_clips(overlap):
     orders = [torch.randperm(q) for _ in starts]
     for start, order in zip(starts, orders):
         clip_classes = class_logits[order] + 0.1 * torch.randn(q, 4)
-        continues = tracks.add_clip(start, clip_classes, masks[order, start : start + length], embeds[order])
+        continues = tracks.add_clip(
+            start, clip_classes, masks[order, start : start + length], embeds[order]
+        )
         if start == 0:
             first = order
         # the clip's query that continues track j shows the object the first clip's query j showed
@@ -122,8 +133,12 @@ def test_linking_follows_objects_across_clips(overlap):
 def test_shared_frames_average_the_clips():
     tracks = LinkedTracks(3)
     ones = torch.ones(2, 2, 1, 1)
-    tracks.add_clip(0, torch.zeros(2, 3), ones * torch.tensor([1.0, 2.0])[:, None, None, None], torch.eye(2))
-    tracks.add_clip(1, torch.zeros(2, 3), ones * torch.tensor([3.0, 6.0])[:, None, None, None], torch.eye(2))
+    tracks.add_clip(
+        0, torch.zeros(2, 3), ones * torch.tensor([1.0, 2.0])[:, None, None, None], torch.eye(2)
+    )
+    tracks.add_clip(
+        1, torch.zeros(2, 3), ones * torch.tensor([3.0, 6.0])[:, None, None, None], torch.eye(2)
+    )
     logits = tracks.frame_logits(torch.tensor([0, 1]), 0, 3)[:, :, 0, 0]
     torch.testing.assert_close(logits, torch.tensor([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]))
     with pytest.raises(ValueError, match="ends after"):

@@ -1,6 +1,7 @@
 """The video model: 3-D position encoding, the video decoder (same parameters as the image one,
 masked attention over the clip), targets of clips, and the shared matcher and criterion on
 video clips against their image counterparts."""
+
 import math
 
 import pytest
@@ -109,7 +110,10 @@ def test_video_decoder_mask_is_one_embedding_times_each_frame(video_decoder_pair
         out = decoder(feats, mask_features)
     embed = decoder.mask_embed(out["pred_embeds"])  # (1, Q, C)
     torch.testing.assert_close(
-        out["pred_masks"][0], torch.einsum("qc,tchw->qthw", embed[0], mask_features), rtol=1e-4, atol=1e-4
+        out["pred_masks"][0],
+        torch.einsum("qc,tchw->qthw", embed[0], mask_features),
+        rtol=1e-4,
+        atol=1e-4,
     )
 
 
@@ -151,7 +155,10 @@ def test_training_step_on_clips():
     masks = torch.zeros(2, 2, 64, 64, dtype=torch.bool)
     masks[:, 0, 5:30, 5:30] = True
     masks[1, 1, 40:60, 30:50] = True
-    video = {"image": random_frames(2), "instances": clip_instances([[1, -1], [1, 2]], [3, 4], masks)}
+    video = {
+        "image": random_frames(2),
+        "instances": clip_instances([[1, -1], [1, 2]], [3, 4], masks),
+    }
     losses = model([video, video])
     assert len(losses) == 3 * cfg.MODEL.MASK_FORMER.DEC_LAYERS
     assert all(torch.isfinite(v) for v in losses.values())
@@ -159,7 +166,9 @@ def test_training_step_on_clips():
     assert model.backbone.stem.conv1.weight.grad.abs().sum() > 0
     assert model.sem_seg_head.predictor.query_embed.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="has 3 frames"):
-        model([{"image": random_frames(3), "instances": video["instances"] + video["instances"][:1]}])
+        model(
+            [{"image": random_frames(3), "instances": video["instances"] + video["instances"][:1]}]
+        )
 
 
 def _frames_side_by_side(masks):
@@ -177,8 +186,13 @@ def test_matcher_costs_cover_every_frame():
         {"labels": torch.tensor([0]), "masks": torch.rand(1, 3, 32, 32) > 0.5},
     ]
     matcher = HungarianMatcher(2.0, 5.0, 5.0, num_points=0)
-    side_by_side = {"pred_logits": pred["pred_logits"], "pred_masks": torch.stack([_frames_side_by_side(m) for m in pred["pred_masks"]])}
-    image_targets = [{"labels": t["labels"], "masks": _frames_side_by_side(t["masks"])} for t in targets]
+    side_by_side = {
+        "pred_logits": pred["pred_logits"],
+        "pred_masks": torch.stack([_frames_side_by_side(m) for m in pred["pred_masks"]]),
+    }
+    image_targets = [
+        {"labels": t["labels"], "masks": _frames_side_by_side(t["masks"])} for t in targets
+    ]
     expected = matcher(side_by_side, image_targets)
     for (p, t), (ep, et) in zip(matcher(pred, targets), expected):
         assert p.tolist() == ep.tolist() and t.tolist() == et.tolist()
@@ -187,9 +201,13 @@ def test_matcher_costs_cover_every_frame():
     one_frame = {"pred_logits": pred["pred_logits"], "pred_masks": pred["pred_masks"][:, :, :1]}
     one_frame_targets = [{"labels": t["labels"], "masks": t["masks"][:, :1]} for t in targets]
     torch.manual_seed(1)
-    video_costs = point_matcher._mask_costs(one_frame["pred_masks"][0], one_frame_targets[0]["masks"].float())
+    video_costs = point_matcher._mask_costs(
+        one_frame["pred_masks"][0], one_frame_targets[0]["masks"].float()
+    )
     torch.manual_seed(1)
-    image_costs = point_matcher._mask_costs(pred["pred_masks"][0, :, 0], targets[0]["masks"][:, 0].float())
+    image_costs = point_matcher._mask_costs(
+        pred["pred_masks"][0, :, 0], targets[0]["masks"][:, 0].float()
+    )
     for a, b in zip(video_costs, image_costs):
         torch.testing.assert_close(a, b)
 

@@ -8,18 +8,30 @@ from mask2former.errors import UserError
 from mask2former.video.trainer import VideoTrainer
 
 TINY_VIDEO_OPTS = [
-    "SOLVER.IMS_PER_BATCH", "2",
-    "SOLVER.MAX_ITER", "2",
-    "SOLVER.WARMUP_ITERS", "1",
-    "INPUT.MIN_SIZE_TRAIN", "(64,)",
-    "INPUT.MAX_SIZE_TRAIN", "128",
-    "INPUT.MIN_SIZE_TEST", "64",
-    "INPUT.MAX_SIZE_TEST", "128",
-    "MODEL.MASK_FORMER.DEC_LAYERS", "2",
-    "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", "256",
-    "MODEL.MASK_FORMER.TEST.CLIP_LENGTH", "4",
-    "MODEL.MASK_FORMER.TEST.CLIP_OVERLAP", "1",
-    "DATALOADER.NUM_WORKERS", "0",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "SOLVER.MAX_ITER",
+    "2",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(64,)",
+    "INPUT.MAX_SIZE_TRAIN",
+    "128",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MAX_SIZE_TEST",
+    "128",
+    "MODEL.MASK_FORMER.DEC_LAYERS",
+    "2",
+    "MODEL.MASK_FORMER.TRAIN_NUM_POINTS",
+    "256",
+    "MODEL.MASK_FORMER.TEST.CLIP_LENGTH",
+    "4",
+    "MODEL.MASK_FORMER.TEST.CLIP_OVERLAP",
+    "1",
+    "DATALOADER.NUM_WORKERS",
+    "0",
 ]
 
 
@@ -47,8 +59,23 @@ def test_flags_reach_the_launcher(train_net_video, monkeypatch):
     train_net, video = train_net_video
     calls = []
     monkeypatch.setattr(train_net, "launch", lambda *a, **k: calls.append((a, k)))
-    video.cli(["--config-file", QUICKSTART_VIDEO, "--resume", "--num-gpus", "2", "--num-machines", "2",
-               "--machine-rank", "1", "--dist-url", "tcp://10.0.0.1:1234", "SOLVER.MAX_ITER", "7"])
+    video.cli(
+        [
+            "--config-file",
+            QUICKSTART_VIDEO,
+            "--resume",
+            "--num-gpus",
+            "2",
+            "--num-machines",
+            "2",
+            "--machine-rank",
+            "1",
+            "--dist-url",
+            "tcp://10.0.0.1:1234",
+            "SOLVER.MAX_ITER",
+            "7",
+        ]
+    )
     ((args, kwargs),) = calls
     assert args[0] is video.main and args[1] == 2
     assert args[0].keywords["trainer_class"] is VideoTrainer
@@ -69,9 +96,23 @@ def test_eval_only_uses_the_video_trainer_and_keys(train_net_video, monkeypatch,
         return {"segm": {"AP": 1.0}}
 
     monkeypatch.setattr(VideoTrainer, "test", staticmethod(fake_test))
-    monkeypatch.setattr(VideoTrainer, "build_model", staticmethod(lambda cfg: torch.nn.Linear(1, 1)))
-    video.cli(["--config-file", QUICKSTART_VIDEO, "--eval-only", "--random-weights", "MODEL.WEIGHTS", "",
-               "OUTPUT_DIR", str(tmp_path), "MODEL.MASK_FORMER.TEST.CLIP_LENGTH", "12"])
+    monkeypatch.setattr(
+        VideoTrainer, "build_model", staticmethod(lambda cfg: torch.nn.Linear(1, 1))
+    )
+    video.cli(
+        [
+            "--config-file",
+            QUICKSTART_VIDEO,
+            "--eval-only",
+            "--random-weights",
+            "MODEL.WEIGHTS",
+            "",
+            "OUTPUT_DIR",
+            str(tmp_path),
+            "MODEL.MASK_FORMER.TEST.CLIP_LENGTH",
+            "12",
+        ]
+    )
     assert seen["cfg"].MODEL.MASK_FORMER.TEST.CLIP_LENGTH == 12 and seen["cfg"].is_frozen()
 
 

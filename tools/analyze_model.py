@@ -20,6 +20,7 @@ papers' tables come from (fvcore; one fused multiply-add counts as one flop).
 Unlike the published tool, the count includes multi-scale deformable attention and fused
 attention (handles in mask2former/utils/analysis.py). Figures against the papers: docs/analysis.md.
 """
+
 import argparse
 import sys
 
@@ -47,7 +48,9 @@ TASKS = ("flop", "activation", "parameter", "structure")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", choices=TASKS, required=True, nargs="+")
     parser.add_argument(
         "-n", "--num-inputs", default=100, type=int,
@@ -58,8 +61,12 @@ def build_parser():
         "--use-fixed-input-size", action="store_true",
         help="one zero image of INPUT.CROP.SIZE[0] squared (the papers' semantic figures)",
     )  # fmt: skip
-    size.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="one zero image of this size")
-    parser.add_argument("--random-weights", action="store_true", help="count without loading MODEL.WEIGHTS")
+    size.add_argument(
+        "--input-size", type=int, nargs=2, metavar=("H", "W"), help="one zero image of this size"
+    )
+    parser.add_argument(
+        "--random-weights", action="store_true", help="count without loading MODEL.WEIGHTS"
+    )
     parser.add_argument(
         "--reference", action="store_true",
         help="count the model as the published code computes it (mask2former.utils.reference_model)",
@@ -103,7 +110,9 @@ def do_flop(cfg, model, batches):
     print("Average GFLOPs by operator:")
     for op, value in sorted(result["by_operator"].items(), key=lambda kv: -kv[1]):
         print(f"  {op:40s} {value / 1e9:10.3f}")
-    print(f"Total GFLOPs: {result['mean'] / 1e9:.1f}±{result['std'] / 1e9:.1f} over {len(result['totals'])} inputs")
+    print(
+        f"Total GFLOPs: {result['mean'] / 1e9:.1f}±{result['std'] / 1e9:.1f} over {len(result['totals'])} inputs"
+    )
     return result
 
 

@@ -82,7 +82,9 @@ def parse_args(argv=None):
         action="store_true",
         help="with --amp: also evaluate DATASETS.TEST[0] in float32 and under autocast",
     )
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
+    parser.add_argument(
+        "--json", metavar="PATH", help="also write the results as JSON ('-': stdout)"
+    )
     args = add_config_arguments(parser).parse_args(argv)
     args.opts = config_overrides(args)
     return args
@@ -226,9 +228,7 @@ class Mode:
     """One way of running the model: the model or its reference (``reference=True``: ``model``
     is the reference model), float32 or autocast."""
 
-    def __init__(
-        self, name: str, model, amp, memory_format, device: str, reference: bool = False
-    ):
+    def __init__(self, name: str, model, amp, memory_format, device: str, reference: bool = False):
         self.name, self.model, self.reference, self.amp = name, model, reference, amp
         self.memory_format, self.device = memory_format, device
 
@@ -236,8 +236,10 @@ class Mode:
     def active(self, training: bool):
         self.model.to(memory_format=self.memory_format)
         self.model.train(training)
-        grad_mode = torch.enable_grad() if training else (
-            torch.no_grad() if self.reference else torch.inference_mode()
+        grad_mode = (
+            torch.enable_grad()
+            if training
+            else (torch.no_grad() if self.reference else torch.inference_mode())
         )
         autocast = torch.autocast(self.device, dtype=self.amp, enabled=self.amp is not None)
         with use_reference_ops(self.reference), grad_mode, autocast:
@@ -369,7 +371,9 @@ def benchmark(args) -> Dict:
             )
         if not training:
             for m in modes[1:]:
-                report["comparisons"][f"{m.name} vs fast"] = compare(outputs["fast"], outputs[m.name])
+                report["comparisons"][f"{m.name} vs fast"] = compare(
+                    outputs["fast"], outputs[m.name]
+                )
     if args.accuracy:
         report["amp_accuracy"] = evaluate_amp_accuracy(cfg, model, AMP_DTYPES[args.amp])
     return report
@@ -390,8 +394,9 @@ def evaluate_amp_accuracy(cfg, model, amp: torch.dtype) -> Dict[str, Dict]:
     model.eval()
     metrics = {}
     for label, dtype in (("float32", None), (str(amp).replace("torch.", ""), amp)):
-        with tempfile.TemporaryDirectory() as tmp, torch.autocast(
-            cfg.MODEL.DEVICE, dtype=dtype, enabled=dtype is not None
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            torch.autocast(cfg.MODEL.DEVICE, dtype=dtype, enabled=dtype is not None),
         ):
             metrics[label] = inference_on_dataset(model, loader, build_evaluator(cfg, name, tmp))
     return {"dataset": name, "metrics": metrics}
@@ -413,7 +418,10 @@ def format_table(report: Dict) -> str:
                 f"{r['peak_mib']:.0f}",
                 f"{r['median_s'] / fast[r['task']]:.2f}",
             ]
-            + [f"{100 * r['share'][p]:.0f}%" if p in r["share"] else "-" for p in PARTS + ("other",)]
+            + [
+                f"{100 * r['share'][p]:.0f}%" if p in r["share"] else "-"
+                for p in PARTS + ("other",)
+            ]
         )
     lines = [
         f"{report['config']}  {report['batch']}x{report['size']}x{report['size']}  "

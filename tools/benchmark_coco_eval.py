@@ -11,6 +11,7 @@ crowd regions. Detections: every instance found up to 3 times with shifted, grow
 masks and random scores, plus false positives. Each evaluation is timed end to end as
 instance evaluation runs it (loading the results, evaluate, accumulate, summarize).
 """
+
 import argparse
 import contextlib
 import copy
@@ -48,10 +49,16 @@ def _detection_of(rng, mask: np.ndarray) -> np.ndarray:
         return np.roll(mask, tuple(rng.integers(-6, 7, 2)), axis=(0, 1))
     kernel = np.ones((3, 3), np.uint8)
     steps = int(rng.integers(1, 4))
-    return cv2.dilate(mask, kernel, iterations=steps) if change == 1 else cv2.erode(mask, kernel, iterations=steps)
+    return (
+        cv2.dilate(mask, kernel, iterations=steps)
+        if change == 1
+        else cv2.erode(mask, kernel, iterations=steps)
+    )
 
 
-def generate(num_images: int, objects: int, size: Tuple[int, int], seed: int) -> Tuple[Dict, List[dict]]:
+def generate(
+    num_images: int, objects: int, size: Tuple[int, int], seed: int
+) -> Tuple[Dict, List[dict]]:
     """A COCO ground-truth dict and a results list (see the module docstring)."""
     rng = np.random.default_rng(seed)
     h, w = size
@@ -83,7 +90,9 @@ def generate(num_images: int, objects: int, size: Tuple[int, int], seed: int) ->
     return {"images": images, "annotations": annotations, "categories": categories}, results
 
 
-def time_evaluation(dataset: Dict, results: List[dict], iou_type: str, fast: bool) -> Tuple[float, np.ndarray]:
+def time_evaluation(
+    dataset: Dict, results: List[dict], iou_type: str, fast: bool
+) -> Tuple[float, np.ndarray]:
     """Seconds of one evaluation (as instance evaluation runs it) and its 12 summary numbers."""
     from pycocotools.coco import COCO
 
@@ -107,11 +116,17 @@ def time_evaluation(dataset: Dict, results: List[dict], iou_type: str, fast: boo
 def main(argv=None) -> int:
     from mask2former.evaluation.coco_eval import fast_cocoeval_available
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--objects", type=float, default=8.0, help="mean ground-truth instances per image")
+    parser.add_argument(
+        "--objects", type=float, default=8.0, help="mean ground-truth instances per image"
+    )
     parser.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
-    parser.add_argument("--iou-types", nargs="+", default=["segm", "bbox"], choices=["segm", "bbox"])
+    parser.add_argument(
+        "--iou-types", nargs="+", default=["segm", "bbox"], choices=["segm", "bbox"]
+    )
     parser.add_argument("--repeats", type=int, default=1, help="take the fastest of this many runs")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -121,7 +136,9 @@ def main(argv=None) -> int:
     dataset, results = generate(args.images, args.objects, tuple(args.size), args.seed)
     print(f"{args.images} images {args.size[0]}x{args.size[1]}, {len(dataset['annotations'])} "
           f"ground-truth instances, {len(results)} detections")  # fmt: skip
-    print("| iou type | pycocotools (s) | faster-coco-eval (s) | speed-up | max abs. difference of the 12 numbers |")
+    print(
+        "| iou type | pycocotools (s) | faster-coco-eval (s) | speed-up | max abs. difference of the 12 numbers |"
+    )
     print("|---|---|---|---|---|")
     for iou_type in args.iou_types:
         runs = {
@@ -130,7 +147,9 @@ def main(argv=None) -> int:
         }
         slow_s, fast_s = (min(seconds for seconds, _ in runs[fast]) for fast in (False, True))
         difference = float(np.abs(runs[False][0][1] - runs[True][0][1]).max())
-        print(f"| {iou_type} | {slow_s:.2f} | {fast_s:.2f} | {slow_s / fast_s:.1f}x | {difference:.1e} |")
+        print(
+            f"| {iou_type} | {slow_s:.2f} | {fast_s:.2f} | {slow_s / fast_s:.1f}x | {difference:.1e} |"
+        )
     return 0
 
 

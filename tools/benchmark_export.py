@@ -7,6 +7,7 @@ mode, as a torch.export program and as ONNX in onnxruntime, on one padded image.
 Random weights (latency does not depend on them). Prints a table of median and min over
 --runs timed runs after one warm-up run each, and the largest output differences.
 """
+
 import argparse
 import dataclasses
 import os
@@ -69,16 +70,22 @@ def main(argv=None) -> int:
     onnx_t = time_calls(lambda: session.run(None, feeds), repeats=args.runs)
 
     def diff(outputs):
-        return max(float(np.abs(np.asarray(o) - e.numpy()).max()) for o, e in zip(outputs, eager_t.output))
+        return max(
+            float(np.abs(np.asarray(o) - e.numpy()).max()) for o, e in zip(outputs, eager_t.output)
+        )
 
     rows = [
         [name, t.median * 1e3, t.min * 1e3, diff(t.output)]
         for name, t in (
-            ("PyTorch eager", eager_t), ("torch.export program", program_t), ("onnxruntime (CPU)", onnx_t)
+            ("PyTorch eager", eager_t),
+            ("torch.export program", program_t),
+            ("onnxruntime (CPU)", onnx_t),
         )
     ]
-    print(f"{args.config_file}, input 1x3x{args.size[0]}x{args.size[1]}, {args.threads} threads, "
-          f"{args.runs} runs; export {export_s:.0f} s, ONNX conversion {onnx_s:.0f} s")
+    print(
+        f"{args.config_file}, input 1x3x{args.size[0]}x{args.size[1]}, {args.threads} threads, "
+        f"{args.runs} runs; export {export_s:.0f} s, ONNX conversion {onnx_s:.0f} s"
+    )
     print(tabulate(rows, headers=["runtime", "median ms", "min ms", "max |diff|"], floatfmt=".4g"))
     return 0
 

@@ -12,6 +12,7 @@ The pixel decoder's encoder runs self-attention over all positions of 3 levels (
 Prints one table row per (device, input size, dtype) with median times in milliseconds and the
 speed-up of the compiled op over the reference.
 """
+
 import argparse
 from typing import Dict, List
 
@@ -47,15 +48,21 @@ def make_inputs(size: int, batch: int, channels: int, heads: int, points: int, d
         )
         centres.append(torch.stack([x, y], dim=-1).reshape(-1, 2))
     reference_points = torch.cat(centres)[None, :, None, None, None, :]  # (1, S, 1, 1, 1, 2)
-    offsets_px = 2.0 * torch.randn(batch, num_positions, heads, num_levels, points, 2, device=device)
+    offsets_px = 2.0 * torch.randn(
+        batch, num_positions, heads, num_levels, points, 2, device=device
+    )
     level_size_xy = shapes.flip(-1).to(offsets_px.dtype)[None, None, None, :, None, :]
     locations = (reference_points + offsets_px / level_size_xy).to(dtype)
-    weights = torch.rand(batch, num_positions, heads, num_levels, points, device=device, dtype=dtype)
+    weights = torch.rand(
+        batch, num_positions, heads, num_levels, points, device=device, dtype=dtype
+    )
     weights = weights / weights.sum(dim=(-1, -2), keepdim=True)
     return value, shapes, starts, locations, weights
 
 
-def time_implementation(inputs, reference: bool, device, repeats: int, warmup: int) -> Dict[str, float]:
+def time_implementation(
+    inputs, reference: bool, device, repeats: int, warmup: int
+) -> Dict[str, float]:
     value, shapes, starts, locations, weights = inputs
     grad_inputs = [t.detach().requires_grad_() for t in (value, locations, weights)]
 
@@ -84,15 +91,22 @@ def main(argv: List[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
-    parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=None,
-                        help="default: float32 on CPU; float32, float16, bfloat16 on CUDA")
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=sorted(DTYPES),
+        default=None,
+        help="default: float32 on CPU; float32, float16, bfloat16 on CUDA",
+    )
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--channels", type=int, default=256)
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--points", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -122,8 +136,15 @@ def main(argv: List[str] = None) -> None:
         dtype_names = args.dtypes or (["float32"] if device_name == "cpu" else sorted(DTYPES))
         for size in args.sizes:
             for dtype_name in dtype_names:
-                inputs = make_inputs(size, args.batch, args.channels, args.heads, args.points,
-                                     device, DTYPES[dtype_name])
+                inputs = make_inputs(
+                    size,
+                    args.batch,
+                    args.channels,
+                    args.heads,
+                    args.points,
+                    device,
+                    DTYPES[dtype_name],
+                )
                 ref = time_implementation(inputs, True, device, args.repeats, args.warmup)
                 op = time_implementation(inputs, False, device, args.repeats, args.warmup)
                 print(

@@ -10,6 +10,7 @@ Weights are random (timings do not depend on them); the images are random uint8 
 same images, alternately, --repeats times after one untimed warm-up each; the table gives the
 median time over the list and the largest difference between the two modes' semantic scores.
 """
+
 import argparse
 import statistics
 import sys
@@ -61,11 +62,15 @@ def run(args) -> dict:
             mode()
             times[name].append(time.perf_counter() - start)
     first, second = outputs.values()
-    difference = max(
-        (a["sem_seg"] - b["sem_seg"]).abs().max().item()
-        for a, b in zip(first, second)
-        if "sem_seg" in a
-    ) if "sem_seg" in first[0] else float("nan")
+    difference = (
+        max(
+            (a["sem_seg"] - b["sem_seg"]).abs().max().item()
+            for a, b in zip(first, second)
+            if "sem_seg" in a
+        )
+        if "sem_seg" in first[0]
+        else float("nan")
+    )
     return {
         "rows": [
             (name, statistics.median(t), args.images / statistics.median(t))

@@ -12,6 +12,7 @@ model and the image); on the CPU the peak resident set size (VmHWM, reset before
 inference, see tools/benchmark.py's ``Memory``), on CUDA torch's peak allocation. Prints a
 Markdown table.
 """
+
 import argparse
 import json
 import subprocess
@@ -107,7 +108,9 @@ def main(argv=None) -> int:
             result = json.loads(done.stdout.strip().splitlines()[-1])
             row.append(f"{result['peak_mib']:.0f} MiB, {result['seconds']:.1f} s")
         rows.append(row)
-        print(f"{row[0]}: " + "; ".join(f"{m} {v}" for m, v in zip(MODES, row[1:])), file=sys.stderr)
+        print(
+            f"{row[0]}: " + "; ".join(f"{m} {v}" for m, v in zip(MODES, row[1:])), file=sys.stderr
+        )
     print(
         f"{args.config_file}  window {args.window}, stride {args.stride}, {args.device}, "
         f"random weights"

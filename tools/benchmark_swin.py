@@ -5,6 +5,7 @@ explicitly (matmul, softmax, matmul; the published formulation).
 
     python tools/benchmark_swin.py --variants tiny base --sizes 512 --device cpu
 """
+
 import argparse
 import functools
 
@@ -49,7 +50,9 @@ def main(argv=None):
             times = {}
             for kind, m in models.items():
                 with torch.no_grad():
-                    t = time_calls(functools.partial(m, images), repeats=args.repeats, device=images.device)
+                    t = time_calls(
+                        functools.partial(m, images), repeats=args.repeats, device=images.device
+                    )
                 # the CPU time is the steadier figure on a shared machine
                 times[kind] = (1000 * t.median, 1000 * t.cpu_median)
             (sdpa_wall, sdpa_cpu), (explicit_wall, explicit_cpu) = times["sdpa"], times["explicit"]

@@ -10,6 +10,7 @@ above what the process held just before it (the model and the input frames); on 
 peak resident set (VmHWM, reset before the inference), on CUDA torch's peak allocation. Once
 a mode's peak passes --budget-gb, its longer videos are skipped. Prints a Markdown table.
 """
+
 import argparse
 import json
 import os
@@ -65,7 +66,10 @@ def measure(args) -> dict:
     model = build_model(cfg).eval()
     h, w = args.size
     generator = torch.Generator().manual_seed(0)
-    frames = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=generator) for _ in range(length)]
+    frames = [
+        torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=generator)
+        for _ in range(length)
+    ]
     cuda = model.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -93,7 +97,11 @@ def main(argv=None) -> int:
         return 0
     modes = [
         ("one pass", 0, 0),
-        (f"clips of {args.clip_length} (overlap {args.clip_overlap})", args.clip_length, args.clip_overlap),
+        (
+            f"clips of {args.clip_length} (overlap {args.clip_overlap})",
+            args.clip_length,
+            args.clip_overlap,
+        ),
     ]
     results = {}
     for name, clip_length, clip_overlap in modes:
@@ -115,15 +123,23 @@ def main(argv=None) -> int:
             print(f"{name}, {length} frames: {results[name, length]}", file=sys.stderr)
             over_budget = results[name, length]["peak_mb"] > args.budget_gb * 1024
     h, w = args.size
-    print(f"\n{args.config_file}, {h}x{w} frames, peak memory of the inference above the model and "
-          f"the input frames (MB; seconds in brackets):\n")
-    print("| frames | " + " | ".join(name for name, _, _ in modes) + " | input frames | output masks |")
+    print(
+        f"\n{args.config_file}, {h}x{w} frames, peak memory of the inference above the model and "
+        f"the input frames (MB; seconds in brackets):\n"
+    )
+    print(
+        "| frames | "
+        + " | ".join(name for name, _, _ in modes)
+        + " | input frames | output masks |"
+    )
     print("|---" * (len(modes) + 3) + "|")
     for length in sorted(args.lengths):
         cells = []
         for name, _, _ in modes:
             r = results[name, length]
-            cells.append("over budget" if r is None else f"{r['peak_mb']:.0f} ({r['seconds']:.0f} s)")
+            cells.append(
+                "over budget" if r is None else f"{r['peak_mb']:.0f} ({r['seconds']:.0f} s)"
+            )
         frames_mb = length * 3 * h * w / 2**20
         masks_mb = 10 * length * h * w / 2**20
         print(f"| {length} | " + " | ".join(cells) + f" | {frames_mb:.0f} | {masks_mb:.0f} |")

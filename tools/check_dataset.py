@@ -13,6 +13,7 @@ class, and the classes never seen; and pictures of N samples per split with thei
 drawn, in --output. All findings are also written to --output/report.txt. Exit status 1 when
 there are errors, 0 when there are only warnings (2: the description itself is not valid).
 """
+
 import argparse
 import os
 import sys
@@ -23,10 +24,16 @@ from mask2former.data.check import check_dataset
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
     )
-    parser.add_argument("description", metavar="DESCRIPTION.yaml", help="the dataset description file")
-    parser.add_argument("--pictures", type=int, default=4, help="samples per split to draw (default: 4)")
+    parser.add_argument(
+        "description", metavar="DESCRIPTION.yaml", help="the dataset description file"
+    )
+    parser.add_argument(
+        "--pictures", type=int, default=4, help="samples per split to draw (default: 4)"
+    )
     parser.add_argument(
         "--output",
         metavar="DIR",
@@ -39,9 +46,14 @@ def get_parser() -> argparse.ArgumentParser:
         help="processes reading the files (default: the CPU cores, at most 8)",
     )
     parser.add_argument(
-        "--max-lines", type=int, default=10, help="problems of one kind printed per split (all in report.txt)"
+        "--max-lines",
+        type=int,
+        default=10,
+        help="problems of one kind printed per split (all in report.txt)",
     )
-    parser.add_argument("--debug", action="store_true", help="show the traceback of one-line errors")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of one-line errors"
+    )
     return parser
 
 
@@ -51,13 +63,19 @@ def main(argv=None) -> int:
 
     name = read_description(args.description).name
     output = args.output or os.path.join("output", "check_dataset", name)
-    check = check_dataset(args.description, workers=args.workers, pictures=args.pictures, output=output)
+    check = check_dataset(
+        args.description, workers=args.workers, pictures=args.pictures, output=output
+    )
     description = check.description
-    print(f"{description.path}: {description.task} dataset {name!r}, {len(check.class_names)} classes")
+    print(
+        f"{description.path}: {description.task} dataset {name!r}, {len(check.class_names)} classes"
+    )
     report_lines = []
     for split in check.splits:
         kind = f"{split.unit} per class" if split.unit else "images only"
-        print(f"\n== {split.name}: {split.images} images ({kind}), {split.errors} errors, {split.warnings} warnings")
+        print(
+            f"\n== {split.name}: {split.images} images ({kind}), {split.errors} errors, {split.warnings} warnings"
+        )
         for line in split.lines(args.max_lines):
             print(line)
         if split.unit and split.images:

@@ -26,6 +26,7 @@ buffers are dropped accordingly.
 The config file is read once, in the parent process, by this project's safe loader (no Python
 in it runs; ``mask2former.config.loader``), and both workers merge the flattened result.
 """
+
 import argparse
 import json
 import os
@@ -41,12 +42,20 @@ import torch
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--published-root", required=True, help="folder holding the published mask2former package")
-    parser.add_argument("--config-file", required=True, help="a config file or a shipped config's name")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of one-line errors")
+    parser.add_argument(
+        "--published-root", required=True, help="folder holding the published mask2former package"
+    )
+    parser.add_argument(
+        "--config-file", required=True, help="a config file or a shipped config's name"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of one-line errors"
+    )
     parser.add_argument("--size", type=int, default=512, help="square input size")
     parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("--worker", choices=("ours", "published"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -117,7 +126,9 @@ def run_ours(args):
 
 
 def run_published(args):
-    sys.modules.setdefault("MultiScaleDeformableAttention", types.ModuleType("MultiScaleDeformableAttention"))
+    sys.modules.setdefault(
+        "MultiScaleDeformableAttention", types.ModuleType("MultiScaleDeformableAttention")
+    )
     fast_eval = types.ModuleType("detectron2.evaluation.fast_eval_api")
     fast_eval.COCOeval_opt = None
     sys.modules.setdefault("detectron2.evaluation.fast_eval_api", fast_eval)
@@ -181,14 +192,28 @@ def main(argv=None):
         timings = {}
         config_file = flat_config(args.config_file, workdir)
         for worker in ("ours", "published"):
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker, "--workdir", workdir]
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--worker",
+                worker,
+                "--workdir",
+                workdir,
+            ]
             cmd += ["--published-root", args.published_root, "--config-file", config_file]
             cmd += ["--size", str(args.size), "--runs", str(args.runs)]
             cmd += ["--threads", str(args.threads)] if args.threads else []
             # the published worker imports the published package: its root comes first on the path
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-                [os.path.abspath(args.published_root), os.environ.get("PYTHONPATH", "")]
-            )) if worker == "published" else None
+            env = (
+                dict(
+                    os.environ,
+                    PYTHONPATH=os.pathsep.join(
+                        [os.path.abspath(args.published_root), os.environ.get("PYTHONPATH", "")]
+                    ),
+                )
+                if worker == "published"
+                else None
+            )
             subprocess.run(cmd, check=True, env=env)
             with open(os.path.join(workdir, f"{worker}.json")) as f:
                 timings.update(json.load(f))
@@ -197,10 +222,14 @@ def main(argv=None):
         for name, file in (("ours float32", "ours.pth"), ("ours bf16 autocast", "ours_bf16.pth")):
             ours = torch.load(os.path.join(workdir, file), weights_only=True)
             same_class = (ours.argmax(0) == published.argmax(0)).float().mean().item()
-            rows.append(f"{name} vs published: max |diff| of sem_seg {(ours - published).abs().max().item():.3g}, "
-                        f"same class at {100 * same_class:.2f}% of pixels")
+            rows.append(
+                f"{name} vs published: max |diff| of sem_seg {(ours - published).abs().max().item():.3g}, "
+                f"same class at {100 * same_class:.2f}% of pixels"
+            )
     base = timings["published float32"]
-    print(f"{args.config_file}, 1x3x{args.size}x{args.size}, {torch.get_num_threads()} threads, median of {args.runs}")
+    print(
+        f"{args.config_file}, 1x3x{args.size}x{args.size}, {torch.get_num_threads()} threads, median of {args.runs}"
+    )
     print("| model | s / image | speed-up vs published |\n|---|---|---|")
     for name, seconds in timings.items():
         print(f"| {name} | {seconds:.3f} | {base / seconds:.2f}x |")

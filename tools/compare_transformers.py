@@ -31,6 +31,7 @@ project's model does (transformers' MaskFormer processor resizes the class-weigh
 instead, its Mask2Former one resizes to 384 x 384 first: a difference of order, by design).
 Needs transformers (a test dependency).
 """
+
 import argparse
 import os
 import tempfile
@@ -209,7 +210,9 @@ def compare_instances(instances, processor, outputs, size, things_only=True):
     keep = instances.scores >= INSTANCE_THRESHOLD
     order = instances.scores[keep].argsort(descending=True)
     scores, classes, masks = (
-        instances.scores[keep], instances.pred_classes[keep], instances.pred_masks[keep]
+        instances.scores[keep],
+        instances.pred_classes[keep],
+        instances.pred_masks[keep],
     )
     ours = [(scores[i].item(), classes[i].item(), masks[i]) for i in order]
     logits = outputs.masks_queries_logits[0]
@@ -345,9 +348,12 @@ def compare(name: str, workdir: str, size: int = 384) -> dict:
     cfg, model = project_model(
         imported.config_file,
         [
-            "TEST.DETECTIONS_PER_IMAGE", str(NUM_QUERIES),  # transformers keeps num_queries
-            "MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD", str(PANOPTIC_THRESHOLD),
-            "MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD", str(PANOPTIC_OVERLAP),
+            "TEST.DETECTIONS_PER_IMAGE",
+            str(NUM_QUERIES),  # transformers keeps num_queries
+            "MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD",
+            str(PANOPTIC_THRESHOLD),
+            "MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD",
+            str(PANOPTIC_OVERLAP),
         ],
     )
     image = random_image(size)

@@ -10,12 +10,26 @@ a mask is its pixels within ``dilation ratio x image diagonal`` of its contour. 
 segm`` gives ordinary mask AP for comparison. Needs no extra package (the published tool needs
 the boundary_iou API); see mask2former/evaluation/boundary_iou.py.
 """
+
 import argparse
 import contextlib
 import io
 import sys
 
-STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+STAT_NAMES = (
+    "AP",
+    "AP50",
+    "AP75",
+    "APs",
+    "APm",
+    "APl",
+    "AR1",
+    "AR10",
+    "AR100",
+    "ARs",
+    "ARm",
+    "ARl",
+)
 
 
 def main(argv=None):
@@ -32,8 +46,14 @@ def main(argv=None):
     parser.add_argument("--gt-json-file", required=True, help="COCO ground truth (instances json)")
     parser.add_argument("--dt-json-file", required=True, help="COCO results (list of detections)")
     parser.add_argument("--iou-type", default="boundary", choices=["boundary", "segm", "bbox"])
-    parser.add_argument("--dilation-ratio", default=0.02, type=float, help="boundary width / image diagonal")
-    parser.add_argument("--no-fast", action="store_true", help="use pycocotools even if faster-coco-eval is installed")
+    parser.add_argument(
+        "--dilation-ratio", default=0.02, type=float, help="boundary width / image diagonal"
+    )
+    parser.add_argument(
+        "--no-fast",
+        action="store_true",
+        help="use pycocotools even if faster-coco-eval is installed",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     args = parser.parse_args(argv)
     if args.dilation_ratio <= 0:
@@ -44,7 +64,11 @@ def main(argv=None):
         coco_eval = evaluate_coco_files(
             args.gt_json_file, args.dt_json_file, args.iou_type, args.dilation_ratio, fast
         )
-    title = {"boundary": f"Boundary AP (dilation ratio {args.dilation_ratio})", "segm": "Mask AP", "bbox": "Box AP"}
+    title = {
+        "boundary": f"Boundary AP (dilation ratio {args.dilation_ratio})",
+        "segm": "Mask AP",
+        "bbox": "Box AP",
+    }
     print(f"{title[args.iou_type]}, {'faster-coco-eval' if fast else 'pycocotools'}:")
     stats = {name: 100 * float(value) for name, value in zip(STAT_NAMES, coco_eval.stats)}
     print(create_small_table({k: stats[k] for k in STAT_NAMES[:6]}))

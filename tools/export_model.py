@@ -11,6 +11,7 @@ The file carries the pre-/post-processing settings; ``mask2former.export.Exporte
 runs it and returns what demo/demo.py's predictor returns (see docs/export.md). CFG is a
 config file or a shipped config's name; config overrides (KEY VALUE ...) go at the end.
 """
+
 import argparse
 import dataclasses
 import logging
@@ -55,7 +56,9 @@ FORMATS = {"onnx": ".onnx", "exported-program": ".pt2"}
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     weights = parser.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--weights", metavar="FILE", help="trained weights (.pth, .pkl, .safetensors)")
+    weights.add_argument(
+        "--weights", metavar="FILE", help="trained weights (.pth, .pkl, .safetensors)"
+    )
     weights.add_argument(
         "--random-weights", action="store_true", help="export the untrained model (for benchmarks)"
     )
@@ -81,7 +84,9 @@ def get_parser() -> argparse.ArgumentParser:
 def setup(args):
     expected = FORMATS[args.format]
     if not args.output.endswith(expected):
-        raise UsageError(f"--output for --format {args.format} must end in {expected}: {args.output}")
+        raise UsageError(
+            f"--output for --format {args.format} must end in {expected}: {args.output}"
+        )
     check_output_dir(os.path.dirname(os.path.abspath(args.output)), "another `--output`")
     cfg = load_config(args.config_file, config_overrides(args))
     cfg.MODEL.DEVICE = "cpu"
@@ -118,7 +123,8 @@ def verify(model, path: str, sizes) -> None:
             expected = reference(images)
         outputs = network(images.numpy())
         diffs = [
-            float(np.abs(np.asarray(out) - ref.numpy()).max()) for out, ref in zip(outputs, expected)
+            float(np.abs(np.asarray(out) - ref.numpy()).max())
+            for out, ref in zip(outputs, expected)
         ]
         print(f"{h}x{w}: max |difference| pred_logits {diffs[0]:.3g}, pred_masks {diffs[1]:.3g}")
 

@@ -11,6 +11,7 @@ CFG is a config file or the name of a shipped config; a published config without
 docs/inference.md, "Raw results for a folder of images"). Unreadable inputs are reported one
 line each and skipped; the exit status is non-zero when any input failed.
 """
+
 import argparse
 import functools
 import logging
@@ -102,7 +103,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     check_output_dir(args.output, "another `--output`")
     cfg = inference_config(args.config_file, opts, WEIGHTS_HINT)
     predictor = MaskFormerPredictor(cfg, weights_hint=WEIGHTS_HINT)
-    with PredictionWriter(args.output, predictor.metadata, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES) as writer:
+    with PredictionWriter(
+        args.output, predictor.metadata, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+    ) as writer:
         failures = len(unmatched) + run_images(predictor, writer, paths, args.batch_size)
     if failures:
         logger.error(f"{failures} of {len(paths) + len(unmatched)} inputs failed")

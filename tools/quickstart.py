@@ -10,6 +10,7 @@ output/quickstart/<task>/ (visualisations in its vis/ folder). With the default 
 the run fails (exit status 1) unless the model's mIoU clears --min-miou, far above what
 constant or random predictions score on the generated data.
 """
+
 import argparse
 import os
 import sys
@@ -52,9 +53,13 @@ HEADLINE_METRICS = {
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--task", choices=TASKS, default="semantic")
-    parser.add_argument("--iters", type=int, default=None, help="SOLVER.MAX_ITER (default: the config's)")
+    parser.add_argument(
+        "--iters", type=int, default=None, help="SOLVER.MAX_ITER (default: the config's)"
+    )
     parser.add_argument("--num-vis", type=int, default=4, help="validation images to draw")
     parser.add_argument(
         "--threads",
@@ -133,7 +138,10 @@ def metric_table(results: dict, chance: dict) -> str:
             if metric in results.get(key, {}):
                 row = [key, metric, f"{results[key][metric]:.2f}"]
                 if chance:
-                    row += [f"{chance[b]:.2f}" if (key, metric) == ("sem_seg", "mIoU") else "" for b in chance]
+                    row += [
+                        f"{chance[b]:.2f}" if (key, metric) == ("sem_seg", "mIoU") else ""
+                        for b in chance
+                    ]
                 rows.append(row)
     headers = ["task", "metric", "model"] + [f"chance: {b}" for b in chance]
     # disable_numparse: keep the two decimals of every figure ("4.50", not "4.5")
@@ -175,7 +183,9 @@ def draw_examples(cfg, model, task: str, num_images: int) -> list:
             pred = Visualizer(image, predicted_meta, instance_mode=ColorMode.SEGMENTATION)
             pred = draw_on_image(pred, output, task, confidence_threshold=0.5)
             strip = np.concatenate([image, gt.get_image(), pred.get_image()], axis=1)
-            path = os.path.join(out_dir, os.path.splitext(os.path.basename(image_input["file_name"]))[0] + ".png")
+            path = os.path.join(
+                out_dir, os.path.splitext(os.path.basename(image_input["file_name"]))[0] + ".png"
+            )
             Image.fromarray(strip).save(path)
             paths.append(path)
     return paths
@@ -199,17 +209,25 @@ def main(argv=None) -> int:
     chance = semantic_chance_levels(cfg.DATASETS.TEST[0]) if args.task == "semantic" else {}
     vis = draw_examples(cfg, model, args.task, args.num_vis)
 
-    print(f"\nMask2Former ({args.task}) trained from scratch for {cfg.SOLVER.MAX_ITER} iterations "
-          f"on {cfg.DATASETS.TRAIN[0]}, evaluated on {cfg.DATASETS.TEST[0]} ({minutes:.1f} min):\n")
+    print(
+        f"\nMask2Former ({args.task}) trained from scratch for {cfg.SOLVER.MAX_ITER} iterations "
+        f"on {cfg.DATASETS.TRAIN[0]}, evaluated on {cfg.DATASETS.TEST[0]} ({minutes:.1f} min):\n"
+    )
     print(metric_table(results, chance))
-    print(f"\nvisualisations (image | ground truth | prediction): {os.path.dirname(vis[0]) if vis else 'none'}")
+    print(
+        f"\nvisualisations (image | ground truth | prediction): {os.path.dirname(vis[0]) if vis else 'none'}"
+    )
     print(f"checkpoint: {os.path.join(cfg.OUTPUT_DIR, 'model_final.pth')}")
     if args.task == "semantic":
         miou = results["sem_seg"]["mIoU"]
         if miou < args.min_miou:
-            print(f"FAILED: mIoU {miou:.2f} is below {args.min_miou} (chance: {max(chance.values()):.2f})")
+            print(
+                f"FAILED: mIoU {miou:.2f} is below {args.min_miou} (chance: {max(chance.values()):.2f})"
+            )
             return 1
-        print(f"OK: mIoU {miou:.2f} (bar {args.min_miou}; chance level at most {max(chance.values()):.2f})")
+        print(
+            f"OK: mIoU {miou:.2f} (bar {args.min_miou}; chance level at most {max(chance.values()):.2f})"
+        )
     return 0
 
 

@@ -8,6 +8,7 @@ clip by clip, and print its video AP next to chance-level baselines.
 The dataset goes under $DETECTRON2_DATASETS (default ./datasets), the run under
 output/quickstart/video/. Fails (exit status 1) unless the one-pass video AP clears --min-ap.
 """
+
 import argparse
 import json
 import os
@@ -38,12 +39,22 @@ METRICS = ("AP", "AP50", "AP75", "AR1", "AR10")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iters", type=int, default=None, help="SOLVER.MAX_ITER (default: the config's)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: idle cores, at least 1)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--iters", type=int, default=None, help="SOLVER.MAX_ITER (default: the config's)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: idle cores, at least 1)"
+    )
     parser.add_argument("--min-ap", type=float, default=30.0, help="fail below this video AP")
-    parser.add_argument("--clip-length", type=int, default=4, help="clip length of the clip-wise evaluation")
-    parser.add_argument("--clip-overlap", type=int, default=1, help="clip overlap of the clip-wise evaluation")
+    parser.add_argument(
+        "--clip-length", type=int, default=4, help="clip length of the clip-wise evaluation"
+    )
+    parser.add_argument(
+        "--clip-overlap", type=int, default=1, help="clip overlap of the clip-wise evaluation"
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return parser.parse_args(argv)
 
@@ -94,8 +105,13 @@ def chance_levels(ground_truth: dict, seed: int = 0) -> dict:
     levels = {}
     whole = []
     for video in ground_truth["videos"]:
-        full = mask_util.encode(np.ones((video["height"], video["width"], video["length"]), np.uint8, order="F"))
-        whole += [{"video_id": video["id"], "category_id": c, "score": 1.0, "segmentations": full} for c in classes]
+        full = mask_util.encode(
+            np.ones((video["height"], video["width"], video["length"]), np.uint8, order="F")
+        )
+        whole += [
+            {"video_id": video["id"], "category_id": c, "score": 1.0, "segmentations": full}
+            for c in classes
+        ]
     levels["whole frames"] = evaluate_videos(ground_truth, whole)[0]
     others = []
     for video in ground_truth["videos"]:
@@ -111,7 +127,9 @@ def chance_levels(ground_truth: dict, seed: int = 0) -> dict:
                 }
             )
     levels["tracks of other videos"] = evaluate_videos(ground_truth, others)[0]
-    return {name: {m: max(v, 0.0) * 100 for m, v in stats.items()} for name, stats in levels.items()}
+    return {
+        name: {m: max(v, 0.0) * 100 for m, v in stats.items()} for name, stats in levels.items()
+    }
 
 
 def evaluate_clipwise(cfg, model, clip_length: int, clip_overlap: int) -> dict:
@@ -119,10 +137,17 @@ def evaluate_clipwise(cfg, model, clip_length: int, clip_overlap: int) -> dict:
     model.clip_length, model.clip_overlap = clip_length, clip_overlap
     try:
         dataset = cfg.DATASETS.TEST[0]
-        evaluator = YTVISEvaluator(dataset, os.path.join(cfg.OUTPUT_DIR, "inference_clips"), distributed=False)
-        return inference_on_dataset(model, VideoTrainer.build_test_loader(cfg, dataset), evaluator)["segm"]
+        evaluator = YTVISEvaluator(
+            dataset, os.path.join(cfg.OUTPUT_DIR, "inference_clips"), distributed=False
+        )
+        return inference_on_dataset(model, VideoTrainer.build_test_loader(cfg, dataset), evaluator)[
+            "segm"
+        ]
     finally:
-        model.clip_length, model.clip_overlap = cfg.MODEL.MASK_FORMER.TEST.CLIP_LENGTH, cfg.MODEL.MASK_FORMER.TEST.CLIP_OVERLAP
+        model.clip_length, model.clip_overlap = (
+            cfg.MODEL.MASK_FORMER.TEST.CLIP_LENGTH,
+            cfg.MODEL.MASK_FORMER.TEST.CLIP_OVERLAP,
+        )
 
 
 def main(argv=None) -> int:
@@ -142,17 +167,32 @@ def main(argv=None) -> int:
         chance = chance_levels(json.load(f))
 
     rows = [["one pass"] + [f"{one_pass[m]:.2f}" for m in METRICS]]
-    rows.append([f"clips of {args.clip_length}, overlap {args.clip_overlap}"] + [f"{clips[m]:.2f}" for m in METRICS])
-    rows += [[f"chance: {name}"] + [f"{stats[m]:.2f}" for m in METRICS] for name, stats in chance.items()]
-    print(f"\nVideo Mask2Former trained from scratch for {cfg.SOLVER.MAX_ITER} iterations on "
-          f"{cfg.DATASETS.TRAIN[0]}, evaluated on {cfg.DATASETS.TEST[0]} ({minutes:.1f} min):\n")
-    print(tabulate(rows, headers=["inference"] + list(METRICS), tablefmt="github", disable_numparse=True))
+    rows.append(
+        [f"clips of {args.clip_length}, overlap {args.clip_overlap}"]
+        + [f"{clips[m]:.2f}" for m in METRICS]
+    )
+    rows += [
+        [f"chance: {name}"] + [f"{stats[m]:.2f}" for m in METRICS] for name, stats in chance.items()
+    ]
+    print(
+        f"\nVideo Mask2Former trained from scratch for {cfg.SOLVER.MAX_ITER} iterations on "
+        f"{cfg.DATASETS.TRAIN[0]}, evaluated on {cfg.DATASETS.TEST[0]} ({minutes:.1f} min):\n"
+    )
+    print(
+        tabulate(
+            rows, headers=["inference"] + list(METRICS), tablefmt="github", disable_numparse=True
+        )
+    )
     print(f"checkpoint: {os.path.join(cfg.OUTPUT_DIR, 'model_final.pth')}")
     best_chance = max(stats["AP"] for stats in chance.values())
     if one_pass["AP"] < args.min_ap:
-        print(f"FAILED: video AP {one_pass['AP']:.2f} is below {args.min_ap} (chance: {best_chance:.2f})")
+        print(
+            f"FAILED: video AP {one_pass['AP']:.2f} is below {args.min_ap} (chance: {best_chance:.2f})"
+        )
         return 1
-    print(f"OK: video AP {one_pass['AP']:.2f} (bar {args.min_ap}; chance level at most {best_chance:.2f})")
+    print(
+        f"OK: video AP {one_pass['AP']:.2f} (bar {args.min_ap}; chance level at most {best_chance:.2f})"
+    )
     return 0
 
 

@@ -3,6 +3,7 @@ running code), Detectron2's checkpointer extended with them and a report of what
 (:mod:`.checkpointer`), atomic training checkpoints with a checksum of their tensors
 (:mod:`.atomic`, :mod:`.checksum`), where ``MODEL.WEIGHTS`` comes from (:mod:`.fetch`), and
 conversion from and to Hugging Face transformers (:mod:`.huggingface`)."""
+
 from .atomic import AtomicCheckpointer, atomic_open
 from .checkpointer import LoadReport, MaskFormerCheckpointer, UntrainedModelError
 from .fetch import MissingWeightsError, WeightsDownloadError, fetch_weights

@@ -1,4 +1,5 @@
 """A checkpointer whose files are never left half-written."""
+
 import contextlib
 import os
 import re

@@ -82,7 +82,7 @@ class LoadReport:
         return "\n".join(lines)
 
     def untrained(self, part: str) -> str:
-        """"" when every tensor of the model's ``part`` (e.g. "backbone") was loaded, else what
+        """ "" when every tensor of the model's ``part`` (e.g. "backbone") was loaded, else what
         was not: "sem_seg_head: 12 of 40 tensors not in the checkpoint, 1 of another shape (e.g.
         sem_seg_head.predictor.class_embed.weight: (151, 256) in the checkpoint, (8, 256) in
         the model)"."""
@@ -162,7 +162,11 @@ class MaskFormerCheckpointer(DetectionCheckpointer):
             return self.load(last)
         except CheckpointReadError as error:
             others = sorted(
-                (f for f in self.get_all_checkpoint_files() if os.path.abspath(f) != os.path.abspath(last)),
+                (
+                    f
+                    for f in self.get_all_checkpoint_files()
+                    if os.path.abspath(f) != os.path.abspath(last)
+                ),
                 key=lambda f: (os.path.getmtime(f), f),
                 reverse=True,
             )

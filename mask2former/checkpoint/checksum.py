@@ -8,6 +8,7 @@ every tensor they hold (names, dtypes, shapes and bytes) under :data:`CHECKSUM_K
 (:func:`mask2former.checkpoint.read_torch_file`). Files without it (the published
 checkpoints, older ones) are read as before.
 """
+
 import hashlib
 from typing import Any, Dict, Optional
 

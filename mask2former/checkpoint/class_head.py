@@ -3,6 +3,7 @@ one's own classes): every tensor loads except those whose size is the number of 
 class head, and the criterion's class weights), which keep their fresh initialization. Detectron2's
 checkpointer already skips tensors of another shape; :func:`class_count_change` tells when
 that is all that happened, so that one line can say so."""
+
 from typing import Optional
 
 __all__ = ["class_count_change"]

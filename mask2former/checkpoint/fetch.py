@@ -7,6 +7,7 @@ default ``~/.torch/iopath_cache``), which is where Detectron2's checkpointer the
 Weights that cannot be had are one :class:`~mask2former.errors.UserError` line naming the file
 or URL and how to get it, including the ImageNet backbones that the published configs name.
 """
+
 import os
 from urllib.error import HTTPError
 from urllib.parse import urlparse
@@ -67,7 +68,7 @@ def how_to_get(weights: str) -> str:
 
 def _https_url(url: str) -> str:
     if url.startswith(Detectron2Handler.PREFIX):
-        return Detectron2Handler.S3_DETECTRON2_PREFIX + url[len(Detectron2Handler.PREFIX):]
+        return Detectron2Handler.S3_DETECTRON2_PREFIX + url[len(Detectron2Handler.PREFIX) :]
     return url
 
 
@@ -102,7 +103,9 @@ def fetch_weights(weights: str, hint: str = DEFAULT_HINT) -> str:
         WeightsDownloadError: the URL cannot be downloaded.
     """
     if not weights:
-        raise MissingWeightsError(f"the config sets no MODEL.WEIGHTS: pass trained weights with {hint}")
+        raise MissingWeightsError(
+            f"the config sets no MODEL.WEIGHTS: pass trained weights with {hint}"
+        )
     location = urlparse(weights)._replace(query="").geturl()  # as DetectionCheckpointer.load
     if "://" not in location:
         path = os.path.expanduser(location)

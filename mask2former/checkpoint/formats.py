@@ -197,7 +197,9 @@ def read_checkpoint(path: str, trust_pickle: bool = False) -> Dict[str, Any]:
         return read_weights_pickle(path, trust_pickle)
     data = read_torch_file(path, trust_pickle)
     if not isinstance(data, dict):
-        raise CheckpointReadError(f"{path}: expected a dict of weights, got a {type(data).__name__}")
+        raise CheckpointReadError(
+            f"{path}: expected a dict of weights, got a {type(data).__name__}"
+        )
     return data if "model" in data else {"model": data}
 
 
@@ -207,5 +209,3 @@ def write_d2_pickle(state_dict: Dict[str, Any], path: str, author: str) -> None:
     model = {name: _to_tensor(name, value).numpy() for name, value in state_dict.items()}
     with open(path, "wb") as f:
         pickle.dump({"model": model, "__author__": author, "matching_heuristics": True}, f)
-
-

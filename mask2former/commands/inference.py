@@ -1,5 +1,6 @@
 """What the commands that run a trained model on images share (``demo/demo.py``,
 ``tools/predict.py``): the images named on the command line and the config with its weights."""
+
 import glob
 import logging
 import os

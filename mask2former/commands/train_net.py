@@ -1,6 +1,7 @@
 """The command of ``train_net.py``: parse Detectron2's command line, check the config, data,
 output folder and weights before anything starts, then train or evaluate in ``--num-gpus``
 processes through Detectron2's launcher."""
+
 import logging
 import os
 

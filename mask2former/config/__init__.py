@@ -1,6 +1,7 @@
 """Config keys (:mod:`.defaults`, the published ones; :mod:`.inference_options`), reading config files safely (:mod:`.loader`,
 :mod:`.expression`), merging files and overrides (:mod:`.merge`) and refusing values that cannot
 work (:mod:`.checks`)."""
+
 from .checks import ConfigValueError
 from .defaults import add_maskformer2_config
 from .inference_options import add_inference_options_config

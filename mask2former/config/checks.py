@@ -7,6 +7,7 @@ finished, and a MAX_ITER below 1 "trains" nothing and exits successfully.
 every entry point reads its config) raises :class:`ConfigValueError` for the first such value,
 naming the key, the value and where it was set.
 """
+
 from typing import Callable, List, Optional, Tuple
 
 from detectron2.config import CfgNode
@@ -34,6 +35,7 @@ def _integer_at_least(minimum: int) -> Tuple[Callable, str]:
 
 def _sizes_at_least(minimum: int) -> Tuple[Callable, str]:
     """An integer or a non-empty list / tuple of integers, each >= minimum."""
+
     def check(value) -> bool:
         values = value if isinstance(value, (list, tuple)) else [value]
         return len(values) > 0 and all(_integer(v) and v >= minimum for v in values)
@@ -84,8 +86,10 @@ def _problems(cfg: CfgNode) -> List[Tuple[str, str]]:
     mask_former = cfg.MODEL.MASK_FORMER
     if not problems and mask_former.HIDDEN_DIM % mask_former.NHEADS:
         problems.append(
-            ("MODEL.MASK_FORMER.HIDDEN_DIM",
-             f"a multiple of MODEL.MASK_FORMER.NHEADS ({mask_former.NHEADS})")
+            (
+                "MODEL.MASK_FORMER.HIDDEN_DIM",
+                f"a multiple of MODEL.MASK_FORMER.NHEADS ({mask_former.NHEADS})",
+            )
         )
     crop = cfg.INPUT.CROP
     size = list(crop.SIZE) if isinstance(crop.SIZE, (list, tuple)) else None

@@ -17,6 +17,7 @@ classes, unless the config sets a number where it names the dataset (the same fi
 command line) or closer still, which must then be the same. The dataset mapper must read the
 dataset's task (a semantic mapper cannot train on COCO instance files).
 """
+
 import logging
 import os
 from typing import Callable, List, Sequence, Tuple
@@ -104,7 +105,9 @@ def follow_described_datasets(
             f"instead of {current} ({where(NUM_CLASSES)})"
         )
         cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = number
-    _check_mapper(cfg, [(name, dataset) for key, name, dataset in described if key == "DATASETS.TRAIN"], where)
+    _check_mapper(
+        cfg, [(name, dataset) for key, name, dataset in described if key == "DATASETS.TRAIN"], where
+    )
 
 
 def _check_mapper(cfg: CfgNode, training: Sequence[Tuple[str, object]], where) -> None:

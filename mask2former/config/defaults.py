@@ -4,6 +4,7 @@
 It also adds DeepLab's keys (``MODEL.RESNETS.STEM_TYPE``, ``SOLVER.POLY_LR_*``, ...) when they
 are missing, because the R101c configs and the WarmupPolyLR schedule use them.
 """
+
 from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
 

@@ -13,6 +13,7 @@ other construct are refused with :class:`ExpressionError`, which says what was f
 Resources are bounded too: the text length, the magnitude of integers and the number of
 comprehension iterations.
 """
+
 import ast
 import math
 import operator

@@ -6,6 +6,7 @@ configs (``mask2former.cli.load_config``, ``mask2former.model_zoo.get_config``) 
 (:func:`add_inference_options_config`). A config without them (built the published way)
 infers with the defaults.
 """
+
 from detectron2.config import CfgNode as CN
 
 __all__ = ["add_inference_options_config"]

@@ -13,6 +13,7 @@ other one with :class:`ConfigFileError` naming the file and line.
 absolute or a URL; a list is merged in order, then the including file on top) and Detectron2's
 config versions are upgraded as in its ``merge_from_file``.
 """
+
 import copy
 import logging
 import os

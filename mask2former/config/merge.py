@@ -3,6 +3,7 @@ opts)`` reads the file safely (:mod:`.loader`), names the file (or the command l
 an unknown key, registers the datasets that DATASETS.TRAIN / DATASETS.TEST name by a file
 (categories files and dataset descriptions, see :mod:`.dataset_files`), makes the model follow
 a described dataset and refuses values that cannot work (:mod:`.checks`)."""
+
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -28,7 +29,7 @@ def _unknown_key(error: BaseException) -> Optional[str]:
     message = str(error.args[0]) if error.args else ""
     for prefix in _UNKNOWN_KEY_PREFIXES:
         if message.startswith(prefix):
-            return message[len(prefix):]
+            return message[len(prefix) :]
     return None
 
 

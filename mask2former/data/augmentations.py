@@ -7,6 +7,7 @@ MAX_SIZE) the short side becomes 0 and the resize fails deep inside PIL / torch 
 and width must be > 0", without naming the image. These subclasses keep at least one pixel
 per side and are otherwise identical (same arguments, same random choices).
 """
+
 from detectron2.data import transforms as T
 
 __all__ = ["ResizeShortestEdge", "ResizeScale", "at_least_one_pixel"]

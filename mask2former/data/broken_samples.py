@@ -14,6 +14,7 @@ The mapper runs in the data loader's worker processes; what it skipped travels t
 training process with the next sample it returns (the key :data:`REPORT_KEY`, removed before
 the model sees the batch).
 """
+
 import logging
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -122,7 +123,8 @@ class BrokenSampleMonitor:
                 raise TooManyBrokenSamplesError(f"Training stopped: {stop}")
         if len(self.broken) > _allowed(self.num_samples):
             raise TooManyBrokenSamplesError(
-                "Training stopped: " + _too_many_message(self.broken, self.num_samples, "training samples")
+                "Training stopped: "
+                + _too_many_message(self.broken, self.num_samples, "training samples")
             )
 
     def _put_metrics(self) -> None:
@@ -148,7 +150,9 @@ def build_train_loader_skipping_broken(cfg, mapper) -> BrokenSampleMonitor:
     dataset = get_detection_dataset_dicts(
         cfg.DATASETS.TRAIN,
         filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
-        min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if cfg.MODEL.KEYPOINT_ON else 0,
+        min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE
+        if cfg.MODEL.KEYPOINT_ON
+        else 0,
         proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None,
     )
     loader = build_detection_train_loader(

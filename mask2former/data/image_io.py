@@ -7,6 +7,7 @@ decoding failure into an :class:`ImageReadError` naming the file, and normalises
 pixel types that appear in the wild: grayscale, palette, alpha and 16-bit/float images
 all become 8-bit 3-channel arrays.
 """
+
 import numpy as np
 from detectron2.data.detection_utils import convert_PIL_to_numpy
 from detectron2.utils.file_io import PathManager

@@ -3,6 +3,7 @@
 The ``datasets/prepare_*.py`` scripts are command-line wrappers around these functions, and the
 generated "shapes" dataset is written through them, so the same code paths run in the tests.
 """
+
 import glob
 import json
 import os
@@ -56,10 +57,17 @@ def _save_json(obj, path: str):
 def segment_bbox(mask: np.ndarray) -> List[int]:
     """COCO [x, y, width, height] of a non-empty boolean mask."""
     ys, xs = np.nonzero(mask)
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+    return [
+        int(xs.min()),
+        int(ys.min()),
+        int(xs.max() - xs.min() + 1),
+        int(ys.max() - ys.min() + 1),
+    ]
 
 
-def instance_annotation(mask: np.ndarray, annotation_id, image_id, category_id, iscrowd: int) -> dict:
+def instance_annotation(
+    mask: np.ndarray, annotation_id, image_id, category_id, iscrowd: int
+) -> dict:
     """A COCO instance annotation of a non-empty boolean (H, W) mask: compressed RLE, area,
     bbox."""
     rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
@@ -80,7 +88,9 @@ def shift_ade20k_semantic(src: str, dst: str):
     0..K-1 = classes)."""
     label = np.asarray(Image.open(src))
     if label.dtype != np.uint8 or label.ndim != 2:
-        raise ValueError(f"{src}: expected an 8-bit single-channel label PNG, got {label.dtype} {label.shape}")
+        raise ValueError(
+            f"{src}: expected an 8-bit single-channel label PNG, got {label.dtype} {label.shape}"
+        )
     _save_image((label - 1).astype(np.uint8), dst)  # uint8 wrap-around sends 0 to 255
 
 
@@ -124,7 +134,9 @@ def semantic_of_segments(
     where no segment is (crowd segments keep their category). ``where`` names the annotation
     in errors."""
     if len(contiguous) > 255:
-        raise ValueError("semantic labels of panoptic annotations are 8-bit PNGs: at most 255 categories")
+        raise ValueError(
+            "semantic labels of panoptic annotations are 8-bit PNGs: at most 255 categories"
+        )
     semantic = np.full(pan_seg.shape, 255, dtype=np.uint8)
     for segment in segments_info:
         if segment["category_id"] not in contiguous:
@@ -192,19 +204,31 @@ def prepare_ade20k_panoptic(
             categories_r, indices_g = _read_ade20k_instances(instance_path, image, image_path)
             pan_seg = np.zeros(semantic.shape, dtype=np.int64)
             segments = []
-            stuff = [(semantic == c, int(c)) for c in np.unique(semantic) if c >= 0 and not is_thing[int(c)]]
-            things = list(_ade20k_thing_segments(categories_r, indices_g, to_semantic, instance_path))
+            stuff = [
+                (semantic == c, int(c))
+                for c in np.unique(semantic)
+                if c >= 0 and not is_thing[int(c)]
+            ]
+            things = list(
+                _ade20k_thing_segments(categories_r, indices_g, to_semantic, instance_path)
+            )
             for mask, category_id in stuff + things:
                 segment_id = len(segments) + 1
                 pan_seg[mask] = segment_id
                 segments.append({"id": segment_id, "category_id": category_id, "iscrowd": 0})
             for segment in segments:  # area/bbox after all overlaps are resolved
                 mask = pan_seg == segment["id"]
-                segment.update(area=int(mask.sum()), bbox=segment_bbox(mask) if mask.any() else [0, 0, 0, 0])
+                segment.update(
+                    area=int(mask.sum()), bbox=segment_bbox(mask) if mask.any() else [0, 0, 0, 0]
+                )
             segments = [s for s in segments if s["area"] > 0]
             h, w = semantic.shape
-            images.append({"id": stem, "file_name": os.path.basename(image_path), "height": h, "width": w})
-            annotations.append({"image_id": stem, "file_name": stem + ".png", "segments_info": segments})
+            images.append(
+                {"id": stem, "file_name": os.path.basename(image_path), "height": h, "width": w}
+            )
+            annotations.append(
+                {"image_id": stem, "file_name": stem + ".png", "segments_info": segments}
+            )
             _save_image(id2rgb(pan_seg), os.path.join(out_dir, stem + ".png"))
             count += 1
         _save_json(
@@ -226,8 +250,12 @@ def prepare_ade20k_instance(ade_root: str, instance_categories: List[dict]) -> i
             image = read_image_checked(image_path, "RGB")
             categories_r, indices_g = _read_ade20k_instances(instance_path, image, image_path)
             h, w = image.shape[:2]
-            images.append({"id": stem, "file_name": os.path.basename(image_path), "height": h, "width": w})
-            for mask, category_id in _ade20k_thing_segments(categories_r, indices_g, to_semantic, instance_path):
+            images.append(
+                {"id": stem, "file_name": os.path.basename(image_path), "height": h, "width": w}
+            )
+            for mask, category_id in _ade20k_thing_segments(
+                categories_r, indices_g, to_semantic, instance_path
+            ):
                 annotations.append(
                     instance_annotation(mask, len(annotations) + 1, stem, category_id, iscrowd=0)
                 )
@@ -258,7 +286,9 @@ def prepare_coco_stuff_10k(stuff_root: str) -> int:
     for split in ("train", "test"):
         list_file = os.path.join(stuff_root, "imageLists", f"{split}.txt")
         if not os.path.isfile(list_file):
-            raise FileNotFoundError(f"COCO-Stuff-10k: expected image list {list_file} does not exist")
+            raise FileNotFoundError(
+                f"COCO-Stuff-10k: expected image list {list_file} does not exist"
+            )
         with open(list_file) as f:
             stems = [line.strip() for line in f if line.strip()]
         for stem in stems:
@@ -271,7 +301,10 @@ def prepare_coco_stuff_10k(stuff_root: str) -> int:
             dst_image = os.path.join(stuff_root, "images_detectron2", split, stem + ".jpg")
             os.makedirs(os.path.dirname(dst_image), exist_ok=True)
             shutil.copyfile(src_image, dst_image)
-            _save_image(label.astype(np.uint8), os.path.join(stuff_root, "annotations_detectron2", split, stem + ".png"))
+            _save_image(
+                label.astype(np.uint8),
+                os.path.join(stuff_root, "annotations_detectron2", split, stem + ".png"),
+            )
             count += 1
     return count
 
@@ -288,7 +321,9 @@ def ade20k_full_class_mask(seg_rgb: np.ndarray) -> np.ndarray:
     return r // 10 * 256 + g
 
 
-def ade20k_full_size(height: int, width: int, max_size: int = ADE20K_FULL_MAX_SIZE) -> Tuple[int, int]:
+def ade20k_full_size(
+    height: int, width: int, max_size: int = ADE20K_FULL_MAX_SIZE
+) -> Tuple[int, int]:
     """(height, width) after the published preparation's resize: a shorter side above
     ``max_size`` becomes ``max_size``, keeping the aspect ratio (the longer side rounded)."""
     if width >= height > max_size:
@@ -333,7 +368,9 @@ def prepare_ade20k_full(root: str) -> int:
         seg_path = os.path.splitext(image_path)[0] + "_seg.png"
         for path in (image_path, seg_path):
             if not os.path.isfile(path):
-                raise DatasetNotFoundError(f"ADE20K-Full: {index_file} lists {path}, which does not exist")
+                raise DatasetNotFoundError(
+                    f"ADE20K-Full: {index_file} lists {path}, which does not exist"
+                )
         with Image.open(image_path) as image:
             image = np.asarray(image if image.mode in ("RGB", "L") else image.convert("RGB"))
         classes = ade20k_full_class_mask(read_image_checked(seg_path, "RGB"))

@@ -17,6 +17,7 @@ Layout under ``<root>/shapes`` (``<split>`` is train or val)::
 The two semantic folders are written by the same functions as ``datasets/prepare_*.py``.
 The same drawing makes the shapes videos (:mod:`mask2former.data.shapes_video`).
 """
+
 import argparse
 import json
 import os
@@ -160,7 +161,12 @@ def _render_scene(rng, categories):
         category = things[rng.integers(len(things))]
         mask = _thing_mask(rng, category["name"], h, w)
         iscrowd = int(rng.random() < CROWD_PROBABILITY)
-        paint(mask, lambda ys, xs, c=category: _thing_texture(rng, c["color"], ys, xs), category, iscrowd)
+        paint(
+            mask,
+            lambda ys, xs, c=category: _thing_texture(rng, c["color"], ys, xs),
+            category,
+            iscrowd,
+        )
 
     kept = []
     for segment in segments:
@@ -188,10 +194,14 @@ def _instance_segmentation(mask: np.ndarray):
     """Polygons when they reproduce the mask well (IoU >= 0.85), compressed RLE otherwise
     (holes, several parts)."""
     h, w = mask.shape
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
     polygons = [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
     if polygons:
-        raster = mask_util.decode(mask_util.merge(mask_util.frPyObjects(polygons, h, w))).astype(bool)
+        raster = mask_util.decode(mask_util.merge(mask_util.frPyObjects(polygons, h, w))).astype(
+            bool
+        )
         iou = (raster & mask).sum() / max((raster | mask).sum(), 1)
         if iou >= 0.85:
             return polygons
@@ -230,7 +240,9 @@ def _write_split(out: str, split: str, num_images: int, seed: int, categories: L
                         "id": len(instance_annotations) + 1,
                         "image_id": image_id,
                         "category_id": segment["category_id"],
-                        "segmentation": uncompressed_rle(mask) if crowd else _instance_segmentation(mask),
+                        "segmentation": uncompressed_rle(mask)
+                        if crowd
+                        else _instance_segmentation(mask),
                         "area": segment["area"],
                         "bbox": segment["bbox"],
                         "iscrowd": crowd,
@@ -241,16 +253,26 @@ def _write_split(out: str, split: str, num_images: int, seed: int, categories: L
         shift_ade20k_semantic(raw_path, os.path.join(dirs["semantic"], stem + ".png"))
         Image.fromarray(id2rgb(seg_map)).save(os.path.join(dirs["panoptic"], stem + ".png"))
         images.append({"id": image_id, "file_name": stem + ".jpg", "height": h, "width": w})
-        panoptic_annotations.append({"image_id": image_id, "file_name": stem + ".png", "segments_info": segments})
+        panoptic_annotations.append(
+            {"image_id": image_id, "file_name": stem + ".png", "segments_info": segments}
+        )
 
     json_categories = [
-        {"id": c["id"], "name": c["name"], "isthing": c["isthing"], "color": c["color"],
-         "supercategory": "shape" if c["isthing"] else "background"}
+        {
+            "id": c["id"],
+            "name": c["name"],
+            "isthing": c["isthing"],
+            "color": c["color"],
+            "supercategory": "shape" if c["isthing"] else "background",
+        }
         for c in categories
     ]
     panoptic_json = os.path.join(out, f"panoptic_{split}.json")
     with open(panoptic_json, "w") as f:
-        json.dump({"images": images, "annotations": panoptic_annotations, "categories": json_categories}, f)
+        json.dump(
+            {"images": images, "annotations": panoptic_annotations, "categories": json_categories},
+            f,
+        )
     with open(os.path.join(out, f"instances_{split}.json"), "w") as f:
         things = [c for c in json_categories if c["isthing"]]
         json.dump({"images": images, "annotations": instance_annotations, "categories": things}, f)
@@ -290,17 +312,25 @@ def main(argv=None):
     from .shapes_video import DEFAULT_NUM_TRAIN_VIDEOS, DEFAULT_NUM_VAL_VIDEOS, generate_videos
 
     parser = argparse.ArgumentParser(description="Generate the synthetic 'shapes' dataset.")
-    parser.add_argument("--root", default=datasets_root(), help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)")
+    parser.add_argument(
+        "--root",
+        default=datasets_root(),
+        help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)",
+    )
     parser.add_argument(
         "--videos",
         action="store_true",
         help="generate the shapes videos (shapes_video, YouTube-VIS format) instead of the images",
     )
     parser.add_argument(
-        "--num-train", type=int, help=f"images ({DEFAULT_NUM_TRAIN}) or videos ({DEFAULT_NUM_TRAIN_VIDEOS})"
+        "--num-train",
+        type=int,
+        help=f"images ({DEFAULT_NUM_TRAIN}) or videos ({DEFAULT_NUM_TRAIN_VIDEOS})",
     )
     parser.add_argument(
-        "--num-val", type=int, help=f"images ({DEFAULT_NUM_VAL}) or videos ({DEFAULT_NUM_VAL_VIDEOS})"
+        "--num-val",
+        type=int,
+        help=f"images ({DEFAULT_NUM_VAL}) or videos ({DEFAULT_NUM_VAL_VIDEOS})",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true")

@@ -13,6 +13,7 @@ Layout under ``<root>/shapes_video``, as YouTube-VIS under ``<root>/ytvis_2019``
     train/JPEGImages/<video>/<frame>.jpg, train.json
     valid/JPEGImages/<video>/<frame>.jpg, valid.json
 """
+
 import json
 import os
 import shutil
@@ -47,7 +48,9 @@ class _MovingThing:
         self.end = rng.uniform(-0.2, 1.2, 2) * (w, h)
         self.angle = rng.uniform(0, 2 * np.pi)
         self.spin = rng.uniform(-0.15, 0.15)
-        self.color = np.clip(np.asarray(category["color"], np.float32) + rng.uniform(-25, 25, 3), 0, 255)
+        self.color = np.clip(
+            np.asarray(category["color"], np.float32) + rng.uniform(-25, 25, 3), 0, 255
+        )
         self.pattern = int(rng.integers(3))
         self.period = int(rng.integers(5, 9))
         self.length = length
@@ -55,7 +58,9 @@ class _MovingThing:
     def mask(self, frame: int, h: int, w: int) -> np.ndarray:
         progress = frame / max(self.length - 1, 1)
         cx, cy = self.start + (self.end - self.start) * progress
-        return draw_thing(self.category["name"], h, w, cx, cy, self.size, self.angle + self.spin * frame)
+        return draw_thing(
+            self.category["name"], h, w, cx, cy, self.size, self.angle + self.spin * frame
+        )
 
     def texture(self, rng, frame: int, ys, xs) -> np.ndarray:
         """Colours of the pixels (ys, xs); the pattern moves with the thing."""
@@ -113,8 +118,12 @@ def _write_split(out: str, split: str, num_videos: int, seed: int, categories: L
         os.makedirs(os.path.join(out, folder, "JPEGImages", name), exist_ok=True)
         file_names = [f"{name}/{t:05d}.jpg" for t in range(length)]
         for frame, file_name in zip(frames, file_names):
-            Image.fromarray(frame).save(os.path.join(out, folder, "JPEGImages", file_name), quality=95)
-        videos.append({"id": video_id, "file_names": file_names, "height": h, "width": w, "length": length})
+            Image.fromarray(frame).save(
+                os.path.join(out, folder, "JPEGImages", file_name), quality=95
+            )
+        videos.append(
+            {"id": video_id, "file_names": file_names, "height": h, "width": w, "length": length}
+        )
         for category, masks in tracks:
             if all(m is None for m in masks):
                 continue
@@ -133,7 +142,9 @@ def _write_split(out: str, split: str, num_videos: int, seed: int, categories: L
                 }
             )
     things = [
-        {"id": c["id"], "name": c["name"], "supercategory": "shape"} for c in categories if c["isthing"]
+        {"id": c["id"], "name": c["name"], "supercategory": "shape"}
+        for c in categories
+        if c["isthing"]
     ]
     with open(os.path.join(out, f"{folder}.json"), "w") as f:
         json.dump({"videos": videos, "annotations": annotations, "categories": things}, f)

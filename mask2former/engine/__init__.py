@@ -1,5 +1,6 @@
 """Training: the trainer of ``train_net.py``, atomic checkpoints, finite-loss checks, bfloat16
 autocast on CPU."""
+
 from ..checkpoint.atomic import AtomicCheckpointer, atomic_open
 from .train_loop import (
     LossDivergedError,

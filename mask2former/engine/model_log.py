@@ -1,5 +1,6 @@
 """The model's description in a training log: one line on the console, the full printout
 (hundreds of lines) only in the log files."""
+
 import logging
 import sys
 
@@ -28,7 +29,9 @@ def log_model(model: torch.nn.Module, logger: logging.Logger) -> None:
     logger.info(f"{model_summary(model)}; its layers are printed in the log file")
     if not logger.isEnabledFor(logging.INFO):
         return
-    record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, f"Model:\n{model}", None, None)
+    record = logger.makeRecord(
+        logger.name, logging.INFO, __file__, 0, f"Model:\n{model}", None, None
+    )
     current = logger
     while current is not None:
         for handler in current.handlers:

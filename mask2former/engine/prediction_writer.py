@@ -18,6 +18,7 @@ Dataset ids come back from the model's contiguous ids through the metadata's
 ``thing_dataset_id_to_contiguous_id`` / ``stuff_dataset_id_to_contiguous_id`` when it has them
 (as Detectron2's COCO evaluators do); without them the contiguous ids are written.
 """
+
 import json
 import os
 from typing import Dict, List, Optional, Union
@@ -71,7 +72,9 @@ class PredictionWriter:
     def dataset_id(self, label: int, isthing: bool) -> int:
         """The dataset's category id of the model's contiguous ``label``: through the thing
         mapping for things (the stuff one as a fallback), the stuff mapping for stuff."""
-        first, second = (self._thing_ids, self._stuff_ids) if isthing else (self._stuff_ids, self._thing_ids)
+        first, second = (
+            (self._thing_ids, self._stuff_ids) if isthing else (self._stuff_ids, self._thing_ids)
+        )
         if not first and not second:
             return int(label)
         for ids in (first, second):
@@ -99,7 +102,9 @@ class PredictionWriter:
         Image.fromarray(array).save(os.path.join(self.output_dir, folder, name))
         return name
 
-    def write(self, file_name: str, outputs: Dict, image_id: Union[int, str, None] = None) -> List[str]:
+    def write(
+        self, file_name: str, outputs: Dict, image_id: Union[int, str, None] = None
+    ) -> List[str]:
         """Writes the results of one image.
 
         Args:
@@ -128,8 +133,11 @@ class PredictionWriter:
             height, width = panoptic.shape
             name = self._write_png("panoptic", stem, id2rgb(panoptic))
             self._panoptic.append(
-                {"file_name": name, "image_id": image_id,
-                 "segments_info": [self._segment_info(s, panoptic) for s in segments]}  # fmt: skip
+                {
+                    "file_name": name,
+                    "image_id": image_id,
+                    "segments_info": [self._segment_info(s, panoptic) for s in segments],
+                }  # fmt: skip
             )
             written.append("panoptic")
         if "instances" in outputs:
@@ -141,8 +149,12 @@ class PredictionWriter:
             written.append("instance")
         if written:
             self._images.append(
-                {"id": image_id, "file_name": os.path.basename(file_name),
-                 "height": int(height), "width": int(width)}  # fmt: skip
+                {
+                    "id": image_id,
+                    "file_name": os.path.basename(file_name),
+                    "height": int(height),
+                    "width": int(width),
+                }  # fmt: skip
             )
         return written
 
@@ -151,7 +163,12 @@ class PredictionWriter:
         ys, xs = np.nonzero(panoptic == segment["id"])
         bbox = [0, 0, 0, 0]
         if len(ys):
-            bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+            bbox = [
+                int(xs.min()),
+                int(ys.min()),
+                int(xs.max() - xs.min() + 1),
+                int(ys.max() - ys.min() + 1),
+            ]
         info = {
             "id": int(segment["id"]),
             "category_id": self.dataset_id(int(segment["category_id"]), isthing),
@@ -194,8 +211,11 @@ class PredictionWriter:
             panoptic_images = {a["image_id"] for a in self._panoptic}
             self._dump(
                 "panoptic.json",
-                {"images": [i for i in self._images if i["id"] in panoptic_images],
-                 "annotations": self._panoptic, "categories": self.categories()},  # fmt: skip
+                {
+                    "images": [i for i in self._images if i["id"] in panoptic_images],
+                    "annotations": self._panoptic,
+                    "categories": self.categories(),
+                },  # fmt: skip
             )
         if self._instances is not None:
             self._dump("instances.json", self._instances)

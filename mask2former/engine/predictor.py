@@ -9,6 +9,7 @@ into Detectron2's cache (:func:`mask2former.checkpoint.fetch.fetch_weights`). :f
 is that check for every entry point that runs a trained model (the predictor,
 ``train_net.py --eval-only``, the export tool).
 """
+
 import contextlib
 import logging
 import os

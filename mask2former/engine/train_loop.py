@@ -1,5 +1,6 @@
 """Detectron2's single-step trainers, stopping on a non-finite loss with the term's name, and
 bfloat16 autocast training on CPU."""
+
 import math
 from typing import Mapping
 
@@ -34,7 +35,9 @@ class _FiniteLossCheck:
         if bool(torch.isfinite(losses).all()):  # one device sync for all terms
             return
         values = {name: float(loss.detach()) for name, loss in outputs.items()}
-        terms = ", ".join(f"{name}={value}" for name, value in values.items() if not math.isfinite(value))
+        terms = ", ".join(
+            f"{name}={value}" for name, value in values.items() if not math.isfinite(value)
+        )
         raise LossDivergedError(
             f"The loss diverged at iteration {self.iter}: {terms}. Stopping training before "
             "the optimizer step; lower SOLVER.BASE_LR, enable SOLVER.CLIP_GRADIENTS or check "

@@ -1,5 +1,6 @@
 """The trainer of ``train_net.py``: Detectron2's DefaultTrainer with this project's data
 mappers, evaluators, optimizer, schedule, atomic checkpoints and test-time augmentation."""
+
 import logging
 import os
 import weakref
@@ -117,7 +118,9 @@ class Trainer(DefaultTrainer):
         logger.info("Running inference with test-time augmentation ...")
         model = SemanticSegmentorWithTTA(cfg, model)
         evaluators = [
-            cls.build_evaluator(cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA"))
+            cls.build_evaluator(
+                cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA")
+            )
             for name in cfg.DATASETS.TEST
         ]
         results = cls.test(cfg, model, evaluators)

@@ -1,6 +1,7 @@
 """Draw MaskFormer / Mask2Former predictions over images and video frames with Detectron2's
 ``Visualizer``, class names and colours from the dataset's metadata (demo/demo.py, the
 quickstart)."""
+
 import functools
 import logging
 from typing import Callable, Iterable, Iterator, Tuple

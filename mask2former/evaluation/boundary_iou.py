@@ -10,6 +10,7 @@ Boundary AP is COCO mask AP in which a detection and a (non-crowd) ground truth 
 ``min(mask IoU, boundary IoU)``; crowd regions keep pycocotools' mask IoU. Everything else (the
 matching, the accumulation over recall points, areas from the mask) is pycocotools' ``COCOeval``.
 """
+
 import math
 from typing import Dict, Tuple
 
@@ -111,7 +112,9 @@ class BoundaryCOCOeval(COCOeval):
     ground truth is ``min(mask IoU, boundary IoU)``: its precision, recall and ``stats`` are
     Boundary AP / AR. Used like ``COCOeval(coco_gt, coco_dt, "segm")``."""
 
-    def __init__(self, cocoGt=None, cocoDt=None, iouType="segm", dilation_ratio=DEFAULT_DILATION_RATIO):
+    def __init__(
+        self, cocoGt=None, cocoDt=None, iouType="segm", dilation_ratio=DEFAULT_DILATION_RATIO
+    ):
         if iouType != "segm":
             raise ValueError(f"BoundaryCOCOeval evaluates masks (iouType 'segm'), got {iouType!r}")
         super().__init__(cocoGt, cocoDt, iouType)
@@ -132,7 +135,9 @@ class BoundaryCOCOeval(COCOeval):
             return []
         iscrowd = [int(g["iscrowd"]) for g in gts]
         ious = np.asarray(
-            mask_util.iou([d["segmentation"] for d in dts], [g["segmentation"] for g in gts], iscrowd)
+            mask_util.iou(
+                [d["segmentation"] for d in dts], [g["segmentation"] for g in gts], iscrowd
+            )
         )
         boundary = np.asarray(
             mask_util.iou(

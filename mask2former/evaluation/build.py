@@ -1,5 +1,6 @@
 """Evaluators of a dataset, chosen by its metadata ``evaluator_type`` and the tasks that
 ``MODEL.MASK_FORMER.TEST.{SEMANTIC,INSTANCE,PANOPTIC}_ON`` turn on."""
+
 import logging
 import os
 from typing import Callable, Dict, List, Optional, Set
@@ -50,7 +51,9 @@ class EvaluatorType:
         self.__name__ = name  # the name the registry files it under
         self.factories = dict(factories)
 
-    def __call__(self, dataset_name: str, output_dir: str, enabled: Set[str]) -> List[DatasetEvaluator]:
+    def __call__(
+        self, dataset_name: str, output_dir: str, enabled: Set[str]
+    ) -> List[DatasetEvaluator]:
         """The evaluators of the tasks in ``enabled`` (and the "always" one) that the dataset
         has ground truth for."""
         built = [

@@ -12,6 +12,7 @@ results); the evaluator has pycocotools' interface (``params``, ``evaluate()``,
 ``accumulate()``, ``summarize()``, ``stats``, ``eval["precision"]``). :func:`evaluate_coco_files` evaluates a results file against
 a ground-truth file (``tools/evaluate_coco_boundary_ap.py``).
 """
+
 import contextlib
 import functools
 import io
@@ -112,10 +113,17 @@ def evaluate_coco_files(
         raise CocoFileError(f"{results_json}: expected a non-empty list of detections")
     key = "bbox" if iou_type == "bbox" else "segmentation"
     if any(not isinstance(r, dict) or key not in r or "score" not in r for r in results):
-        raise CocoFileError(f"{results_json}: every detection needs {key!r} and 'score' for {iou_type} AP")
+        raise CocoFileError(
+            f"{results_json}: every detection needs {key!r} and 'score' for {iou_type} AP"
+        )
     dataset = _read_json(gt_json, "ground-truth")
-    if not isinstance(dataset, dict) or not {"images", "annotations", "categories"} <= dataset.keys():
-        raise CocoFileError(f"{gt_json}: expected a COCO dict with images, annotations and categories")
+    if (
+        not isinstance(dataset, dict)
+        or not {"images", "annotations", "categories"} <= dataset.keys()
+    ):
+        raise CocoFileError(
+            f"{gt_json}: expected a COCO dict with images, annotations and categories"
+        )
     coco_gt = COCO()
     coco_gt.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):

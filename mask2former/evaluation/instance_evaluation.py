@@ -1,6 +1,7 @@
 """COCO-style instance segmentation evaluation: mask (and box) AP, optionally Boundary AP, with
 faster-coco-eval when installed, for any dataset with a COCO json, including those whose thing
 classes are a subset of the model's classes (ADE20K, Mapillary Vistas)."""
+
 import itertools
 import json
 import os
@@ -40,7 +41,9 @@ class InstanceSegEvaluator(COCOEvaluator):
         **kwargs,
     ):
         # Detectron2's own fast path needs its compiled _C; this class picks its backend itself.
-        super().__init__(dataset_name, tasks, distributed, output_dir, use_fast_impl=False, **kwargs)
+        super().__init__(
+            dataset_name, tasks, distributed, output_dir, use_fast_impl=False, **kwargs
+        )
         self._fast_cocoeval = use_fast_impl and fast_cocoeval_available()
         self._boundary_dilation_ratio = boundary_dilation_ratio
         self._dataset_name = dataset_name

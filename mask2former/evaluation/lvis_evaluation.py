@@ -1,5 +1,6 @@
 """LVIS evaluation (datasets of evaluator type "lvis"): Detectron2's LVISEvaluator, made to run
 with the numpy this project installs."""
+
 import contextlib
 
 import numpy as np

@@ -13,6 +13,7 @@ whole class-id map eroded as one mask, which is meaningless per class (a class w
 score above 80); here each class's Boundary IoU is that of its own masks
 (:func:`~mask2former.evaluation.boundary_iou.class_boundary_overlaps`), under the same keys.
 """
+
 import logging
 import os
 from collections import OrderedDict
@@ -96,7 +97,7 @@ class CheckedSemSegEvaluator(SemSegEvaluator):
         for key, value in results["sem_seg"].items():
             metrics[key] = value
             if key in class_index:  # Detectron2's order: IoU, BoundaryIoU, min of both per class
-                name, b_iou = key[len("IoU-"):], 100 * boundary_iou[class_index[key]]
+                name, b_iou = key[len("IoU-") :], 100 * boundary_iou[class_index[key]]
                 metrics[f"BoundaryIoU-{name}"] = b_iou
                 metrics[f"min(IoU, B-Iou)-{name}"] = min(value, b_iou)
         if self._boundary_output_dir:

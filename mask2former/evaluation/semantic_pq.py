@@ -12,6 +12,7 @@ computes it). The per-class sums are averaged by panopticapi's ``PQStat``.
 ``evaluate_semantic_predictions`` reads the ``sem_seg_predictions.json`` that Detectron2's
 ``SemSegEvaluator`` writes to its output folder and the ground truth of a registered dataset.
 """
+
 import json
 import os
 from typing import Dict, List, Optional
@@ -55,14 +56,20 @@ class SemanticPQ:
         if gt.shape != pred.shape:
             raise ValueError(f"ground truth {gt.shape} and prediction {pred.shape} differ in shape")
         if pred.size and (pred.min() < 0 or pred.max() >= k):
-            raise ValueError(f"predicted labels must lie in [0, {k}), got {pred.min()}..{pred.max()}")
+            raise ValueError(
+                f"predicted labels must lie in [0, {k}), got {pred.min()}..{pred.max()}"
+            )
         gt = gt.astype(np.int64)
         valid = (gt >= 0) & (gt < k)
         if not np.all(valid | (gt == self.ignore_label)):
             bad = sorted(set(np.unique(gt[~valid]).tolist()) - {self.ignore_label})
-            raise ValueError(f"ground-truth labels {bad[:5]} are neither classes nor {self.ignore_label}")
+            raise ValueError(
+                f"ground-truth labels {bad[:5]} are neither classes nor {self.ignore_label}"
+            )
         rows = np.where(valid, gt, k)
-        counts = np.bincount(rows.ravel() * k + pred.astype(np.int64).ravel(), minlength=(k + 1) * k)
+        counts = np.bincount(
+            rows.ravel() * k + pred.astype(np.int64).ravel(), minlength=(k + 1) * k
+        )
         return counts.reshape(k + 1, k)
 
     def add(self, gt: np.ndarray, pred: np.ndarray) -> None:
@@ -148,14 +155,18 @@ def _load_predictions(json_file: str) -> Dict[str, List[dict]]:
     return by_file
 
 
-def _prediction_map(segments: List[dict], to_contiguous: Optional[Dict[int, int]], where: str, shape):
+def _prediction_map(
+    segments: List[dict], to_contiguous: Optional[Dict[int, int]], where: str, shape
+):
     """The (H, W) label map painted from one image's per-class RLE masks."""
     pred = np.full(shape, -1, np.int64)
     for segment in segments:
         category_id = segment["category_id"]
         label = category_id if to_contiguous is None else to_contiguous.get(category_id)
         if label is None:
-            raise PredictionFileError(f"{where}: category_id {category_id} is not a class of the dataset")
+            raise PredictionFileError(
+                f"{where}: category_id {category_id} is not a class of the dataset"
+            )
         rle = dict(segment["segmentation"])
         if tuple(rle["size"]) != tuple(shape):
             raise PredictionFileError(
@@ -185,8 +196,13 @@ def evaluate_semantic_predictions(json_file: str, dataset_name: str) -> Dict:
     meta = MetadataCatalog.get(dataset_name)
     classes = meta.get("stuff_classes")
     if classes is None:
-        raise PredictionFileError(f"dataset {dataset_name!r} has no stuff_classes: not a semantic dataset")
-    gt_files = {os.path.normpath(r["file_name"]): r.get("sem_seg_file_name") for r in DatasetCatalog.get(dataset_name)}
+        raise PredictionFileError(
+            f"dataset {dataset_name!r} has no stuff_classes: not a semantic dataset"
+        )
+    gt_files = {
+        os.path.normpath(r["file_name"]): r.get("sem_seg_file_name")
+        for r in DatasetCatalog.get(dataset_name)
+    }
     metric = SemanticPQ(len(classes), meta.get("ignore_label", 255))
     to_contiguous = meta.get("stuff_dataset_id_to_contiguous_id")
     for file_name, segments in sorted(predictions.items()):

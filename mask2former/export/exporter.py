@@ -12,6 +12,7 @@ sizes); the ONNX exporter expands it into standard operators (``ms_deform_attn_o
 Masked attention is ``F.scaled_dot_product_attention`` with a boolean mask, which both
 exporters handle.
 """
+
 from typing import Optional, Tuple
 
 import torch

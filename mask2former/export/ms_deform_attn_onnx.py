@@ -10,6 +10,7 @@ points. The level sizes are read from ``spatial_shapes`` and ``level_start_index
 time, so the graph works for every input size; the numbers of levels L, points P, heads M
 and channels D must be static (they are, being fixed by the weights).
 """
+
 import torch
 from onnxscript import opset18 as op
 
@@ -27,7 +28,9 @@ def _int64(*values):
     return op.Constant(value_ints=list(values))
 
 
-def ms_deform_attn_onnx(value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+def ms_deform_attn_onnx(
+    value, spatial_shapes, level_start_index, sampling_locations, attention_weights
+):
     """ONNX graph of ``ms_deform_attn``; shapes as in ``ms_deform_attn_reference``:
     value (N, S, M, D), spatial_shapes (L, 2) int64, level_start_index (L,) int64,
     sampling_locations (N, Q, M, L, P, 2), attention_weights (N, Q, M, L, P) -> (N, Q, M*D)."""

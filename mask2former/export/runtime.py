@@ -7,6 +7,7 @@ the model's output dict.
 and do not care which runtime produced the network outputs; ``ExportedPredictor`` ties them
 to a file written by ``tools/export_model.py``.
 """
+
 import os
 from typing import Callable, Dict, Tuple
 
@@ -52,7 +53,9 @@ def _onnx_network(path: str) -> Tuple[Callable, InferenceSpec]:
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     metadata = session.get_modelmeta().custom_metadata_map
     if SPEC_KEY not in metadata:
-        raise ValueError(f"{path}: no {SPEC_KEY} in the ONNX metadata; export it with tools/export_model.py")
+        raise ValueError(
+            f"{path}: no {SPEC_KEY} in the ONNX metadata; export it with tools/export_model.py"
+        )
 
     def run(images: np.ndarray):
         return session.run(None, {INPUT_NAME: images})
@@ -64,7 +67,9 @@ def _program_network(path: str) -> Tuple[Callable, InferenceSpec]:
     extra_files = {SPEC_KEY: ""}
     program = torch.export.load(path, extra_files=extra_files)
     if not extra_files[SPEC_KEY]:
-        raise ValueError(f"{path}: no {SPEC_KEY} in the archive; export it with tools/export_model.py")
+        raise ValueError(
+            f"{path}: no {SPEC_KEY} in the archive; export it with tools/export_model.py"
+        )
     module = program.module()
 
     def run(images: np.ndarray):

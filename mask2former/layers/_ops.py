@@ -5,6 +5,7 @@ The C++ library defines ``torch.ops.mask2former.ms_deform_attn`` and its backwar
 need: fake kernels that compute output shapes, and the autograd formula. When the library is
 missing or cannot be loaded, one warning says how to build it and callers use the reference.
 """
+
 import warnings
 from typing import FrozenSet
 
@@ -47,7 +48,9 @@ def _register_fake_kernels():
         return value.new_empty((n, sampling_locations.shape[1], m * d))
 
     @torch.library.register_fake("mask2former::ms_deform_attn_backward")
-    def _(grad_output, value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+    def _(
+        grad_output, value, spatial_shapes, level_start_index, sampling_locations, attention_weights
+    ):
         return (
             torch.empty_like(value),
             torch.empty_like(sampling_locations),

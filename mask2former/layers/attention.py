@@ -1,6 +1,7 @@
 """Multi-head attention stored like ``torch.nn.MultiheadAttention`` and computed with
 ``F.scaled_dot_product_attention`` (fused kernels, boolean masks, exportable), or explicitly
 when the kernel switch selects the reference kernels (``mask2former.layers.use_reference_ops``)."""
+
 import math
 from typing import Optional
 

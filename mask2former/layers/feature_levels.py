@@ -1,5 +1,6 @@
 """The backbone feature levels a head uses: those named in ``MODEL.SEM_SEG_HEAD.IN_FEATURES``,
 ordered finest (smallest stride) first."""
+
 from typing import Dict, List, Tuple
 
 from detectron2.layers import ShapeSpec

@@ -1,5 +1,6 @@
 """The three sub-layers of a Mask2Former decoder layer (no dropout, batch-first). Names follow
 the published checkpoints: ``self_attn``/``multihead_attn``/``linear1``, ``linear2`` + ``norm``."""
+
 from typing import Optional
 
 import torch

@@ -1,5 +1,6 @@
 """Multi-layer perceptrons: the computation every feed-forward network of the model shares, and
 the small MLP that turns query embeddings into mask embeddings."""
+
 from typing import Callable, Optional, Sequence
 
 import torch

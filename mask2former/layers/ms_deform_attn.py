@@ -9,6 +9,7 @@ torch.compile(fullgraph=True) and torch.export.
 To force the reference (for comparisons and benchmarks) use the kernel switch of
 ``reference_mode``: ``MASK2FORMER_DISABLE_CUSTOM_OPS=1`` or ``with use_reference_ops(): ...``.
 """
+
 import math
 
 import torch
@@ -145,5 +146,7 @@ class MSDeformAttn(nn.Module):
             raise ValueError(
                 f"reference_points must end in 2 or 4 coordinates, got {reference_points.shape[-1]}"
             )
-        out = ms_deform_attn(value, input_spatial_shapes, input_level_start_index, locations, weights)
+        out = ms_deform_attn(
+            value, input_spatial_shapes, input_level_start_index, locations, weights
+        )
         return self.output_proj(out)

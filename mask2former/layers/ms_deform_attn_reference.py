@@ -1,5 +1,6 @@
 """Pure-PyTorch multi-scale deformable attention: the fallback when the compiled operator is not
 available, and the oracle it is tested against."""
+
 from typing import List, Sequence
 
 import torch
@@ -20,7 +21,9 @@ def check_ms_deform_attn_args(
     """Raises ValueError / TypeError naming the argument that does not fit the others (the
     compiled operator performs the same checks in C++)."""
     if value.dim() != 4:
-        raise ValueError(f"ms_deform_attn: value must be (N, S, M, D), got shape {tuple(value.shape)}")
+        raise ValueError(
+            f"ms_deform_attn: value must be (N, S, M, D), got shape {tuple(value.shape)}"
+        )
     if sampling_locations.dim() != 6 or sampling_locations.shape[5] != 2:
         raise ValueError(
             "ms_deform_attn: sampling_locations must be (N, Q, M, L, P, 2), got shape "
@@ -52,13 +55,19 @@ def check_ms_deform_attn_args(
     if not value.dtype.is_floating_point:
         raise TypeError(f"ms_deform_attn: value must be a floating point tensor, got {value.dtype}")
     allowed = (value.dtype, _accumulation_dtype(value.dtype))
-    if sampling_locations.dtype != attention_weights.dtype or sampling_locations.dtype not in allowed:
+    if (
+        sampling_locations.dtype != attention_weights.dtype
+        or sampling_locations.dtype not in allowed
+    ):
         raise TypeError(
             f"ms_deform_attn: sampling_locations ({sampling_locations.dtype}) and "
             f"attention_weights ({attention_weights.dtype}) must both have the dtype of value "
             f"({value.dtype}) or {allowed[1]}"
         )
-    for name, tensor in (("spatial_shapes", spatial_shapes), ("level_start_index", level_start_index)):
+    for name, tensor in (
+        ("spatial_shapes", spatial_shapes),
+        ("level_start_index", level_start_index),
+    ):
         if tensor.dtype != torch.int64:
             raise TypeError(f"ms_deform_attn: {name} must be int64, got {tensor.dtype}")
     for name, tensor in (
@@ -73,7 +82,9 @@ def check_ms_deform_attn_args(
             )
     sizes = spatial_shapes.prod(dim=1)
     if bool((spatial_shapes < 0).any()):
-        raise ValueError(f"ms_deform_attn: spatial_shapes must not be negative, got {spatial_shapes.tolist()}")
+        raise ValueError(
+            f"ms_deform_attn: spatial_shapes must not be negative, got {spatial_shapes.tolist()}"
+        )
     starts = torch.cumsum(sizes, 0) - sizes
     if not torch.equal(level_start_index, starts):
         raise ValueError(

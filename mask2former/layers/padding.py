@@ -1,4 +1,5 @@
 """Zero- (or value-) padding of images and feature maps up to multiples of a size."""
+
 import torch
 from torch.nn import functional as F
 

@@ -1,5 +1,6 @@
 """Sinusoidal position encodings (DETR's "sine" embedding, normalized to [0, 2*pi]): 2-D over
 (y, x) for images, 3-D over (t, y, x) for video clips."""
+
 import math
 from collections import OrderedDict
 from typing import Optional
@@ -55,7 +56,12 @@ class PositionEmbeddingSine(nn.Module):
         Returns:
             (N, 2 * num_pos_feats, H, W) float32
         """
-        if mask is not None or not self.cache_size or x.shape[0] == 0 or torch.compiler.is_compiling():
+        if (
+            mask is not None
+            or not self.cache_size
+            or x.shape[0] == 0
+            or torch.compiler.is_compiling()
+        ):
             return self._encode(x, mask)
         n, _, h, w = x.shape
         # inference tensors must not leak into autograd-recording code, hence the mode in the key

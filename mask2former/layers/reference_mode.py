@@ -15,6 +15,7 @@ with the reference kernels.
 - wrap code in ``with use_reference_ops(): ...`` (``use_reference_ops(False)`` forces the fast
   kernels back on inside, wherever they can run).
 """
+
 import contextlib
 import os
 from typing import Iterator

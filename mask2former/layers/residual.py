@@ -1,5 +1,6 @@
 """The residual sub-layer of the transformer layers, with its LayerNorm before the branch
 (pre-norm) or after the sum (post-norm), and the sum of tokens and their position encodings."""
+
 from typing import Callable, Optional
 
 import torch

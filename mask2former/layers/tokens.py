@@ -1,6 +1,7 @@
 """Feature maps as token sequences, the layout of the transformer layers: the maps of one or
 more levels, (N, C, H_l, W_l), become one (N, S, C) sequence, S = sum of H_l * W_l, level after
 level and row-major within a level, and back."""
+
 from typing import List, Sequence, Tuple
 
 import torch

@@ -3,6 +3,7 @@ MaskFormer's StandardTransformerDecoder and TransformerEncoderPixelDecoder.
 
 All tensors are batch-first: sequences are (N, L, C). Submodule names follow the published
 checkpoints (``self_attn``, ``multihead_attn``, ``linear1``, ``linear2``, ``norm1..3``)."""
+
 from typing import Optional
 
 import torch

@@ -10,6 +10,7 @@ Names are paths relative to the repository's ``configs/`` folder; they work from
 from an installed package. Every entry point's ``--config-file`` takes a file or such a name
 (:func:`resolve_config_file`).
 """
+
 from detectron2.config import get_cfg
 
 from ..config import add_inference_options_config, add_maskformer2_config, merge_config

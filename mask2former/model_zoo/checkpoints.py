@@ -7,6 +7,7 @@ the URL of the weights, the release, dataset, task, backbone, schedule, metrics 
 evident typos of those pages). The short names (``"ade20k/swin_L.yaml"``), whose file is only a
 ``_BASE_`` line, have the checkpoint of the config they point at.
 """
+
 import functools
 import json
 import os

@@ -7,6 +7,7 @@ there by ``setup.py`` at build time); a checkout (and an editable install, whose
 checkout's ``mask2former/``) reads the repository's ``configs/`` folder. ``_BASE_`` references
 inside the configs are relative, so they resolve in either place.
 """
+
 import difflib
 import functools
 import os
@@ -37,7 +38,9 @@ class ConfigFileNotFoundError(UserError, FileNotFoundError):
 
 
 def _roots() -> List[str]:
-    return [r for r in (_PACKAGE_CONFIGS, _CHECKOUT_CONFIGS) if os.path.isfile(os.path.join(r, _MARKER))]
+    return [
+        r for r in (_PACKAGE_CONFIGS, _CHECKOUT_CONFIGS) if os.path.isfile(os.path.join(r, _MARKER))
+    ]
 
 
 def configs_root() -> str:
@@ -88,7 +91,7 @@ def _suggestion(name: str) -> str:
 def _as_name(config_path: str) -> str:
     # "configs/ade20k/x.yaml", the path as the README writes it, names the same config
     name = config_path.replace(os.sep, "/")
-    return name[len("configs/"):] if name.startswith("configs/") else name
+    return name[len("configs/") :] if name.startswith("configs/") else name
 
 
 def get_config_file(config_path: str) -> str:

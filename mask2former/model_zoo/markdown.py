@@ -1,4 +1,5 @@
 """MODEL_ZOO.md, written from ``checkpoints.json``: one table per release and dataset."""
+
 import os
 from itertools import groupby
 from typing import Iterable, List

@@ -1,4 +1,5 @@
 """Test-time augmentation for semantic segmentation: multi-scale and horizontal flip."""
+
 import torch
 from detectron2.modeling import DatasetMapperTTA
 from fvcore.transforms import HFlipTransform

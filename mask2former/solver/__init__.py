@@ -1,4 +1,5 @@
 """Optimizer and learning-rate schedule of MaskFormer / Mask2Former training."""
+
 from .lr_scheduler import WarmupPolyLR, apply_schedule, build_lr_scheduler
 from .optimizer import OPTIMIZER_REGISTRY, build_optimizer, get_param_groups
 

@@ -1,6 +1,7 @@
 """Learning-rate schedules: DeepLab's warm-up + poly schedule (``WarmupPolyLR``, the published
 configs' choice) or any of Detectron2's, each following the config it was built from when a
 run is resumed with a changed schedule (a longer SOLVER.MAX_ITER, say)."""
+
 import logging
 
 import torch

@@ -1,6 +1,7 @@
 """Optimizer of MaskFormer / Mask2Former training: the optimizers of SOLVER.OPTIMIZER
 (:data:`OPTIMIZER_REGISTRY`), per-parameter learning rate and weight decay, optional gradient
 clipping over the whole model."""
+
 import itertools
 from typing import Any, Dict, List, Tuple, Type
 
@@ -98,7 +99,12 @@ def get_param_groups(cfg: CfgNode, model: torch.nn.Module) -> List[Dict[str, Any
                 weight_decay = cfg.SOLVER.WEIGHT_DECAY_EMBED
             full_name = f"{module_name}.{param_name}" if module_name else param_name
             per_param.append(
-                {"params": [param], "param_names": [full_name], "lr": lr, "weight_decay": weight_decay}
+                {
+                    "params": [param],
+                    "param_names": [full_name],
+                    "lr": lr,
+                    "weight_decay": weight_decay,
+                }
             )
     return reduce_param_groups(per_param)
 
@@ -114,7 +120,9 @@ def _with_full_model_gradient_clipping(
         torch.nn.utils.clip_grad_norm_(params, max_norm)
         return optimizer_type.step(self, closure)
 
-    return type(optimizer_type.__name__ + "FullModelGradientClip", (optimizer_type,), {"step": step})
+    return type(
+        optimizer_type.__name__ + "FullModelGradientClip", (optimizer_type,), {"step": step}
+    )
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -13,6 +13,7 @@ memory at the top of the heap: up to the pad stays mapped for reuse instead of g
 kernel (untouched pages of the pad are never resident). A process that wants its memory back
 sooner calls ``keep_freed_heap_memory`` with a smaller size.
 """
+
 import ctypes
 import ctypes.util
 import logging

@@ -11,6 +11,7 @@ handles for the operators of this model that fvcore does not know:
 - ``aten::scaled_dot_product_attention`` (the transformer decoders' attention), counted as the
   two matrix products of explicit attention.
 """
+
 from collections import Counter
 from typing import Any, Callable, Dict, Iterable, List
 

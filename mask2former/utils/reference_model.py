@@ -15,6 +15,7 @@ way. Each difference is a mixin below, put in front of the class of every module
 - the model's forward runs with the reference kernels (``use_reference_ops``: pure-PyTorch
   deformable attention, explicit multi-head attention).
 """
+
 import copy
 import functools
 import itertools

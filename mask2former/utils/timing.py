@@ -1,6 +1,7 @@
 """The timing of the benchmark scripts (tools/benchmark*.py): warm-up calls, then repeated
 calls each timed by the wall clock and by this process's CPU time, waiting for a CUDA device's
 queued work at both ends of every call so that asynchronous kernels are counted."""
+
 import statistics
 import time
 from dataclasses import dataclass

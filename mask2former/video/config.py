@@ -5,6 +5,7 @@ same name, with its defaults, to a config that already has ``add_maskformer2_con
 plus this project's settings of clip-wise inference (``MODEL.MASK_FORMER.TEST.CLIP_LENGTH``,
 ``CLIP_OVERLAP``), whose defaults keep the published one-pass inference.
 """
+
 from detectron2.config import CfgNode as CN
 
 __all__ = ["add_maskformer2_video_config", "add_video_model_config"]

@@ -1,4 +1,5 @@
 """Video inference for applications: BGR frames in, the video model's output out."""
+
 from typing import Callable, Optional, Sequence
 
 import numpy as np

@@ -1,5 +1,6 @@
 """The trainer of ``train_net_video.py``: ``train_net.py``'s trainer with the video data
 loaders."""
+
 import torch
 
 from ..engine import Trainer

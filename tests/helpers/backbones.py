@@ -1,5 +1,6 @@
 """Backbone configs: the ResNet variants and Swin sizes of the published configs, and a tiny
 Swin that runs in milliseconds."""
+
 from detectron2.config import get_cfg
 from detectron2.modeling import build_backbone
 

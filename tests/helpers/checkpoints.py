@@ -1,6 +1,7 @@
 """Reads tests/data/checkpoint_keys/: the state_dict names, shapes and parameter counts of the
 published MaskFormer and Mask2Former checkpoints, one gzip-compressed file per config (see the
 README there for the format and where the facts come from)."""
+
 import gzip
 from pathlib import Path
 from typing import Dict, List, Tuple

@@ -1,5 +1,6 @@
 """Configs of the tests: loading a config file, and the tiny models of tests/configs/, which
 are the one source of the tiny configs (the Python helpers below load them)."""
+
 from typing import Sequence
 
 from detectron2.config import CfgNode, get_cfg
@@ -33,14 +34,18 @@ def make_tiny_cfg(
     64x64 inputs) with the chosen decoders: Mask2Former when ``decoder`` is
     MultiScaleMaskedTransformerDecoder, MaskFormer (tiny_maskformer.yaml: res5, 2 layers, the
     published MaskFormer losses) when StandardTransformerDecoder."""
-    cfg = load_cfg(tiny_config_file("maskformer" if decoder == "StandardTransformerDecoder" else "base"))
+    cfg = load_cfg(
+        tiny_config_file("maskformer" if decoder == "StandardTransformerDecoder" else "base")
+    )
     cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = decoder
     cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = pixel_decoder
     cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = num_classes
     return cfg
 
 
-def make_tiny_cfg_with_outputs(semantic: bool = True, instance: bool = False, panoptic: bool = False) -> CfgNode:
+def make_tiny_cfg_with_outputs(
+    semantic: bool = True, instance: bool = False, panoptic: bool = False
+) -> CfgNode:
     """make_tiny_cfg()'s Mask2Former computing the chosen outputs (MODEL.MASK_FORMER.TEST)."""
     cfg = make_tiny_cfg()
     cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = semantic

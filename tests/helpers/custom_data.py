@@ -1,6 +1,7 @@
 """Shared pieces of the tests of users' own datasets: the generated shapes dataset saved as a
 user has it (JPEG images, label PNGs, COCO JSON files), the description files of the worked
 example of docs/custom_data.md, and label images in the other formats users keep."""
+
 import json
 import os
 import re
@@ -15,7 +16,15 @@ from helpers.paths import REPO
 GUIDE = os.path.join(REPO, "docs", "custom_data.md")
 SHAPES_CLASSES = ["circle", "square", "triangle", "star", "sky", "grass", "wall"]
 # colours of the colour-label format of the tests (not the metadata's: a user's own)
-SHAPES_COLORS = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255], [128, 128, 0]]
+SHAPES_COLORS = [
+    [255, 0, 0],
+    [0, 255, 0],
+    [0, 0, 255],
+    [255, 255, 0],
+    [0, 255, 255],
+    [255, 0, 255],
+    [128, 128, 0],
+]
 UNLABELED_COLOR = [0, 0, 0]
 
 
@@ -49,7 +58,13 @@ def write(path, text: str) -> str:
 
 def semantic_description(name: str, labels: str, extra: str = "", splits=("train", "val")) -> str:
     """A semantic description of the shapes classes whose labels are in ``labels/<split>``."""
-    lines = [f"name: {name}", "task: semantic", f"classes: {json.dumps(SHAPES_CLASSES)}", extra, "splits:"]
+    lines = [
+        f"name: {name}",
+        "task: semantic",
+        f"classes: {json.dumps(SHAPES_CLASSES)}",
+        extra,
+        "splits:",
+    ]
     lines += [f"  {s}: {{image_root: images/{s}, sem_seg_root: {labels}/{s}}}" for s in splits]
     return "\n".join(lines) + "\n"
 
@@ -57,7 +72,10 @@ def semantic_description(name: str, labels: str, extra: str = "", splits=("train
 def prepared_labels(shapes: str, split: str) -> Dict[str, np.ndarray]:
     """{stem: labels} of the prepared labels (255 = unlabeled, class k = k)."""
     folder = os.path.join(shapes, "annotations_detectron2", split)
-    return {os.path.splitext(n)[0]: np.asarray(Image.open(os.path.join(folder, n))) for n in sorted(os.listdir(folder))}
+    return {
+        os.path.splitext(n)[0]: np.asarray(Image.open(os.path.join(folder, n)))
+        for n in sorted(os.listdir(folder))
+    }
 
 
 def write_color_labels(shapes: str, folder: str = "color_labels") -> str:
@@ -85,4 +103,6 @@ def write_palette_labels(shapes: str, folder: str = "palette_labels") -> str:
 
 def copy_shapes(shapes: str, destination) -> str:
     """A copy of a shapes folder (to break files in), without its cache."""
-    return shutil.copytree(shapes, str(destination), ignore=shutil.ignore_patterns(".mask2former-cache"))
+    return shutil.copytree(
+        shapes, str(destination), ignore=shutil.ignore_patterns(".mask2former-cache")
+    )

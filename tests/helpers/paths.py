@@ -1,4 +1,5 @@
 """Where the repository, its configs and the tests' own files are."""
+
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]

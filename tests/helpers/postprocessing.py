@@ -1,5 +1,6 @@
 """Hand-built predictions with known answers for the post-processing tests: queries certain
 of their class, masks certain along columns, and an inference spec of a small model."""
+
 import torch
 
 from mask2former.modeling.postprocessing import InferenceSpec

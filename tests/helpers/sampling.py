@@ -1,5 +1,6 @@
 """A torch.rand stand-in that puts the sampled points of point-sampled losses and matching
 costs on pixel centres, so that point costs equal dense costs."""
+
 import torch
 
 

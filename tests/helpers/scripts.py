@@ -1,5 +1,6 @@
 """Importing a script of the repository (tools/, demo/, datasets/) as a module: scripts are not
 part of a package, and some names (with dashes) are not importable by name."""
+
 import importlib.util
 from pathlib import Path
 

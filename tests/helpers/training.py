@@ -1,5 +1,6 @@
 """Pieces of the training tests: a synthetic batch, a generated shapes dataset and overrides
 that make a quickstart config train an iteration in a fraction of a second on 2 CPU cores."""
+
 import torch
 from detectron2.structures import Instances
 
@@ -9,16 +10,26 @@ QUICKSTART_SEMANTIC = str(QUICKSTART_CONFIGS / "semantic.yaml")
 
 # KEY VALUE overrides of configs/quickstart/semantic.yaml: 64x64 crops, batch 2, DEC_LAYERS 2
 TINY_TRAINING_OPTS = [
-    "SOLVER.IMS_PER_BATCH", "2",
-    "INPUT.MIN_SIZE_TRAIN", "(64,)",
-    "INPUT.MAX_SIZE_TRAIN", "128",
-    "INPUT.CROP.SIZE", "[64, 64]",
-    "INPUT.SIZE_DIVISIBILITY", "64",
-    "MODEL.MASK_FORMER.DEC_LAYERS", "2",
-    "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", "256",
-    "DATALOADER.NUM_WORKERS", "0",
-    "DATASETS.TEST", "()",
-    "SOLVER.WARMUP_ITERS", "2",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(64,)",
+    "INPUT.MAX_SIZE_TRAIN",
+    "128",
+    "INPUT.CROP.SIZE",
+    "[64, 64]",
+    "INPUT.SIZE_DIVISIBILITY",
+    "64",
+    "MODEL.MASK_FORMER.DEC_LAYERS",
+    "2",
+    "MODEL.MASK_FORMER.TRAIN_NUM_POINTS",
+    "256",
+    "DATALOADER.NUM_WORKERS",
+    "0",
+    "DATASETS.TEST",
+    "()",
+    "SOLVER.WARMUP_ITERS",
+    "2",
 ]
 
 
@@ -32,7 +43,9 @@ def generate_tiny_shapes(root) -> str:
 
 def synthetic_batch(size: int = 64):
     """Two images, each with two rectangles of different classes painted in class colours."""
-    colours = torch.tensor([[200, 30, 30], [30, 200, 30], [30, 30, 200], [200, 200, 30], [30, 200, 200]])
+    colours = torch.tensor(
+        [[200, 30, 30], [30, 200, 30], [30, 30, 200], [200, 200, 30], [30, 200, 200]]
+    )
     boxes = [
         [(1, (4, 4, 30, 40)), (3, (36, 10, 60, 60))],
         [(0, (10, 30, 50, 60)), (4, (2, 2, 40, 20))],

@@ -1,5 +1,6 @@
 """Pieces of the video tests: the quickstart video config, the tiny video model's config and
 synthetic clips."""
+
 from typing import Sequence
 
 import torch
@@ -52,4 +53,6 @@ def clip_instances(ids, classes, masks) -> list:
 def random_frames(num_frames: int, h: int = 64, w: int = 64, seed: int = 0) -> list:
     """``num_frames`` random uint8 (3, h, w) images."""
     g = torch.Generator().manual_seed(seed)
-    return [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g) for _ in range(num_frames)]
+    return [
+        torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g) for _ in range(num_frames)
+    ]

@@ -11,6 +11,7 @@ Every tensor is accounted for in both directions (:mod:`.tensor_plan`). transfor
 not needed. ``tools/convert_checkpoint.py`` is the command line; ``docs/weights.md`` lists the
 supported backbones and the differences by design.
 """
+
 from .errors import ConversionError
 from .from_transformers import TASKS, Imported, import_checkpoint
 from .to_transformers import Exported, export_checkpoint

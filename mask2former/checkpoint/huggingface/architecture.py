@@ -9,6 +9,7 @@ MaskFormer (instance seg)  "maskformer-swin" / "swin", "resnet"  BasePixelDecode
                                                                  StandardTransformerDecoder
 =========================  ====================================  ==========================
 """
+
 from typing import Dict, List, Sequence
 
 from .errors import ConversionError
@@ -64,7 +65,7 @@ _EVERY_STAGE = ["stage1", "stage2", "stage3", "stage4"]
 
 
 def architecture_of(cfg) -> str:
-    """"mask2former" or "maskformer", from MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME."""
+    """ "mask2former" or "maskformer", from MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME."""
     if cfg.MODEL.META_ARCHITECTURE != "MaskFormer":
         raise ConversionError(
             f"MODEL.META_ARCHITECTURE {cfg.MODEL.META_ARCHITECTURE!r}: transformers has "

@@ -1,4 +1,5 @@
 """The error of the transformers converters."""
+
 from ...errors import UserError
 
 __all__ = ["ConversionError"]

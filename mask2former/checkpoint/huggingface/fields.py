@@ -1,5 +1,6 @@
 """Reading transformers config dicts: class defaults for keys a file leaves out, and one clear
 error for a value this project cannot represent."""
+
 from typing import Any, Dict, Sequence
 
 from .errors import ConversionError

@@ -2,6 +2,7 @@
 (``model.safetensors``, or ``pytorch_model.bin``; either possibly sharded with an
 ``*.index.json``) and optionally ``preprocessor_config.json``. ``.bin`` files are read with
 ``torch.load(weights_only=True)``: no pickled code runs."""
+
 import json
 import os
 import pickle
@@ -81,8 +82,7 @@ def read_folder(path: str) -> TransformersFolder:
             break
     else:
         raise ConversionError(
-            f"{path}: no weights; expected {' or '.join(_WEIGHT_FILES)} (or a sharded "
-            "*.index.json)"
+            f"{path}: no weights; expected {' or '.join(_WEIGHT_FILES)} (or a sharded *.index.json)"
         )
     preprocessor_path = os.path.join(path, PREPROCESSOR)
     return TransformersFolder(

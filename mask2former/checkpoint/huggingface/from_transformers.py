@@ -1,4 +1,5 @@
 """A transformers checkpoint folder to this project's weights, config and class names."""
+
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -99,9 +100,10 @@ def _set_metadata(
                 f"dataset {dataset!r} has no list of {len(names)} class names (the checkpoint's "
                 "number); name a registered dataset with the same classes"
             )
-        if "panoptic" in tasks and MetadataCatalog.get(dataset).get(
-            "thing_dataset_id_to_contiguous_id", None
-        ) is None:
+        if (
+            "panoptic" in tasks
+            and MetadataCatalog.get(dataset).get("thing_dataset_id_to_contiguous_id", None) is None
+        ):
             raise ConversionError(f"dataset {dataset!r} does not say which classes are things")
         differing = [(a, b) for a, b in zip(names, dataset_names) if a != b]
         if differing:

@@ -7,6 +7,7 @@ attention layers); ``num_attention_heads`` sets the heads of both the deformable
 decoder (two keys here); ``feature_size`` / ``mask_feature_size`` are ``CONVS_DIM`` /
 ``MASK_DIM``; ``encoder_layers`` is ``TRANSFORMER_ENC_LAYERS``.
 """
+
 import math
 from typing import List
 

@@ -8,6 +8,7 @@ transformers' FPN names its levels from the coarsest: ``fpn.stem`` is the 3x3 co
 zero, as MaskFormer's; it has three dropout rates where this project has one
 (``MODEL.MASK_FORMER.DROPOUT``, used for all three).
 """
+
 from typing import List
 
 from .errors import ConversionError

@@ -6,6 +6,7 @@ memory and translates the names on load and save. A ``model.state_dict()`` saved
 through ``save_pretrained``) has the in-memory names: :func:`file_names` translates them to the
 file layout, the one the tensor plans of this package use.
 """
+
 import re
 from typing import Dict, List, Tuple
 

@@ -9,6 +9,7 @@ resizes with INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST and pads (not resizes) to multi
 MODEL.MASK_FORMER.SIZE_DIVISIBILITY. The sizes of the resized images can therefore differ by a
 few pixels between the two.
 """
+
 from typing import Dict, List, Optional
 
 from .errors import ConversionError

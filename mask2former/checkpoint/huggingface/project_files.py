@@ -2,6 +2,7 @@
 transformers-only tensors (see :mod:`.tensor_plan`) and the floating-point type of the
 transformers weights for the way back; the config YAML, written as its differences from the
 defaults; class names from dataset metadata."""
+
 from typing import Dict, List, Optional, Tuple
 
 import torch

@@ -12,6 +12,7 @@ Normalization: the published configs freeze BatchNorm (``FrozenBN``), which keep
 counter; transformers' BatchNorm2d keeps ``num_batches_tracked``. Converting to ``FrozenBN``
 carries the counters aside (see :mod:`.tensor_plan`); ``BN`` / ``SyncBN`` hold them.
 """
+
 from typing import Tuple
 
 import torch

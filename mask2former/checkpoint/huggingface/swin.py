@@ -10,6 +10,7 @@ shifted and masked alike, patch merging in the same channel order), and keep dif
 - ``MaskFormerSwinBackbone`` ("maskformer-swin"): the same under ``model.``, stage norms
   ``hidden_states_norms.{i}``, an unused final ``model.layernorm``, with the index.
 """
+
 from typing import Tuple
 
 import torch

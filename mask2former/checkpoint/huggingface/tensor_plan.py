@@ -17,6 +17,7 @@ values the converter writes the value transformers itself initializes them to.
 Converting in either direction fails, naming the tensors, when the source has a tensor no rule
 consumes or a rule finds its source tensor missing.
 """
+
 import json
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -215,14 +216,18 @@ def _theirs(rule) -> Tuple[str, ...]:
 def _check_accounted(source: str, kind: str, missing: List[str], unused: StateDict) -> None:
     problems = []
     if missing:
-        problems.append(f"{len(missing)} tensors that the config implies are missing: "
-                        f"{name_list(missing)}")
+        problems.append(
+            f"{len(missing)} tensors that the config implies are missing: {name_list(missing)}"
+        )
     if unused:
-        problems.append(f"{len(unused)} tensors have no counterpart in the other model: "
-                        f"{name_list(list(unused))}")
+        problems.append(
+            f"{len(unused)} tensors have no counterpart in the other model: "
+            f"{name_list(list(unused))}"
+        )
     if problems:
         raise ConversionError(
-            f"{source} ({kind} layout): " + "; ".join(problems)
+            f"{source} ({kind} layout): "
+            + "; ".join(problems)
             + ". The weights do not match the architecture their config describes."
         )
 

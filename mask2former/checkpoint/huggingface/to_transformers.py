@@ -1,4 +1,5 @@
 """A config and weights of this project to a transformers checkpoint folder."""
+
 from dataclasses import dataclass, field
 from typing import List, Sequence, Tuple
 
@@ -62,9 +63,7 @@ def export_checkpoint(
             f"{weights}: does not fill the model of {config_file}: {report.summary()}"
         )
     carried, dtype = transformers_extras(entries)
-    state = {
-        k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()
-    }
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
     converted = plan.to_theirs(state, carried, weights)
     files = write_folder(out_dir, config, converted.tensors, processor)
     return Exported(files, len(converted.tensors), converted.defaults, notes)

@@ -1,5 +1,6 @@
 """Pictures of samples with their ground truth drawn by Detectron2's Visualizer: the image and
 its drawing side by side, read from the user's own files as the checks read them."""
+
 import os
 from typing import List
 
@@ -21,7 +22,9 @@ def _metadata(categories: List[dict]) -> Metadata:
     stuff alike (as the model's are)."""
     names = [c["name"] for c in categories]
     colors = [c["color"] for c in categories]
-    return Metadata(stuff_classes=names, stuff_colors=colors, thing_classes=names, thing_colors=colors)
+    return Metadata(
+        stuff_classes=names, stuff_colors=colors, thing_classes=names, thing_colors=colors
+    )
 
 
 def _semantic(visualizer: Visualizer, args, categories) -> None:
@@ -61,7 +64,11 @@ def _instance(visualizer: Visualizer, args, categories) -> None:
 def _panoptic(visualizer: Visualizer, args, categories) -> None:
     _, png_path, annotation, id_map, _ = args
     segments = [
-        {"id": s["id"], "category_id": id_map[s["category_id"]], "isthing": bool(categories[id_map[s["category_id"]]]["isthing"])}
+        {
+            "id": s["id"],
+            "category_id": id_map[s["category_id"]],
+            "isthing": bool(categories[id_map[s["category_id"]]]["isthing"]),
+        }
         for s in annotation.get("segments_info", [])
         if s.get("category_id") in id_map
     ]

@@ -1,5 +1,6 @@
 """What checking a dataset found: problems (errors and warnings, each naming a file) and, per
 split, how often each class occurs; printed as lines and tables."""
+
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence

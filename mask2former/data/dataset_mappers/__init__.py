@@ -1,4 +1,5 @@
 """Dataset mappers, registered by their INPUT.DATASET_MAPPER_NAME."""
+
 from .base import LabelValueError, MaskFormerDatasetMapper
 from .build import DATASET_MAPPER_REGISTRY, build_dataset_mapper
 from .detr_panoptic import DETRPanopticDatasetMapper

@@ -4,6 +4,7 @@ A mapper reads the image, reads the annotation label maps (subclass hook), runs 
 detectron2 augmentations over image and label maps together, turns the annotations into
 per-segment binary masks (subclass hook) and pads everything to ``size_divisibility``.
 """
+
 import copy
 import logging
 from typing import Dict, List, Optional, Tuple
@@ -22,11 +23,17 @@ from ...layers.padding import pad_to_multiple
 from ..augmentations import ResizeShortestEdge
 from ..image_io import read_image_checked
 
-__all__ = ["LabelValueError", "MaskFormerDatasetMapper", "dataset_ignore_label", "flip_augmentations"]
+__all__ = [
+    "LabelValueError",
+    "MaskFormerDatasetMapper",
+    "dataset_ignore_label",
+    "flip_augmentations",
+]
 
 
 class LabelValueError(UserError, ValueError):
     """A training annotation whose class id is not one of the model's classes."""
+
 
 # Value of padded image pixels (as in the published mappers).
 IMAGE_PAD_VALUE = 128
@@ -124,7 +131,9 @@ class MaskFormerDatasetMapper:
             return [ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)]
         augs = [
             ResizeShortestEdge(
-                cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
+                cfg.INPUT.MIN_SIZE_TRAIN,
+                cfg.INPUT.MAX_SIZE_TRAIN,
+                cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING,
             )
         ]
         if cfg.INPUT.CROP.ENABLED:

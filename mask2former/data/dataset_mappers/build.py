@@ -1,4 +1,5 @@
 """Registry of dataset mappers, keyed by ``cfg.INPUT.DATASET_MAPPER_NAME``."""
+
 from detectron2.utils.registry import Registry
 
 DATASET_MAPPER_REGISTRY = Registry("DATASET_MAPPER")
@@ -19,5 +20,7 @@ def build_dataset_mapper(cfg, is_train: bool = True):
     name = cfg.INPUT.DATASET_MAPPER_NAME
     if name not in DATASET_MAPPER_REGISTRY:
         valid = ", ".join(sorted(k for k, _ in DATASET_MAPPER_REGISTRY))
-        raise KeyError(f"INPUT.DATASET_MAPPER_NAME={name!r} is not a registered mapper; valid: {valid}")
+        raise KeyError(
+            f"INPUT.DATASET_MAPPER_NAME={name!r} is not a registered mapper; valid: {valid}"
+        )
     return DATASET_MAPPER_REGISTRY.get(name)(cfg, is_train)

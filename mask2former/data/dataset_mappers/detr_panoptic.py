@@ -4,6 +4,7 @@ Flip, then with probability 1/2 either resize the shortest edge to a size from
 INPUT.MIN_SIZE_TRAIN, or first resize to one of 400/500/600, take a random crop of
 INPUT.CROP.SIZE (INPUT.CROP.TYPE) and then resize as in the first branch.
 """
+
 from typing import List
 
 import numpy as np

@@ -1,4 +1,5 @@
 """``mask_former_instance``: polygon / RLE annotations -> one mask per non-crowd object."""
+
 import torch
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
@@ -35,7 +36,9 @@ class InstanceLabelsMixin:
                     "instance mappers need masks (polygons or RLE)"
                 )
         if not annos:
-            return torch.zeros(0, dtype=torch.int64), torch.zeros((0, *image_size), dtype=torch.bool)
+            return torch.zeros(0, dtype=torch.int64), torch.zeros(
+                (0, *image_size), dtype=torch.bool
+            )
         instances = utils.annotations_to_instances(annos, image_size, mask_format="bitmask")
         return instances.gt_classes, instances.gt_masks.tensor.bool()
 

@@ -1,6 +1,7 @@
 """COCO large-scale-jittering mappers ``coco_instance_lsj`` and ``coco_panoptic_lsj``:
 flip, resize by a random factor in [INPUT.MIN_SCALE, INPUT.MAX_SCALE] of INPUT.IMAGE_SIZE,
 then crop / pad to a fixed INPUT.IMAGE_SIZE square."""
+
 from detectron2.data import transforms as T
 
 from ..augmentations import ResizeScale

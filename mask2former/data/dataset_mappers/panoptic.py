@@ -1,4 +1,5 @@
 """``mask_former_panoptic``: COCO-panoptic PNG + segments_info -> one mask per segment."""
+
 import numpy as np
 import torch
 

@@ -1,4 +1,5 @@
 """``mask_former_semantic``: semantic label PNG -> one binary mask per present class."""
+
 import numpy as np
 import torch
 

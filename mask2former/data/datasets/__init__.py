@@ -2,6 +2,7 @@
 under $DETECTRON2_DATASETS (default ./datasets) at import time. ``register_all(root)``
 re-registers them all under another root; ``register_description(path)`` registers a dataset
 described in a YAML file (:mod:`.description`)."""
+
 from .catalog import (
     DatasetNotFoundError,
     UnknownDatasetError,

@@ -1,5 +1,6 @@
 """The one helper behind every dataset registration of this package: category data files,
 the metadata derived from them, and lazy registration with a clear missing-data error."""
+
 import difflib
 import functools
 import json
@@ -167,6 +168,8 @@ def check_datasets(names: Sequence[str], key: str) -> None:
                 if close
                 else f"the {len(registered)} registered names are in DatasetCatalog.list()"
             )
-            raise UnknownDatasetError(f"{key}: no dataset named '{name}' is registered; {suggestion}")
+            raise UnknownDatasetError(
+                f"{key}: no dataset named '{name}' is registered; {suggestion}"
+            )
         if name in _REQUIREMENTS:
             _check_paths(name, *_REQUIREMENTS[name])

@@ -33,6 +33,7 @@ evaluators, the demo and the visualizer work unchanged. A config names a split a
 ``<description file>:<split>`` in DATASETS.TRAIN / DATASETS.TEST (``my_data.yaml:train``);
 :func:`mask2former.config.merge_config` then registers that name too.
 """
+
 import functools
 import logging
 import os
@@ -91,8 +92,16 @@ LABEL_KEYS = {
     "panoptic": ("panoptic_json", "panoptic_root"),
 }
 _TOP_KEYS = {
-    "name", "task", "classes", "splits", "cache", "ignore_label", "label_format",
-    "zero_is_ignore", "ignore_colors", "label_suffix",
+    "name",
+    "task",
+    "classes",
+    "splits",
+    "cache",
+    "ignore_label",
+    "label_format",
+    "zero_is_ignore",
+    "ignore_colors",
+    "label_suffix",
 }
 _SEMANTIC_ONLY = ("ignore_label", "label_format", "zero_is_ignore", "ignore_colors", "label_suffix")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -100,7 +109,12 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _MAPPERS = {
     "semantic": ("mask_former_semantic",),
     "instance": ("mask_former_instance", "coco_instance_lsj"),
-    "panoptic": ("mask_former_panoptic", "coco_panoptic_lsj", "detr_panoptic", "mask_former_semantic"),
+    "panoptic": (
+        "mask_former_panoptic",
+        "coco_panoptic_lsj",
+        "detr_panoptic",
+        "mask_former_semantic",
+    ),
 }
 
 
@@ -184,11 +198,23 @@ def _classes(path: str, value) -> List[dict]:
         key = f"classes[{i}]"
         if isinstance(entry, str):
             entry = {"name": entry}
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-            _fail(path, key, f"expected a name or {{name: ..., color: [r, g, b], thing: true}}, got {entry!r}")
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not entry["name"]
+        ):
+            _fail(
+                path,
+                key,
+                f"expected a name or {{name: ..., color: [r, g, b], thing: true}}, got {entry!r}",
+            )
         unknown = set(entry) - {"name", "color", "thing"}
         if unknown:
-            _fail(path, key, f"unknown keys {sorted(unknown)}; a class has a name, a color and thing (true / false)")
+            _fail(
+                path,
+                key,
+                f"unknown keys {sorted(unknown)}; a class has a name, a color and thing (true / false)",
+            )
         cls = {"name": entry["name"]}
         if "color" in entry:
             cls["color"] = list(_color(path, f"{key}.color", entry["color"]))
@@ -220,10 +246,18 @@ def _splits(path: str, value, task: str, folder: str) -> Dict[str, Split]:
         if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_]+$", name):
             _fail(path, key, "a split name has letters, digits and underscores only")
         if not isinstance(entry, dict) or "image_root" not in entry:
-            _fail(path, key, f"expected {{image_root: ..., {': ..., '.join(label_keys)}: ...}}, got {entry!r}")
+            _fail(
+                path,
+                key,
+                f"expected {{image_root: ..., {': ..., '.join(label_keys)}: ...}}, got {entry!r}",
+            )
         unknown = set(entry) - {"image_root", *label_keys}
         if unknown:
-            _fail(path, key, f"unknown keys {sorted(unknown)} for a {task} dataset; valid: image_root, {', '.join(label_keys)}")
+            _fail(
+                path,
+                key,
+                f"unknown keys {sorted(unknown)} for a {task} dataset; valid: image_root, {', '.join(label_keys)}",
+            )
         present = [k for k in label_keys if k in entry]
         if present and len(present) != len(label_keys):
             _fail(path, key, f"a labelled {task} split needs {' and '.join(label_keys)}")
@@ -257,10 +291,14 @@ def read_description(path: str) -> DatasetDescription:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise DescriptionError(f"{path}: not valid YAML{line}: {problem}") from None
     if not isinstance(data, dict):
-        raise DescriptionError(f"{path}: expected a mapping with task, classes and splits (docs/custom_data.md)")
+        raise DescriptionError(
+            f"{path}: expected a mapping with task, classes and splits (docs/custom_data.md)"
+        )
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise DescriptionError(f"{path}: unknown keys {sorted(unknown)}; valid: {', '.join(sorted(_TOP_KEYS))}")
+        raise DescriptionError(
+            f"{path}: unknown keys {sorted(unknown)}; valid: {', '.join(sorted(_TOP_KEYS))}"
+        )
     folder = os.path.dirname(path)
     name = data.get("name", os.path.splitext(os.path.basename(path))[0])
     if not isinstance(name, str) or not _NAME.match(name):
@@ -271,17 +309,27 @@ def read_description(path: str) -> DatasetDescription:
     if task != "semantic":
         given = [k for k in _SEMANTIC_ONLY if k in data]
         if given:
-            _fail(path, given[0], f"is for semantic label images; a {task} dataset's labels are COCO files")
+            _fail(
+                path,
+                given[0],
+                f"is for semantic label images; a {task} dataset's labels are COCO files",
+            )
     classes = _classes(path, data["classes"]) if "classes" in data else None
     if classes is None and task == "semantic":
-        _fail(path, "classes", "a semantic dataset lists its classes (their order gives the label values)")
+        _fail(
+            path,
+            "classes",
+            "a semantic dataset lists its classes (their order gives the label values)",
+        )
     description = DatasetDescription(
         path=path,
         name=name,
         task=task,
         classes=classes,
         splits=_splits(path, data.get("splits"), task, folder),
-        cache=_path(path, "cache", data.get("cache", os.path.join(".mask2former-cache", name)), folder),
+        cache=_path(
+            path, "cache", data.get("cache", os.path.join(".mask2former-cache", name)), folder
+        ),
     )
     if task == "semantic":
         _semantic_options(description, data)
@@ -294,32 +342,54 @@ def _semantic_options(description: DatasetDescription, data: dict) -> None:
     if not isinstance(ignore, int) or isinstance(ignore, bool) or not 0 <= ignore <= 65535:
         _fail(path, "ignore_label", f"expected an integer 0-65535, got {ignore!r}")
     if ignore < len(classes):
-        _fail(path, "ignore_label", f"{ignore} is the index of class {classes[ignore]['name']!r}; unlabeled pixels need a value of their own (255 by default)")
+        _fail(
+            path,
+            "ignore_label",
+            f"{ignore} is the index of class {classes[ignore]['name']!r}; unlabeled pixels need a value of their own (255 by default)",
+        )
     label_format = data.get("label_format", "index")
     if label_format not in ("index", "color"):
-        _fail(path, "label_format", f"expected index (class indices) or color (RGB colours), got {label_format!r}")
+        _fail(
+            path,
+            "label_format",
+            f"expected index (class indices) or color (RGB colours), got {label_format!r}",
+        )
     zero_is_ignore = data.get("zero_is_ignore", False)
     if not isinstance(zero_is_ignore, bool):
         _fail(path, "zero_is_ignore", f"expected true or false, got {zero_is_ignore!r}")
     if zero_is_ignore and label_format == "color":
-        _fail(path, "zero_is_ignore", "is for index labels; colour labels name unlabeled pixels with ignore_colors")
+        _fail(
+            path,
+            "zero_is_ignore",
+            "is for index labels; colour labels name unlabeled pixels with ignore_colors",
+        )
     ignore_colors = data.get("ignore_colors", [])
     if not isinstance(ignore_colors, list) or (ignore_colors and label_format != "color"):
-        _fail(path, "ignore_colors", "expected a list of colours [r, g, b], with label_format: color")
+        _fail(
+            path, "ignore_colors", "expected a list of colours [r, g, b], with label_format: color"
+        )
     for c in classes:
         if "isthing" in c:
             _fail(path, "classes", f"{c['name']!r}: 'thing' is for instance and panoptic datasets")
     if label_format == "color":
         missing = [c["name"] for c in classes if "color" not in c]
         if missing:
-            _fail(path, "classes", f"label_format color needs the colour of every class; none for {', '.join(missing)}")
+            _fail(
+                path,
+                "classes",
+                f"label_format color needs the colour of every class; none for {', '.join(missing)}",
+            )
         colors = [tuple(c["color"]) for c in classes] + [
             _color(path, f"ignore_colors[{i}]", c) for i, c in enumerate(ignore_colors)
         ]
         repeated = sorted({c for c in colors if colors.count(c) > 1})
         if repeated:
-            _fail(path, "classes", f"colours given to more than one class (or ignore_colors): {repeated}")
-        description.ignore_colors = tuple(colors[len(classes):])
+            _fail(
+                path,
+                "classes",
+                f"colours given to more than one class (or ignore_colors): {repeated}",
+            )
+        description.ignore_colors = tuple(colors[len(classes) :])
     label_suffix = data.get("label_suffix", "")
     if not isinstance(label_suffix, str):
         _fail(path, "label_suffix", f"expected text, got {label_suffix!r}")
@@ -358,7 +428,11 @@ def _base_classes(description: DatasetDescription) -> List[dict]:
         return description.classes
     split = _first_labelled(description)
     if split is None:
-        _fail(description.path, "classes", "no split has a COCO file to take the classes from: list them")
+        _fail(
+            description.path,
+            "classes",
+            "no split has a COCO file to take the classes from: list them",
+        )
     categories = sorted(_file_categories(description, _label_file(split)), key=lambda c: c["id"])
     return [{k: c[k] for k in ("name", "color", "isthing") if k in c} for c in categories]
 
@@ -393,15 +467,20 @@ def split_categories(description: DatasetDescription, split: Split) -> List[dict
             category_id = category["id"]
         else:
             category_id, next_id = next_id, next_id + 1
-        isthing = 1 if description.task == "instance" else cls.get("isthing", category.get("isthing"))
+        isthing = (
+            1 if description.task == "instance" else cls.get("isthing", category.get("isthing"))
+        )
         if isthing is None:
             _fail(
-                description.path, "classes",
+                description.path,
+                "classes",
                 f"{cls['name']!r}: a panoptic dataset says which classes are things (thing: true "
                 "or false), here or as isthing in the categories of its COCO file",
             )
         color = cls.get("color") or category.get("color") or _palette_color(i)
-        categories.append({"id": category_id, "name": cls["name"], "color": list(color), "isthing": int(isthing)})
+        categories.append(
+            {"id": category_id, "name": cls["name"], "color": list(color), "isthing": int(isthing)}
+        )
     return categories
 
 
@@ -422,7 +501,9 @@ def _split_cache(description: DatasetDescription, split: Split) -> str:
     return os.path.join(description.cache, split.name)
 
 
-def _load_split(description: DatasetDescription, split: Split, categories: List[dict]) -> List[dict]:
+def _load_split(
+    description: DatasetDescription, split: Split, categories: List[dict]
+) -> List[dict]:
     source = f"{description.path} {split.name}"
     labels = split.labels
     if not labels:  # images only
@@ -433,14 +514,23 @@ def _load_split(description: DatasetDescription, split: Split, categories: List[
     cache = _split_cache(description, split)
     if description.task == "semantic":
         return load_semantic_records(
-            split.image_root, labels["sem_seg_root"], semantic_label_format(description), cache,
-            description.label_suffix, source,
+            split.image_root,
+            labels["sem_seg_root"],
+            semantic_label_format(description),
+            cache,
+            description.label_suffix,
+            source,
         )
     if description.task == "instance":
         id_map = {c["id"]: i for i, c in enumerate(categories)}
         return load_instance_records(labels["json_file"], split.image_root, id_map, source)
     return load_panoptic_records(
-        labels["panoptic_json"], split.image_root, labels["panoptic_root"], categories, cache, source
+        labels["panoptic_json"],
+        split.image_root,
+        labels["panoptic_root"],
+        categories,
+        cache,
+        source,
     )
 
 
@@ -490,10 +580,16 @@ def register_description(path: str, aliases: Mapping[str, str] = {}) -> DatasetD
     hint = f"Fix the paths in {description.path} (relative paths are relative to its folder)"
     for split in description.splits.values():
         categories = split_categories(description, split)
-        names = [description.dataset_name(split.name)] + [a for a, s in aliases.items() if s == split.name]
+        names = [description.dataset_name(split.name)] + [
+            a for a, s in aliases.items() if s == split.name
+        ]
         for name in names:
             if name in DatasetCatalog and name not in _DESCRIBED:
-                _fail(description.path, "name", f"{name!r} is a dataset of its own already: choose another name")
+                _fail(
+                    description.path,
+                    "name",
+                    f"{name!r} is a dataset of its own already: choose another name",
+                )
             register_dataset(
                 name,
                 functools.partial(_load_split, description, split, categories),
@@ -502,7 +598,9 @@ def register_description(path: str, aliases: Mapping[str, str] = {}) -> DatasetD
                 lookup="",
                 **_metadata(description, split, categories),
             )
-            _DESCRIBED[name] = DescribedDataset(description.path, split.name, description.task, len(categories))
+            _DESCRIBED[name] = DescribedDataset(
+                description.path, split.name, description.task, len(categories)
+            )
     return description
 
 

@@ -1,4 +1,5 @@
 """Record loaders that detectron2 does not provide."""
+
 import json
 import os
 
@@ -23,7 +24,9 @@ def load_panoptic_with_semantic(panoptic_json, image_root, panoptic_root, semant
         for segment in ann["segments_info"]:
             category = segment["category_id"]
             if category not in things and category not in stuff:
-                raise KeyError(f"{panoptic_json}: unknown category_id {category} in {ann['file_name']}")
+                raise KeyError(
+                    f"{panoptic_json}: unknown category_id {category} in {ann['file_name']}"
+                )
             isthing = category in things
             segments.append(
                 dict(segment, category_id=(things if isthing else stuff)[category], isthing=isthing)

@@ -9,6 +9,7 @@ DATASETS.TRAIN / DATASETS.TEST that ends in ``.json`` with :func:`register_metad
 the demo and the model (thing classes for panoptic inference) read its metadata like any
 dataset's. Loading its images fails with a message saying it has none.
 """
+
 import json
 from typing import Dict, List, Sequence
 

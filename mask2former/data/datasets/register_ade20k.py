@@ -1,5 +1,6 @@
 """ADE20K: semantic (150 classes), panoptic, instance (100 thing classes) and ADE20K-Full
 (847 classes), under $DETECTRON2_DATASETS/ADEChallengeData2016 and ADE20K_2021_17_01."""
+
 import os
 
 from detectron2.data.datasets import load_coco_json, load_sem_seg
@@ -30,9 +31,7 @@ _HINT_INS = (
     "Download ADEChallengeData2016 and its instance annotations, then run "
     "`python datasets/prepare_ade20k_ins_seg.py`"
 )
-_HINT_FULL = (
-    "Download ADE20K_2021_17_01 and run `python datasets/prepare_ade20k_full_sem_seg.py`"
-)
+_HINT_FULL = "Download ADE20K_2021_17_01 and run `python datasets/prepare_ade20k_full_sem_seg.py`"
 
 
 def register_ade20k_semantic(root: str):

@@ -1,5 +1,6 @@
 """Cityscapes fine semantic / instance / panoptic (detectron2's registrations, re-rooted and
 guarded), under $DETECTRON2_DATASETS/cityscapes."""
+
 import os
 
 from detectron2.data.datasets.cityscapes import load_cityscapes_instances, load_cityscapes_semantic
@@ -45,8 +46,8 @@ def register_all_cityscapes(root: str):
         meta = detectron2_metadata(name)
         register_dataset(
             name,
-            lambda x=image_dir, p=panoptic_root, j=panoptic_json, m=meta: (
-                load_cityscapes_panoptic(x, p, j, m)
+            lambda x=image_dir, p=panoptic_root, j=panoptic_json, m=meta: load_cityscapes_panoptic(
+                x, p, j, m
             ),
             required=[image_dir, panoptic_root, panoptic_json],
             hint=_HINT,

@@ -4,6 +4,7 @@ COCO-Stuff-10k semantic (171 classes), under $DETECTRON2_DATASETS/coco.
 
 The detectron2 names keep detectron2's loaders and metadata; they are re-registered only to
 move them to ``root`` and to fail early with a clear message when files are missing."""
+
 import os
 
 from detectron2.data.datasets import load_coco_json, load_sem_seg
@@ -31,7 +32,9 @@ _HINT_PAN = (
     "Download COCO 2017 images and the panoptic annotations "
     "(annotations/panoptic_*2017.json and the panoptic_*2017 PNG folders)"
 )
-_HINT_PAN_SEM = _HINT_PAN + ", then run `python datasets/prepare_coco_semantic_annos_from_panoptic_annos.py`"
+_HINT_PAN_SEM = (
+    _HINT_PAN + ", then run `python datasets/prepare_coco_semantic_annos_from_panoptic_annos.py`"
+)
 _HINT_STUFF = "Download COCO-Stuff-10k v1.0 and run `python datasets/prepare_coco_stuff_10k.py`"
 
 

@@ -1,5 +1,6 @@
 """Mapillary Vistas v1.2 semantic and panoptic (65 classes), under
 $DETECTRON2_DATASETS/mapillary_vistas."""
+
 import os
 
 from detectron2.data.datasets import load_sem_seg

@@ -1,6 +1,7 @@
 """The generated "shapes" dataset (see :mod:`mask2former.data.shapes`), registered like the real
 ones: ``shapes_sem_seg_*`` as ADE20K, ``shapes_panoptic_*`` as COCO panoptic with semantic
 labels, ``shapes_instance_*`` as COCO instances."""
+
 import os
 
 from detectron2.data.datasets import load_coco_json, load_sem_seg

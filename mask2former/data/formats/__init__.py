@@ -1,6 +1,7 @@
 """Readers of the label formats that users keep their own data in (see
 :mod:`mask2former.data.datasets.description`): semantic label images (class indices or colours),
 COCO instance and COCO panoptic annotations; and the cache of the files derived from them."""
+
 from .cache import CacheNotWritableError, DerivedFiles
 from .coco import (
     CocoFileError,

@@ -1,6 +1,7 @@
 """Files derived from a dataset's own files (label maps converted to class indices, the
 semantic labels and the instance annotations of panoptic annotations, the categories of a COCO
 file), kept in a cache folder and rebuilt only when what they are made from changes."""
+
 import hashlib
 import json
 import os

@@ -2,6 +2,7 @@
 categories whose ids need not be contiguous), read by Detectron2's ``load_coco_json``, their
 category ids mapped to the dataset's contiguous class indices; and the categories of a COCO
 file, cached so that registering a dataset does not read a large file each time."""
+
 import hashlib
 import json
 import logging
@@ -48,12 +49,16 @@ def read_coco_categories(json_file: str, cache_folder: str) -> List[dict]:
     ``cache_folder`` until the file changes."""
     name = "categories/" + hashlib.sha1(os.path.abspath(json_file).encode()).hexdigest() + ".json"
     with DerivedFiles(cache_folder) as cache:
-        path = cache.get(name, [json_file], "coco-categories-1", lambda out: _write_categories(json_file, out))
+        path = cache.get(
+            name, [json_file], "coco-categories-1", lambda out: _write_categories(json_file, out)
+        )
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
-def load_instance_records(json_file: str, image_root: str, id_map: Dict[int, int], source: str) -> List[dict]:
+def load_instance_records(
+    json_file: str, image_root: str, id_map: Dict[int, int], source: str
+) -> List[dict]:
     """Records of a COCO instance file (Detectron2's ``load_coco_json``) with each
     annotation's ``category_id`` mapped by ``id_map`` (the file's category id -> contiguous
     class index). Annotations of other categories are left out with a warning naming them."""

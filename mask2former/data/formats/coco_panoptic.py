@@ -4,6 +4,7 @@ configs need besides, derived automatically into a cache folder and rebuilt when
 annotations change: the semantic label map of each annotation (``sem_seg/``, for the crop and
 the mIoU evaluation) and a COCO instance file of the thing segments (``instances.json``, for
 the mask AP evaluation)."""
+
 import json
 import logging
 import os
@@ -44,8 +45,11 @@ def _write_instances(records: List[dict], data: dict, categories: List[dict], ou
             if segment["isthing"] and mask.any():
                 annotations.append(
                     instance_annotation(
-                        mask, len(annotations) + 1, record["image_id"],
-                        categories[segment["category_id"]]["id"], int(segment.get("iscrowd", 0)),
+                        mask,
+                        len(annotations) + 1,
+                        record["image_id"],
+                        categories[segment["category_id"]]["id"],
+                        int(segment.get("iscrowd", 0)),
                     )
                 )
     image_ids = {r["image_id"] for r in records}
@@ -54,7 +58,9 @@ def _write_instances(records: List[dict], data: dict, categories: List[dict], ou
             {
                 "images": [i for i in data["images"] if i["id"] in image_ids],
                 "annotations": annotations,
-                "categories": [{"id": c["id"], "name": c["name"]} for c in categories if c["isthing"]],
+                "categories": [
+                    {"id": c["id"], "name": c["name"]} for c in categories if c["isthing"]
+                ],
             },
             f,
         )
@@ -109,12 +115,16 @@ def load_panoptic_records(
             recipe = ["panoptic-semantic-1", [[s["id"], s["category_id"]] for s in segments]]
 
             def build(out, pan_path=pan_path, segments=segments):
-                semantic = semantic_of_segments(read_panoptic_png(pan_path), segments, identity, pan_path)
+                semantic = semantic_of_segments(
+                    read_panoptic_png(pan_path), segments, identity, pan_path
+                )
                 Image.fromarray(semantic).save(out, format="PNG")
 
             try:
                 if image is None:
-                    raise KeyError(f"its image_id {annotation['image_id']!r} is not among the images")
+                    raise KeyError(
+                        f"its image_id {annotation['image_id']!r} is not among the images"
+                    )
                 semantic = cache.get(name, [pan_path], recipe, build)
             except CacheNotWritableError:
                 raise
@@ -142,9 +152,13 @@ def load_panoptic_records(
         inputs = [panoptic_json] + [r["pan_seg_file_name"] for r in records]
         things_recipe = ["panoptic-instances-1", sorted(things), [c["name"] for c in categories]]
         cache.get(
-            "instances.json", inputs, things_recipe,
+            "instances.json",
+            inputs,
+            things_recipe,
             lambda out: _write_instances(records, data, categories, out),
         )
         if cache.built:
-            logger.info(f"{source}: derived {cache.built} files from the panoptic annotations into {cache_folder}")
+            logger.info(
+                f"{source}: derived {cache.built} files from the panoptic annotations into {cache_folder}"
+            )
     return records

@@ -9,6 +9,7 @@ Labels that the model's mappers and evaluators cannot read as they are (colours,
 indices) are converted once into index PNGs in a cache folder (:class:`DerivedFiles`), which
 the dataset's records then name.
 """
+
 import logging
 import os
 from dataclasses import dataclass, field
@@ -83,16 +84,24 @@ class SemanticPairs:
     duplicates: List[List[str]] = field(default_factory=list)  # files sharing one name
 
 
-def pair_images_and_labels(image_root: str, label_root: str, label_suffix: str = "") -> SemanticPairs:
+def pair_images_and_labels(
+    image_root: str, label_root: str, label_suffix: str = ""
+) -> SemanticPairs:
     """Match the images under ``image_root`` with the labels under ``label_root`` (a label is
     named like its image plus ``label_suffix``, with a label extension)."""
     images, image_duplicates = _files_by_key(image_root, IMAGE_EXTENSIONS)
     labels, label_duplicates = _files_by_key(label_root, LABEL_EXTENSIONS, label_suffix)
     ambiguous = set(image_duplicates) | set(label_duplicates)
     return SemanticPairs(
-        pairs=[(images[k], labels[k]) for k in sorted(images) if k in labels and k not in ambiguous],
-        images_without_label=[images[k] for k in sorted(images) if k not in labels and k not in ambiguous],
-        labels_without_image=[labels[k] for k in sorted(labels) if k not in images and k not in ambiguous],
+        pairs=[
+            (images[k], labels[k]) for k in sorted(images) if k in labels and k not in ambiguous
+        ],
+        images_without_label=[
+            images[k] for k in sorted(images) if k not in labels and k not in ambiguous
+        ],
+        labels_without_image=[
+            labels[k] for k in sorted(labels) if k not in images and k not in ambiguous
+        ],
         duplicates=[paths for _, paths in sorted({**image_duplicates, **label_duplicates}.items())],
     )
 
@@ -138,7 +147,9 @@ class SemanticLabelFormat:
     def _decode_colors(self, path: str) -> DecodedLabels:
         rgb = read_color_label(path).astype(np.int64)
         codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-        palette = [(c, i) for i, c in enumerate(self.colors)] + [(c, self.ignore_label) for c in self.ignore_colors]
+        palette = [(c, i) for i, c in enumerate(self.colors)] + [
+            (c, self.ignore_label) for c in self.ignore_colors
+        ]
         palette_codes = np.array([(r << 16) | (g << 8) | b for (r, g, b), _ in palette], np.int64)
         order = np.argsort(palette_codes)
         sorted_codes = palette_codes[order]
@@ -153,7 +164,9 @@ class SemanticLabelFormat:
                 for code, count in _counts(codes[~known]).items()
             }
         classes = labels[(labels >= 0) & (labels < self.num_classes)]
-        return DecodedLabels(labels, np.bincount(classes, minlength=self.num_classes), unknown_colors=unknown)
+        return DecodedLabels(
+            labels, np.bincount(classes, minlength=self.num_classes), unknown_colors=unknown
+        )
 
     def decode(self, path: str) -> DecodedLabels:
         """Read ``path`` as class indices. Raises FileNotFoundError, ImageReadError (an
@@ -169,12 +182,16 @@ class SemanticLabelFormat:
             pixels = np.bincount(stored.ravel())
             values, inverse = np.arange(len(pixels)), stored
         # per stored value: what it stands for
-        meaning = np.where(values == 0, self.ignore_label, values - 1) if self.zero_is_ignore else values
+        meaning = (
+            np.where(values == 0, self.ignore_label, values - 1) if self.zero_is_ignore else values
+        )
         is_class = (meaning >= 0) & (meaning < self.num_classes)
         invalid = np.flatnonzero((pixels > 0) & ~is_class & (meaning != self.ignore_label))
         return DecodedLabels(
             meaning[inverse] if self.zero_is_ignore else stored,
-            np.bincount(meaning[is_class], weights=pixels[is_class], minlength=self.num_classes).astype(np.int64),
+            np.bincount(
+                meaning[is_class], weights=pixels[is_class], minlength=self.num_classes
+            ).astype(np.int64),
             invalid_values={int(values[i]): int(pixels[i]) for i in invalid},
         )
 
@@ -186,7 +203,9 @@ class SemanticLabelFormat:
         """
         decoded = self.decode(source)
         if decoded.unknown_colors:
-            shown = ", ".join(f"{list(c)} ({n} px)" for c, n in list(decoded.unknown_colors.items())[:4])
+            shown = ", ".join(
+                f"{list(c)} ({n} px)" for c, n in list(decoded.unknown_colors.items())[:4]
+            )
             raise LabelDecodeError(f"{source}: colours that are no class's: {shown}")
         wide = max(self.num_classes - 1, self.ignore_label) > 255
         labels = decoded.labels.astype(np.uint16 if wide else np.uint8)
@@ -210,7 +229,10 @@ def load_semantic_records(
     for files, what in (
         (found.images_without_label, f"images without a label in {label_root} (left out)"),
         (found.labels_without_image, f"labels without an image in {image_root} (left out)"),
-        ([" / ".join(paths) for paths in found.duplicates], "names shared by several files (left out)"),
+        (
+            [" / ".join(paths) for paths in found.duplicates],
+            "names shared by several files (left out)",
+        ),
     ):
         if files:
             logger.warning(f"{source}: {len(files)} {what}, e.g. {files[0]}")
@@ -229,7 +251,9 @@ def load_semantic_records(
         for image, label in found.pairs:
             name = os.path.splitext(os.path.relpath(image, image_root))[0] + ".png"
             try:
-                converted = cache.get(name, [label], recipe, lambda out, s=label: label_format.convert(s, out))
+                converted = cache.get(
+                    name, [label], recipe, lambda out, s=label: label_format.convert(s, out)
+                )
             except CacheNotWritableError:
                 raise
             except (OSError, ValueError) as e:

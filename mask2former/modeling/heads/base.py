@@ -1,6 +1,7 @@
 """What the heads share: the backbone features they use, their pixel decoder (with the loading
 of checkpoints saved before it became a submodule) and the choice of the transformer decoder's
 input feature (``MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE``)."""
+
 from typing import Dict, List, Tuple, Union
 
 import torch
@@ -88,8 +89,8 @@ class PixelDecoderHead(nn.Module):
         - "pixel_embedding": the mask features;
         - a backbone feature name such as "res5" (MaskFormer): that feature.
         """
-        mask_features, encoder_features, multi_scale_features = (
-            self.pixel_decoder.forward_features(features)
+        mask_features, encoder_features, multi_scale_features = self.pixel_decoder.forward_features(
+            features
         )
         name = self.transformer_in_feature
         if name == "multi_scale_pixel_decoder":

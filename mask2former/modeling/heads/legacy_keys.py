@@ -1,4 +1,5 @@
 """Loading checkpoints saved before the pixel decoder became a submodule of the head."""
+
 import logging
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,7 @@ def move_pixel_decoder_keys(state_dict, prefix: str, local_metadata) -> None:
     keep = (prefix + "predictor", prefix + "pixel_decoder.")
     old_keys = [k for k in state_dict if k.startswith(prefix) and not k.startswith(keep)]
     for k in old_keys:
-        state_dict[prefix + "pixel_decoder." + k[len(prefix):]] = state_dict.pop(k)
+        state_dict[prefix + "pixel_decoder." + k[len(prefix) :]] = state_dict.pop(k)
     if old_keys:
         logger.warning(
             f"Moved {len(old_keys)} checkpoint keys under '{prefix}pixel_decoder.' "

@@ -1,4 +1,5 @@
 """The mask-classification head: a pixel decoder plus a transformer decoder."""
+
 from typing import Dict
 
 from detectron2.config import configurable

@@ -1,5 +1,6 @@
 """MaskFormer's per-pixel classification baselines, Detectron2 SEM_SEG_HEADs used with the
 ``SemanticSegmentor`` meta-architecture (they compute their own cross-entropy loss)."""
+
 from typing import Dict, Optional
 
 import fvcore.nn.weight_init as weight_init

@@ -1,4 +1,5 @@
 """The MaskFormer / Mask2Former meta-architecture."""
+
 import dataclasses
 from typing import Dict, List, Optional, Tuple
 
@@ -239,7 +240,9 @@ class MaskFormer(nn.Module):
                 "MaskFormer training needs 'instances' (gt_classes, gt_masks) in every input; "
                 "use one of the mask_former_* dataset mappers"
             )
-        targets = self.prepare_targets([x["instances"].to(self.device) for x in batched_inputs], images)
+        targets = self.prepare_targets(
+            [x["instances"].to(self.device) for x in batched_inputs], images
+        )
         losses = self.criterion(outputs, targets)
         weights = self.criterion.weight_dict
         return {k: v * weights[k] for k, v in losses.items() if k in weights}

@@ -3,6 +3,7 @@
 Pixel decoders live in Detectron2's SEM_SEG_HEADS_REGISTRY (as in the published code) and
 provide ``forward_features(features) -> (mask_features, transformer_encoder_features,
 multi_scale_features)``."""
+
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
 

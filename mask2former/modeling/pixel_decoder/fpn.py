@@ -1,4 +1,5 @@
 """MaskFormer's FPN pixel decoder."""
+
 from typing import Callable, Dict, Optional, Tuple, Union
 
 import fvcore.nn.weight_init as weight_init

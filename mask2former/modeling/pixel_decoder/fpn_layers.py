@@ -1,5 +1,6 @@
 """The feature pyramid (FPN) of the pixel decoders: its settings, its convolutions (registered
 under the published names) and its top-down pass."""
+
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import fvcore.nn.weight_init as weight_init

@@ -1,5 +1,6 @@
 """Mask2Former's pixel decoder: a multi-scale deformable-attention encoder over 1/8, 1/16,
 1/32, then FPN-style lateral upsampling to 1/4 for the mask features."""
+
 import math
 from typing import Dict, List, Optional
 
@@ -49,7 +50,9 @@ class MSDeformAttnEncoderLayer(nn.Module):
         Returns:
             (N, S, C)
         """
-        attended = self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index)
+        attended = self.self_attn(
+            src + pos, reference_points, src, spatial_shapes, level_start_index
+        )
         src = self.norm1(src + self.dropout(attended))
         ffn = feed_forward(src, (self.linear1, self.linear2), F.relu, self.dropout)
         return self.norm2(src + ffn)
@@ -60,7 +63,9 @@ class MSDeformAttnEncoder(nn.Module):
 
     def __init__(self, num_layers: int, **layer_kwargs):
         super().__init__()
-        self.layers = nn.ModuleList(MSDeformAttnEncoderLayer(**layer_kwargs) for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            MSDeformAttnEncoderLayer(**layer_kwargs) for _ in range(num_layers)
+        )
 
     @staticmethod
     def reference_points(spatial_shapes: List[List[int]], n: int, device) -> torch.Tensor:
@@ -102,7 +107,9 @@ class MSDeformAttnTransformerEncoderOnly(nn.Module):
                 m._reset_parameters()
         nn.init.normal_(self.level_embed)
 
-    def forward(self, srcs: List[torch.Tensor], pos_embeds: List[torch.Tensor]) -> List[torch.Tensor]:
+    def forward(
+        self, srcs: List[torch.Tensor], pos_embeds: List[torch.Tensor]
+    ) -> List[torch.Tensor]:
         """
         Args:
             srcs, pos_embeds: per level (N, C, H_l, W_l).

@@ -1,4 +1,5 @@
 """MaskFormer's FPN pixel decoder with a transformer encoder on the coarsest level."""
+
 from typing import Dict, Optional, Tuple
 
 import fvcore.nn.weight_init as weight_init
@@ -17,7 +18,9 @@ from .fpn import BasePixelDecoder
 class TransformerEncoderOnly(nn.Module):
     """A DETR transformer encoder over a feature map (keys ``encoder.layers.N...``)."""
 
-    def __init__(self, d_model, nhead, num_encoder_layers, dim_feedforward, dropout, normalize_before):
+    def __init__(
+        self, d_model, nhead, num_encoder_layers, dim_feedforward, dropout, normalize_before
+    ):
         super().__init__()
         self.encoder = TransformerEncoder(
             d_model, nhead, num_encoder_layers, dim_feedforward, dropout, normalize_before

@@ -9,6 +9,7 @@ exported runtime (``mask2former.export``):
 - :mod:`.tasks`: semantic, panoptic and instance inference of one image;
 - :mod:`.sliding`: semantic inference of a large image window by window.
 """
+
 from .outputs import crop_and_resize, postprocess, postprocess_image, upsample_masks
 from .preprocessing import inference_resize, network_input, pixel_statistics, resized_image
 from .sliding import sliding_window_scores, sliding_window_semantic, window_boxes

@@ -1,6 +1,7 @@
 """From the network's outputs for a batch to Detectron2's results per image, as ``spec`` asks:
 mask logits upsampled to the padded input, cropped to each image and resized to its output
 size, then semantic, panoptic and instance inference (:mod:`.tasks`)."""
+
 from typing import Dict, List, Sequence, Tuple
 
 import torch

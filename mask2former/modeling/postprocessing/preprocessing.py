@@ -1,5 +1,6 @@
 """From an image to the network's input, the same for the model (training and inference), the
 predictor and the exported runtime: the test-time resize, then normalization and zero padding."""
+
 from typing import Sequence, Tuple
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Sliding-window semantic inference, for images too large to run whole: the network sees one
 window of the (resized) image at a time, and each pixel's class scores are the mean of the
 scores of the windows that cover it (MMSegmentation's "slide" test mode)."""
+
 import math
 from typing import Callable, Dict, List, Tuple
 

@@ -2,6 +2,7 @@
 into the network's input and the network's outputs into results. The model holds them
 (``model.inference_spec``); the predictor and the exported runtime read them from there or from
 an exported file, where they are stored as JSON."""
+
 import dataclasses
 import json
 from typing import FrozenSet, Optional, Tuple, Union
@@ -164,7 +165,7 @@ class InferenceSpec:
             is_id = isinstance(item, int) and not isinstance(item, bool)
             if not (item in FUSE_GROUPS or (is_id and 0 <= item < self.num_classes)):
                 raise InferenceOptionError(
-                    f"{key}PANOPTIC_FUSE_CLASSES: {item!r} is neither \"stuff\", \"thing\" nor "
+                    f'{key}PANOPTIC_FUSE_CLASSES: {item!r} is neither "stuff", "thing" nor '
                     f"a class id in [0, {self.num_classes}); e.g. ['stuff'] (the default) or "
                     "['stuff', 3]"
                 )
@@ -185,7 +186,10 @@ class InferenceSpec:
                 f"{window}.ENABLED is for semantic inference only: set {key}PANOPTIC_ON and "
                 f"{key}INSTANCE_ON to False, or {window}.ENABLED to False"
             )
-        for name, values in (("SIZE", self.sliding_window_size), ("STRIDE", self.sliding_window_stride)):
+        for name, values in (
+            ("SIZE", self.sliding_window_size),
+            ("STRIDE", self.sliding_window_stride),
+        ):
             if len(values) != 2 or not all(
                 isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
             ):

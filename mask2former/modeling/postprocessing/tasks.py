@@ -149,7 +149,9 @@ def encode_rle(masks: torch.Tensor) -> List[Dict]:
     if len(masks) == 0:
         return []
     # pycocotools encodes (H, W, R) uint8 arrays in Fortran order
-    return mask_util.encode(np.asfortranarray(masks.permute(1, 2, 0).cpu().numpy().astype(np.uint8)))
+    return mask_util.encode(
+        np.asfortranarray(masks.permute(1, 2, 0).cpu().numpy().astype(np.uint8))
+    )
 
 
 def instance_inference(

@@ -1,5 +1,6 @@
 """What the transformer decoders share: their settings from the config, the projection of
 their input features to the transformer width, and the predictions of deep supervision."""
+
 from typing import Dict, List
 
 import fvcore.nn.weight_init as weight_init
@@ -43,4 +44,6 @@ def aux_outputs_of(class_logits, mask_logits) -> List[Dict[str, torch.Tensor]]:
     ``class_logits`` may be None (per-pixel baseline+, which has no classifier)."""
     if class_logits is None:
         return [{"pred_masks": m} for m in mask_logits[:-1]]
-    return [{"pred_logits": c, "pred_masks": m} for c, m in zip(class_logits[:-1], mask_logits[:-1])]
+    return [
+        {"pred_logits": c, "pred_masks": m} for c, m in zip(class_logits[:-1], mask_logits[:-1])
+    ]

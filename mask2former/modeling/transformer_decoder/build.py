@@ -1,5 +1,6 @@
 """Registry of the transformer decoders that turn queries + image features into mask
 predictions (``MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME``)."""
+
 from detectron2.utils.registry import Registry
 
 TRANSFORMER_DECODER_REGISTRY = Registry("TRANSFORMER_MODULE")

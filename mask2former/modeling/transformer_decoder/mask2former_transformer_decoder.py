@@ -1,5 +1,6 @@
 """Mask2Former's transformer decoder: masked cross-attention over a round-robin of three
 feature scales."""
+
 import logging
 from typing import Dict, List, Sequence, Tuple
 
@@ -161,8 +162,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         if local_metadata.get("version", 0) < 2:
             old, new = prefix + "static_query.", prefix + "query_feat."
             for k in [k for k in state_dict if k.startswith(old)]:
-                state_dict[new + k[len(old):]] = state_dict.pop(k)
-                logger.warning(f"Renamed checkpoint key {k} to {new + k[len(old):]}")
+                state_dict[new + k[len(old) :]] = state_dict.pop(k)
+                logger.warning(f"Renamed checkpoint key {k} to {new + k[len(old) :]}")
         super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
 
     def _flatten_levels(

@@ -1,5 +1,6 @@
 """MaskFormer's transformer decoder: DETR on one feature level, predicting a class and a mask
 embedding per query."""
+
 from typing import Dict
 
 import torch

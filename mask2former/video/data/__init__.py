@@ -1,5 +1,6 @@
 """Video data: YouTube-VIS format datasets (registered on import under $DETECTRON2_DATASETS),
 the video dataset mapper, clip augmentations and the data loaders."""
+
 from ...data.datasets.catalog import datasets_root
 from .build import build_video_test_loader, build_video_train_loader, video_dataset_dicts
 from .dataset_mapper import YTVISDatasetMapper, sample_clip_frames

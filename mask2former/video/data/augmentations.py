@@ -8,6 +8,7 @@ published. Crops and INPUT.AUGMENTATIONS (brightness, contrast, saturation, rota
 clip here, while the published mapper samples them per frame: a clip keeps one geometry, so an
 object stays where its ground truth says in every frame.
 """
+
 from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import numpy as np
@@ -49,7 +50,9 @@ def _flip(random_flip: str) -> List[ClipAugmentation]:
             "flip_by_clip"
         )
     vertical = random_flip == "vertical"
-    return [(T.RandomFlip(horizontal=not vertical, vertical=vertical), random_flip == "flip_by_clip")]
+    return [
+        (T.RandomFlip(horizontal=not vertical, vertical=vertical), random_flip == "flip_by_clip")
+    ]
 
 
 def _extra(names: Sequence[str]) -> List[ClipAugmentation]:

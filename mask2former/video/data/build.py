@@ -1,4 +1,5 @@
 """Data loaders of video datasets: detectron2's loaders, fed whole-video records."""
+
 import itertools
 import logging
 from typing import List, Sequence

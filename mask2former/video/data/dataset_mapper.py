@@ -1,4 +1,5 @@
 """The dataset mapper of YouTube-VIS format videos (published name ``YTVISDatasetMapper``)."""
+
 import logging
 from typing import Dict, List, Sequence
 
@@ -26,7 +27,9 @@ def sample_clip_frames(
         for i in range(max(0, reference - frame_range), min(length, reference + frame_range + 1))
         if i != reference
     ]
-    others = rng.choice(window, num_frames - 1).tolist() if window else [reference] * (num_frames - 1)
+    others = (
+        rng.choice(window, num_frames - 1).tolist() if window else [reference] * (num_frames - 1)
+    )
     frames = sorted(others + [reference])
     if shuffle:
         rng.shuffle(frames)
@@ -78,8 +81,12 @@ class YTVISDatasetMapper:
         self.sampling_frame_range = sampling_frame_range
         self.sampling_frame_shuffle = sampling_frame_shuffle
         mode = "training" if is_train else "inference"
-        described = [f"{aug} ({'per clip' if clip else 'per frame'})" for aug, clip in augmentations]
-        logging.getLogger(__name__).info(f"[YTVISDatasetMapper] augmentations in {mode}: {described}")
+        described = [
+            f"{aug} ({'per clip' if clip else 'per frame'})" for aug, clip in augmentations
+        ]
+        logging.getLogger(__name__).info(
+            f"[YTVISDatasetMapper] augmentations in {mode}: {described}"
+        )
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -115,7 +122,9 @@ class YTVISDatasetMapper:
 
         clip = augment_clip(self.augmentations, (read(p) for p in out["file_names"]))
         if annotations is not None:
-            objects = [[o for o in annotations[i] if not o.get("iscrowd", 0)] for i in frame_indices]
+            objects = [
+                [o for o in annotations[i] if not o.get("iscrowd", 0)] for i in frame_indices
+            ]
             classes = {}
             for frame_objects in objects:
                 for obj in frame_objects:
@@ -126,7 +135,9 @@ class YTVISDatasetMapper:
             out["image"].append(torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1))))
             if annotations is not None:
                 out["instances"].append(
-                    self._frame_instances(objects[i], object_ids, classes, transforms, image.shape[:2])
+                    self._frame_instances(
+                        objects[i], object_ids, classes, transforms, image.shape[:2]
+                    )
                 )
         if annotations is None:
             del out["instances"]
@@ -138,7 +149,9 @@ class YTVISDatasetMapper:
         row_of = {object_id: row for row, object_id in enumerate(object_ids)}
         masks = torch.zeros((len(object_ids), *image_size), dtype=torch.bool)
         ids = torch.full((len(object_ids),), -1, dtype=torch.int64)
-        annos = [utils.transform_instance_annotations(dict(o), transforms, image_size) for o in objects]
+        annos = [
+            utils.transform_instance_annotations(dict(o), transforms, image_size) for o in objects
+        ]
         if annos:
             frame_masks = utils.annotations_to_instances(annos, image_size, mask_format="bitmask")
             for anno, mask in zip(annos, frame_masks.gt_masks.tensor):

@@ -11,6 +11,7 @@ A record (one per video) has "file_names" (T frame paths), "height", "width", "l
 visible in that frame, each with "id" (the track's annotation id, linking an object through
 the video), "category_id" (contiguous), "iscrowd", "bbox", "bbox_mode", "segmentation".
 """
+
 import json
 import logging
 import os
@@ -82,7 +83,9 @@ def _frame_bbox(segmentation, height: int, width: int) -> List[float]:
     return mask_util.toBbox(rle).tolist()
 
 
-def load_ytvis_json(json_file: str, image_root: str, dataset_name: Optional[str] = None) -> List[dict]:
+def load_ytvis_json(
+    json_file: str, image_root: str, dataset_name: Optional[str] = None
+) -> List[dict]:
     """Records of a YouTube-VIS format JSON file (see the module docstring), videos sorted by id.
 
     Category ids are mapped to contiguous ids by the ``thing_dataset_id_to_contiguous_id`` of

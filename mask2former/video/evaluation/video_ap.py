@@ -8,6 +8,7 @@ ranges are YouTube-VIS's: small below 128^2 pixels, medium up to 256^2, large ab
 matching, the precision / recall accumulation (IoU 0.5:0.05:0.95, 101 recall points, up to
 1 / 10 / 100 detections per video) and the summary are COCOeval's own.
 """
+
 import contextlib
 import io
 from typing import Dict, List, Sequence, Tuple
@@ -36,7 +37,20 @@ AREA_RANGES = {
     "large": [256**2, 1e5**2],
 }
 # COCOeval.stats, in order
-STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+STAT_NAMES = (
+    "AP",
+    "AP50",
+    "AP75",
+    "APs",
+    "APm",
+    "APl",
+    "AR1",
+    "AR10",
+    "AR100",
+    "ARs",
+    "ARm",
+    "ARl",
+)
 
 RLE = Dict
 
@@ -68,7 +82,9 @@ def spatio_temporal_iou(dts: Sequence[Sequence[RLE]], gts: Sequence[Sequence[RLE
     intersection areas / sum over frames of their union areas (0 where both are empty)."""
     num_frames = {len(t) for t in list(dts) + list(gts)}
     if len(num_frames) > 1:
-        raise ValueError(f"tracks of one video have different numbers of frames: {sorted(num_frames)}")
+        raise ValueError(
+            f"tracks of one video have different numbers of frames: {sorted(num_frames)}"
+        )
     intersection = np.zeros((len(dts), len(gts)))
     union = np.zeros((len(dts), len(gts)))
     if not len(dts) or not len(gts):
@@ -121,7 +137,9 @@ def _coco(videos, categories, annotations) -> COCO:
     return coco
 
 
-def evaluate_videos(ground_truth: Dict, predictions: List[Dict]) -> Tuple[Dict[str, float], VideoCOCOeval]:
+def evaluate_videos(
+    ground_truth: Dict, predictions: List[Dict]
+) -> Tuple[Dict[str, float], VideoCOCOeval]:
     """Video AP / AR of predictions in the YouTube-VIS results format.
 
     Args:
@@ -151,7 +169,9 @@ def evaluate_videos(ground_truth: Dict, predictions: List[Dict]) -> Tuple[Dict[s
     dt_annotations, dt_masks = [], {}
     for new_id, pred in enumerate(predictions, start=1):
         if pred["video_id"] not in videos:
-            raise ValueError(f"a prediction names video {pred['video_id']}, which the ground truth lacks")
+            raise ValueError(
+                f"a prediction names video {pred['video_id']}, which the ground truth lacks"
+            )
         video = videos[pred["video_id"]]
         if len(pred["segmentations"]) != video["length"]:
             raise ValueError(

@@ -1,5 +1,6 @@
 """The evaluator of YouTube-VIS format datasets (evaluator_type "ytvis"): predictions in the
 YouTube-VIS results format, and video AP / AR (:mod:`.video_ap`) on annotated splits."""
+
 import copy
 import itertools
 import json
@@ -29,13 +30,20 @@ def video_results(video_id, output: Dict) -> List[Dict]:
     prediction with "video_id", "score", "category_id" (the model's contiguous class) and
     "segmentations" (one compressed RLE per frame, "counts" as str)."""
     results = []
-    for score, label, masks in zip(output["pred_scores"], output["pred_labels"], output["pred_masks"]):
+    for score, label, masks in zip(
+        output["pred_scores"], output["pred_labels"], output["pred_masks"]
+    ):
         frames = np.asfortranarray(masks.numpy().astype(np.uint8).transpose(1, 2, 0))
         rles = mask_util.encode(frames)
         for rle in rles:
             rle["counts"] = rle["counts"].decode("ascii")
         results.append(
-            {"video_id": video_id, "score": float(score), "category_id": int(label), "segmentations": rles}
+            {
+                "video_id": video_id,
+                "score": float(score),
+                "category_id": int(label),
+                "segmentations": rles,
+            }
         )
     return results
 
@@ -47,7 +55,9 @@ class YTVISEvaluator(DatasetEvaluator):
     (metadata ``json_file``) has annotations, returns {"segm": {"AP", "AP50", "AP75", "APs",
     "APm", "APl", "AR1", "AR10", "AP-<class>"...}} in percent."""
 
-    def __init__(self, dataset_name: str, output_dir: Optional[str] = None, distributed: bool = True):
+    def __init__(
+        self, dataset_name: str, output_dir: Optional[str] = None, distributed: bool = True
+    ):
         self._logger = logging.getLogger(__name__)
         self._metadata = MetadataCatalog.get(dataset_name)
         self._dataset_name = dataset_name
@@ -108,7 +118,9 @@ class YTVISEvaluator(DatasetEvaluator):
             )
             return {}
         stats, evaluator = evaluate_videos(ground_truth, predictions)
-        results = OrderedDict((m, stats[m] * 100 if stats[m] >= 0 else float("nan")) for m in METRICS)
+        results = OrderedDict(
+            (m, stats[m] * 100 if stats[m] >= 0 else float("nan")) for m in METRICS
+        )
         results.update(self._per_class_ap(evaluator))
         self._logger.info(
             f"Video instance segmentation of {self._dataset_name}:\n"

@@ -11,6 +11,7 @@ Memory: the model holds one clip at a time; per frame, the tracks' mask logits a
 mask resolution (Q x H/4 x W/4 floats) are kept on the host until the end, when only the kept
 tracks are upsampled.
 """
+
 from typing import List
 
 import torch
@@ -34,7 +35,9 @@ def check_clip_settings(clip_length: int, overlap: int) -> None:
     """Raise ClipSettingsError unless clips of ``clip_length`` frames overlapping by
     ``overlap`` frames make progress."""
     if clip_length < 1:
-        raise ClipSettingsError(f"MODEL.MASK_FORMER.TEST.CLIP_LENGTH must be >= 1, got {clip_length}")
+        raise ClipSettingsError(
+            f"MODEL.MASK_FORMER.TEST.CLIP_LENGTH must be >= 1, got {clip_length}"
+        )
     if not 0 <= overlap < clip_length:
         raise ClipSettingsError(
             "MODEL.MASK_FORMER.TEST.CLIP_OVERLAP must lie in [0, CLIP_LENGTH), got "

@@ -1,5 +1,6 @@
 """Turning one video's tracks (a class distribution and per-frame mask logits per query) into
 the published output of the video model."""
+
 from typing import Dict, Tuple
 
 import torch
@@ -84,7 +85,9 @@ def video_instance_inference(
     for start in range(0, tracks.num_frames, FRAMES_PER_CHUNK):
         stop = min(start + FRAMES_PER_CHUNK, tracks.num_frames)
         logits = tracks.frame_logits(queries, start, stop)
-        masks[:, start:stop] = masks_at_output_size(logits, padded_size, image_size, output_size).cpu()
+        masks[:, start:stop] = masks_at_output_size(
+            logits, padded_size, image_size, output_size
+        ).cpu()
     return {
         "image_size": tuple(output_size),
         "pred_scores": scores.tolist(),

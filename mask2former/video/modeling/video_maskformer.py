@@ -1,4 +1,5 @@
 """The video instance segmentation meta-architecture (published name ``VideoMaskFormer``)."""
+
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch

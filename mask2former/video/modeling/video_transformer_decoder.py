@@ -1,5 +1,6 @@
 """Mask2Former's video transformer decoder: the image decoder's layers and parameters, with the
 queries attending to the tokens of every frame of a clip and predicting one mask per frame."""
+
 from typing import Dict, List, Tuple
 
 import torch
@@ -29,8 +30,9 @@ class VideoMultiScaleMaskedTransformerDecoder(MultiScaleMaskedTransformerDecoder
     """
 
     @configurable
-    def __init__(self, in_channels: int, mask_classification: bool = True, *, num_frames: int,
-                 **kwargs):
+    def __init__(
+        self, in_channels: int, mask_classification: bool = True, *, num_frames: int, **kwargs
+    ):
         """
         Args:
             num_frames: frames per clip in training.
