@@ -31,7 +31,11 @@ def step_trainer_class(cfg):
         return MaskFormerSimpleTrainer
     if cfg.MODEL.DEVICE.startswith("cuda"):
         return MaskFormerAMPTrainer
-    logger.info("SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast")
+    logger.warning(
+        "SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast; on CPUs "
+        "without AMX a bfloat16 training step is much slower than a float32 one "
+        "(docs/performance.md): set SOLVER.AMP.ENABLED False there"
+    )
     return MaskFormerCPUAMPTrainer
 
 
