@@ -297,7 +297,7 @@ def test_stale_temporary_files_are_removed_at_start_and_save(tmp_path, caplog):
 def _flip_bytes_inside(path: Path, tensor: torch.Tensor, count: int = 4096) -> None:
     """Flips ``count`` bytes of ``tensor``'s data where it is stored in ``path``."""
     data = bytearray(path.read_bytes())
-    raw = tensor.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+    raw = bytes(tensor.detach().untyped_storage().tolist())  # as saved: in its memory layout
     start = data.find(raw)
     assert start >= 0 and len(raw) >= count
     for i in range(start, start + count):
