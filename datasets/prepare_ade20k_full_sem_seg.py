@@ -4,27 +4,17 @@ and annotations_detectron2/{training,validation}/ (16-bit TIFF class index, 6553
 from the ADE20K full release (index_ade20k.pkl and the images' *_seg.png), resizing images
 whose shorter side exceeds 512, as the published MaskFormer preparation does."""
 
-import argparse
 import sys
+
+from mask2former.commands.dataset_preparation import preparation_root, run_preparation_script
+from mask2former.data.preparation import prepare_ade20k_full
 
 
 def main(argv=None):
-    from mask2former.data.datasets.catalog import datasets_root
-    from mask2former.data.preparation import prepare_ade20k_full
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--root",
-        default=datasets_root(),
-        help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    args = parser.parse_args(argv)
-    count = prepare_ade20k_full(args.root)
+    root = preparation_root(__doc__, argv)
+    count = prepare_ade20k_full(root)
     print(f"converted {count} ADE20K-Full images")
 
 
 if __name__ == "__main__":
-    from mask2former.cli import run_cli
-
-    sys.exit(run_cli(main))
+    sys.exit(run_preparation_script(main))

@@ -4,24 +4,18 @@ and ade20k_panoptic_{train,val}.json from annotations/ (semantic) and annotation
 (instance PNGs of the ADE20K instance challenge). Run prepare_ade20k_sem_seg.py too: the
 panoptic datasets also read annotations_detectron2/."""
 
-import argparse
 import os
 import sys
 
+from mask2former.commands.dataset_preparation import preparation_root, run_preparation_script
+from mask2former.data.datasets.catalog import load_categories
+from mask2former.data.preparation import prepare_ade20k_panoptic
+
 
 def main(argv=None):
-    from mask2former.data.datasets.catalog import datasets_root, load_categories
-    from mask2former.data.preparation import prepare_ade20k_panoptic
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--root",
-        default=datasets_root(),
-        help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
-    args = parser.parse_args(argv)
+    root = preparation_root(__doc__, argv)
     count = prepare_ade20k_panoptic(
-        os.path.join(args.root, "ADEChallengeData2016"),
+        os.path.join(root, "ADEChallengeData2016"),
         load_categories("ade20k_150"),
         load_categories("ade20k_instance_100"),
     )
@@ -29,7 +23,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FileNotFoundError as e:  # missing inputs: a message, not a stack trace
-        sys.exit(f"error: {e}")
+    sys.exit(run_preparation_script(main))

@@ -3,28 +3,18 @@
 annotations_detectron2/{train,test}/ PNGs (171-class contiguous index, 255 = unlabeled) from
 imageLists/, images/ and the .mat label maps in annotations/."""
 
-import argparse
 import os
 import sys
 
+from mask2former.commands.dataset_preparation import preparation_root, run_preparation_script
+from mask2former.data.preparation import prepare_coco_stuff_10k
+
 
 def main(argv=None):
-    from mask2former.data.datasets.catalog import datasets_root
-    from mask2former.data.preparation import prepare_coco_stuff_10k
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--root",
-        default=datasets_root(),
-        help="datasets root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
-    args = parser.parse_args(argv)
-    count = prepare_coco_stuff_10k(os.path.join(args.root, "coco", "coco_stuff_10k"))
+    root = preparation_root(__doc__, argv)
+    count = prepare_coco_stuff_10k(os.path.join(root, "coco", "coco_stuff_10k"))
     print(f"converted {count} COCO-Stuff-10k images")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FileNotFoundError as e:  # missing inputs: a message, not a stack trace
-        sys.exit(f"error: {e}")
+    sys.exit(run_preparation_script(main))
