@@ -16,20 +16,7 @@ import contextlib
 import io
 import sys
 
-STAT_NAMES = (
-    "AP",
-    "AP50",
-    "AP75",
-    "APs",
-    "APm",
-    "APl",
-    "AR1",
-    "AR10",
-    "AR100",
-    "ARs",
-    "ARm",
-    "ARl",
-)
+from mask2former.evaluation.coco_eval import COCO_STAT_NAMES as STAT_NAMES
 
 
 def main(argv=None):

@@ -290,7 +290,23 @@ def generate(
     $DETECTRON2_DATASETS) and return that folder. Deterministic for given arguments; when a
     complete dataset with the same arguments is already there, nothing is rewritten unless
     ``overwrite``."""
-    out = os.path.join(root, "shapes")
+    return generate_once(
+        os.path.join(root, "shapes"), SPLITS, _write_split, num_train, num_val, seed, overwrite
+    )
+
+
+def generate_once(
+    out: str,
+    splits,
+    write_split,
+    num_train: int,
+    num_val: int,
+    seed: int,
+    overwrite: bool,
+) -> str:
+    """Write the splits of a generated dataset into ``out`` with ``write_split(out, split,
+    count, seed, categories)``, unless a complete one of the same arguments is there (a marker
+    file written last records them) and not ``overwrite``; returns ``out``."""
     params = {"num_train": num_train, "num_val": num_val, "seed": seed, "version": 1}
     marker = os.path.join(out, _MARKER)
     if not overwrite and os.path.isfile(marker):
@@ -300,8 +316,8 @@ def generate(
     if os.path.isdir(out):
         shutil.rmtree(out)
     categories = load_categories("shapes")
-    for split, count in zip(SPLITS, (num_train, num_val)):
-        _write_split(out, split, count, seed, categories)
+    for split, count in zip(splits, (num_train, num_val)):
+        write_split(out, split, count, seed, categories)
     with open(marker, "w") as f:
         json.dump(params, f)
     return out

@@ -16,15 +16,20 @@ Layout under ``<root>/shapes_video``, as YouTube-VIS under ``<root>/ytvis_2019``
 
 import json
 import os
-import shutil
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 from PIL import Image
 
-from .datasets.catalog import load_categories
 from .preparation import segment_bbox
-from .shapes import MIN_SEGMENT_AREA, draw_thing, stuff_bands, stuff_texture, uncompressed_rle
+from .shapes import (
+    MIN_SEGMENT_AREA,
+    draw_thing,
+    generate_once,
+    stuff_bands,
+    stuff_texture,
+    uncompressed_rle,
+)
 
 __all__ = ["generate_videos", "VIDEO_SPLITS", "DEFAULT_NUM_TRAIN_VIDEOS", "DEFAULT_NUM_VAL_VIDEOS"]
 
@@ -34,7 +39,6 @@ DEFAULT_NUM_TRAIN_VIDEOS = 60
 DEFAULT_NUM_VAL_VIDEOS = 20
 VIDEO_SIZES = (96, 112, 128)
 VIDEO_LENGTHS = (8, 13)  # [low, high)
-_MARKER = "GENERATED.json"
 
 
 class _MovingThing:
@@ -161,18 +165,12 @@ def generate_videos(
     $DETECTRON2_DATASETS) and return that folder. Deterministic for given arguments; when a
     complete dataset with the same arguments is already there, nothing is rewritten unless
     ``overwrite``."""
-    out = os.path.join(root, "shapes_video")
-    params: Dict = {"num_train": num_train, "num_val": num_val, "seed": seed, "version": 1}
-    marker = os.path.join(out, _MARKER)
-    if not overwrite and os.path.isfile(marker):
-        with open(marker) as f:
-            if json.load(f) == params:
-                return out
-    if os.path.isdir(out):
-        shutil.rmtree(out)
-    categories = load_categories("shapes")
-    for split, count in zip(VIDEO_SPLITS, (num_train, num_val)):
-        _write_split(out, split, count, seed, categories)
-    with open(marker, "w") as f:
-        json.dump(params, f)
-    return out
+    return generate_once(
+        os.path.join(root, "shapes_video"),
+        VIDEO_SPLITS,
+        _write_split,
+        num_train,
+        num_val,
+        seed,
+        overwrite,
+    )

@@ -32,12 +32,16 @@ except ImportError:  # optional
     COCOeval_faster = None
 
 __all__ = [
+    "COCO_STAT_NAMES",
     "CocoFileError",
     "cocoeval_fn",
     "evaluate_coco_files",
     "evaluate_predictions_on_coco",
     "fast_cocoeval_available",
 ]
+
+# COCOeval.stats, in order
+COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")  # fmt: skip
 
 
 def fast_cocoeval_available() -> bool:

@@ -19,6 +19,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ..._private_api import compared_annotations
+from ...evaluation.coco_eval import COCO_STAT_NAMES as STAT_NAMES
 
 __all__ = [
     "AREA_RANGES",
@@ -36,21 +37,6 @@ AREA_RANGES = {
     "medium": [128**2, 256**2],
     "large": [256**2, 1e5**2],
 }
-# COCOeval.stats, in order
-STAT_NAMES = (
-    "AP",
-    "AP50",
-    "AP75",
-    "APs",
-    "APm",
-    "APl",
-    "AR1",
-    "AR10",
-    "AR100",
-    "ARs",
-    "ARm",
-    "ARl",
-)
 
 RLE = Dict
 
