@@ -11,6 +11,7 @@ from PIL import Image
 
 from helpers.custom_data import (
     SHAPES_CLASSES,
+    SHAPES_COLORS,
     copy_shapes,
     prepared_labels,
     user_dataset,
@@ -150,21 +151,7 @@ def test_hint_for_labels_numbered_from_one(tool, broken, tmp_path, capsys):
 
 def test_colours_not_in_the_palette_are_named(tool, broken, tmp_path, capsys):
     folder = write_color_labels(broken)
-    classes = ", ".join(
-        f"{{name: {n}, color: {c}}}"
-        for n, c in zip(
-            ["circle", "square", "triangle", "star", "sky", "grass", "wall"],
-            [
-                [255, 0, 0],
-                [0, 255, 0],
-                [0, 0, 255],
-                [255, 255, 0],
-                [0, 255, 255],
-                [255, 0, 255],
-                [128, 128, 0],
-            ],
-        )
-    )
+    classes = ", ".join(f"{{name: {n}, color: {c}}}" for n, c in zip(SHAPES_CLASSES, SHAPES_COLORS))
     description = write(
         os.path.join(broken, "colours.yaml"),
         f"""task: semantic
