@@ -22,7 +22,7 @@ import argparse
 import json
 import os
 import shutil
-from typing import List
+from typing import Callable, List
 
 import cv2
 import numpy as np
@@ -279,48 +279,45 @@ def _write_split(out: str, split: str, num_images: int, seed: int, categories: L
     semantic_from_panoptic(panoptic_json, dirs["panoptic"], dirs["panoptic_semseg"], categories)
 
 
-def generate(
-    root: str,
-    num_train: int = DEFAULT_NUM_TRAIN,
-    num_val: int = DEFAULT_NUM_VAL,
-    seed: int = 0,
-    overwrite: bool = False,
-) -> str:
-    """Write the shapes dataset under ``<root>/shapes`` (``root`` is a datasets root such as
-    $DETECTRON2_DATASETS) and return that folder. Deterministic for given arguments; when a
-    complete dataset with the same arguments is already there, nothing is rewritten unless
-    ``overwrite``."""
-    return generate_once(
-        os.path.join(root, "shapes"), SPLITS, _write_split, num_train, num_val, seed, overwrite
-    )
+def dataset_generator(
+    folder: str, splits, write_split: Callable, default_num_train: int, default_num_val: int
+) -> Callable[..., str]:
+    """The function that writes a generated dataset under ``<root>/<folder>``, one split of
+    ``splits`` (train, then val) at a time with ``write_split(out, split, count, seed,
+    categories)``."""
+
+    def generate(
+        root: str,
+        num_train: int = default_num_train,
+        num_val: int = default_num_val,
+        seed: int = 0,
+        overwrite: bool = False,
+    ) -> str:
+        """Write the dataset under ``<root>/{folder}`` (``root`` is a datasets root such as
+        $DETECTRON2_DATASETS) and return that folder. Deterministic for given arguments; when a
+        complete dataset with the same arguments is already there (a marker file written last
+        records them), nothing is rewritten unless ``overwrite``."""
+        out = os.path.join(root, folder)
+        params = {"num_train": num_train, "num_val": num_val, "seed": seed, "version": 1}
+        marker = os.path.join(out, _MARKER)
+        if not overwrite and os.path.isfile(marker):
+            with open(marker) as f:
+                if json.load(f) == params:
+                    return out
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        categories = load_categories("shapes")
+        for split, count in zip(splits, (num_train, num_val)):
+            write_split(out, split, count, seed, categories)
+        with open(marker, "w") as f:
+            json.dump(params, f)
+        return out
+
+    generate.__doc__ = generate.__doc__.format(folder=folder)
+    return generate
 
 
-def generate_once(
-    out: str,
-    splits,
-    write_split,
-    num_train: int,
-    num_val: int,
-    seed: int,
-    overwrite: bool,
-) -> str:
-    """Write the splits of a generated dataset into ``out`` with ``write_split(out, split,
-    count, seed, categories)``, unless a complete one of the same arguments is there (a marker
-    file written last records them) and not ``overwrite``; returns ``out``."""
-    params = {"num_train": num_train, "num_val": num_val, "seed": seed, "version": 1}
-    marker = os.path.join(out, _MARKER)
-    if not overwrite and os.path.isfile(marker):
-        with open(marker) as f:
-            if json.load(f) == params:
-                return out
-    if os.path.isdir(out):
-        shutil.rmtree(out)
-    categories = load_categories("shapes")
-    for split, count in zip(splits, (num_train, num_val)):
-        write_split(out, split, count, seed, categories)
-    with open(marker, "w") as f:
-        json.dump(params, f)
-    return out
+generate = dataset_generator("shapes", SPLITS, _write_split, DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL)
 
 
 def main(argv=None):

@@ -24,8 +24,8 @@ from PIL import Image
 from .preparation import segment_bbox
 from .shapes import (
     MIN_SEGMENT_AREA,
+    dataset_generator,
     draw_thing,
-    generate_once,
     stuff_bands,
     stuff_texture,
     uncompressed_rle,
@@ -154,23 +154,6 @@ def _write_split(out: str, split: str, num_videos: int, seed: int, categories: L
         json.dump({"videos": videos, "annotations": annotations, "categories": things}, f)
 
 
-def generate_videos(
-    root: str,
-    num_train: int = DEFAULT_NUM_TRAIN_VIDEOS,
-    num_val: int = DEFAULT_NUM_VAL_VIDEOS,
-    seed: int = 0,
-    overwrite: bool = False,
-) -> str:
-    """Write the shapes videos under ``<root>/shapes_video`` (``root`` is a datasets root such as
-    $DETECTRON2_DATASETS) and return that folder. Deterministic for given arguments; when a
-    complete dataset with the same arguments is already there, nothing is rewritten unless
-    ``overwrite``."""
-    return generate_once(
-        os.path.join(root, "shapes_video"),
-        VIDEO_SPLITS,
-        _write_split,
-        num_train,
-        num_val,
-        seed,
-        overwrite,
-    )
+generate_videos = dataset_generator(
+    "shapes_video", VIDEO_SPLITS, _write_split, DEFAULT_NUM_TRAIN_VIDEOS, DEFAULT_NUM_VAL_VIDEOS
+)

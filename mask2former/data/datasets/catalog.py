@@ -19,6 +19,7 @@ __all__ = [
     "load_categories",
     "semantic_metadata",
     "panoptic_metadata",
+    "instance_metadata",
     "register_dataset",
     "detectron2_metadata",
 ]
@@ -88,6 +89,16 @@ def panoptic_metadata(categories: Sequence[dict]) -> Dict:
         },
         "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(categories)},
     }
+
+
+def instance_metadata(things: Sequence[dict]) -> Dict:
+    """Metadata of an instance segmentation dataset of the categories ``things``, contiguous
+    ids in their order (``thing_colors`` where every category has a colour)."""
+    meta = {"thing_classes": [c["name"] for c in things]}
+    if all("color" in c for c in things):
+        meta["thing_colors"] = [c["color"] for c in things]
+    meta["thing_dataset_id_to_contiguous_id"] = {c["id"]: i for i, c in enumerate(things)}
+    return meta
 
 
 # where the built-in datasets are looked for, for the message of a missing one

@@ -59,6 +59,7 @@ from ..formats import (
 )
 from .catalog import (
     DatasetNotFoundError,
+    instance_metadata,
     panoptic_metadata,
     register_dataset,
     semantic_metadata,
@@ -546,11 +547,7 @@ def _metadata(description: DatasetDescription, split: Split, categories: List[di
         if root:
             meta.update(sem_seg_root=root, evaluator_type="sem_seg")
     elif task == "instance":
-        meta.update(
-            thing_classes=[c["name"] for c in categories],
-            thing_colors=[c["color"] for c in categories],
-            thing_dataset_id_to_contiguous_id={c["id"]: i for i, c in enumerate(categories)},
-        )
+        meta.update(instance_metadata(categories))
         if labels:
             meta.update(json_file=labels["json_file"], evaluator_type="coco")
     else:

@@ -7,7 +7,6 @@ move them to ``root`` and to fail early with a clear message when files are miss
 
 import os
 
-from detectron2.data.datasets import load_coco_json, load_sem_seg
 from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
 from detectron2.data.datasets.coco_panoptic import load_coco_panoptic_json
 
@@ -18,7 +17,7 @@ from .catalog import (
     register_dataset,
     semantic_metadata,
 )
-from .loaders import load_panoptic_with_semantic
+from .layouts import register_coco_instances, register_panoptic_with_semantic, register_semantic
 
 __all__ = [
     "register_all_coco",
@@ -43,13 +42,8 @@ def register_coco_instance(root: str):
         name = f"coco_2017_{split}"
         image_root = os.path.join(root, "coco", f"{split}2017")
         json_file = os.path.join(root, "coco", "annotations", f"instances_{split}2017.json")
-        register_dataset(
-            name,
-            lambda j=json_file, i=image_root, n=name: load_coco_json(j, i, n),
-            required=[image_root, json_file],
-            hint=_HINT_INS,
-            **{**detectron2_metadata(name), "image_root": image_root, "json_file": json_file},
-        )
+        meta = detectron2_metadata(name)
+        register_coco_instances(name, image_root, json_file, hint=_HINT_INS, metadata=meta)
 
 
 def register_coco_panoptic(root: str):
@@ -59,15 +53,11 @@ def register_coco_panoptic(root: str):
         image_root = os.path.join(coco, f"{split}2017")
         panoptic_root = os.path.join(coco, f"panoptic_{split}2017")
         panoptic_json = os.path.join(coco, "annotations", f"panoptic_{split}2017.json")
-        semantic_root = os.path.join(coco, f"panoptic_semseg_{split}2017")
         instances_json = os.path.join(coco, "annotations", f"instances_{split}2017.json")
-        paths = dict(
-            image_root=image_root,
-            panoptic_root=panoptic_root,
-            panoptic_json=panoptic_json,
-            json_file=instances_json,
-        )
         # detectron2's "standard" COCO panoptic, without semantic labels
+        paths = dict(
+            image_root=image_root, panoptic_root=panoptic_root, panoptic_json=panoptic_json
+        )
         name = f"coco_2017_{split}_panoptic"
         d2_meta = detectron2_metadata(name)
         register_dataset(
@@ -77,21 +67,18 @@ def register_coco_panoptic(root: str):
             ),
             required=[image_root, panoptic_root, panoptic_json],
             hint=_HINT_PAN,
-            **{**d2_meta, **paths},
+            **{**d2_meta, **paths, "json_file": instances_json},
         )
-        register_dataset(
+        register_panoptic_with_semantic(
             f"coco_2017_{split}_panoptic_with_sem_seg",
-            lambda j=panoptic_json, i=image_root, p=panoptic_root, s=semantic_root: (
-                load_panoptic_with_semantic(j, i, p, s, meta)
-            ),
-            required=[image_root, panoptic_root, panoptic_json, semantic_root],
-            hint=_HINT_PAN_SEM,
-            sem_seg_root=semantic_root,
+            image_root,
+            panoptic_root,
+            panoptic_json,
+            os.path.join(coco, f"panoptic_semseg_{split}2017"),
+            json_file=instances_json,
             evaluator_type="coco_panoptic_seg",
-            ignore_label=255,
-            label_divisor=1000,
-            **paths,
-            **meta,
+            hint=_HINT_PAN_SEM,
+            metadata=meta,
         )
 
 
@@ -99,19 +86,10 @@ def register_coco_stuff_10k(root: str):
     stuff = os.path.join(root, "coco", "coco_stuff_10k")
     meta = semantic_metadata(load_categories("coco_stuff_171"))
     for split in ("train", "test"):
+        name = f"coco_2017_{split}_stuff_10k_sem_seg"
         image_dir = os.path.join(stuff, "images_detectron2", split)
         gt_dir = os.path.join(stuff, "annotations_detectron2", split)
-        register_dataset(
-            f"coco_2017_{split}_stuff_10k_sem_seg",
-            lambda x=image_dir, y=gt_dir: load_sem_seg(y, x, gt_ext="png", image_ext="jpg"),
-            required=[image_dir, gt_dir],
-            hint=_HINT_STUFF,
-            image_root=image_dir,
-            sem_seg_root=gt_dir,
-            evaluator_type="sem_seg",
-            ignore_label=255,
-            **meta,
-        )
+        register_semantic(name, image_dir, gt_dir, hint=_HINT_STUFF, metadata=meta)
 
 
 def register_all_coco(root: str):
