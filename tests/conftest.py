@@ -1,5 +1,5 @@
-"""The tests' pytest fixtures: seeds, the tiny configs, generated datasets. Plain helpers live
-in tests/helpers/."""
+"""The tests' pytest fixtures: seeds, the tiny configs, generated and registered datasets. Plain
+helpers live in tests/helpers/."""
 
 import random
 from pathlib import Path
@@ -33,6 +33,44 @@ def datasets_root(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("DETECTRON2_DATASETS", str(root))
     return root
+
+
+@pytest.fixture
+def sem_seg_dataset(tmp_path):
+    """``register(name, label_maps, classes)`` registers a semantic dataset named ``name`` of
+    the ground truths ``label_maps`` ({stem: (H, W) array}, saved as <stem>.png in tmp_path,
+    their images <stem>.jpg never read), these ``classes`` and ignore label 255, and returns its
+    records; the datasets are removed after the test."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from PIL import Image
+
+    registered = []
+
+    def register(name, label_maps, classes):
+        records = []
+        for stem, labels in label_maps.items():
+            path = tmp_path / f"{stem}.png"
+            Image.fromarray(labels.astype(np.uint8)).save(path)
+            height, width = labels.shape
+            records.append(
+                {
+                    "file_name": str(tmp_path / f"{stem}.jpg"),
+                    "sem_seg_file_name": str(path),
+                    "height": height,
+                    "width": width,
+                }
+            )
+        DatasetCatalog.register(name, lambda: records)
+        MetadataCatalog.get(name).set(
+            stuff_classes=list(classes), ignore_label=255, evaluator_type="sem_seg"
+        )
+        registered.append(name)
+        return records
+
+    yield register
+    for name in registered:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,9 @@ import torch
 from detectron2.modeling import build_model
 from torch import nn
 
-from helpers.configs import make_tiny_cfg
+from helpers.configs import make_tiny_cfg, tiny_config_file
 from helpers.paths import REPO
+from helpers.scripts import load_script, onnx_export_args
 from mask2former.checkpoint import (
     CheckpointReadError,
     CorruptCheckpointError,
@@ -231,26 +232,11 @@ def test_eval_only_refuses_missing_or_unfitting_weights(
     assert train_net_eval("--random-weights", "MODEL.WEIGHTS", "") is not None
 
 
-def test_export_refuses_unfitting_weights(mismatched_checkpoint, tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "tools"))
-    import export_model
-
+def test_export_refuses_unfitting_weights(mismatched_checkpoint, tmp_path):
+    export = load_script("tools/export_model.py").main
+    args = onnx_export_args(tiny_config_file("semantic"), tmp_path / "m.onnx")
     with pytest.raises(UntrainedModelError, match="sem_seg_head: "):
-        export_model.main(
-            [
-                "--config-file",
-                str(REPO / "tests/configs/tiny_semantic.yaml"),
-                "--weights",
-                str(mismatched_checkpoint),
-                "--format",
-                "onnx",
-                "--output",
-                str(tmp_path / "m.onnx"),
-                "--size",
-                "64",
-                "64",
-            ]
-        )
+        export(args + ["--weights", str(mismatched_checkpoint)])
     assert not (tmp_path / "m.onnx").exists()
 
 

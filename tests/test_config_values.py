@@ -1,6 +1,8 @@
 """Config values and files that cannot work are refused by merge_config (through which every
 entry point reads its config) before any work starts, one line naming the key or the file."""
 
+import re
+
 import pytest
 from detectron2.config import get_cfg
 
@@ -16,6 +18,13 @@ def _merge(path, opts=()):
     cfg = get_cfg()
     add_maskformer2_config(cfg)
     return merge_config(cfg, str(path), list(opts))
+
+
+def _refusal(path, error=ConfigValueError) -> str:
+    """The message of the ``error`` with which merging the config file ``path`` is refused."""
+    with pytest.raises(error) as info:
+        _merge(path)
+    return str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -87,10 +96,7 @@ def test_a_value_set_in_a_file_names_the_file(tmp_path):
     (tmp_path / "base.yaml").write_text(f"_BASE_: {QUICKSTART}\nSOLVER:\n  MAX_ITER: -5\n")
     user = tmp_path / "user.yaml"
     user.write_text("_BASE_: base.yaml\nSOLVER:\n  BASE_LR: 0.01\n")
-    with pytest.raises(
-        ConfigValueError, match=rf"^SOLVER.MAX_ITER = -5 \(in {tmp_path / 'base.yaml'}\)"
-    ):
-        _merge(user)
+    assert re.match(rf"SOLVER.MAX_ITER = -5 \(in {tmp_path / 'base.yaml'}\)", _refusal(user))
 
 
 def test_the_file_named_is_the_one_whose_value_counts(tmp_path):
@@ -99,15 +105,11 @@ def test_the_file_named_is_the_one_whose_value_counts(tmp_path):
     (tmp_path / "b.yaml").write_text("SOLVER:\n  MAX_ITER: -5\n")
     user = tmp_path / "user.yaml"
     user.write_text("_BASE_: [a.yaml, b.yaml]\n")
-    with pytest.raises(
-        ConfigValueError, match=rf"^SOLVER.MAX_ITER = -5 \(in {tmp_path / 'b.yaml'}\)"
-    ):
-        _merge(user)
+    assert re.match(rf"SOLVER.MAX_ITER = -5 \(in {tmp_path / 'b.yaml'}\)", _refusal(user))
     user.write_text("_BASE_: [b.yaml, a.yaml]\n")
     assert _merge(user).SOLVER.MAX_ITER == 7
     user.write_text("_BASE_: [a.yaml, b.yaml]\nSOLVER:\n  MAX_ITER: 0\n")
-    with pytest.raises(ConfigValueError, match=rf"^SOLVER.MAX_ITER = 0 \(in {user}\)"):
-        _merge(user)
+    assert re.match(rf"SOLVER.MAX_ITER = 0 \(in {user}\)", _refusal(user))
 
 
 def test_train_net_refuses_before_training(tmp_path, monkeypatch):
@@ -141,9 +143,7 @@ def test_train_net_refuses_before_training(tmp_path, monkeypatch):
 def test_files_that_are_no_config_name_the_file(tmp_path, content, expected):
     path = tmp_path / "user.yaml"
     path.write_text(content)
-    with pytest.raises(ConfigFileError) as info:
-        _merge(path)
-    assert str(info.value).startswith(f"{path}: {expected}")
+    assert _refusal(path, ConfigFileError).startswith(f"{path}: {expected}")
 
 
 def test_base_loop_names_the_chain(tmp_path, monkeypatch):
@@ -152,19 +152,15 @@ def test_base_loop_names_the_chain(tmp_path, monkeypatch):
     (tmp_path / "b.yaml").write_text("_BASE_: [sub/c.yaml]\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "c.yaml").write_text("_BASE_: ../a.yaml\n")
-    with pytest.raises(ConfigFileError) as info:
-        _merge("a.yaml")
-    assert str(info.value) == "sub/c.yaml: _BASE_ loop: a.yaml -> b.yaml -> sub/c.yaml -> a.yaml"
+    message = _refusal("a.yaml", ConfigFileError)
+    assert message == "sub/c.yaml: _BASE_ loop: a.yaml -> b.yaml -> sub/c.yaml -> a.yaml"
     (tmp_path / "self.yaml").write_text("_BASE_: self.yaml\n")
-    with pytest.raises(ConfigFileError, match="_BASE_ loop: self.yaml -> self.yaml"):
-        _merge("self.yaml")
+    assert re.search("_BASE_ loop: self.yaml -> self.yaml", _refusal("self.yaml", ConfigFileError))
 
 
 def test_a_mapping_over_a_value_names_the_file(tmp_path):
     (tmp_path / "base.yaml").write_text("SOLVER: 3\n")
     user = tmp_path / "user.yaml"
     user.write_text("_BASE_: base.yaml\nSOLVER:\n  MAX_ITER: 4\n")
-    with pytest.raises(
-        ConfigFileError, match=rf"^{user}: SOLVER is a mapping here but a single value"
-    ):
-        _merge(user)
+    message = _refusal(user, ConfigFileError)
+    assert re.match(rf"{user}: SOLVER is a mapping here but a single value", message)

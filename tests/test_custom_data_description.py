@@ -24,9 +24,21 @@ from mask2former.data.datasets.description import (
 SHAPES = load_categories("shapes")
 
 
-def _description(folder, name: str, body: str) -> str:
-    """A description file in ``folder`` whose paths point into the shapes dataset."""
-    return write(os.path.join(folder, f"{name}.yaml"), body)
+@pytest.fixture
+def shapes(shapes_root):
+    """The folder of the generated shapes dataset."""
+    return shapes_root / "shapes"
+
+
+def _register(folder, name: str, task: str, splits: dict, classes: str = "") -> str:
+    """Writes the description ``folder/name.yaml`` of a ``task`` dataset with these ``classes``
+    (a YAML list) and ``splits`` ({split: {key: path}}), registers it and returns its path."""
+    lines = [f"task: {task}"] + ([f"classes: {classes}"] if classes else []) + ["splits:"]
+    for split, keys in splits.items():
+        lines.append(f"  {split}: {{{', '.join(f'{k}: {v}' for k, v in keys.items())}}}")
+    path = write(os.path.join(folder, f"{name}.yaml"), "\n".join(lines) + "\n")
+    register_description(path)
+    return path
 
 
 def _metadata(name: str) -> dict:
@@ -35,20 +47,12 @@ def _metadata(name: str) -> dict:
     return metadata
 
 
-def test_semantic_split_is_the_builtin_registration(shapes_root, tmp_path):
-    shapes = shapes_root / "shapes"
+def test_semantic_split_is_the_builtin_registration(shapes, tmp_path):
     classes = json.dumps([{"name": c["name"], "color": c["color"]} for c in SHAPES])
-    path = _description(
-        tmp_path,
-        "mine",
-        f"""
-task: semantic
-classes: {classes}
-splits:
-  train: {{image_root: {shapes}/images/train, sem_seg_root: {shapes}/annotations_detectron2/train}}
-""",
+    train = dict(
+        image_root=shapes / "images/train", sem_seg_root=shapes / "annotations_detectron2/train"
     )
-    register_description(path)
+    path = _register(tmp_path, "mine", "semantic", {"train": train}, classes)
     assert DatasetCatalog.get("mine_train") == DatasetCatalog.get("shapes_sem_seg_train")
     # the dataset ids of a semantic description are its label values (shapes.json has others)
     identity = {i: i for i in range(7)}
@@ -60,35 +64,21 @@ splits:
     assert described_dataset("mine_train").num_classes == 7
 
 
-def test_instance_split_is_the_builtin_registration(shapes_root, tmp_path):
-    shapes = shapes_root / "shapes"
-    path = _description(
-        tmp_path,
-        "mine",
-        f"""
-task: instance
-splits:
-  val: {{image_root: {shapes}/images/val, json_file: {shapes}/instances_val.json}}
-""",
-    )
-    register_description(path)
+def test_instance_split_is_the_builtin_registration(shapes, tmp_path):
+    val = dict(image_root=shapes / "images/val", json_file=shapes / "instances_val.json")
+    path = _register(tmp_path, "mine", "instance", {"val": val})
     # Detectron2's load_coco_json maps the non-contiguous ids (1, 2, 3, 5) as the file's order
     assert DatasetCatalog.get("mine_val") == DatasetCatalog.get("shapes_instance_val")
     assert _metadata("mine_val") == dict(_metadata("shapes_instance_val"), description_file=path)
 
 
-def test_panoptic_split_is_the_builtin_registration_with_derived_labels(shapes_root, tmp_path):
-    shapes = shapes_root / "shapes"
-    path = _description(
-        tmp_path,
-        "mine",
-        f"""
-task: panoptic
-splits:
-  val: {{image_root: {shapes}/images/val, panoptic_json: {shapes}/panoptic_val.json, panoptic_root: {shapes}/panoptic_val}}
-""",
+def test_panoptic_split_is_the_builtin_registration_with_derived_labels(shapes, tmp_path):
+    val = dict(
+        image_root=shapes / "images/val",
+        panoptic_json=shapes / "panoptic_val.json",
+        panoptic_root=shapes / "panoptic_val",
     )
-    register_description(path)
+    path = _register(tmp_path, "mine", "panoptic", {"val": val})
     mine, builtin = DatasetCatalog.get("mine_val"), DatasetCatalog.get("shapes_panoptic_val")
     assert len(mine) == len(builtin) == 4
     for ours, theirs in zip(mine, builtin):
@@ -115,19 +105,10 @@ splits:
     assert ours["categories"] == [{"id": c["id"], "name": c["name"]} for c in theirs["categories"]]
 
 
-def test_classes_given_in_another_order_are_matched_by_name(shapes_root, tmp_path):
-    shapes = shapes_root / "shapes"
-    path = _description(
-        tmp_path,
-        "reordered",
-        f"""
-task: instance
-classes: [star, {{name: circle, color: [1, 2, 3]}}, triangle, square]
-splits:
-  train: {{image_root: {shapes}/images/train, json_file: {shapes}/instances_train.json}}
-""",
-    )
-    register_description(path)
+def test_classes_given_in_another_order_are_matched_by_name(shapes, tmp_path):
+    train = dict(image_root=shapes / "images/train", json_file=shapes / "instances_train.json")
+    classes = "[star, {name: circle, color: [1, 2, 3]}, triangle, square]"
+    _register(tmp_path, "reordered", "instance", {"train": train}, classes)
     metadata = MetadataCatalog.get("reordered_train")
     assert metadata.thing_classes == ["star", "circle", "triangle", "square"]
     assert metadata.thing_dataset_id_to_contiguous_id == {5: 0, 1: 1, 3: 2, 2: 3}
@@ -147,17 +128,9 @@ splits:
     assert ours == theirs  # every annotation, its mask (polygons and RLE) as in the file
 
 
-def test_split_without_labels_lists_its_images(shapes_root, tmp_path):
-    shapes = shapes_root / "shapes"
-    path = _description(
-        tmp_path,
-        "unlabelled",
-        semantic_description("unlabelled", "x").split("splits:")[0]
-        + f"""splits:
-  test: {{image_root: {shapes}/images/val}}
-""",
-    )
-    register_description(path)
+def test_split_without_labels_lists_its_images(shapes, tmp_path):
+    test = dict(image_root=shapes / "images/val")
+    _register(tmp_path, "unlabelled", "semantic", {"test": test}, json.dumps(SHAPES_CLASSES))
     records = DatasetCatalog.get("unlabelled_test")
     assert [os.path.basename(r["file_name"]) for r in records] == [
         f"00000{i}.jpg" for i in range(1, 5)
@@ -166,8 +139,7 @@ def test_split_without_labels_lists_its_images(shapes_root, tmp_path):
     assert metadata.stuff_classes == SHAPES_CLASSES and metadata.get("evaluator_type") is None
 
 
-def test_config_entry_is_registered_as_its_split(shapes_root, tmp_path):
-    shapes = shapes_root / "shapes"
+def test_config_entry_is_registered_as_its_split(shapes, tmp_path):
     write(
         tmp_path / "d" / "x.yaml",
         semantic_description("x", "annotations_detectron2")
@@ -280,8 +252,8 @@ def test_missing_description_file(tmp_path):
         register_description(str(tmp_path / "nothing.yaml"))
 
 
-def test_panoptic_classes_must_say_which_are_things(shapes_root, tmp_path):
-    with open(shapes_root / "shapes" / "panoptic_val.json") as f:
+def test_panoptic_classes_must_say_which_are_things(shapes, tmp_path):
+    with open(shapes / "panoptic_val.json") as f:
         data = json.load(f)
     for c in data["categories"]:
         del c["isthing"]
@@ -307,8 +279,7 @@ def test_panoptic_classes_must_say_which_are_things(shapes_root, tmp_path):
     assert MetadataCatalog.get("p_val").thing_classes == ["circle", "square", "triangle", "star"]
 
 
-def test_categories_of_the_file_must_be_classes(shapes_root, tmp_path):
-    shapes = shapes_root / "shapes"
+def test_categories_of_the_file_must_be_classes(shapes, tmp_path):
     path = write(
         tmp_path / "q.yaml",
         f"task: instance\nclasses: [circle, square]\nsplits: {{val: {{image_root: {shapes}/images/val, json_file: {shapes}/instances_val.json}}}}\n",

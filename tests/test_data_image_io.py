@@ -122,27 +122,23 @@ def test_label_maps(tmp_path):
         read_panoptic_png(str(tmp_path / "gray.png"))
 
 
+def _map_semantic(image, label):
+    """The semantic mapper of the tiny config on the record of the files ``image`` and
+    ``label``."""
+    cfg = make_tiny_cfg()
+    cfg.INPUT.DATASET_MAPPER_NAME = "mask_former_semantic"
+    return build_dataset_mapper(cfg)({"file_name": str(image), "sem_seg_file_name": str(label)})
+
+
 def test_mapper_rejects_label_of_other_size(tmp_path):
     Image.fromarray(_rgb(20, 30)).save(tmp_path / "img.png")
     Image.fromarray(np.zeros((21, 30), np.uint8)).save(tmp_path / "lbl.png")
-    record = {
-        "file_name": str(tmp_path / "img.png"),
-        "sem_seg_file_name": str(tmp_path / "lbl.png"),
-    }
-    cfg = make_tiny_cfg()
-    cfg.INPUT.DATASET_MAPPER_NAME = "mask_former_semantic"
     with pytest.raises(ValueError, match="lbl.png.*img.png"):
-        build_dataset_mapper(cfg)(record)
+        _map_semantic(tmp_path / "img.png", tmp_path / "lbl.png")
 
 
 def test_mapper_names_corrupt_image(tmp_path):
     (tmp_path / "img.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "lbl.png")
-    record = {
-        "file_name": str(tmp_path / "img.jpg"),
-        "sem_seg_file_name": str(tmp_path / "lbl.png"),
-    }
-    cfg = make_tiny_cfg()
-    cfg.INPUT.DATASET_MAPPER_NAME = "mask_former_semantic"
     with pytest.raises(ImageReadError, match="img.jpg"):
-        build_dataset_mapper(cfg)(record)
+        _map_semantic(tmp_path / "img.jpg", tmp_path / "lbl.png")

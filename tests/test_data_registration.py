@@ -134,6 +134,23 @@ def _image(path, h=16, w=32):
     Image.fromarray(np.full((h, w, 3), 100, np.uint8)).save(path)
 
 
+def _road_and_car_panoptic(png, json_file, image_id, road, car):
+    """Writes the panoptic PNG ``png`` of an _image: the road in rows 8-15, a car in rows 2-7 of
+    columns 2-10, and the panoptic JSON ``json_file`` listing the two segments of ``image_id``;
+    ``road`` and ``car`` are (segment id, category id)."""
+    pan = np.zeros((16, 32), np.int64)
+    pan[8:] = road[0]
+    pan[2:8, 2:11] = car[0]
+    png.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(id2rgb(pan)).save(png)
+    segments = [
+        {"id": road[0], "category_id": road[1], "iscrowd": 0, "area": 256, "bbox": [0, 8, 32, 8]},
+        {"id": car[0], "category_id": car[1], "iscrowd": 0, "area": 54, "bbox": [2, 2, 9, 6]},
+    ]
+    record = {"image_id": image_id, "file_name": png.name, "segments_info": segments}
+    json_file.write_text(json.dumps({"annotations": [record]}))
+
+
 def test_ade20k_full_sixteen_bit_labels(tmp_path, restore_registrations):
     base = tmp_path / "ADE20K_2021_17_01"
     _image(base / "images_detectron2" / "training" / "ADE_frame_1.jpg")
@@ -215,39 +232,12 @@ def test_cityscapes(tmp_path, restore_registrations):
             }
         )
     )
-    pan = np.zeros((16, 32), np.int64)
-    pan[8:] = 7
-    pan[2:8, 2:11] = 26001
-    pan_dir = city / "gtFine" / "cityscapes_panoptic_val"
-    pan_dir.mkdir()
-    Image.fromarray(id2rgb(pan)).save(pan_dir / f"{stem}_gtFine_panoptic.png")
-    (city / "gtFine" / "cityscapes_panoptic_val.json").write_text(
-        json.dumps(
-            {
-                "annotations": [
-                    {
-                        "image_id": stem,
-                        "file_name": f"{stem}_gtFine_panoptic.png",
-                        "segments_info": [
-                            {
-                                "id": 7,
-                                "category_id": 7,
-                                "iscrowd": 0,
-                                "area": 256,
-                                "bbox": [0, 8, 32, 8],
-                            },
-                            {
-                                "id": 26001,
-                                "category_id": 26,
-                                "iscrowd": 0,
-                                "area": 54,
-                                "bbox": [2, 2, 9, 6],
-                            },
-                        ],
-                    }
-                ],
-            }
-        )
+    _road_and_car_panoptic(
+        city / "gtFine" / "cityscapes_panoptic_val" / f"{stem}_gtFine_panoptic.png",
+        city / "gtFine" / "cityscapes_panoptic_val.json",
+        stem,
+        road=(7, 7),
+        car=(26001, 26),
     )
     register_all_cityscapes(str(tmp_path))
     out = _map("mask_former_semantic", "cityscapes_fine_sem_seg_val")
@@ -266,38 +256,12 @@ def test_mapillary_vistas(tmp_path, restore_registrations):
     labels[2:8, 2:11] = 55  # car (id 56)
     (base / "labels").mkdir()
     Image.fromarray(labels).save(base / "labels" / "m1.png")
-    pan = np.zeros((16, 32), np.int64)
-    pan[8:] = 1
-    pan[2:8, 2:11] = 2
-    (base / "panoptic").mkdir()
-    Image.fromarray(id2rgb(pan)).save(base / "panoptic" / "m1.png")
-    (base / "panoptic" / "panoptic_2018.json").write_text(
-        json.dumps(
-            {
-                "annotations": [
-                    {
-                        "image_id": "m1",
-                        "file_name": "m1.png",
-                        "segments_info": [
-                            {
-                                "id": 1,
-                                "category_id": 14,
-                                "iscrowd": 0,
-                                "area": 256,
-                                "bbox": [0, 8, 32, 8],
-                            },
-                            {
-                                "id": 2,
-                                "category_id": 56,
-                                "iscrowd": 0,
-                                "area": 54,
-                                "bbox": [2, 2, 9, 6],
-                            },
-                        ],
-                    }
-                ],
-            }
-        )
+    _road_and_car_panoptic(
+        base / "panoptic" / "m1.png",
+        base / "panoptic" / "panoptic_2018.json",
+        "m1",
+        road=(1, 14),
+        car=(2, 56),
     )
     register_all_mapillary_vistas(str(tmp_path))
     out = _map("mask_former_semantic", "mapillary_vistas_sem_seg_val")

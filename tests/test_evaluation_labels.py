@@ -7,7 +7,6 @@ import logging
 import numpy as np
 import pytest
 import torch
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import SemSegEvaluator
 from PIL import Image
 
@@ -31,38 +30,12 @@ def _label_maps():
     return {"valid": valid, "off_by_one": off_by_one, "far": far}
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    """Registers a sem_seg dataset of the label maps of _label_maps() (names in ``names``) and
-    yields a function registering one under a new name."""
-    registered = []
-
-    def register(name, names):
-        records = []
-        for stem in names:
-            label_path = tmp_path / f"{stem}.png"
-            Image.fromarray(_label_maps()[stem]).save(label_path)
-            records.append(
-                {
-                    "file_name": str(tmp_path / f"{stem}.jpg"),
-                    "sem_seg_file_name": str(label_path),
-                    "height": 8,
-                    "width": 8,
-                }
-            )
-        DatasetCatalog.register(name, lambda: records)
-        MetadataCatalog.get(name).set(
-            stuff_classes=[f"class{i}" for i in range(NUM_CLASSES)],
-            ignore_label=IGNORE,
-            evaluator_type="sem_seg",
-        )
-        registered.append(name)
-        return records
-
-    yield register
-    for name in registered:
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
+def _register(sem_seg_dataset, name, stems):
+    """Registers the dataset ``name`` of these label maps of _label_maps(); returns its
+    records."""
+    label_maps = _label_maps()
+    classes = [f"class{i}" for i in range(NUM_CLASSES)]
+    return sem_seg_dataset(name, {stem: label_maps[stem] for stem in stems}, classes)
 
 
 def _prediction(record):
@@ -79,8 +52,8 @@ def _evaluate(evaluator, records):
     return evaluator.evaluate()["sem_seg"]
 
 
-def test_labels_outside_the_classes_are_reported_once_per_file(dataset, tmp_path, caplog):
-    records = dataset("labels_check_bad", ["valid", "off_by_one", "far"])
+def test_labels_outside_the_classes_are_reported_once_per_file(sem_seg_dataset, tmp_path, caplog):
+    records = _register(sem_seg_dataset, "labels_check_bad", ["valid", "off_by_one", "far"])
     evaluator = build_evaluator(make_tiny_cfg(), "labels_check_bad", str(tmp_path / "out"))
     assert isinstance(evaluator, CheckedSemSegEvaluator)
     with caplog.at_level(logging.WARNING, logger="mask2former.evaluation"):
@@ -106,8 +79,8 @@ def test_labels_outside_the_classes_are_reported_once_per_file(dataset, tmp_path
     assert results["mIoU"] == pytest.approx(100.0)
 
 
-def test_valid_labels_give_detectron2s_metrics(dataset, tmp_path, caplog):
-    records = dataset("labels_check_valid", ["valid"])
+def test_valid_labels_give_detectron2s_metrics(sem_seg_dataset, tmp_path, caplog):
+    records = _register(sem_seg_dataset, "labels_check_valid", ["valid"])
     ours = CheckedSemSegEvaluator("labels_check_valid", output_dir=str(tmp_path / "ours"))
     with caplog.at_level(logging.WARNING):
         got = _evaluate(ours, records)

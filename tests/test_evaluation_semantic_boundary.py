@@ -7,9 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import SemSegEvaluator
-from PIL import Image
 
 from mask2former.evaluation import CheckedSemSegEvaluator
 from mask2former.evaluation.boundary_iou import class_boundary_overlaps
@@ -53,29 +51,15 @@ def test_ignored_pixels_belong_to_no_class():
 
 
 @pytest.fixture
-def one_image_dataset(tmp_path):
-    names = []
+def one_image_dataset(sem_seg_dataset):
+    """``register(name, gt)``: a dataset of the one ground truth ``gt`` of classes a, b, c;
+    returns its record."""
 
     def register(name, gt):
-        path = tmp_path / f"{name}.png"
-        Image.fromarray(gt.astype(np.uint8)).save(path)
-        record = {
-            "file_name": str(tmp_path / f"{name}.jpg"),
-            "sem_seg_file_name": str(path),
-            "height": gt.shape[0],
-            "width": gt.shape[1],
-        }
-        DatasetCatalog.register(name, lambda: [record])
-        MetadataCatalog.get(name).set(
-            stuff_classes=["a", "b", "c"], ignore_label=IGNORE, evaluator_type="sem_seg"
-        )
-        names.append(name)
+        (record,) = sem_seg_dataset(name, {name: gt}, ["a", "b", "c"])
         return record
 
-    yield register
-    for name in names:
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
+    return register
 
 
 def _evaluate(evaluator, record, pred):

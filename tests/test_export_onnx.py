@@ -6,15 +6,14 @@ One dynamic export (and its ONNX conversion) is shared by the module: tracing wi
 sizes is the slow part (~1 min of CPU for both)."""
 
 import dataclasses
-import os
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 
-from helpers.configs import make_tiny_cfg
-from helpers.scripts import load_script
+from helpers.configs import make_tiny_cfg, tiny_config_file
+from helpers.scripts import load_script, onnx_export_args
 from mask2former.engine.predictor import MaskFormerPredictor
 from mask2former.errors import UsageError
 from mask2former.export import (
@@ -200,7 +199,7 @@ def _export_model_tool():
 
 def test_export_model_cli(tmp_path, capsys):
     main = _export_model_tool().main
-    config = os.path.join(os.path.dirname(__file__), "configs", "tiny_base.yaml")
+    config = tiny_config_file("base")
     output = str(tmp_path / "tiny.pt2")
     argv = [
         "--config-file",
@@ -229,18 +228,7 @@ def test_export_model_mistakes_name_its_own_flags(tmp_path, capsys):
     """Missing weights: one line that names --weights, the flag this tool takes (not
     MODEL.WEIGHTS); a config by its shipped name; overrides after the options."""
     cli = _export_model_tool().cli
-    config = os.path.join(os.path.dirname(__file__), "configs", "tiny_base.yaml")
-    common = [
-        "--config-file",
-        config,
-        "--format",
-        "onnx",
-        "--output",
-        str(tmp_path / "m.onnx"),
-        "--size",
-        "64",
-        "64",
-    ]
+    common = onnx_export_args(tiny_config_file("base"), tmp_path / "m.onnx")
     assert cli(common + ["--weights", str(tmp_path / "none.pth")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"MODEL.WEIGHTS file not found: {tmp_path / 'none.pth'}" in err

@@ -474,14 +474,10 @@ def test_swin_sizes_and_windows_map_as_the_swin_release(architecture, size, wind
         if architecture == "mask2former"
         else transformers.MaskFormerSwinConfig
     )
+    sizes = dict(embed_dim=embed_dim, depths=depths, num_heads=heads)
+    stages = [f"stage{i}" for i in range(1, 5)]
     backbone = backbone_class(
-        embed_dim=embed_dim,
-        depths=depths,
-        num_heads=heads,
-        window_size=window,
-        image_size=image_size,
-        drop_path_rate=0.3,
-        out_features=["stage1", "stage2", "stage3", "stage4"],
+        **sizes, window_size=window, image_size=image_size, drop_path_rate=0.3, out_features=stages
     )
     config_class, _ = MODEL_CLASSES[architecture]
     hf_config = config_class(backbone_config=backbone, num_labels=150).to_dict()

@@ -20,7 +20,6 @@ from helpers.postprocessing import (
     OTHER_THING,
     PREVIOUS_JSON,
     STUFF,
-    SURE,
     THING,
     class_logits,
     column_masks,
@@ -58,6 +57,15 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def _graded_mask(rows: int):
+    """(1, rows, 4) mask logits of one query: probability .6 in columns 0-1, .9 in column 2,
+    certainly out of column 3."""
+    masks = column_masks([0, 1, 2])[:, :rows]
+    masks[0, :, :2] = _logit(0.6)
+    masks[0, :, 2] = _logit(0.9)
+    return masks
+
+
 # --- mask threshold -------------------------------------------------------------------------
 
 
@@ -65,9 +73,7 @@ def test_mask_threshold_decides_the_panoptic_segment_pixels_and_the_overlap_area
     """One thing query, certain of its class, mask probability .6 in columns 0-1 and .9 in
     column 2. At 0.5 its segment is columns 0-2; at 0.7 (Mask2Former's rule) only column 2,
     the pixels .6 being void; MaskFormer's rule keeps every pixel won."""
-    masks = torch.full((1, 4, 4), -SURE)
-    masks[0, :, :2] = _logit(0.6)
-    masks[0, :, 2] = _logit(0.9)
+    masks = _graded_mask(4)
     cls = class_logits(THING)
     seg, _ = panoptic(cls, masks)
     assert columns_of(seg) == [1, 1, 1, 0]
@@ -82,9 +88,7 @@ def test_mask_threshold_decides_the_panoptic_segment_pixels_and_the_overlap_area
 
 
 def test_mask_threshold_decides_the_instance_masks_and_their_scores():
-    masks = torch.full((1, 2, 4), -SURE)
-    masks[0, :, :2] = _logit(0.6)
-    masks[0, :, 2] = _logit(0.9)
+    masks = _graded_mask(2)
     kwargs = dict(image_size=(2, 4), num_classes=NUM_CLASSES, topk=1)
     default = instance_inference(class_logits(THING), masks, **kwargs)
     assert default.pred_masks[0].sum() == 6

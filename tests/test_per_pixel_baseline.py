@@ -17,13 +17,24 @@ NUM_CLASSES = 5
 
 def _cfg(head: str, deep_supervision: bool = True):
     cfg = make_tiny_cfg("StandardTransformerDecoder", "BasePixelDecoder", num_classes=NUM_CLASSES)
-    cfg.MODEL.META_ARCHITECTURE = "SemanticSegmentor"
-    cfg.MODEL.SEM_SEG_HEAD.NAME = head
-    cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255
-    cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 2.5
-    cfg.MODEL.MASK_FORMER.DROPOUT = 0.0
-    cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = NUM_CLASSES
-    cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION = deep_supervision
+    cfg.merge_from_list(
+        [
+            "MODEL.META_ARCHITECTURE",
+            "SemanticSegmentor",
+            "MODEL.SEM_SEG_HEAD.NAME",
+            head,
+            "MODEL.SEM_SEG_HEAD.IGNORE_VALUE",
+            255,
+            "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT",
+            2.5,
+            "MODEL.MASK_FORMER.DROPOUT",
+            0.0,
+            "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES",
+            NUM_CLASSES,
+            "MODEL.MASK_FORMER.DEEP_SUPERVISION",
+            deep_supervision,
+        ]
+    )
     return cfg
 
 

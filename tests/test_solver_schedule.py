@@ -28,17 +28,38 @@ def _lrs_over_iterations(cfg, num_iters):
     return lrs
 
 
-def test_warmup_poly_values():
+def _schedule_cfg(name, max_iter, warmup_iters=4, base_lr=1.0, backbone_multiplier=0.5):
+    """The tiny config trained by the scheduler ``name`` for ``max_iter`` iterations at
+    ``base_lr`` (the backbone's times ``backbone_multiplier``), warmed up linearly from 0.1 of
+    it over ``warmup_iters``; a poly schedule of power 0.9 ending at 0."""
     cfg = make_tiny_cfg()
-    cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupPolyLR"
-    cfg.SOLVER.BASE_LR = 1e-3
-    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.1
-    cfg.SOLVER.MAX_ITER = 100
-    cfg.SOLVER.WARMUP_ITERS = 10
-    cfg.SOLVER.WARMUP_FACTOR = 0.1
-    cfg.SOLVER.WARMUP_METHOD = "linear"
-    cfg.SOLVER.POLY_LR_POWER = 0.9
-    cfg.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
+    cfg.merge_from_list(
+        [
+            "SOLVER.LR_SCHEDULER_NAME",
+            name,
+            "SOLVER.MAX_ITER",
+            max_iter,
+            "SOLVER.BASE_LR",
+            base_lr,
+            "SOLVER.BACKBONE_MULTIPLIER",
+            backbone_multiplier,
+            "SOLVER.WARMUP_ITERS",
+            warmup_iters,
+            "SOLVER.WARMUP_FACTOR",
+            0.1,
+            "SOLVER.WARMUP_METHOD",
+            "linear",
+            "SOLVER.POLY_LR_POWER",
+            0.9,
+            "SOLVER.POLY_LR_CONSTANT_ENDING",
+            0.0,
+        ]
+    )
+    return cfg
+
+
+def test_warmup_poly_values():
+    cfg = _schedule_cfg("WarmupPolyLR", 100, warmup_iters=10, base_lr=1e-3, backbone_multiplier=0.1)
     lrs = _lrs_over_iterations(cfg, 100)
     # lr(t) = base * warmup(t) * (1 - t / 100) ** 0.9, warmup(t) = 0.1 + 0.9 * t / 10 for t < 10
     expected = {
@@ -56,30 +77,12 @@ def test_warmup_poly_values():
 
 
 def test_other_schedulers_fall_back_to_detectron2():
-    cfg = make_tiny_cfg()
-    cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
-    cfg.SOLVER.BASE_LR = 1.0
-    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.5
-    cfg.SOLVER.MAX_ITER = 20
-    cfg.SOLVER.WARMUP_ITERS = 0
+    cfg = _schedule_cfg("WarmupMultiStepLR", 20, warmup_iters=0)
     cfg.SOLVER.STEPS = (10,)
     cfg.SOLVER.GAMMA = 0.1
     lrs = _lrs_over_iterations(cfg, 20)
     assert lrs[9] == pytest.approx([0.5, 1.0])
     assert lrs[10] == pytest.approx([0.05, 0.1])
-
-
-def _schedule_cfg(name, max_iter):
-    cfg = make_tiny_cfg()
-    cfg.SOLVER.LR_SCHEDULER_NAME = name
-    cfg.SOLVER.BASE_LR = 1.0
-    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.5
-    cfg.SOLVER.MAX_ITER = max_iter
-    cfg.SOLVER.WARMUP_ITERS = 4
-    cfg.SOLVER.WARMUP_FACTOR = 0.1
-    cfg.SOLVER.POLY_LR_POWER = 0.9
-    cfg.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
-    return cfg
 
 
 def _train(cfg, first_iter=0, stop_iter=None, checkpoint=None):

@@ -3,6 +3,7 @@ video AP evaluation (clip-wise) and a results file; the command line is train_ne
 
 import pytest
 
+from helpers.training import eval_only_args, launcher_args, stub_evaluation
 from helpers.video import QUICKSTART_VIDEO, load_video_cfg
 from mask2former.errors import UserError
 from mask2former.video.trainer import VideoTrainer
@@ -59,59 +60,21 @@ def test_flags_reach_the_launcher(train_net_video, monkeypatch):
     train_net, video = train_net_video
     calls = []
     monkeypatch.setattr(train_net, "launch", lambda *a, **k: calls.append((a, k)))
-    video.cli(
-        [
-            "--config-file",
-            QUICKSTART_VIDEO,
-            "--resume",
-            "--num-gpus",
-            "2",
-            "--num-machines",
-            "2",
-            "--machine-rank",
-            "1",
-            "--dist-url",
-            "tcp://10.0.0.1:1234",
-            "SOLVER.MAX_ITER",
-            "7",
-        ]
-    )
+    video.cli(launcher_args(QUICKSTART_VIDEO))
     ((args, kwargs),) = calls
     assert args[0] is video.main and args[1] == 2
     assert args[0].keywords["trainer_class"] is VideoTrainer
-    assert kwargs["num_machines"] == 2 and kwargs["machine_rank"] == 1
+    assert kwargs["num_machines"] == 3 and kwargs["machine_rank"] == 1
     (parsed,) = kwargs["args"]
     assert parsed.resume and parsed.opts == ["SOLVER.MAX_ITER", "7"]
 
 
 @pytest.mark.usefixtures("shapes_videos")  # the quickstart config's datasets
 def test_eval_only_uses_the_video_trainer_and_keys(train_net_video, monkeypatch, tmp_path):
-    import torch
-
     _, video = train_net_video
-    seen = {}
-
-    def fake_test(cfg, model, evaluators=None):
-        seen["cfg"] = cfg
-        return {"segm": {"AP": 1.0}}
-
-    monkeypatch.setattr(VideoTrainer, "test", staticmethod(fake_test))
-    monkeypatch.setattr(
-        VideoTrainer, "build_model", staticmethod(lambda cfg: torch.nn.Linear(1, 1))
-    )
+    seen = stub_evaluation(monkeypatch, VideoTrainer, {"segm": {"AP": 1.0}})
     video.cli(
-        [
-            "--config-file",
-            QUICKSTART_VIDEO,
-            "--eval-only",
-            "--random-weights",
-            "MODEL.WEIGHTS",
-            "",
-            "OUTPUT_DIR",
-            str(tmp_path),
-            "MODEL.MASK_FORMER.TEST.CLIP_LENGTH",
-            "12",
-        ]
+        eval_only_args(QUICKSTART_VIDEO, tmp_path, "MODEL.MASK_FORMER.TEST.CLIP_LENGTH", "12")
     )
     assert seen["cfg"].MODEL.MASK_FORMER.TEST.CLIP_LENGTH == 12 and seen["cfg"].is_frozen()
 

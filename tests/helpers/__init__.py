@@ -6,7 +6,9 @@ from each other, and conftest.py holds only pytest fixtures and hooks.
 - backbones: ResNet and Swin backbone configs, a tiny Swin
 - checkpoints: the published checkpoints' key lists of tests/data/checkpoint_keys/
 - sampling: a torch.rand stand-in that makes point sampling read exact pixels
-- training: synthetic batches, a generated shapes dataset, a short training run's overrides
+- training: synthetic batches, a generated shapes dataset, a short training run's overrides,
+  train_net.py's command lines and a stubbed evaluation
 - video: the tiny video config and synthetic clips
-- scripts: importing a script of tools/, demo/ or datasets/ as a module
+- scripts: importing a script of tools/, demo/ or datasets/ as a module; export_model.py's
+  arguments
 """

@@ -1,5 +1,6 @@
-"""Pieces of the training tests: a synthetic batch, a generated shapes dataset and overrides
-that make a quickstart config train an iteration in a fraction of a second on 2 CPU cores."""
+"""Pieces of the training tests: a synthetic batch, a generated shapes dataset, overrides that
+make a quickstart config train an iteration in a fraction of a second on 2 CPU cores, and the
+command lines and stubs of the train_net.py tests."""
 
 import torch
 from detectron2.structures import Instances
@@ -31,6 +32,50 @@ TINY_TRAINING_OPTS = [
     "SOLVER.WARMUP_ITERS",
     "2",
 ]
+
+
+def launcher_args(config: str) -> list:
+    """train_net.py's arguments with every flag of the distributed launcher: resume, 2 GPUs on
+    each of 3 machines, this one of rank 1, the rendezvous URL tcp://10.0.0.1:1234, and the
+    override SOLVER.MAX_ITER 7."""
+    return [
+        "--config-file",
+        config,
+        "--resume",
+        "--num-gpus",
+        "2",
+        "--num-machines",
+        "3",
+        "--machine-rank",
+        "1",
+        "--dist-url",
+        "tcp://10.0.0.1:1234",
+        "SOLVER.MAX_ITER",
+        "7",
+    ]
+
+
+def eval_only_args(config: str, output_dir, *overrides: str) -> list:
+    """train_net.py's arguments evaluating the untrained model of ``config`` into
+    ``output_dir``, with these KEY VALUE overrides."""
+    args = ["--config-file", config, "--eval-only", "--random-weights", "MODEL.WEIGHTS", ""]
+    return args + ["OUTPUT_DIR", str(output_dir), *overrides]
+
+
+def stub_evaluation(monkeypatch, trainer_class, results: dict) -> dict:
+    """Replaces the model of ``trainer_class`` by a linear layer and its evaluation by one
+    returning ``results``; the dict returned receives the evaluated config under "cfg"."""
+    seen = {}
+
+    def test(cfg, model, evaluators=None):
+        seen["cfg"] = cfg
+        return results
+
+    monkeypatch.setattr(trainer_class, "test", staticmethod(test))
+    monkeypatch.setattr(
+        trainer_class, "build_model", staticmethod(lambda cfg: torch.nn.Linear(1, 1))
+    )
+    return seen
 
 
 def generate_tiny_shapes(root) -> str:
