@@ -1,7 +1,8 @@
 """Loads the compiled operators (``mask2former._C``) once and completes their registration.
 
-The C++ library defines ``torch.ops.mask2former.ms_deform_attn`` and its backward op with CPU
-(and, when built with CUDA, CUDA) kernels. This module adds what torch.compile and torch.export
+The C++ library defines ``torch.ops.mask2former.ms_deform_attn`` and its backward op, and
+``torch.ops.mask2former.semantic_scores`` (semantic inference fused with the resizing of the mask
+logits, inference only), with CPU (and, when built with CUDA, CUDA) kernels. This module adds what torch.compile and torch.export
 need: fake kernels that compute output shapes, and the autograd formula. When the library is
 missing or cannot be loaded, one warning says how to build it and callers use the reference.
 """
@@ -29,9 +30,14 @@ def load_compiled_ops() -> FrozenSet[str]:
             stacklevel=2,
         )
         return frozenset()
-    if not hasattr(torch.ops.mask2former, "ms_deform_attn_backward"):
+    missing = [
+        name
+        for name in ("ms_deform_attn_backward", "semantic_scores")
+        if not hasattr(torch.ops.mask2former, name)
+    ]
+    if missing:
         warnings.warn(
-            f"mask2former._C at {_C.__file__} is stale (it lacks ms_deform_attn_backward); "
+            f"mask2former._C at {_C.__file__} is stale (it lacks {', '.join(missing)}); "
             f"falling back to the slower pure-PyTorch reference. To fix, {BUILD_HINT}.",
             stacklevel=2,
         )
@@ -56,6 +62,10 @@ def _register_fake_kernels():
             torch.empty_like(sampling_locations),
             torch.empty_like(attention_weights),
         )
+
+    @torch.library.register_fake("mask2former::semantic_scores")
+    def _(mask_logits, class_prob, padded_size, image_size, output_size):
+        return mask_logits.new_empty((class_prob.shape[1], *output_size))
 
 
 def _register_autograd():

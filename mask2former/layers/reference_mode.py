@@ -1,9 +1,13 @@
-"""The kernel switch: which implementation computes the model's two interchangeable kernels.
+"""The kernel switch: which implementation computes the model's three interchangeable kernels.
 
 - multi-scale deformable attention (:func:`~mask2former.layers.ms_deform_attn.ms_deform_attn`):
   the compiled operator, or the pure-PyTorch ``grid_sample`` reference;
 - multi-head attention (:class:`~mask2former.layers.attention.MultiheadAttention`):
-  ``F.scaled_dot_product_attention``, or ``softmax(q k^T / sqrt(d) + mask) v`` step by step.
+  ``F.scaled_dot_product_attention``, or ``softmax(q k^T / sqrt(d) + mask) v`` step by step;
+- semantic inference from low-resolution mask logits
+  (:func:`~mask2former.modeling.postprocessing.outputs.semantic_scores`): the compiled operator
+  that resizes, squashes and weighs the logits tile by tile, or the full-resolution steps
+  (``F.interpolate``, sigmoid, ``einsum``).
 
 Both implementations of a kernel compute the same function. The reference kernels serve
 comparisons (and counting FLOPs the way the published code runs); the published formulations

@@ -5,12 +5,19 @@ exported runtime (``mask2former.export``):
 - :mod:`.preprocessing`: an image to the network's input (test-time resize, normalization,
   padding);
 - :mod:`.outputs`: the network's outputs to Detectron2's results (upsampling, cropping,
-  resizing), through
+  resizing; semantic scores from the low-resolution logits by a compiled kernel), through
 - :mod:`.tasks`: semantic, panoptic and instance inference of one image;
 - :mod:`.sliding`: semantic inference of a large image window by window.
 """
 
-from .outputs import crop_and_resize, postprocess, postprocess_image, upsample_masks
+from .outputs import (
+    crop_and_resize,
+    postprocess,
+    postprocess_image,
+    semantic_kernel_runs,
+    semantic_scores,
+    upsample_masks,
+)
 from .preprocessing import inference_resize, network_input, pixel_statistics, resized_image
 from .sliding import sliding_window_scores, sliding_window_semantic, window_boxes
 from .spec import InferenceOptionError, InferenceSpec, panoptic_within_mask, thing_ids_of
@@ -37,6 +44,8 @@ __all__ = [
     "postprocess_image",
     "resized_image",
     "semantic_inference",
+    "semantic_kernel_runs",
+    "semantic_scores",
     "sliding_window_scores",
     "sliding_window_semantic",
     "thing_ids_of",

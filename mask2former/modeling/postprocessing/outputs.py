@@ -1,12 +1,15 @@
 """From the network's outputs for a batch to Detectron2's results per image, as ``spec`` asks:
 mask logits upsampled to the padded input, cropped to each image and resized to its output
-size, then semantic, panoptic and instance inference (:mod:`.tasks`)."""
+size, then semantic, panoptic and instance inference (:mod:`.tasks`). Semantic scores come
+straight from the low-resolution logits through the compiled kernel where it runs
+(:func:`semantic_scores`)."""
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.nn import functional as F
 
+from ...layers import compiled_op_available, reference_ops_enabled
 from .spec import InferenceSpec
 from .tasks import instance_inference, panoptic_inference, semantic_inference
 
@@ -31,12 +34,56 @@ def crop_and_resize(
     return upsample_masks(maps, (height, width))
 
 
+def semantic_kernel_runs(mask_logits: torch.Tensor) -> bool:
+    """Whether :func:`semantic_scores` can run the compiled kernel on ``mask_logits``: it is
+    built for their device and the kernel switch does not select the reference."""
+    return not reference_ops_enabled() and compiled_op_available(mask_logits.device)
+
+
+def semantic_scores(
+    mask_cls: torch.Tensor,
+    mask_logits: torch.Tensor,
+    spec: InferenceSpec,
+    padded_size: Tuple[int, int],
+    image_size: Tuple[int, int],
+    output_size: Tuple[int, int],
+) -> torch.Tensor:
+    """One image's "sem_seg" (K, height, width) from its low-resolution mask logits, equal up
+    to float rounding to :func:`postprocess_image`'s from the upsampled ones, computed by the
+    compiled kernel ``mask2former::semantic_scores`` (check :func:`semantic_kernel_runs`): the
+    logits are upsampled, cropped and resized tile by tile, so the (Q, height, width) masks are
+    never held in memory. Half-precision logits are computed in float32 and returned in their
+    dtype.
+
+    Args:
+        mask_cls: (Q, K+1) class logits; mask_logits: (Q, h, w) mask logits for an input padded
+            to ``padded_size``; image_size: (h, w) of the image inside the padding;
+            output_size: (height, width).
+    """
+    dtype = mask_logits.dtype
+    compute_dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    class_prob = F.softmax(mask_cls.to(compute_dtype), dim=-1)[:, :-1]
+    # without resizing first, scores are computed at the image size and resized afterwards
+    before = spec.sem_seg_postprocess_before_inference
+    scores = torch.ops.mask2former.semantic_scores(
+        mask_logits.to(compute_dtype),
+        class_prob,
+        list(padded_size),
+        list(image_size),
+        list(output_size if before else image_size),
+    )
+    if not before:
+        scores = crop_and_resize(scores, image_size, *output_size)
+    return scores.to(dtype)
+
+
 def postprocess_image(
     mask_cls: torch.Tensor,
-    mask_pred: torch.Tensor,
+    mask_pred: Optional[torch.Tensor],
     spec: InferenceSpec,
     image_size: Tuple[int, int],
     output_size: Tuple[int, int],
+    sem_seg: Optional[torch.Tensor] = None,
 ) -> Dict:
     """One image's results.
 
@@ -44,6 +91,8 @@ def postprocess_image(
         mask_cls: (Q, K+1) class logits; mask_pred: (Q, H_pad, W_pad) mask logits.
         image_size: (h, w) of the resized image inside the padding.
         output_size: (height, width) of the results.
+        sem_seg: the "sem_seg" result when already computed (:func:`semantic_scores`);
+            ``mask_pred`` may then be None unless panoptic or instance results are on.
     Returns:
         as ``spec`` enables: "sem_seg" (K, height, width) scores, "panoptic_seg" (segment-id
         map (height, width) int32, segments_info) and "instances" (pred_masks or
@@ -51,15 +100,17 @@ def postprocess_image(
     """
     height, width = output_size
     result = {}
-    if spec.sem_seg_postprocess_before_inference:
+    if mask_pred is not None and spec.sem_seg_postprocess_before_inference:
         mask_pred = crop_and_resize(mask_pred, image_size, height, width)
         mask_cls = mask_cls.to(mask_pred)
-        if spec.semantic_on:
-            result["sem_seg"] = semantic_inference(mask_cls, mask_pred)
-    elif spec.semantic_on:
-        # semantic inference is per pixel: the padding is cropped before it, not after
-        sem_seg = semantic_inference(mask_cls, mask_pred[:, : image_size[0], : image_size[1]])
-        result["sem_seg"] = crop_and_resize(sem_seg, image_size, height, width)
+    if spec.semantic_on:
+        if sem_seg is None and spec.sem_seg_postprocess_before_inference:
+            sem_seg = semantic_inference(mask_cls, mask_pred)
+        elif sem_seg is None:
+            # semantic inference is per pixel: the padding is cropped before it, not after
+            sem_seg = semantic_inference(mask_cls, mask_pred[:, : image_size[0], : image_size[1]])
+            sem_seg = crop_and_resize(sem_seg, image_size, height, width)
+        result["sem_seg"] = sem_seg
     if spec.panoptic_on:
         if spec.thing_ids is None:
             raise ValueError(
@@ -111,11 +162,19 @@ def postprocess(
     Returns:
         per image :func:`postprocess_image`'s dict.
     """
-    mask_cls_results = torch.as_tensor(pred_logits)
-    mask_pred_results = upsample_masks(torch.as_tensor(pred_masks), input_size)
-    return [
-        postprocess_image(mask_cls, mask_pred, spec, image_size, output_size)
-        for mask_cls, mask_pred, image_size, output_size in zip(
-            mask_cls_results, mask_pred_results, image_sizes, output_sizes
+    results = []
+    for mask_cls, mask_logits, image_size, output_size in zip(
+        torch.as_tensor(pred_logits), torch.as_tensor(pred_masks), image_sizes, output_sizes
+    ):
+        sem_seg = None
+        if spec.semantic_on and semantic_kernel_runs(mask_logits):
+            sem_seg = semantic_scores(
+                mask_cls, mask_logits, spec, input_size, image_size, output_size
+            )
+        mask_pred = None
+        if sem_seg is None or spec.panoptic_on or spec.instance_on:
+            mask_pred = upsample_masks(mask_logits[None], input_size)[0]
+        results.append(
+            postprocess_image(mask_cls, mask_pred, spec, image_size, output_size, sem_seg)
         )
-    ]
+    return results

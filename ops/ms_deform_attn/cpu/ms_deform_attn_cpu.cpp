@@ -3,6 +3,7 @@
 // Forward runs in parallel over (batch, query) pairs. Backward runs in parallel over
 // (batch, head) pairs, so that each task owns its slice value[n, :, m, :] of the value gradient
 // and needs no atomics. The channel loops run over contiguous rows of D values and vectorize.
+#include "../../common/cpu_clones.h"
 #include "../bilinear.h"
 #include "../ms_deform_attn.h"
 
@@ -13,18 +14,6 @@
 
 #include <algorithm>
 #include <vector>
-
-// The per-task loops are compiled for AVX-512 and AVX2 as well as the baseline, and the best
-// version for the running CPU is picked at load time (GCC/Clang function multiversioning).
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define MASK2FORMER_CPU_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-#endif
-#ifndef MASK2FORMER_CPU_CLONES
-#define MASK2FORMER_CPU_CLONES
-#endif
 
 namespace mask2former {
 
