@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from helpers.ops import needs_cpu_op, needs_cuda_op
 from mask2former.layers import (
     MSDeformAttn,
     compiled_op_available,
@@ -15,16 +16,6 @@ from mask2former.layers import (
     use_reference_ops,
 )
 from mask2former.layers._ops import load_compiled_ops
-
-needs_cpu_op = pytest.mark.skipif(
-    not compiled_op_available("cpu"),
-    reason="mask2former._C is not built (pip install --no-build-isolation -e .)",
-)
-cuda = pytest.mark.cuda
-needs_cuda_op = pytest.mark.skipif(
-    not (torch.cuda.is_available() and compiled_op_available("cuda")),
-    reason="needs a CUDA device and mask2former._C built with CUDA",
-)
 
 # Odd level sizes, including a 1x1 level and a non-square one.
 ODD_SHAPES = [(5, 7), (3, 4), (1, 1)]
@@ -345,7 +336,6 @@ def test_msdeformattn_module(path, reference_dims):
     assert module.sampling_offsets.weight.grad.abs().sum() > 0
 
 
-@cuda
 @needs_cuda_op
 @pytest.mark.parametrize(
     "dtype,tol",
@@ -373,7 +363,6 @@ def test_cuda_op_matches_reference(dtype, tol, channels):
         torch.testing.assert_close(g.double(), e, rtol=tol * 10, atol=tol * 10)
 
 
-@cuda
 @needs_cuda_op
 def test_cuda_op_gradcheck_and_errors():
     value, shapes, starts, loc, weights = make_inputs(device="cuda")

@@ -8,22 +8,16 @@ import torch
 import torch.nn.functional as F
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
+from helpers.ops import needs_cpu_op, needs_cuda_op
 from helpers.postprocessing import spec
-from mask2former.layers import compiled_op_available, use_reference_ops
+from mask2former.layers import use_reference_ops
 from mask2former.modeling.postprocessing import (
     semantic_inference,
     semantic_kernel_runs,
     semantic_scores,
 )
 
-pytestmark = pytest.mark.skipif(
-    not compiled_op_available("cpu"),
-    reason="mask2former._C is not built (pip install --no-build-isolation -e .)",
-)
-needs_cuda_op = pytest.mark.skipif(
-    not (torch.cuda.is_available() and compiled_op_available("cuda")),
-    reason="needs a CUDA device and mask2former._C built with CUDA",
-)
+pytestmark = needs_cpu_op
 
 
 def full_resolution(mask_logits, class_prob, padded_size, image_size, output_size):
@@ -160,7 +154,6 @@ def test_the_kernel_switch_selects_the_full_resolution_steps():
         assert not semantic_kernel_runs(logits)
 
 
-@pytest.mark.cuda
 @needs_cuda_op
 @pytest.mark.parametrize("low, padded, image, output", SIZES)
 def test_cuda_equals_cpu(low, padded, image, output):

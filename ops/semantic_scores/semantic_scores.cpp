@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace mask2former {
@@ -65,7 +66,8 @@ SemanticScoresInputs prepare_semantic_scores_inputs(const at::Tensor& mask_logit
                                                     const at::Tensor& class_prob,
                                                     at::IntArrayRef padded_size,
                                                     at::IntArrayRef image_size,
-                                                    at::IntArrayRef output_size) {
+                                                    at::IntArrayRef output_size,
+                                                    int64_t max_tile_elements) {
   TORCH_CHECK_VALUE(mask_logits.dim() == 3 && class_prob.dim() == 2 &&
                         class_prob.size(0) == mask_logits.size(0),
                     "semantic_scores: expected mask_logits (Q, h, w) and class_prob (Q, K), got ",
@@ -88,14 +90,22 @@ SemanticScoresInputs prepare_semantic_scores_inputs(const at::Tensor& mask_logit
 
   const auto dtype = mask_logits.scalar_type();
   const auto device = mask_logits.device();
+  const int64_t queries = mask_logits.size(0), height = output_size[0], width = output_size[1];
   const auto [row_index, row_weight] =
-      axis_taps(mask_logits.size(1), padded_size[0], image_size[0], output_size[0], dtype);
+      axis_taps(mask_logits.size(1), padded_size[0], image_size[0], height, dtype);
   const auto [col_index, col_weight] =
-      axis_taps(mask_logits.size(2), padded_size[1], image_size[1], output_size[1], dtype);
-  return {mask_logits.contiguous(), class_prob.t().contiguous(),
-          row_index.to(device),     row_weight.to(device),
-          col_index.to(device),     col_weight.to(device),
-          output_size[0],           output_size[1]};
+      axis_taps(mask_logits.size(2), padded_size[1], image_size[1], width, dtype);
+  const std::array<int64_t, 3> out_size{class_prob.size(1), height, width};
+  return {mask_logits.contiguous(),
+          class_prob.t().contiguous(),
+          row_index.to(device),
+          row_weight.to(device),
+          col_index.to(device),
+          col_weight.to(device),
+          // no queries: a sum over nothing
+          queries == 0 ? at::zeros(out_size, mask_logits.options())
+                       : at::empty(out_size, mask_logits.options()),
+          std::clamp<int64_t>(max_tile_elements / std::max<int64_t>(queries * width, 1), 1, height)};
 }
 
 TORCH_LIBRARY_FRAGMENT(mask2former, m) {

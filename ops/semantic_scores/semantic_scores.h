@@ -21,20 +21,23 @@ namespace mask2former {
 constexpr int kSemanticTaps = 4;
 
 // The arguments of a kernel once checked: contiguous logits (Q, h, w), the class probabilities
-// transposed (K, Q), and per output row / column its taps on the logits' device: index (H or W,
-// 4) int64 rows / columns of mask_logits and weight (H or W, 4) in the logits' dtype, 0 for
-// unused taps.
+// transposed (K, Q), per output row / column its taps on the logits' device (index (H or W, 4)
+// int64 rows / columns of mask_logits, weight (H or W, 4) in the logits' dtype, 0 for unused
+// taps), the output (K, H, W) (zeros when there are no queries, to be filled otherwise) and
+// the number of output rows per tile.
 struct SemanticScoresInputs {
-  at::Tensor logits, class_prob_t, row_index, row_weight, col_index, col_weight;
-  int64_t height, width;  // output_size
+  at::Tensor logits, class_prob_t, row_index, row_weight, col_index, col_weight, out;
+  int64_t tile_rows;
 };
 
 // What every kernel entry point runs first: checks the arguments (ValueError / TypeError naming
-// the argument) and computes the taps.
+// the argument), computes the taps, allocates the output and sizes tiles of at most
+// max_tile_elements values (Q x rows x W).
 SemanticScoresInputs prepare_semantic_scores_inputs(const at::Tensor& mask_logits,
                                                     const at::Tensor& class_prob,
                                                     at::IntArrayRef padded_size,
                                                     at::IntArrayRef image_size,
-                                                    at::IntArrayRef output_size);
+                                                    at::IntArrayRef output_size,
+                                                    int64_t max_tile_elements);
 
 }  // namespace mask2former

@@ -9,6 +9,7 @@ from each other, and conftest.py holds only pytest fixtures and hooks.
 - training: synthetic batches, a generated shapes dataset, a short training run's overrides,
   train_net.py's command lines and a stubbed evaluation
 - video: the tiny video config and synthetic clips
+- ops: skip markers for the compiled operators' tests
 - scripts: importing a script of tools/, demo/ or datasets/ as a module; export_model.py's
   arguments
 """

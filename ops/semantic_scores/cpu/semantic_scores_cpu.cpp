@@ -64,15 +64,13 @@ at::Tensor semantic_scores_cpu(const at::Tensor& mask_logits, const at::Tensor& 
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
   const at::ThreadLocalState caller_state;
   const auto in = prepare_semantic_scores_inputs(mask_logits, class_prob, padded_size,
-                                                 image_size, output_size);
+                                                 image_size, output_size, kTileElements);
   const int64_t queries = in.logits.size(0), h = in.logits.size(1), w = in.logits.size(2);
-  const int64_t classes = in.class_prob_t.size(0), height = in.height, width = in.width;
+  const int64_t height = in.out.size(1), width = in.out.size(2), tile_rows = in.tile_rows;
   if (queries == 0) {
-    return at::zeros({classes, height, width}, in.logits.options());  // a sum over no queries
+    return in.out;
   }
-  auto out = at::empty({classes, height, width}, in.logits.options());
-  auto out_pixels = out.view({classes, height * width});
-  const int64_t tile_rows = std::clamp<int64_t>(kTileElements / (queries * width), 1, height);
+  auto out_pixels = in.out.view({in.out.size(0), height * width});
   const int64_t tiles = (height + tile_rows - 1) / tile_rows;
   AT_DISPATCH_FLOATING_TYPES(in.logits.scalar_type(), "semantic_scores_cpu", [&] {
     const Taps<scalar_t> rows{in.row_index.data_ptr<int64_t>(),
@@ -95,7 +93,7 @@ at::Tensor semantic_scores_cpu(const at::Tensor& mask_logits, const at::Tensor& 
       }
     });
   });
-  return out;
+  return in.out;
 }
 
 }  // namespace

@@ -51,18 +51,16 @@ at::Tensor semantic_scores_cuda(const at::Tensor& mask_logits, const at::Tensor&
                                 at::IntArrayRef padded_size, at::IntArrayRef image_size,
                                 at::IntArrayRef output_size) {
   const auto in = prepare_semantic_scores_inputs(mask_logits, class_prob, padded_size,
-                                                 image_size, output_size);
+                                                 image_size, output_size, kTileElements);
   const c10::cuda::CUDAGuard guard(mask_logits.device());
   // a backend kernel: the ATen ops it calls run below autograd
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
   const int64_t queries = in.logits.size(0), h = in.logits.size(1), w = in.logits.size(2);
-  const int64_t classes = in.class_prob_t.size(0), height = in.height, width = in.width;
+  const int64_t height = in.out.size(1), width = in.out.size(2), tile_rows = in.tile_rows;
   if (queries == 0) {
-    return at::zeros({classes, height, width}, in.logits.options());  // a sum over no queries
+    return in.out;
   }
-  auto out = at::empty({classes, height, width}, in.logits.options());
-  auto out_pixels = out.view({classes, height * width});
-  const int64_t tile_rows = std::clamp<int64_t>(kTileElements / (queries * width), 1, height);
+  auto out_pixels = in.out.view({in.out.size(0), height * width});
   auto buffer = at::empty({queries, tile_rows * width}, in.logits.options());
   const auto stream = c10::cuda::getCurrentCUDAStream();
   for (int64_t row_begin = 0; row_begin < height; row_begin += tile_rows) {
@@ -83,7 +81,7 @@ at::Tensor semantic_scores_cuda(const at::Tensor& mask_logits, const at::Tensor&
     auto dst = out_pixels.narrow(1, row_begin * width, rows * width);
     at::mm_out(dst, in.class_prob_t, tile);
   }
-  return out;
+  return in.out;
 }
 
 }  // namespace
