@@ -12,12 +12,13 @@ __all__ = [
     "LEVELS",
     "PIXEL_DECODER",
     "PREDICTOR",
-    "entries_from_cfg",
-    "entries_to_cfg",
+    "from_cfg",
+    "to_cfg",
     "require",
     "set_fixed",
     "check_fixed",
     "conv_norm",
+    "feed_forward",
     "prediction_rules",
 ]
 
@@ -73,7 +74,7 @@ def _keys(architecture: str):
     return [(e, getattr(e, architecture)) for e in ENTRIES if getattr(e, architecture)]
 
 
-def entries_to_cfg(cfg, architecture: str, config: Fields, decoder: Optional[Fields] = None):
+def to_cfg(cfg, architecture: str, config: Fields, decoder: Optional[Fields] = None):
     """Sets the ``cfg.MODEL`` keys of :data:`ENTRIES` from ``config`` (and MaskFormer's
     ``decoder`` config)."""
     for entry, theirs in _keys(architecture):
@@ -84,7 +85,7 @@ def entries_to_cfg(cfg, architecture: str, config: Fields, decoder: Optional[Fie
         setattr(node, key, entry.kind(source[theirs]))
 
 
-def entries_from_cfg(cfg, architecture: str) -> dict:
+def from_cfg(cfg, architecture: str) -> dict:
     """The transformers config entries of :data:`ENTRIES` (MaskFormer's decoder ones under
     ``decoder_config``)."""
     config = {}
@@ -144,6 +145,12 @@ def conv_norm(ours: str, theirs: str) -> list:
     """Rules for a Detectron2 ``Conv2d`` with a norm (``ours.weight``, ``ours.norm``) against
     a ``Sequential(conv without bias, norm)``."""
     return copies(ours, theirs + ".0", ("weight",)) + copies(ours + ".norm", theirs + ".1")
+
+
+def feed_forward(ours: str, theirs: str) -> list:
+    """Rules for a transformer layer's two feed-forward linears (``linear1``, ``linear2`` under
+    the prefix ``ours``) against transformers' ``fc1``, ``fc2``."""
+    return copies(ours + "linear1", theirs + "fc1") + copies(ours + "linear2", theirs + "fc2")
 
 
 def prediction_rules(mask_embedder: str) -> list:

@@ -12,20 +12,9 @@ import math
 from functools import partial
 from typing import List
 
+from . import head_entries
 from .errors import ConversionError
 from .fields import Fields
-from .head_entries import (
-    LEVELS,
-    PIXEL_DECODER,
-    PREDICTOR,
-    check_fixed,
-    conv_norm,
-    entries_from_cfg,
-    entries_to_cfg,
-    prediction_rules,
-    require,
-    set_fixed,
-)
 from .tensor_plan import Copy, attention_from_qkv, copies
 
 __all__ = [
@@ -64,7 +53,7 @@ MASK2FORMER_DEFAULTS = {
 }
 _TRANSFORMER_DECODER = "MultiScaleMaskedTransformerDecoder"
 _DECODER_IN = "multi_scale_pixel_decoder"  # the pixel decoder's multi-scale features
-_require = partial(require, "Mask2Former")
+_require = partial(head_entries.require, "Mask2Former")
 
 
 def mask2former_to_cfg(config: Fields, cfg, strides: List[int]) -> List[str]:
@@ -79,10 +68,10 @@ def mask2former_to_cfg(config: Fields, cfg, strides: List[int]) -> List[str]:
     config.expect("feature_strides", [strides], "they must be the backbone's strides")
     if int(config["decoder_layers"]) < 1:
         raise ConversionError(f"{config.where}: decoder_layers must be >= 1")
-    set_fixed(cfg, "MSDeformAttnPixelDecoder", _TRANSFORMER_DECODER, _DECODER_IN)
-    entries_to_cfg(cfg, "mask2former", config)
+    head_entries.set_fixed(cfg, "MSDeformAttnPixelDecoder", _TRANSFORMER_DECODER, _DECODER_IN)
+    head_entries.to_cfg(cfg, "mask2former", config)
     head, mf = cfg.MODEL.SEM_SEG_HEAD, cfg.MODEL.MASK_FORMER
-    head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = LEVELS[1:]
+    head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = head_entries.LEVELS[1:]
     head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = mf.NHEADS
     head.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS = 4
     notes = []
@@ -97,9 +86,9 @@ def mask2former_to_cfg(config: Fields, cfg, strides: List[int]) -> List[str]:
 def mask2former_from_cfg(cfg, strides: List[int]) -> dict:
     """The top-level transformers config entries (without backbone and labels)."""
     head, mf = cfg.MODEL.SEM_SEG_HEAD, cfg.MODEL.MASK_FORMER
-    check_fixed(cfg, "Mask2Former", "MSDeformAttnPixelDecoder", _DECODER_IN)
+    head_entries.check_fixed(cfg, "Mask2Former", "MSDeformAttnPixelDecoder", _DECODER_IN)
     _require(
-        list(head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES) == LEVELS[1:],
+        list(head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES) == head_entries.LEVELS[1:],
         "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES "
         f"{head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES}",
     )
@@ -118,14 +107,14 @@ def mask2former_from_cfg(cfg, strides: List[int]) -> dict:
         "encoder_feedforward_dim": 1024,
         "activation_function": "relu",
         "feature_strides": list(strides),
-        **entries_from_cfg(cfg, "mask2former"),
+        **head_entries.from_cfg(cfg, "mask2former"),
     }
 
 
 def mask2former_rules(cfg, strides: List[int]) -> list:
     """Rules between the head (``sem_seg_head.*``, ``criterion.*``) and transformers'."""
     head, mf = cfg.MODEL.SEM_SEG_HEAD, cfg.MODEL.MASK_FORMER
-    ours, theirs = PIXEL_DECODER
+    ours, theirs = head_entries.PIXEL_DECODER
     rules = [Copy(ours + "transformer.level_embed", theirs + "level_embed")]
     for k in range(3):
         rules += copies(f"{ours}input_proj.{k}.0", f"{theirs}input_projections.{k}.0")
@@ -134,20 +123,16 @@ def mask2former_rules(cfg, strides: List[int]) -> list:
         o, t = f"{ours}transformer.encoder.layers.{layer}.", f"{theirs}encoder.layers.{layer}."
         for name in ("sampling_offsets", "attention_weights", "value_proj", "output_proj"):
             rules += copies(f"{o}self_attn.{name}", f"{t}self_attn.{name}")
-        for o_name, t_name in (
-            ("norm1", "self_attn_layer_norm"),
-            ("linear1", "fc1"),
-            ("linear2", "fc2"),
-            ("norm2", "final_layer_norm"),
-        ):
-            rules += copies(o + o_name, t + t_name)
+        rules += copies(o + "norm1", t + "self_attn_layer_norm")
+        rules += head_entries.feed_forward(o, t)
+        rules += copies(o + "norm2", t + "final_layer_norm")
     rules += copies(ours + "mask_features", theirs + "mask_projection")
     num_fpn_levels = int(math.log2(strides[1]) - math.log2(head.COMMON_STRIDE))
     for k in range(1, num_fpn_levels + 1):
         for name in (f"adapter_{k}", f"layer_{k}"):
-            rules += conv_norm(ours + name, theirs + name)
+            rules += head_entries.conv_norm(ours + name, theirs + name)
 
-    ours, theirs = PREDICTOR
+    ours, theirs = head_entries.PREDICTOR
     rules += copies(ours + "query_embed", theirs + "queries_embedder", ("weight",))
     rules += copies(ours + "query_feat", theirs + "queries_features", ("weight",))
     rules += copies(ours + "level_embed", theirs + "level_embed", ("weight",))
@@ -166,7 +151,7 @@ def mask2former_rules(cfg, strides: List[int]) -> list:
         )
         rules += copies(cross_attn + "multihead_attn.out_proj", t + "cross_attn.out_proj")
         rules += copies(cross_attn + "norm", t + "cross_attn_layer_norm")
-        rules += copies(ffn + "linear1", t + "fc1") + copies(ffn + "linear2", t + "fc2")
+        rules += head_entries.feed_forward(ffn, t)
         rules += copies(ffn + "norm", t + "final_layer_norm")
     rules += copies(ours + "decoder_norm", theirs + "decoder.layernorm")
-    return rules + prediction_rules(theirs + "decoder.mask_predictor.mask_embedder")
+    return rules + head_entries.prediction_rules(theirs + "decoder.mask_predictor.mask_embedder")

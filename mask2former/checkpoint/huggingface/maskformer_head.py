@@ -12,19 +12,8 @@ zero, as MaskFormer's; it has three dropout rates where this project has one
 from functools import partial
 from typing import List
 
+from . import head_entries
 from .fields import Fields
-from .head_entries import (
-    LEVELS,
-    PIXEL_DECODER,
-    PREDICTOR,
-    check_fixed,
-    conv_norm,
-    entries_from_cfg,
-    entries_to_cfg,
-    prediction_rules,
-    require,
-    set_fixed,
-)
 from .tensor_plan import attention_from_qkv, copies
 
 __all__ = [
@@ -58,7 +47,7 @@ DETR_DEFAULTS = {
     "activation_function": "relu",
     "position_embedding_type": "sine",
 }
-_require = partial(require, "MaskFormer")
+_require = partial(head_entries.require, "MaskFormer")
 
 
 def maskformer_to_cfg(config: Fields, decoder: Fields, cfg) -> List[str]:
@@ -67,8 +56,10 @@ def maskformer_to_cfg(config: Fields, decoder: Fields, cfg) -> List[str]:
     decoder.expect("model_type", ["detr"], "MaskFormer's transformer decoder is DETR's")
     decoder.expect("activation_function", ["relu"], "this project's decoder uses ReLU")
     decoder.expect("position_embedding_type", ["sine"], "this project uses sine positions")
-    set_fixed(cfg, "BasePixelDecoder", "StandardTransformerDecoder", LEVELS[-1])
-    entries_to_cfg(cfg, "maskformer", config, decoder)
+    head_entries.set_fixed(
+        cfg, "BasePixelDecoder", "StandardTransformerDecoder", head_entries.LEVELS[-1]
+    )
+    head_entries.to_cfg(cfg, "maskformer", config, decoder)
     mf = cfg.MODEL.MASK_FORMER
     mf.PRE_NORM = False
     mf.ENFORCE_INPUT_PROJ = False
@@ -88,14 +79,14 @@ def maskformer_from_cfg(cfg, in_channels: int) -> dict:
     ``in_channels``: the backbone's res5 channels."""
     mf = cfg.MODEL.MASK_FORMER
     hint = " (transformers' MaskFormer has the plain FPN pixel decoder only)"
-    check_fixed(cfg, "MaskFormer", "BasePixelDecoder", LEVELS[-1], hint)
+    head_entries.check_fixed(cfg, "MaskFormer", "BasePixelDecoder", head_entries.LEVELS[-1], hint)
     _require(mf.ENC_LAYERS == 0, f"MODEL.MASK_FORMER.ENC_LAYERS {mf.ENC_LAYERS}")
     _require(not mf.PRE_NORM, "MODEL.MASK_FORMER.PRE_NORM True")
     _require(
         not mf.ENFORCE_INPUT_PROJ or in_channels != mf.HIDDEN_DIM,
         "MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ with equal widths",
     )
-    config = entries_from_cfg(cfg, "maskformer")
+    config = head_entries.from_cfg(cfg, "maskformer")
     config["decoder_config"].update(
         model_type="detr",
         attention_dropout=mf.DROPOUT,
@@ -113,16 +104,16 @@ def maskformer_from_cfg(cfg, in_channels: int) -> dict:
 def maskformer_rules(cfg, in_channels: int) -> list:
     """Rules between the head (``sem_seg_head.*``, ``criterion.*``) and transformers'."""
     mf = cfg.MODEL.MASK_FORMER
-    ours, theirs = PIXEL_DECODER
-    levels = len(LEVELS)
-    rules = conv_norm(f"{ours}layer_{levels}", theirs + "fpn.stem")
+    ours, theirs = head_entries.PIXEL_DECODER
+    levels = len(head_entries.LEVELS)
+    rules = head_entries.conv_norm(f"{ours}layer_{levels}", theirs + "fpn.stem")
     for j in range(levels - 1):
         k, t = levels - 1 - j, f"{theirs}fpn.layers.{j}."
-        rules += conv_norm(f"{ours}adapter_{k}", t + "proj")
-        rules += conv_norm(f"{ours}layer_{k}", t + "block")
+        rules += head_entries.conv_norm(f"{ours}adapter_{k}", t + "proj")
+        rules += head_entries.conv_norm(f"{ours}layer_{k}", t + "block")
     rules += copies(ours + "mask_features", theirs + "mask_projection")
 
-    ours, theirs = PREDICTOR
+    ours, theirs = head_entries.PREDICTOR
     rules += copies(ours + "query_embed", theirs + "queries_embedder", ("weight",))
     if in_channels != mf.HIDDEN_DIM:
         rules += copies(ours + "input_proj", theirs + "input_projection")
@@ -130,13 +121,8 @@ def maskformer_rules(cfg, in_channels: int) -> list:
         o, t = f"{ours}transformer.decoder.layers.{layer}.", f"{theirs}decoder.layers.{layer}."
         rules += attention_from_qkv(o + "self_attn", t + "self_attn")
         rules += attention_from_qkv(o + "multihead_attn", t + "encoder_attn")
-        for o_name, t_name in (
-            ("linear1", "fc1"),
-            ("linear2", "fc2"),
-            ("norm1", "self_attn_layer_norm"),
-            ("norm2", "encoder_attn_layer_norm"),
-            ("norm3", "final_layer_norm"),
-        ):
-            rules += copies(o + o_name, t + t_name)
+        rules += head_entries.feed_forward(o, t)
+        for norm, their_norm in enumerate(("self_attn", "encoder_attn", "final"), start=1):
+            rules += copies(f"{o}norm{norm}", f"{t}{their_norm}_layer_norm")
     rules += copies(ours + "transformer.decoder.norm", theirs + "decoder.layernorm")
-    return rules + prediction_rules("mask_embedder")
+    return rules + head_entries.prediction_rules("mask_embedder")
