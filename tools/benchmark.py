@@ -38,16 +38,9 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
+from mask2former import cli as cli_helpers
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.checkpoint.fetch import fetch_weights
-from mask2former.cli import (
-    add_config_arguments,
-    check_device,
-    check_output_dir,
-    config_overrides,
-    load_config,
-    run_cli,
-)
 from mask2former.errors import UsageError
 from mask2former.layers import use_reference_ops
 from mask2former.solver import build_optimizer
@@ -85,15 +78,17 @@ def parse_args(argv=None):
     parser.add_argument(
         "--json", metavar="PATH", help="also write the results as JSON ('-': stdout)"
     )
-    args = add_config_arguments(parser).parse_args(argv)
-    args.opts = config_overrides(args)
+    args = cli_helpers.add_config_arguments(parser).parse_args(argv)
+    args.opts = cli_helpers.config_overrides(args)
     return args
 
 
 def setup_cfg(args):
-    cfg = load_config(args.config_file, args.opts)
+    cfg = cli_helpers.load_config(args.config_file, args.opts)
     cfg.MODEL.DEVICE = args.device
-    check_device(cfg, fallback_to_cpu=False, setting="--device", cpu_hint="pass `--device cpu`")
+    cli_helpers.check_device(
+        cfg, fallback_to_cpu=False, setting="--device", cpu_hint="pass `--device cpu`"
+    )
     if "MODEL.WEIGHTS" in args.opts[::2]:
         fetch_weights(cfg.MODEL.WEIGHTS)
     else:
@@ -453,7 +448,9 @@ def main(argv=None):
     if args.accuracy and not args.amp:
         raise UsageError("--accuracy compares float32 with --amp: give --amp bf16 or fp16")
     if args.json and args.json != "-":
-        check_output_dir(os.path.dirname(os.path.abspath(args.json)), "another `--json` path")
+        cli_helpers.check_output_dir(
+            os.path.dirname(os.path.abspath(args.json)), "another `--json` path"
+        )
     report = benchmark(args)
     print(format_table(report))
     if args.json:
@@ -466,7 +463,7 @@ def main(argv=None):
 
 def cli(argv=None) -> int:
     """:func:`main` with the shared error convention (one line and exit status 2)."""
-    return run_cli(main, argv, prog="benchmark.py")
+    return cli_helpers.run_cli(main, argv, prog="benchmark.py")
 
 
 if __name__ == "__main__":

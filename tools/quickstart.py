@@ -28,14 +28,7 @@ from detectron2.utils.visualizer import ColorMode, Visualizer
 from PIL import Image
 from tabulate import tabulate
 
-from mask2former.cli import (
-    add_config_arguments,
-    check_device,
-    check_output_dir,
-    config_overrides,
-    load_config,
-    run_cli,
-)
+from mask2former import cli
 from mask2former.data.datasets import check_datasets, datasets_root
 from mask2former.data.shapes import generate
 from mask2former.engine import Trainer
@@ -74,8 +67,8 @@ def parse_args(argv=None):
         default=50.0,
         help="semantic task: fail below this mIoU (constant or random predictions score 4-7)",
     )
-    args = add_config_arguments(parser, config_file=False).parse_args(argv)
-    args.opts = config_overrides(args)
+    args = cli.add_config_arguments(parser, config_file=False).parse_args(argv)
+    args.opts = cli.config_overrides(args)
     args.config_file = get_config_file(f"quickstart/{args.task}.yaml")
     return args
 
@@ -86,15 +79,15 @@ def idle_cores() -> int:
 
 
 def setup(args):
-    cfg = load_config(args.config_file, args.opts)
+    cfg = cli.load_config(args.config_file, args.opts)
     if args.iters is not None:
         cfg.SOLVER.MAX_ITER = args.iters
     if not os.path.isabs(cfg.OUTPUT_DIR):
         cfg.OUTPUT_DIR = os.path.join(REPO, cfg.OUTPUT_DIR)
-    check_device(cfg, fallback_to_cpu=False)
+    cli.check_device(cfg, fallback_to_cpu=False)
     check_datasets(cfg.DATASETS.TRAIN, "DATASETS.TRAIN")
     check_datasets(cfg.DATASETS.TEST, "DATASETS.TEST")
-    check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder` at the end of the command")
+    cli.check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder` at the end of the command")
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
@@ -232,4 +225,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, prog="quickstart.py"))
+    sys.exit(cli.run_cli(main, prog="quickstart.py"))
