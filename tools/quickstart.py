@@ -14,7 +14,6 @@ constant or random predictions score on the generated data.
 import argparse
 import os
 import sys
-import time
 
 import mask2former  # noqa: F401  (before detectron2: it silences fvcore's import-time warnings)
 
@@ -34,6 +33,7 @@ from mask2former.data.shapes import generate
 from mask2former.engine import Trainer
 from mask2former.engine.visualization import draw_on_image, drawing_metadata
 from mask2former.model_zoo import get_config_file
+from mask2former.utils.cpu_training import train_from_scratch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("semantic", "panoptic", "instance")
@@ -71,11 +71,6 @@ def parse_args(argv=None):
     args.opts = cli.config_overrides(args)
     args.config_file = get_config_file(f"quickstart/{args.task}.yaml")
     return args
-
-
-def idle_cores() -> int:
-    cores = len(os.sched_getaffinity(0))
-    return max(1, min(cores, round(cores - os.getloadavg()[0])))
 
 
 def setup(args):
@@ -189,14 +184,7 @@ def main(argv=None) -> int:
     root = datasets_root()
     print(f"shapes dataset: {generate(root)}")
     cfg = setup(args)
-    torch.set_num_threads(args.threads or idle_cores())
-    print(f"training on {torch.get_num_threads()} CPU thread(s)")
-
-    start = time.time()
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=False)
-    results = trainer.train()
-    minutes = (time.time() - start) / 60
+    trainer, results, minutes = train_from_scratch(Trainer, cfg, args.threads)
     model = trainer.model
 
     chance = semantic_chance_levels(cfg.DATASETS.TEST[0]) if args.task == "semantic" else {}
