@@ -44,6 +44,7 @@ from mask2former.checkpoint.fetch import fetch_weights
 from mask2former.errors import UsageError
 from mask2former.layers import use_reference_ops
 from mask2former.solver import build_optimizer
+from mask2former.utils.process_memory import reset_peak, status_kib
 from mask2former.utils.reference_model import reference_model
 from mask2former.utils.timing import clock
 
@@ -124,14 +125,6 @@ class Memory:
     def __init__(self, device: str):
         self.device = device
 
-    @staticmethod
-    def _rss_kib(field: str) -> int:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise RuntimeError(f"{field} not in /proc/self/status")
-
     @contextlib.contextmanager
     def peak(self, result: Dict):
         if self.device == "cuda":
@@ -144,22 +137,21 @@ class Memory:
             )
             return
         try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # resets VmHWM to the current RSS
+            reset_peak()
             polled = None
         except OSError:
-            polled = [self._rss_kib("VmRSS")]
+            polled = [status_kib("VmRSS")]
             stop = threading.Event()
 
             def poll():
                 while not stop.wait(0.005):
-                    polled.append(self._rss_kib("VmRSS"))
+                    polled.append(status_kib("VmRSS"))
 
             thread = threading.Thread(target=poll, daemon=True)
             thread.start()
         yield
         if polled is None:
-            peak_kib = self._rss_kib("VmHWM")
+            peak_kib = status_kib("VmHWM")
         else:
             stop.set()
             thread.join()
