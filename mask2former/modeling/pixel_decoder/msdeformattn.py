@@ -26,14 +26,10 @@ class MSDeformAttnEncoderLayer(nn.Module):
     (``self_attn``, ``norm1``, ``linear1``, ``linear2``, ``norm2``)."""
 
     def __init__(
-        self,
-        d_model: int = 256,
-        d_ffn: int = 1024,
-        dropout: float = 0.1,
-        n_levels: int = 3,
-        n_heads: int = 8,
-        n_points: int = 4,
+        self, d_model: int, d_ffn: int, dropout: float, n_levels: int, n_heads: int, n_points: int
     ):
+        """``d_ffn``: feed-forward width; ``n_levels``, ``n_heads``, ``n_points``: those of
+        :class:`MSDeformAttn` (the pixel decoder passes every setting from the config)."""
         super().__init__()
         self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
         self.norm1 = nn.LayerNorm(d_model)
