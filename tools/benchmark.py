@@ -38,19 +38,13 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
+from mask2former import cli as cli_helpers
 from mask2former.checkpoint import MaskFormerCheckpointer
 from mask2former.checkpoint.fetch import fetch_weights
-from mask2former.cli import (
-    add_config_arguments,
-    check_device,
-    check_output_dir,
-    config_overrides,
-    load_config,
-    run_cli,
-)
 from mask2former.errors import UsageError
 from mask2former.layers import use_reference_ops
 from mask2former.solver import build_optimizer
+from mask2former.utils.process_memory import reset_peak, status_kib
 from mask2former.utils.reference_model import reference_model
 from mask2former.utils.timing import clock
 
@@ -85,15 +79,17 @@ def parse_args(argv=None):
     parser.add_argument(
         "--json", metavar="PATH", help="also write the results as JSON ('-': stdout)"
     )
-    args = add_config_arguments(parser).parse_args(argv)
-    args.opts = config_overrides(args)
+    args = cli_helpers.add_config_arguments(parser).parse_args(argv)
+    args.opts = cli_helpers.config_overrides(args)
     return args
 
 
 def setup_cfg(args):
-    cfg = load_config(args.config_file, args.opts)
+    cfg = cli_helpers.load_config(args.config_file, args.opts)
     cfg.MODEL.DEVICE = args.device
-    check_device(cfg, fallback_to_cpu=False, setting="--device", cpu_hint="pass `--device cpu`")
+    cli_helpers.check_device(
+        cfg, fallback_to_cpu=False, setting="--device", cpu_hint="pass `--device cpu`"
+    )
     if "MODEL.WEIGHTS" in args.opts[::2]:
         fetch_weights(cfg.MODEL.WEIGHTS)
     else:
@@ -129,14 +125,6 @@ class Memory:
     def __init__(self, device: str):
         self.device = device
 
-    @staticmethod
-    def _rss_kib(field: str) -> int:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise RuntimeError(f"{field} not in /proc/self/status")
-
     @contextlib.contextmanager
     def peak(self, result: Dict):
         if self.device == "cuda":
@@ -149,22 +137,21 @@ class Memory:
             )
             return
         try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # resets VmHWM to the current RSS
+            reset_peak()
             polled = None
         except OSError:
-            polled = [self._rss_kib("VmRSS")]
+            polled = [status_kib("VmRSS")]
             stop = threading.Event()
 
             def poll():
                 while not stop.wait(0.005):
-                    polled.append(self._rss_kib("VmRSS"))
+                    polled.append(status_kib("VmRSS"))
 
             thread = threading.Thread(target=poll, daemon=True)
             thread.start()
         yield
         if polled is None:
-            peak_kib = self._rss_kib("VmHWM")
+            peak_kib = status_kib("VmHWM")
         else:
             stop.set()
             thread.join()
@@ -453,7 +440,9 @@ def main(argv=None):
     if args.accuracy and not args.amp:
         raise UsageError("--accuracy compares float32 with --amp: give --amp bf16 or fp16")
     if args.json and args.json != "-":
-        check_output_dir(os.path.dirname(os.path.abspath(args.json)), "another `--json` path")
+        cli_helpers.check_output_dir(
+            os.path.dirname(os.path.abspath(args.json)), "another `--json` path"
+        )
     report = benchmark(args)
     print(format_table(report))
     if args.json:
@@ -466,7 +455,7 @@ def main(argv=None):
 
 def cli(argv=None) -> int:
     """:func:`main` with the shared error convention (one line and exit status 2)."""
-    return run_cli(main, argv, prog="benchmark.py")
+    return cli_helpers.run_cli(main, argv, prog="benchmark.py")
 
 
 if __name__ == "__main__":

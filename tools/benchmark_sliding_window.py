@@ -81,10 +81,11 @@ def baseline_mib(device: str) -> float:
     """What the process holds before the inference: subtracted from the peak."""
     import torch
 
+    from mask2former.utils.process_memory import status_kib
+
     if device == "cuda":
         return torch.cuda.memory_allocated() / 2**20
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return status_kib("VmRSS") / 1024
 
 
 def main(argv=None) -> int:

@@ -37,14 +37,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def measure(args) -> dict:
     """One inference in this process: {"peak_mb", "held_mb", "seconds"}."""
     import torch
@@ -52,6 +44,7 @@ def measure(args) -> dict:
     from detectron2.modeling import build_model
 
     from mask2former.config import merge_config
+    from mask2former.utils.process_memory import reset_peak, status_kib
     from mask2former.utils.timing import clock
     from mask2former.video import add_video_model_config
 
@@ -76,9 +69,8 @@ def measure(args) -> dict:
         held = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
     else:
-        held = _status_kb("VmRSS") * 1024
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current resident set
+        held = status_kib("VmRSS") * 1024
+        reset_peak()
     start = clock(model.device)
     with torch.no_grad():
         model.inference_video(frames)
@@ -86,7 +78,7 @@ def measure(args) -> dict:
     if cuda:
         peak = torch.cuda.max_memory_allocated()
     else:
-        peak = _status_kb("VmHWM") * 1024
+        peak = status_kib("VmHWM") * 1024
     return {"peak_mb": (peak - held) / 2**20, "held_mb": held / 2**20, "seconds": seconds}
 
 

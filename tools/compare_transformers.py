@@ -97,35 +97,19 @@ def transformers_model(name: str, seed: int = 0):
     labels = dict(
         id2label=dict(enumerate(CLASS_NAMES)), label2id={n: i for i, n in enumerate(CLASS_NAMES)}
     )
+    # the tiny sizes (width 32, feed-forward 64, 4 heads) in each architecture's config keys
     if architecture == "mask2former":
-        config = tf.Mask2FormerConfig(
-            backbone_config=backbone_class(**backbone),
-            feature_size=32,
-            mask_feature_size=32,
-            hidden_dim=32,
-            encoder_layers=1,
-            decoder_layers=4,
-            num_queries=NUM_QUERIES,
-            num_attention_heads=4,
-            dim_feedforward=64,
-            **labels,
-        )
-        model = tf.Mask2FormerForUniversalSegmentation(config)
+        config_class, model_class = tf.Mask2FormerConfig, tf.Mask2FormerForUniversalSegmentation
+        sizes = dict(feature_size=32, hidden_dim=32, num_attention_heads=4, dim_feedforward=64)
+        sizes.update(encoder_layers=1, decoder_layers=4, num_queries=NUM_QUERIES)
     else:
-        config = tf.MaskFormerConfig(
-            backbone_config=backbone_class(**backbone),
-            decoder_config=dict(
-                d_model=32,
-                decoder_layers=2,
-                decoder_ffn_dim=64,
-                decoder_attention_heads=4,
-                num_queries=NUM_QUERIES,
-            ),
-            fpn_feature_size=32,
-            mask_feature_size=32,
-            **labels,
-        )
-        model = tf.MaskFormerForInstanceSegmentation(config)
+        config_class, model_class = tf.MaskFormerConfig, tf.MaskFormerForInstanceSegmentation
+        decoder = dict(d_model=32, decoder_ffn_dim=64, decoder_attention_heads=4, decoder_layers=2)
+        sizes = dict(fpn_feature_size=32, decoder_config=dict(decoder, num_queries=NUM_QUERIES))
+    config = config_class(
+        backbone_config=backbone_class(**backbone), mask_feature_size=32, **sizes, **labels
+    )
+    model = model_class(config)
     return randomized(model, seed).eval()
 
 

@@ -17,13 +17,13 @@ they are written as identity LayerNorms (weight 1, bias 0), the values the model
 them with, so the file loads with no missing keys.
 """
 
-import argparse
 import math
 import re
 
 import torch
 
-from mask2former.checkpoint import read_checkpoint, write_d2_pickle
+from mask2former.checkpoint import read_checkpoint
+from mask2former.commands import weights_to_d2
 from mask2former.modeling.backbone.window_attention import relative_position_index
 
 _DOWNSAMPLE = re.compile(r"^layers\.(\d+)\.downsample\.")
@@ -69,18 +69,13 @@ def convert(state_dict, layout: str = "auto"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("input", help="Swin ImageNet weights (.pth, .pkl or .safetensors)")
-    parser.add_argument("output", help="Detectron2 .pkl to write")
+    parser = weights_to_d2.parser(__doc__, "Swin ImageNet weights (.pth, .pkl or .safetensors)")
     parser.add_argument("--layout", choices=["auto", "official", "timm"], default="auto")
     args = parser.parse_args(argv)
     state_dict = read_checkpoint(args.input)["model"]
     layout = detect_layout(state_dict) if args.layout == "auto" else args.layout
-    converted = convert(state_dict, layout)
-    write_d2_pickle(converted, args.output, author="Swin Transformer ImageNet weights")
-    print(f"Wrote {len(converted)} tensors ({layout} layout) to {args.output}")
+    author = "Swin Transformer ImageNet weights"
+    weights_to_d2.write(convert(state_dict, layout), args.output, author, f" ({layout} layout)")
 
 
 if __name__ == "__main__":

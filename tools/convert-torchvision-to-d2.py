@@ -8,10 +8,10 @@ and PIXEL_MEAN [123.675, 116.280, 103.530] / PIXEL_STD [58.395, 57.120, 57.375],
 published configs do. The classifier (fc) and BatchNorm's num_batches_tracked are dropped.
 """
 
-import argparse
 import re
 
-from mask2former.checkpoint import read_checkpoint, write_d2_pickle
+from mask2former.checkpoint import read_checkpoint
+from mask2former.commands import weights_to_d2
 
 # torchvision name pattern -> Detectron2 name template
 _RULES = [
@@ -43,15 +43,10 @@ def convert(state_dict):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("input", help="torchvision ResNet weights (.pth, or .safetensors)")
-    parser.add_argument("output", help="Detectron2 .pkl to write")
+    parser = weights_to_d2.parser(__doc__, "torchvision ResNet weights (.pth, or .safetensors)")
     args = parser.parse_args(argv)
     converted = convert(read_checkpoint(args.input)["model"])
-    write_d2_pickle(converted, args.output, author="torchvision")
-    print(f"Wrote {len(converted)} tensors to {args.output}")
+    weights_to_d2.write(converted, args.output, "torchvision")
 
 
 if __name__ == "__main__":

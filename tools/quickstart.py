@@ -14,7 +14,6 @@ constant or random predictions score on the generated data.
 import argparse
 import os
 import sys
-import time
 
 import mask2former  # noqa: F401  (before detectron2: it silences fvcore's import-time warnings)
 
@@ -28,19 +27,13 @@ from detectron2.utils.visualizer import ColorMode, Visualizer
 from PIL import Image
 from tabulate import tabulate
 
-from mask2former.cli import (
-    add_config_arguments,
-    check_device,
-    check_output_dir,
-    config_overrides,
-    load_config,
-    run_cli,
-)
+from mask2former import cli
 from mask2former.data.datasets import check_datasets, datasets_root
 from mask2former.data.shapes import generate
 from mask2former.engine import Trainer
 from mask2former.engine.visualization import draw_on_image, drawing_metadata
 from mask2former.model_zoo import get_config_file
+from mask2former.utils.cpu_training import train_from_scratch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("semantic", "panoptic", "instance")
@@ -74,27 +67,22 @@ def parse_args(argv=None):
         default=50.0,
         help="semantic task: fail below this mIoU (constant or random predictions score 4-7)",
     )
-    args = add_config_arguments(parser, config_file=False).parse_args(argv)
-    args.opts = config_overrides(args)
+    args = cli.add_config_arguments(parser, config_file=False).parse_args(argv)
+    args.opts = cli.config_overrides(args)
     args.config_file = get_config_file(f"quickstart/{args.task}.yaml")
     return args
 
 
-def idle_cores() -> int:
-    cores = len(os.sched_getaffinity(0))
-    return max(1, min(cores, round(cores - os.getloadavg()[0])))
-
-
 def setup(args):
-    cfg = load_config(args.config_file, args.opts)
+    cfg = cli.load_config(args.config_file, args.opts)
     if args.iters is not None:
         cfg.SOLVER.MAX_ITER = args.iters
     if not os.path.isabs(cfg.OUTPUT_DIR):
         cfg.OUTPUT_DIR = os.path.join(REPO, cfg.OUTPUT_DIR)
-    check_device(cfg, fallback_to_cpu=False)
+    cli.check_device(cfg, fallback_to_cpu=False)
     check_datasets(cfg.DATASETS.TRAIN, "DATASETS.TRAIN")
     check_datasets(cfg.DATASETS.TEST, "DATASETS.TEST")
-    check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder` at the end of the command")
+    cli.check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder` at the end of the command")
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
@@ -196,14 +184,7 @@ def main(argv=None) -> int:
     root = datasets_root()
     print(f"shapes dataset: {generate(root)}")
     cfg = setup(args)
-    torch.set_num_threads(args.threads or idle_cores())
-    print(f"training on {torch.get_num_threads()} CPU thread(s)")
-
-    start = time.time()
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=False)
-    results = trainer.train()
-    minutes = (time.time() - start) / 60
+    trainer, results, minutes = train_from_scratch(Trainer, cfg, args.threads)
     model = trainer.model
 
     chance = semantic_chance_levels(cfg.DATASETS.TEST[0]) if args.task == "semantic" else {}
@@ -232,4 +213,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, prog="quickstart.py"))
+    sys.exit(cli.run_cli(main, prog="quickstart.py"))

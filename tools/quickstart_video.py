@@ -13,11 +13,9 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import pycocotools.mask as mask_util
-import torch
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.engine import default_setup
@@ -28,6 +26,7 @@ from mask2former.config import merge_config
 from mask2former.data.datasets import datasets_root
 from mask2former.data.shapes_video import generate_videos
 from mask2former.model_zoo import get_config_file
+from mask2former.utils.cpu_training import train_from_scratch
 from mask2former.video import add_video_model_config
 from mask2former.video.evaluation import YTVISEvaluator, evaluate_videos
 from mask2former.video.evaluation.video_ap import frame_rles
@@ -57,11 +56,6 @@ def parse_args(argv=None):
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return parser.parse_args(argv)
-
-
-def idle_cores() -> int:
-    cores = len(os.sched_getaffinity(0))
-    return max(1, min(cores, round(cores - os.getloadavg()[0])))
 
 
 def setup(args):
@@ -154,14 +148,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     print(f"shapes videos: {generate_videos(datasets_root())}")
     cfg = setup(args)
-    torch.set_num_threads(args.threads or idle_cores())
-    print(f"training on {torch.get_num_threads()} CPU thread(s)")
-
-    start = time.time()
-    trainer = VideoTrainer(cfg)
-    trainer.resume_or_load(resume=False)
-    one_pass = trainer.train()["segm"]
-    minutes = (time.time() - start) / 60
+    trainer, results, minutes = train_from_scratch(VideoTrainer, cfg, args.threads)
+    one_pass = results["segm"]
     clips = evaluate_clipwise(cfg, trainer.model, args.clip_length, args.clip_overlap)
     with open(MetadataCatalog.get(cfg.DATASETS.TEST[0]).json_file) as f:
         chance = chance_levels(json.load(f))

@@ -10,16 +10,9 @@ from detectron2.engine import default_argument_parser, default_setup, hooks, lau
 from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
+from .. import cli as cli_helpers
 from ..checkpoint import MaskFormerCheckpointer
 from ..checkpoint.fetch import DEFAULT_HINT, fetch_weights
-from ..cli import (
-    add_config_arguments,
-    check_device,
-    check_output_dir,
-    config_overrides,
-    load_config,
-    run_cli,
-)
 from ..config import add_maskformer2_config
 from ..data.datasets import check_datasets
 from ..engine import Trainer
@@ -31,7 +24,7 @@ def setup(args, add_config=add_maskformer2_config):
     """The frozen config of ``args`` (config file, then KEY VALUE overrides; an unknown key is
     reported with the file or override that sets it); sets up logging and writes the full
     config to OUTPUT_DIR/config.yaml. ``add_config(cfg)`` adds the model's config keys."""
-    cfg = load_config(args.config_file, args.opts, add_config)
+    cfg = cli_helpers.load_config(args.config_file, args.opts, add_config)
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="mask2former")
@@ -43,13 +36,13 @@ def check_before_launch(args, add_config=add_maskformer2_config) -> None:
     Detectron2's traceback) checked first, each a one-line error: the config file and keys, a
     CUDA device, the datasets, the output folder and the weights (downloaded here, once, into
     Detectron2's cache when they are a URL)."""
-    cfg = load_config(args.config_file, args.opts, add_config)
-    check_device(cfg, fallback_to_cpu=False)
+    cfg = cli_helpers.load_config(args.config_file, args.opts, add_config)
+    cli_helpers.check_device(cfg, fallback_to_cpu=False)
     if not args.eval_only:
         check_datasets(cfg.DATASETS.TRAIN, "DATASETS.TRAIN")
     check_datasets(cfg.DATASETS.TEST, "DATASETS.TEST")
     if cfg.OUTPUT_DIR:
-        check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder`")
+        cli_helpers.check_output_dir(cfg.OUTPUT_DIR, "`OUTPUT_DIR path/to/folder`")
     resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
     random_weights = args.eval_only and args.random_weights
     if cfg.MODEL.WEIGHTS and not resuming and not random_weights:
@@ -108,12 +101,12 @@ def get_parser():
         help="with --eval-only: evaluate the untrained model instead of loading MODEL.WEIGHTS "
         "(for tests and benchmarks; the metrics are meaningless)",
     )
-    return add_config_arguments(parser, config_file=False, positional_overrides=False)
+    return cli_helpers.add_config_arguments(parser, config_file=False, positional_overrides=False)
 
 
 def parse_args(argv=None):
     args = get_parser().parse_args(argv)
-    args.opts = config_overrides(args)
+    args.opts = cli_helpers.config_overrides(args)
     if args.config_file:
         # a shipped config's name becomes its path (default_setup logs the file's contents)
         args.config_file = resolve_config_file(args.config_file)
@@ -140,4 +133,4 @@ def launch_main(argv=None, main=main, add_config=add_maskformer2_config) -> None
 def cli(argv=None, main=main, add_config=add_maskformer2_config, prog="train_net.py") -> int:
     """:func:`launch_main` with the shared error convention (:func:`mask2former.cli.run_cli`):
     a mistake of the user's is one line and exit status 2."""
-    return run_cli(lambda a: launch_main(a, main, add_config), argv, prog=prog)
+    return cli_helpers.run_cli(lambda a: launch_main(a, main, add_config), argv, prog=prog)

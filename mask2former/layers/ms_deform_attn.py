@@ -28,14 +28,8 @@ def compiled_op_available(device: torch.device) -> bool:
     return torch.device(device).type in _COMPILED_DEVICES
 
 
-def ms_deform_attn(
-    value: torch.Tensor,
-    spatial_shapes: torch.Tensor,
-    level_start_index: torch.Tensor,
-    sampling_locations: torch.Tensor,
-    attention_weights: torch.Tensor,
-) -> torch.Tensor:
-    """Multi-scale deformable attention; see ``ms_deform_attn_reference`` for shapes.
+def ms_deform_attn(value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+    """Multi-scale deformable attention: the tensors and result of ``ms_deform_attn_reference``.
 
     ``sampling_locations`` and ``attention_weights`` may have the dtype of ``value`` or its
     accumulation dtype (float32 for float16/bfloat16 values, keeping locations precise under

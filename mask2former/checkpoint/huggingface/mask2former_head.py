@@ -9,8 +9,10 @@ decoder (two keys here); ``feature_size`` / ``mask_feature_size`` are ``CONVS_DI
 """
 
 import math
+from functools import partial
 from typing import List
 
+from . import head_entries
 from .errors import ConversionError
 from .fields import Fields
 from .tensor_plan import Copy, attention_from_qkv, copies
@@ -49,7 +51,9 @@ MASK2FORMER_DEFAULTS = {
     "use_auxiliary_loss": True,
     "feature_strides": [4, 8, 16, 32],
 }
-_LEVELS = ["res2", "res3", "res4", "res5"]
+_TRANSFORMER_DECODER = "MultiScaleMaskedTransformerDecoder"
+_DECODER_IN = "multi_scale_pixel_decoder"  # the pixel decoder's multi-scale features
+_require = partial(head_entries.require, "Mask2Former")
 
 
 def mask2former_to_cfg(config: Fields, cfg, strides: List[int]) -> List[str]:
@@ -64,39 +68,12 @@ def mask2former_to_cfg(config: Fields, cfg, strides: List[int]) -> List[str]:
     config.expect("feature_strides", [strides], "they must be the backbone's strides")
     if int(config["decoder_layers"]) < 1:
         raise ConversionError(f"{config.where}: decoder_layers must be >= 1")
-    heads = int(config["num_attention_heads"])
+    head_entries.set_fixed(cfg, "MSDeformAttnPixelDecoder", _TRANSFORMER_DECODER, _DECODER_IN)
+    head_entries.to_cfg(cfg, "mask2former", config)
     head, mf = cfg.MODEL.SEM_SEG_HEAD, cfg.MODEL.MASK_FORMER
-    head.NAME = "MaskFormerHead"
-    head.PIXEL_DECODER_NAME = "MSDeformAttnPixelDecoder"
-    head.IN_FEATURES = list(_LEVELS)
-    head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = _LEVELS[1:]
-    head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = heads
+    head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = head_entries.LEVELS[1:]
+    head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = mf.NHEADS
     head.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS = 4
-    head.CONVS_DIM = int(config["feature_size"])
-    head.MASK_DIM = int(config["mask_feature_size"])
-    head.NORM = "GN"
-    head.COMMON_STRIDE = int(config["common_stride"])
-    head.TRANSFORMER_ENC_LAYERS = int(config["encoder_layers"])
-    head.IGNORE_VALUE = int(config["ignore_value"])
-    mf.TRANSFORMER_DECODER_NAME = "MultiScaleMaskedTransformerDecoder"
-    mf.TRANSFORMER_IN_FEATURE = "multi_scale_pixel_decoder"
-    mf.HIDDEN_DIM = int(config["hidden_dim"])
-    mf.NUM_OBJECT_QUERIES = int(config["num_queries"])
-    mf.NHEADS = heads
-    mf.DIM_FEEDFORWARD = int(config["dim_feedforward"])
-    mf.DEC_LAYERS = int(config["decoder_layers"])
-    mf.ENC_LAYERS = 0
-    mf.PRE_NORM = bool(config["pre_norm"])
-    mf.ENFORCE_INPUT_PROJ = bool(config["enforce_input_projection"])
-    mf.DROPOUT = float(config["dropout"])
-    mf.DEEP_SUPERVISION = bool(config["use_auxiliary_loss"])
-    mf.NO_OBJECT_WEIGHT = float(config["no_object_weight"])
-    mf.CLASS_WEIGHT = float(config["class_weight"])
-    mf.MASK_WEIGHT = float(config["mask_weight"])
-    mf.DICE_WEIGHT = float(config["dice_weight"])
-    mf.TRAIN_NUM_POINTS = int(config["train_num_points"])
-    mf.OVERSAMPLE_RATIO = float(config["oversample_ratio"])
-    mf.IMPORTANCE_SAMPLE_RATIO = float(config["importance_sample_ratio"])
     notes = []
     if mf.DROPOUT:
         notes.append(
@@ -106,28 +83,12 @@ def mask2former_to_cfg(config: Fields, cfg, strides: List[int]) -> List[str]:
     return notes
 
 
-def _require(ok: bool, what: str):
-    if not ok:
-        raise ConversionError(f"{what}; transformers' Mask2Former cannot represent it")
-
-
 def mask2former_from_cfg(cfg, strides: List[int]) -> dict:
     """The top-level transformers config entries (without backbone and labels)."""
     head, mf = cfg.MODEL.SEM_SEG_HEAD, cfg.MODEL.MASK_FORMER
-    _require(head.NAME == "MaskFormerHead", f"MODEL.SEM_SEG_HEAD.NAME {head.NAME!r}")
+    head_entries.check_fixed(cfg, "Mask2Former", "MSDeformAttnPixelDecoder", _DECODER_IN)
     _require(
-        head.PIXEL_DECODER_NAME == "MSDeformAttnPixelDecoder",
-        f"MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME {head.PIXEL_DECODER_NAME!r}",
-    )
-    _require(
-        mf.TRANSFORMER_IN_FEATURE == "multi_scale_pixel_decoder",
-        f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE {mf.TRANSFORMER_IN_FEATURE!r}",
-    )
-    _require(
-        list(head.IN_FEATURES) == _LEVELS, f"MODEL.SEM_SEG_HEAD.IN_FEATURES {head.IN_FEATURES}"
-    )
-    _require(
-        list(head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES) == _LEVELS[1:],
+        list(head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES) == head_entries.LEVELS[1:],
         "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES "
         f"{head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES}",
     )
@@ -140,41 +101,20 @@ def mask2former_from_cfg(cfg, strides: List[int]) -> dict:
         f"encoder heads {head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS} != decoder heads "
         f"{mf.NHEADS} (one num_attention_heads there)",
     )
-    _require(head.NORM == "GN", f"MODEL.SEM_SEG_HEAD.NORM {head.NORM!r}")
     return {
         "model_type": "mask2former",
         "architectures": ["Mask2FormerForUniversalSegmentation"],
-        "feature_size": head.CONVS_DIM,
-        "mask_feature_size": head.MASK_DIM,
-        "hidden_dim": mf.HIDDEN_DIM,
         "encoder_feedforward_dim": 1024,
         "activation_function": "relu",
-        "encoder_layers": head.TRANSFORMER_ENC_LAYERS,
-        "decoder_layers": mf.DEC_LAYERS,
-        "num_attention_heads": mf.NHEADS,
-        "dropout": mf.DROPOUT,
-        "dim_feedforward": mf.DIM_FEEDFORWARD,
-        "pre_norm": mf.PRE_NORM,
-        "enforce_input_projection": mf.ENFORCE_INPUT_PROJ,
-        "common_stride": head.COMMON_STRIDE,
-        "ignore_value": head.IGNORE_VALUE,
-        "num_queries": mf.NUM_OBJECT_QUERIES,
-        "no_object_weight": mf.NO_OBJECT_WEIGHT,
-        "class_weight": mf.CLASS_WEIGHT,
-        "mask_weight": mf.MASK_WEIGHT,
-        "dice_weight": mf.DICE_WEIGHT,
-        "train_num_points": mf.TRAIN_NUM_POINTS,
-        "oversample_ratio": mf.OVERSAMPLE_RATIO,
-        "importance_sample_ratio": mf.IMPORTANCE_SAMPLE_RATIO,
-        "use_auxiliary_loss": mf.DEEP_SUPERVISION,
         "feature_strides": list(strides),
+        **head_entries.from_cfg(cfg, "mask2former"),
     }
 
 
 def mask2former_rules(cfg, strides: List[int]) -> list:
     """Rules between the head (``sem_seg_head.*``, ``criterion.*``) and transformers'."""
     head, mf = cfg.MODEL.SEM_SEG_HEAD, cfg.MODEL.MASK_FORMER
-    ours, theirs = "sem_seg_head.pixel_decoder.", "model.pixel_level_module.decoder."
+    ours, theirs = head_entries.PIXEL_DECODER
     rules = [Copy(ours + "transformer.level_embed", theirs + "level_embed")]
     for k in range(3):
         rules += copies(f"{ours}input_proj.{k}.0", f"{theirs}input_projections.{k}.0")
@@ -183,21 +123,16 @@ def mask2former_rules(cfg, strides: List[int]) -> list:
         o, t = f"{ours}transformer.encoder.layers.{layer}.", f"{theirs}encoder.layers.{layer}."
         for name in ("sampling_offsets", "attention_weights", "value_proj", "output_proj"):
             rules += copies(f"{o}self_attn.{name}", f"{t}self_attn.{name}")
-        for o_name, t_name in (
-            ("norm1", "self_attn_layer_norm"),
-            ("linear1", "fc1"),
-            ("linear2", "fc2"),
-            ("norm2", "final_layer_norm"),
-        ):
-            rules += copies(o + o_name, t + t_name)
+        rules += copies(o + "norm1", t + "self_attn_layer_norm")
+        rules += head_entries.feed_forward(o, t)
+        rules += copies(o + "norm2", t + "final_layer_norm")
     rules += copies(ours + "mask_features", theirs + "mask_projection")
     num_fpn_levels = int(math.log2(strides[1]) - math.log2(head.COMMON_STRIDE))
     for k in range(1, num_fpn_levels + 1):
         for name in (f"adapter_{k}", f"layer_{k}"):
-            rules += copies(ours + name, f"{theirs}{name}.0", ("weight",))
-            rules += copies(f"{ours}{name}.norm", f"{theirs}{name}.1")
+            rules += head_entries.conv_norm(ours + name, theirs + name)
 
-    ours, theirs = "sem_seg_head.predictor.", "model.transformer_module."
+    ours, theirs = head_entries.PREDICTOR
     rules += copies(ours + "query_embed", theirs + "queries_embedder", ("weight",))
     rules += copies(ours + "query_feat", theirs + "queries_features", ("weight",))
     rules += copies(ours + "level_embed", theirs + "level_embed", ("weight",))
@@ -216,13 +151,7 @@ def mask2former_rules(cfg, strides: List[int]) -> list:
         )
         rules += copies(cross_attn + "multihead_attn.out_proj", t + "cross_attn.out_proj")
         rules += copies(cross_attn + "norm", t + "cross_attn_layer_norm")
-        rules += copies(ffn + "linear1", t + "fc1") + copies(ffn + "linear2", t + "fc2")
+        rules += head_entries.feed_forward(ffn, t)
         rules += copies(ffn + "norm", t + "final_layer_norm")
     rules += copies(ours + "decoder_norm", theirs + "decoder.layernorm")
-    for i in range(3):
-        rules += copies(
-            f"{ours}mask_embed.layers.{i}", f"{theirs}decoder.mask_predictor.mask_embedder.{i}.0"
-        )
-    rules += copies(ours + "class_embed", "class_predictor")
-    rules += copies("criterion", "criterion", ("empty_weight",))
-    return rules
+    return rules + head_entries.prediction_rules(theirs + "decoder.mask_predictor.mask_embedder")

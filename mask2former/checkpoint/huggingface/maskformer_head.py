@@ -9,9 +9,10 @@ zero, as MaskFormer's; it has three dropout rates where this project has one
 (``MODEL.MASK_FORMER.DROPOUT``, used for all three).
 """
 
+from functools import partial
 from typing import List
 
-from .errors import ConversionError
+from . import head_entries
 from .fields import Fields
 from .tensor_plan import attention_from_qkv, copies
 
@@ -46,7 +47,7 @@ DETR_DEFAULTS = {
     "activation_function": "relu",
     "position_embedding_type": "sine",
 }
-_LEVELS = ["res2", "res3", "res4", "res5"]
+_require = partial(head_entries.require, "MaskFormer")
 
 
 def maskformer_to_cfg(config: Fields, decoder: Fields, cfg) -> List[str]:
@@ -55,29 +56,13 @@ def maskformer_to_cfg(config: Fields, decoder: Fields, cfg) -> List[str]:
     decoder.expect("model_type", ["detr"], "MaskFormer's transformer decoder is DETR's")
     decoder.expect("activation_function", ["relu"], "this project's decoder uses ReLU")
     decoder.expect("position_embedding_type", ["sine"], "this project uses sine positions")
-    head, mf = cfg.MODEL.SEM_SEG_HEAD, cfg.MODEL.MASK_FORMER
-    head.NAME = "MaskFormerHead"
-    head.PIXEL_DECODER_NAME = "BasePixelDecoder"
-    head.IN_FEATURES = list(_LEVELS)
-    head.CONVS_DIM = int(config["fpn_feature_size"])
-    head.MASK_DIM = int(config["mask_feature_size"])
-    head.NORM = "GN"
-    mf.TRANSFORMER_DECODER_NAME = "StandardTransformerDecoder"
-    mf.TRANSFORMER_IN_FEATURE = _LEVELS[-1]
-    mf.HIDDEN_DIM = int(decoder["d_model"])
-    mf.NUM_OBJECT_QUERIES = int(decoder["num_queries"])
-    mf.NHEADS = int(decoder["decoder_attention_heads"])
-    mf.DIM_FEEDFORWARD = int(decoder["decoder_ffn_dim"])
-    mf.DEC_LAYERS = int(decoder["decoder_layers"])
-    mf.ENC_LAYERS = 0
+    head_entries.set_fixed(
+        cfg, "BasePixelDecoder", "StandardTransformerDecoder", head_entries.LEVELS[-1]
+    )
+    head_entries.to_cfg(cfg, "maskformer", config, decoder)
+    mf = cfg.MODEL.MASK_FORMER
     mf.PRE_NORM = False
     mf.ENFORCE_INPUT_PROJ = False
-    mf.DROPOUT = float(decoder["dropout"])
-    mf.DEEP_SUPERVISION = bool(config["use_auxiliary_loss"])
-    mf.NO_OBJECT_WEIGHT = float(config["no_object_weight"])
-    mf.CLASS_WEIGHT = float(config["cross_entropy_weight"])
-    mf.MASK_WEIGHT = float(config["mask_weight"])
-    mf.DICE_WEIGHT = float(config["dice_weight"])
     mf.TRAIN_NUM_POINTS = 0  # MaskFormer's full-resolution focal + dice losses
     notes = []
     for key in ("attention_dropout", "activation_dropout"):
@@ -89,77 +74,46 @@ def maskformer_to_cfg(config: Fields, decoder: Fields, cfg) -> List[str]:
     return notes
 
 
-def _require(ok: bool, what: str):
-    if not ok:
-        raise ConversionError(f"{what}; transformers' MaskFormer cannot represent it")
-
-
 def maskformer_from_cfg(cfg, in_channels: int) -> dict:
     """The top-level transformers config entries (without backbone and labels);
     ``in_channels``: the backbone's res5 channels."""
-    head, mf = cfg.MODEL.SEM_SEG_HEAD, cfg.MODEL.MASK_FORMER
-    _require(head.NAME == "MaskFormerHead", f"MODEL.SEM_SEG_HEAD.NAME {head.NAME!r}")
-    _require(
-        head.PIXEL_DECODER_NAME == "BasePixelDecoder",
-        f"MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME {head.PIXEL_DECODER_NAME!r} (transformers' "
-        "MaskFormer has the plain FPN pixel decoder only)",
-    )
-    _require(
-        list(head.IN_FEATURES) == _LEVELS, f"MODEL.SEM_SEG_HEAD.IN_FEATURES {head.IN_FEATURES}"
-    )
-    _require(
-        mf.TRANSFORMER_IN_FEATURE == _LEVELS[-1],
-        f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE {mf.TRANSFORMER_IN_FEATURE!r}",
-    )
+    mf = cfg.MODEL.MASK_FORMER
+    hint = " (transformers' MaskFormer has the plain FPN pixel decoder only)"
+    head_entries.check_fixed(cfg, "MaskFormer", "BasePixelDecoder", head_entries.LEVELS[-1], hint)
     _require(mf.ENC_LAYERS == 0, f"MODEL.MASK_FORMER.ENC_LAYERS {mf.ENC_LAYERS}")
     _require(not mf.PRE_NORM, "MODEL.MASK_FORMER.PRE_NORM True")
     _require(
         not mf.ENFORCE_INPUT_PROJ or in_channels != mf.HIDDEN_DIM,
         "MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ with equal widths",
     )
-    _require(head.NORM == "GN", f"MODEL.SEM_SEG_HEAD.NORM {head.NORM!r}")
+    config = head_entries.from_cfg(cfg, "maskformer")
+    config["decoder_config"].update(
+        model_type="detr",
+        attention_dropout=mf.DROPOUT,
+        activation_dropout=mf.DROPOUT,
+        activation_function="relu",
+        position_embedding_type="sine",
+    )
     return {
         "model_type": "maskformer",
         "architectures": ["MaskFormerForInstanceSegmentation"],
-        "fpn_feature_size": head.CONVS_DIM,
-        "mask_feature_size": head.MASK_DIM,
-        "no_object_weight": mf.NO_OBJECT_WEIGHT,
-        "use_auxiliary_loss": mf.DEEP_SUPERVISION,
-        "dice_weight": mf.DICE_WEIGHT,
-        "cross_entropy_weight": mf.CLASS_WEIGHT,
-        "mask_weight": mf.MASK_WEIGHT,
-        "decoder_config": {
-            "model_type": "detr",
-            "d_model": mf.HIDDEN_DIM,
-            "decoder_layers": mf.DEC_LAYERS,
-            "decoder_ffn_dim": mf.DIM_FEEDFORWARD,
-            "decoder_attention_heads": mf.NHEADS,
-            "num_queries": mf.NUM_OBJECT_QUERIES,
-            "dropout": mf.DROPOUT,
-            "attention_dropout": mf.DROPOUT,
-            "activation_dropout": mf.DROPOUT,
-            "activation_function": "relu",
-            "position_embedding_type": "sine",
-        },
+        **config,
     }
 
 
 def maskformer_rules(cfg, in_channels: int) -> list:
     """Rules between the head (``sem_seg_head.*``, ``criterion.*``) and transformers'."""
     mf = cfg.MODEL.MASK_FORMER
-    ours, theirs = "sem_seg_head.pixel_decoder.", "model.pixel_level_module.decoder."
-    levels = len(_LEVELS)
-    rules = copies(f"{ours}layer_{levels}", theirs + "fpn.stem.0", ("weight",))
-    rules += copies(f"{ours}layer_{levels}.norm", theirs + "fpn.stem.1")
+    ours, theirs = head_entries.PIXEL_DECODER
+    levels = len(head_entries.LEVELS)
+    rules = head_entries.conv_norm(f"{ours}layer_{levels}", theirs + "fpn.stem")
     for j in range(levels - 1):
         k, t = levels - 1 - j, f"{theirs}fpn.layers.{j}."
-        rules += copies(f"{ours}adapter_{k}", t + "proj.0", ("weight",))
-        rules += copies(f"{ours}adapter_{k}.norm", t + "proj.1")
-        rules += copies(f"{ours}layer_{k}", t + "block.0", ("weight",))
-        rules += copies(f"{ours}layer_{k}.norm", t + "block.1")
+        rules += head_entries.conv_norm(f"{ours}adapter_{k}", t + "proj")
+        rules += head_entries.conv_norm(f"{ours}layer_{k}", t + "block")
     rules += copies(ours + "mask_features", theirs + "mask_projection")
 
-    ours, theirs = "sem_seg_head.predictor.", "model.transformer_module."
+    ours, theirs = head_entries.PREDICTOR
     rules += copies(ours + "query_embed", theirs + "queries_embedder", ("weight",))
     if in_channels != mf.HIDDEN_DIM:
         rules += copies(ours + "input_proj", theirs + "input_projection")
@@ -167,17 +121,8 @@ def maskformer_rules(cfg, in_channels: int) -> list:
         o, t = f"{ours}transformer.decoder.layers.{layer}.", f"{theirs}decoder.layers.{layer}."
         rules += attention_from_qkv(o + "self_attn", t + "self_attn")
         rules += attention_from_qkv(o + "multihead_attn", t + "encoder_attn")
-        for o_name, t_name in (
-            ("linear1", "fc1"),
-            ("linear2", "fc2"),
-            ("norm1", "self_attn_layer_norm"),
-            ("norm2", "encoder_attn_layer_norm"),
-            ("norm3", "final_layer_norm"),
-        ):
-            rules += copies(o + o_name, t + t_name)
+        rules += head_entries.feed_forward(o, t)
+        for norm, their_norm in enumerate(("self_attn", "encoder_attn", "final"), start=1):
+            rules += copies(f"{o}norm{norm}", f"{t}{their_norm}_layer_norm")
     rules += copies(ours + "transformer.decoder.norm", theirs + "decoder.layernorm")
-    for i in range(3):
-        rules += copies(f"{ours}mask_embed.layers.{i}", f"mask_embedder.{i}.0")
-    rules += copies(ours + "class_embed", "class_predictor")
-    rules += copies("criterion", "criterion", ("empty_weight",))
-    return rules
+    return rules + head_entries.prediction_rules("mask_embedder")

@@ -41,6 +41,17 @@ SWIN_DEFAULTS = {
     "layer_norm_eps": 1e-5,
 }
 
+# transformers' config keys that carry over one to one: (MODEL.SWIN key, its type)
+_CARRIED = {
+    "embed_dim": ("EMBED_DIM", int),
+    "window_size": ("WINDOW_SIZE", int),
+    "mlp_ratio": ("MLP_RATIO", float),
+    "qkv_bias": ("QKV_BIAS", bool),
+    "hidden_dropout_prob": ("DROP_RATE", float),
+    "attention_probs_dropout_prob": ("ATTN_DROP_RATE", float),
+    "drop_path_rate": ("DROP_PATH_RATE", float),
+}
+
 
 def swin_to_cfg(backbone: Fields, cfg) -> None:
     """Sets MODEL.BACKBONE.NAME and MODEL.SWIN from a transformers Swin config."""
@@ -57,19 +68,14 @@ def swin_to_cfg(backbone: Fields, cfg) -> None:
     stage_features(backbone, len(depths))
     swin = cfg.MODEL.SWIN
     cfg.MODEL.BACKBONE.NAME = "D2SwinTransformer"
-    swin.EMBED_DIM = int(backbone["embed_dim"])
+    for theirs, (ours, kind) in _CARRIED.items():
+        setattr(swin, ours, kind(backbone[theirs]))
     swin.DEPTHS = depths
     swin.NUM_HEADS = [int(h) for h in backbone["num_heads"]]
-    swin.WINDOW_SIZE = int(backbone["window_size"])
     swin.PATCH_SIZE = backbone.square("patch_size")
     # the pretraining image size only shapes the absolute position embedding (not used)
     swin.PRETRAIN_IMG_SIZE = backbone.square("image_size")
-    swin.MLP_RATIO = float(backbone["mlp_ratio"])
-    swin.QKV_BIAS = bool(backbone["qkv_bias"])
     swin.QK_SCALE = None
-    swin.DROP_RATE = float(backbone["hidden_dropout_prob"])
-    swin.ATTN_DROP_RATE = float(backbone["attention_probs_dropout_prob"])
-    swin.DROP_PATH_RATE = float(backbone["drop_path_rate"])
     swin.APE = False
     swin.PATCH_NORM = True
     swin.OUT_FEATURES = [f"res{i + 2}" for i in range(len(depths))]
@@ -85,15 +91,9 @@ def swin_from_cfg(cfg, model_type: str) -> dict:
         "image_size": swin.PRETRAIN_IMG_SIZE,
         "patch_size": swin.PATCH_SIZE,
         "num_channels": 3,
-        "embed_dim": swin.EMBED_DIM,
         "depths": list(swin.DEPTHS),
         "num_heads": list(swin.NUM_HEADS),
-        "window_size": swin.WINDOW_SIZE,
-        "mlp_ratio": swin.MLP_RATIO,
-        "qkv_bias": swin.QKV_BIAS,
-        "hidden_dropout_prob": swin.DROP_RATE,
-        "attention_probs_dropout_prob": swin.ATTN_DROP_RATE,
-        "drop_path_rate": swin.DROP_PATH_RATE,
+        **{theirs: getattr(swin, ours) for theirs, (ours, _) in _CARRIED.items()},
         "hidden_act": "gelu",
         "use_absolute_embeddings": False,
         "layer_norm_eps": 1e-5,

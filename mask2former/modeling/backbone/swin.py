@@ -7,7 +7,7 @@ converted ImageNet weights and trained checkpoints load unchanged. Internally ev
 map is channels-last, ``(B, H, W, C)``.
 """
 
-from typing import Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,18 @@ class Mlp(nn.Module):
         return feed_forward(x, (self.fc1, self.fc2), self.act, self.drop)
 
 
+class BlockSettings(NamedTuple):
+    """What every block of a Swin Transformer shares: the MLP's width (``mlp_ratio`` * dim),
+    the attention's qkv bias and scale (None: head_dim ** -0.5), the dropout of the attention
+    projection and MLP outputs (``drop``) and of the attention weights (``attn_drop``)."""
+
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    qk_scale: Optional[float] = None
+    drop: float = 0.0
+    attn_drop: float = 0.0
+
+
 class SwinBlock(nn.Module):
     """Pre-norm transformer block with (shifted) window attention and stochastic depth."""
 
@@ -45,25 +57,29 @@ class SwinBlock(nn.Module):
         num_heads: int,
         window_size: int,
         shift_size: int = 0,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        qk_scale=None,
-        drop: float = 0.0,
-        attn_drop: float = 0.0,
         drop_path: float = 0.0,
+        settings: Optional[BlockSettings] = None,
     ):
+        """``settings``: None for the defaults of :class:`BlockSettings`."""
         super().__init__()
+        settings = BlockSettings() if settings is None else settings
         if not 0 <= shift_size < window_size:
             raise ValueError(f"shift size {shift_size} must be in [0, window size {window_size})")
         self.shift_size = shift_size
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(
-            dim, num_heads, window_size, qkv_bias, qk_scale, attn_drop=attn_drop, proj_drop=drop
+            dim,
+            num_heads,
+            window_size,
+            settings.qkv_bias,
+            settings.qk_scale,
+            attn_drop=settings.attn_drop,
+            proj_drop=settings.drop,
         )
         # identity in eval mode; drops the residual branch of whole samples in training
         self.drop_path = StochasticDepth(drop_path, mode="row")
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.mlp = Mlp(dim, int(dim * settings.mlp_ratio), settings.drop)
 
     def forward(self, x: torch.Tensor, layout: WindowLayout) -> torch.Tensor:
         """
@@ -125,8 +141,8 @@ class SwinStage(nn.Module):
         window_size: int,
         drop_path: Sequence[float],
         downsample: bool,
+        settings: BlockSettings,
         use_checkpoint: bool = False,
-        **block_kwargs,
     ):
         super().__init__()
         self.window_size = window_size
@@ -139,7 +155,7 @@ class SwinStage(nn.Module):
                 window_size,
                 shift_size=0 if i % 2 == 0 else self.shift_size,
                 drop_path=drop_path[i],
-                **block_kwargs,
+                settings=settings,
             )
             for i in range(depth)
         )
@@ -228,14 +244,7 @@ class D2SwinTransformer(Backbone):
 
         total = sum(depths)
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
-        # the same for every block
-        block_kwargs = dict(
-            mlp_ratio=mlp_ratio,
-            qkv_bias=qkv_bias,
-            qk_scale=qk_scale,
-            drop=drop_rate,
-            attn_drop=attn_drop_rate,
-        )
+        settings = BlockSettings(mlp_ratio, qkv_bias, qk_scale, drop_rate, attn_drop_rate)
         self.layers = nn.ModuleList()
         for i in range(num_stages):
             start = sum(depths[:i])
@@ -248,7 +257,7 @@ class D2SwinTransformer(Backbone):
                     drop_path=rates[start : start + depths[i]],
                     downsample=i < num_stages - 1,
                     use_checkpoint=use_checkpoint,
-                    **block_kwargs,
+                    settings=settings,
                 )
             )
         # the release has a norm for every stage, also for stages that are not returned

@@ -2,7 +2,7 @@
 of checkpoints saved before it became a submodule) and the choice of the transformer decoder's
 input feature (``MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE``)."""
 
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from detectron2.layers import ShapeSpec
@@ -31,6 +31,7 @@ class PixelDecoderHead(nn.Module):
         pixel_decoder: nn.Module,
         loss_weight: float = 1.0,
         ignore_value: int = -1,
+        transformer_in_feature: Optional[str] = None,
     ):
         """
         Args:
@@ -39,6 +40,8 @@ class PixelDecoderHead(nn.Module):
             pixel_decoder: module with forward_features().
             loss_weight: weight of the head's loss.
             ignore_value: label ignored by the loss.
+            transformer_in_feature: what :meth:`transformer_inputs` feeds the transformer
+                decoder (None: the head has none).
         """
         super().__init__()
         self.in_features = [k for k, _ in by_stride(input_shape)]
@@ -47,6 +50,8 @@ class PixelDecoderHead(nn.Module):
         self.loss_weight = loss_weight
         self.common_stride = 4
         self.pixel_decoder = pixel_decoder
+        if transformer_in_feature is not None:
+            self.transformer_in_feature = transformer_in_feature
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):

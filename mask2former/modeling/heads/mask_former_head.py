@@ -24,20 +24,18 @@ class MaskFormerHead(PixelDecoderHead):
         input_shape: Dict[str, ShapeSpec],
         *,
         transformer_predictor: nn.Module,
-        transformer_in_feature: str,
         **kwargs,
     ):
         """
         Args:
             transformer_predictor: the transformer decoder.
-            transformer_in_feature: see the class docstring.
-            input_shape, kwargs: see :class:`PixelDecoderHead` (``loss_weight`` and
-                ``ignore_value`` are kept for the SEM_SEG_HEAD interface: the losses are
-                computed by the meta-architecture's criterion).
+            input_shape, kwargs: see :class:`PixelDecoderHead` (``transformer_in_feature``:
+                see the class docstring; ``loss_weight`` and ``ignore_value`` are kept for
+                the SEM_SEG_HEAD interface: the losses are computed by the
+                meta-architecture's criterion).
         """
         super().__init__(input_shape, **kwargs)
         self.predictor = transformer_predictor
-        self.transformer_in_feature = transformer_in_feature
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):

@@ -87,7 +87,6 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
         input_shape: Dict[str, ShapeSpec],
         *,
         transformer_predictor: nn.Module,
-        transformer_in_feature: str,
         deep_supervision: bool,
         **kwargs,
     ):
@@ -95,12 +94,11 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
         Args:
             transformer_predictor: a StandardTransformerDecoder built with
                 mask_classification=False and K queries.
-            transformer_in_feature: "transformer_encoder" or a backbone feature name.
             deep_supervision: add a loss for every earlier decoder layer.
-            input_shape, kwargs: as PerPixelBaselineHead.
+            input_shape, kwargs: as PerPixelBaselineHead (``transformer_in_feature``:
+                "transformer_encoder" or a backbone feature name).
         """
         super().__init__(input_shape, predictor=transformer_predictor, **kwargs)
-        self.transformer_in_feature = transformer_in_feature
         self.deep_supervision = deep_supervision
 
     @classmethod

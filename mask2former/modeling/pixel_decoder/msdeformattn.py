@@ -26,14 +26,10 @@ class MSDeformAttnEncoderLayer(nn.Module):
     (``self_attn``, ``norm1``, ``linear1``, ``linear2``, ``norm2``)."""
 
     def __init__(
-        self,
-        d_model: int = 256,
-        d_ffn: int = 1024,
-        dropout: float = 0.1,
-        n_levels: int = 3,
-        n_heads: int = 8,
-        n_points: int = 4,
+        self, d_model: int, d_ffn: int, dropout: float, n_levels: int, n_heads: int, n_points: int
     ):
+        """``d_ffn``: feed-forward width; ``n_levels``, ``n_heads``, ``n_points``: those of
+        :class:`MSDeformAttn` (the pixel decoder passes every setting from the config)."""
         super().__init__()
         self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
         self.norm1 = nn.LayerNorm(d_model)
@@ -149,28 +145,28 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self,
         input_shape: Dict[str, ShapeSpec],
         *,
-        transformer_dropout: float,
+        transformer_in_features: List[str],
+        conv_dim: int,
+        transformer_enc_layers: int,
         transformer_nheads: int,
         transformer_dim_feedforward: int,
-        transformer_enc_layers: int,
+        transformer_dropout: float,
         transformer_n_points: int = 4,
-        conv_dim: int,
-        mask_dim: int,
-        norm: Optional[str] = None,
-        transformer_in_features: List[str],
         common_stride: int,
+        norm: Optional[str] = None,
+        mask_dim: int,
     ):
         """
-        Args:
+        Args (in the order the features meet them):
             input_shape: the backbone features used, name -> ShapeSpec.
-            transformer_dropout, transformer_nheads, transformer_dim_feedforward,
-            transformer_enc_layers, transformer_n_points: the deformable encoder's dropout,
-                heads, feed-forward width, layers and sampling points per head and level.
-            conv_dim: channels of the encoder and FPN levels.
-            mask_dim: channels of the mask features.
-            norm: normalization of the FPN convs.
             transformer_in_features: backbone features the encoder attends over.
+            conv_dim: channels of the encoder and FPN levels.
+            transformer_enc_layers, transformer_nheads, transformer_dim_feedforward,
+            transformer_dropout, transformer_n_points: the deformable encoder's layers,
+                heads, feed-forward width, dropout and sampling points per head and level.
             common_stride: stride of the mask features (4).
+            norm: normalization of the FPN convs.
+            mask_dim: channels of the mask features.
         """
         super().__init__()
         ordered = by_stride(input_shape)

@@ -84,29 +84,30 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         in_channels: int,
         mask_classification: bool = True,
         *,
-        num_classes: int,
+        enforce_input_project: bool,
         hidden_dim: int,
-        num_queries: int,
         nheads: int,
         dim_feedforward: int,
         dec_layers: int,
         pre_norm: bool,
+        num_queries: int,
+        num_classes: int,
         mask_dim: int,
-        enforce_input_project: bool,
         deep_supervision: bool = True,
     ):
         """
         Args:
             in_channels: channels of each of the three feature levels.
             mask_classification: must be True (Mask2Former always classifies masks).
-            num_classes: K, without "no object".
+            enforce_input_project: use 1x1 input projections even when
+                ``in_channels == hidden_dim``.
             hidden_dim, nheads, dim_feedforward: transformer width, heads, feed-forward width.
             dec_layers: number of transformer layers (the config's DEC_LAYERS minus one, since
                 the learnable queries' own prediction counts as a layer there).
             pre_norm: LayerNorm before (True) or after (False) each sub-layer.
+            num_queries: how many queries (and predicted masks).
+            num_classes: K, without "no object".
             mask_dim: channels of the mask features.
-            enforce_input_project: use 1x1 input projections even when
-                ``in_channels == hidden_dim``.
             deep_supervision: return the earlier predictions as "aux_outputs" in training
                 (the losses of deep supervision); inference uses only the last prediction,
                 so their full-resolution masks are not computed in eval mode.

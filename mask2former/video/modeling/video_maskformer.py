@@ -40,25 +40,25 @@ class VideoMaskFormer(nn.Module):
     def __init__(
         self,
         *,
+        num_frames: int,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+        size_divisibility: int,
         backbone: Backbone,
         sem_seg_head: nn.Module,
         criterion: nn.Module,
-        num_frames: int,
-        size_divisibility: int,
-        pixel_mean: Sequence[float],
-        pixel_std: Sequence[float],
         test_topk: int = 10,
         clip_length: int = 0,
         clip_overlap: int = 0,
     ):
         """
-        Args:
+        Args (in the order the frames meet them):
+            num_frames: frames of each training clip.
+            pixel_mean, pixel_std: per-channel normalization of the input frames.
+            size_divisibility: pad frames to a multiple of this (< 0: the backbone's).
             backbone: a Detectron2 backbone.
             sem_seg_head: a MaskFormerHead with a video transformer decoder.
             criterion: the matching-based loss (SetCriterion), with a ``weight_dict``.
-            num_frames: frames of each training clip.
-            size_divisibility: pad frames to a multiple of this (< 0: the backbone's).
-            pixel_mean, pixel_std: per-channel normalization of the input frames.
             test_topk: (track, class) pairs returned per video.
             clip_length: frames per clip at inference; 0 runs the whole video at once.
             clip_overlap: frames shared by consecutive clips (< clip_length).
