@@ -15,11 +15,12 @@
 """
 
 import argparse
+import json
 import logging
 import os
 import re
 import sys
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.config import get_cfg
@@ -164,6 +165,64 @@ def config_overrides(args: argparse.Namespace, extra: Sequence[str] = ()) -> Lis
         )
     dataset = getattr(args, "dataset", None)
     return (description_overrides(dataset) if dataset else []) + opts
+
+
+def size_sweep_parser(doc: str) -> argparse.ArgumentParser:
+    """The parser of a benchmark script (``doc`` its module docstring) that measures every
+    (mode, size) in a fresh process: ``--sizes``, ``--device``, ``--threads``, the config
+    arguments and the internal ``--child MODE SIZE`` (see :func:`run_size_sweep`). Add the
+    script's own options, then parse with :func:`parse_size_sweep_args`."""
+    parser = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    # internal: one measurement in this process, printed as JSON
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    return add_config_arguments(parser)
+
+
+def parse_size_sweep_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parses ``argv`` with :func:`size_sweep_parser`'s ``parser``; in a child process (see
+    :func:`size_sweep_child`) also applies ``--threads`` and sets ``args.mode``, ``args.size``
+    and ``args.cfg`` (the config with its overrides)."""
+    args = parser.parse_args(argv)
+    args.opts = config_overrides(args)
+    if args.child:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        args.mode, args.size = args.child[0], int(args.child[1])
+        args.cfg = load_config(args.config_file, args.opts)
+    return args
+
+
+def run_size_sweep(
+    script: str,
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace], dict],
+    modes: Sequence[str],
+    options: Sequence[str] = (),
+) -> Optional[Dict[int, Dict[str, dict]]]:
+    """The sweep of a benchmark parsed with :func:`size_sweep_parser`. In the child process
+    (``--child MODE SIZE``) prints ``measure(args)`` as JSON and returns None. Otherwise runs
+    ``script`` once per size and mode (modes alternating, each in a fresh process, with the
+    script's own ``options``) and returns {size: {mode: what measure returned}}."""
+    from .utils.memory import measure_in_fresh_process
+
+    if args.child:
+        print(json.dumps(measure(args)))
+        return None
+    shared = ["--config-file", args.config_file, "--device", args.device,
+              "--threads", str(args.threads), *options]  # fmt: skip
+    results = {}
+    for size in args.sizes:
+        results[size] = {}
+        for mode in modes:
+            command = [sys.executable, script, *shared, "--child", mode, str(size), *args.opts]
+            results[size][mode] = measure_in_fresh_process(command, f"the {mode} run at {size}")
+        print(f"{size}: {json.dumps(results[size])}", file=sys.stderr)
+    return results
 
 
 def load_config(config_file: str, opts: Sequence[str] = (), add_config=add_maskformer2_config):

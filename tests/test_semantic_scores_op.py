@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
 from helpers.ops import needs_cpu_op, needs_cuda_op
+from helpers.paths import TINY_CONFIGS
 from helpers.postprocessing import spec
+from helpers.scripts import load_script
 from mask2former.layers import use_reference_ops
 from mask2former.modeling.postprocessing import (
     semantic_inference,
@@ -164,3 +166,13 @@ def test_cuda_equals_cpu(low, padded, image, output):
             mask_logits.cuda(), class_prob.cuda(), padded, image, output
         )
         torch.testing.assert_close(cuda.cpu(), cpu, rtol=tolerance, atol=tolerance)
+
+
+def test_benchmark_prints_a_row_per_size(capsys):
+    tool = load_script("tools/benchmark_semantic_scores.py")
+    config = str(TINY_CONFIGS / "tiny_semantic.yaml")
+    assert tool.main(["--config-file", config, "--sizes", "64", "--output-scale", "1.5",
+                      "--repeats", "1", "--threads", "1"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| 64x64 -> 96x96 |")]
+    assert len(rows) == 1 and rows[0].count("MiB") == 2 and rows[0].endswith("x |"), out

@@ -26,7 +26,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
@@ -44,7 +43,7 @@ from mask2former.checkpoint.fetch import fetch_weights
 from mask2former.errors import UsageError
 from mask2former.layers import use_reference_ops
 from mask2former.solver import build_optimizer
-from mask2former.utils.process_memory import reset_peak, status_kib
+from mask2former.utils.memory import Memory
 from mask2former.utils.reference_model import reference_model
 from mask2former.utils.timing import clock
 
@@ -115,48 +114,6 @@ def synthetic_inputs(batch: int, size: int, num_classes: int, seed: int = 0) -> 
         instances.gt_masks = masks
         inputs.append({"image": image, "height": size, "width": size, "instances": instances})
     return inputs
-
-
-class Memory:
-    """Peak memory of a block: max allocated on CUDA; on CPU the resident set size, from the
-    kernel's high-water mark (reset through /proc/self/clear_refs) or, where that is not
-    possible, by polling."""
-
-    def __init__(self, device: str):
-        self.device = device
-
-    @contextlib.contextmanager
-    def peak(self, result: Dict):
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            yield
-            torch.cuda.synchronize()
-            result["peak_mib"] = max(
-                result.get("peak_mib", 0.0), torch.cuda.max_memory_allocated() / 2**20
-            )
-            return
-        try:
-            reset_peak()
-            polled = None
-        except OSError:
-            polled = [status_kib("VmRSS")]
-            stop = threading.Event()
-
-            def poll():
-                while not stop.wait(0.005):
-                    polled.append(status_kib("VmRSS"))
-
-            thread = threading.Thread(target=poll, daemon=True)
-            thread.start()
-        yield
-        if polled is None:
-            peak_kib = status_kib("VmHWM")
-        else:
-            stop.set()
-            thread.join()
-            peak_kib = max(polled)
-        result["peak_mib"] = max(result.get("peak_mib", 0.0), peak_kib / 1024)
 
 
 class PartTimer:

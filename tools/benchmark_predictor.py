@@ -15,16 +15,13 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 # mask2former before detectron2: it keeps fvcore's import-time warnings quiet
-from mask2former.cli import add_config_arguments, config_overrides, load_config, run_cli  # noqa: E402
-from mask2former.engine.predictor import MaskFormerPredictor  # noqa: E402
+from mask2former.cli import add_config_arguments, config_overrides, load_config, run_cli
+from mask2former.engine.predictor import MaskFormerPredictor
 
 
 def parse_args(argv=None):

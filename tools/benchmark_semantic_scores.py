@@ -16,46 +16,30 @@ size; CUDA: torch's peak allocation), then the median time of ``--repeats`` call
 Markdown table.
 """
 
-import argparse
-import json
-import subprocess
 import sys
 
 KERNELS = ("full resolution", "compiled")
 
 
 def parse_args(argv=None):
-    from mask2former.cli import add_config_arguments, config_overrides
+    from mask2former.cli import parse_size_sweep_args, size_sweep_parser
 
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    parser = size_sweep_parser(__doc__)
     parser.add_argument("--output-scale", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    # internal: one measurement in this process, printed as JSON
-    parser.add_argument("--child", nargs=2, metavar=("KERNEL", "SIZE"), help=argparse.SUPPRESS)
-    args = add_config_arguments(parser).parse_args(argv)
-    args.opts = config_overrides(args)
-    return args
+    return parse_size_sweep_args(parser, argv)
 
 
 def measure(args) -> dict:
     """One (kernel, size) in this process: {"peak_mib", "seconds"}."""
     import torch
 
-    from mask2former.cli import load_config
     from mask2former.layers import use_reference_ops
     from mask2former.modeling.postprocessing import InferenceSpec, postprocess
     from mask2former.utils.memory import Memory, held_mib
     from mask2former.utils.timing import time_calls
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    kernel, size = args.child[0], int(args.child[1])
-    cfg = load_config(args.config_file, args.opts)
+    kernel, size, cfg = args.mode, args.size, args.cfg
     spec = InferenceSpec.from_config(cfg)
     queries = cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES
     g = torch.Generator().manual_seed(0)
@@ -81,36 +65,24 @@ def measure(args) -> dict:
 
 
 def main(argv=None) -> int:
+    from mask2former.cli import run_size_sweep
+
     args = parse_args(argv)
-    if args.child:
-        print(json.dumps(measure(args)))
+    options = ["--output-scale", str(args.output_scale), "--repeats", str(args.repeats)]
+    results = run_size_sweep(__file__, args, measure, KERNELS, options)
+    if results is None:
         return 0
-    rows = []
-    for size in args.sizes:
-        results = {}
-        for kernel in KERNELS:
-            command = [sys.executable, __file__, "--config-file", args.config_file,
-                       "--output-scale", str(args.output_scale), "--repeats", str(args.repeats),
-                       "--device", args.device, "--threads", str(args.threads),
-                       "--child", kernel, str(size), *args.opts]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                sys.stderr.write(done.stderr)
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise RuntimeError(f"the {kernel} run at {size}x{size} failed: {last}")
-            results[kernel] = json.loads(done.stdout.strip().splitlines()[-1])
-        full, fused = (results[k] for k in KERNELS)
+    print(f"{args.config_file}  semantic post-processing, {args.device}, random outputs")
+    print("| padded input -> output | full resolution | compiled kernel | speed-up |")
+    print("|---|---|---|---|")
+    for size, by_kernel in results.items():
+        full, fused = (by_kernel[k] for k in KERNELS)
         output = round(size * args.output_scale)
-        rows.append(
+        print(
             f"| {size}x{size} -> {output}x{output} | {full['seconds'] * 1000:.0f} ms, "
             f"{full['peak_mib']:.0f} MiB | {fused['seconds'] * 1000:.0f} ms, "
             f"{fused['peak_mib']:.0f} MiB | {full['seconds'] / fused['seconds']:.2f}x |"
         )
-        print(rows[-1], file=sys.stderr)
-    print(f"{args.config_file}  semantic post-processing, {args.device}, random outputs")
-    print("| padded input -> output | full resolution | compiled kernel | speed-up |")
-    print("|---|---|---|---|")
-    print("\n".join(rows))
     return 0
 
 

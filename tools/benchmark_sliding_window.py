@@ -9,54 +9,33 @@ Each (mode, size) runs in a fresh process on random weights and a random square 
 size given to the model as it is (no test-time resize), with the output at the same size.
 Reported: the peak memory of the inference above what the process held just before it (the
 model and the image); on the CPU the peak resident set size (VmHWM, reset before the
-inference, see tools/benchmark.py's ``Memory``), on CUDA torch's peak allocation. Prints a
+inference, see ``mask2former.utils.memory``), on CUDA torch's peak allocation. Prints a
 Markdown table.
 """
 
-import argparse
-import json
-import subprocess
 import sys
 import time
-from pathlib import Path
-
-TOOLS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TOOLS.parent))
-sys.path.insert(0, str(TOOLS))
 
 MODES = ("whole image", "sliding")
 
 
 def parse_args(argv=None):
-    from mask2former.cli import add_config_arguments, config_overrides
+    from mask2former.cli import parse_size_sweep_args, size_sweep_parser
 
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    parser = size_sweep_parser(__doc__)
     parser.add_argument("--window", type=int, default=512, help="square window side (pixels)")
     parser.add_argument("--stride", type=int, default=341, help="step between windows (pixels)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    # internal: one measurement in this process, printed as JSON
-    parser.add_argument("--child", nargs=2, metavar=("MODE", "SIZE"), help=argparse.SUPPRESS)
-    args = add_config_arguments(parser).parse_args(argv)
-    args.opts = config_overrides(args)
-    return args
+    return parse_size_sweep_args(parser, argv)
 
 
 def measure(args) -> dict:
     """One inference in this process: {"peak_mib", "seconds"}."""
     import torch
-    from benchmark import Memory
     from detectron2.modeling import build_model
 
-    from mask2former.cli import load_config
+    from mask2former.utils.memory import Memory, held_mib
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    mode, size = args.child[0], int(args.child[1])
-    cfg = load_config(args.config_file, args.opts)
+    mode, size, cfg = args.mode, args.size, args.cfg
     cfg.MODEL.DEVICE = args.device
     cfg.MODEL.WEIGHTS = ""
     window = cfg.MODEL.MASK_FORMER.TEST.SLIDING_WINDOW
@@ -65,7 +44,7 @@ def measure(args) -> dict:
     model = build_model(cfg).eval()
     image = torch.randint(0, 256, (3, size, size), dtype=torch.uint8).float().to(args.device)
     result = {}
-    held_mib = baseline_mib(args.device)
+    held = held_mib(args.device)
     with torch.inference_mode(), Memory(args.device).peak(result):
         start = time.perf_counter()
         scores = model([{"image": image}])[0]["sem_seg"]
@@ -73,53 +52,27 @@ def measure(args) -> dict:
             torch.cuda.synchronize()
         result["seconds"] = time.perf_counter() - start
     assert scores.shape[-2:] == (size, size)
-    result["peak_mib"] -= held_mib
+    result["peak_mib"] -= held
     return result
 
 
-def baseline_mib(device: str) -> float:
-    """What the process holds before the inference: subtracted from the peak."""
-    import torch
-
-    from mask2former.utils.process_memory import status_kib
-
-    if device == "cuda":
-        return torch.cuda.memory_allocated() / 2**20
-    return status_kib("VmRSS") / 1024
-
-
 def main(argv=None) -> int:
+    from mask2former.cli import run_size_sweep
+
     args = parse_args(argv)
-    if args.child:
-        print(json.dumps(measure(args)))
+    options = ["--window", str(args.window), "--stride", str(args.stride)]
+    results = run_size_sweep(__file__, args, measure, MODES, options)
+    if results is None:
         return 0
-    rows = []
-    for size in args.sizes:
-        row = [f"{size}x{size}"]
-        for mode in MODES:
-            command = [sys.executable, __file__, "--config-file", args.config_file,
-                       "--device", args.device, "--threads", str(args.threads),
-                       "--window", str(args.window), "--stride", str(args.stride),
-                       "--child", mode, str(size), *args.opts]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                sys.stderr.write(done.stderr)
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise RuntimeError(f"the {mode} run at {size}x{size} failed: {last}")
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            row.append(f"{result['peak_mib']:.0f} MiB, {result['seconds']:.1f} s")
-        rows.append(row)
-        print(
-            f"{row[0]}: " + "; ".join(f"{m} {v}" for m, v in zip(MODES, row[1:])), file=sys.stderr
-        )
     print(
         f"{args.config_file}  window {args.window}, stride {args.stride}, {args.device}, "
         f"random weights"
     )
     print("| image | whole image | sliding |")
     print("|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    for size, by_mode in results.items():
+        cells = [f"{by_mode[m]['peak_mib']:.0f} MiB, {by_mode[m]['seconds']:.1f} s" for m in MODES]
+        print(f"| {size}x{size} | " + " | ".join(cells) + " |")
     return 0
 
 

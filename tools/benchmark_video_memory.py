@@ -44,7 +44,7 @@ def measure(args) -> dict:
     from detectron2.modeling import build_model
 
     from mask2former.config import merge_config
-    from mask2former.utils.process_memory import reset_peak, status_kib
+    from mask2former.utils.memory import reset_peak, status_kib
     from mask2former.utils.timing import clock
     from mask2former.video import add_video_model_config
 
