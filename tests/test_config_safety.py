@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from detectron2.config import get_cfg
 
-from helpers.paths import CONFIGS, REPO, TINY_CONFIGS
+from helpers.paths import CONFIGS, TINY_CONFIGS
 from mask2former import add_maskformer2_config
 from mask2former.config import ConfigFileError, merge_config
 from mask2former.config.expression import ExpressionError, evaluate_expression
@@ -255,12 +255,11 @@ def test_python_tags_are_refused_with_file_and_line(payload, where, tmp_path):
     assert not marker.exists()
 
 
-def test_entry_point_setup_refuses_a_payload(tmp_path, monkeypatch):
+def test_entry_point_setup_refuses_a_payload(tmp_path):
     """train_net.py reads its config through merge_config (as demo.py and the tools do)."""
     from detectron2.engine import default_argument_parser
 
-    monkeypatch.syspath_prepend(str(REPO))
-    import train_net
+    from mask2former.commands import train_net
 
     marker = tmp_path / "created_by_the_config"
     evil = tmp_path / "evil.yaml"

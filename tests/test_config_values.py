@@ -112,13 +112,12 @@ def test_the_file_named_is_the_one_whose_value_counts(tmp_path):
     assert re.match(rf"SOLVER.MAX_ITER = 0 \(in {user}\)", _refusal(user))
 
 
-def test_train_net_refuses_before_training(tmp_path, monkeypatch):
+def test_train_net_refuses_before_training(tmp_path):
     """MAX_ITER -5 used to train nothing and exit 0; a negative MIN_SIZE_TEST failed only
     after training."""
     from detectron2.engine import default_argument_parser
 
-    monkeypatch.syspath_prepend(str(REPO))
-    import train_net
+    from mask2former.commands import train_net
 
     for key, value in [("SOLVER.MAX_ITER", "-5"), ("INPUT.MIN_SIZE_TEST", "-1")]:
         args = default_argument_parser().parse_args(

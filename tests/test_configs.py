@@ -265,13 +265,11 @@ def test_unknown_key_names_the_file_that_sets_it(tmp_path):
     )
 
 
-def test_train_net_reports_unknown_key(tmp_path, monkeypatch):
+def test_train_net_reports_unknown_key(tmp_path):
     from detectron2.engine import default_argument_parser
 
+    from mask2former.commands import train_net
     from mask2former.config import ConfigKeyError
-
-    monkeypatch.syspath_prepend(str(CONFIGS.parent))
-    import train_net
 
     args = default_argument_parser().parse_args(
         [

@@ -652,7 +652,7 @@ def test_image_processor_settings_carry_over(tmp_path):
 
 
 @pytest.mark.slow
-def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monkeypatch):
+def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path):
     """The whole path of docs/weights.md on the generated shapes dataset: a transformers model
     with its classes, converted with the dataset's metadata; train_net.py --eval-only; a few
     fine-tuning iterations; the fine-tuned weights back to transformers."""
@@ -670,8 +670,7 @@ def test_converted_checkpoint_evaluates_fine_tunes_and_goes_back(tmp_path, monke
         }
     )
     transformers.Mask2FormerForUniversalSegmentation(config).save_pretrained(str(tmp_path / "hf"))
-    monkeypatch.syspath_prepend(str(REPO))
-    import train_net
+    from mask2former.commands import train_net
 
     register_all(generate_tiny_shapes(tmp_path / "datasets"))
     try:

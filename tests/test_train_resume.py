@@ -125,19 +125,15 @@ def test_finished_run_extends_with_a_longer_schedule(killed_and_resumed, tmp_pat
 
 
 @pytest.mark.slow
-def test_resume_sets_the_learning_rates_of_the_changed_schedule(
-    killed_and_resumed, tmp_path, monkeypatch
-):
+def test_resume_sets_the_learning_rates_of_the_changed_schedule(killed_and_resumed, tmp_path):
     """Trainer.resume_or_load: the first resumed iteration of the extended run gets the new
     schedule's rate, not the checkpoint's (the old schedule's final 0)."""
     finished, _, _, datasets = killed_and_resumed
     output_dir = tmp_path / "extended"
     shutil.copytree(finished, output_dir)
+    from mask2former.commands import train_net
     from mask2former.data.datasets import datasets_root, register_all
     from mask2former.engine import Trainer
-
-    monkeypatch.syspath_prepend(REPO)
-    import train_net
 
     longer = MAX_ITER + 4
     argv = _command(output_dir, resume=True, max_iter=longer)[2:]  # after python train_net.py
@@ -167,12 +163,10 @@ def test_progress_writers(killed_and_resumed):
 
 
 @pytest.mark.slow
-def test_eval_only_with_test_time_augmentation(killed_and_resumed, monkeypatch):
+def test_eval_only_with_test_time_augmentation(killed_and_resumed):
     output_dir, _, _, datasets = killed_and_resumed
+    from mask2former.commands import train_net
     from mask2former.data.datasets import datasets_root, register_all
-
-    monkeypatch.syspath_prepend(REPO)
-    import train_net
 
     register_all(datasets)
     try:
