@@ -86,5 +86,8 @@ def test_step_trainer_of_the_config(caplog):
         "SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast"
         in caplog.text
     )
+    # the slow-CPU advice follows PyTorch's view of the CPU
+    with_advice = "no AVX-512" in caplog.text
+    assert with_advice == ("AVX512" not in torch.backends.cpu.get_cpu_capability())
     cfg.MODEL.DEVICE = "cuda"
     assert step_trainer_class(cfg) is MaskFormerAMPTrainer

@@ -6,6 +6,7 @@ import os
 import weakref
 from collections import OrderedDict
 
+import torch
 from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model
 from detectron2.modeling import build_model
 from detectron2.utils import comm
@@ -31,11 +32,15 @@ def step_trainer_class(cfg):
         return MaskFormerSimpleTrainer
     if cfg.MODEL.DEVICE.startswith("cuda"):
         return MaskFormerAMPTrainer
-    logger.warning(
-        "SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast; on CPUs "
-        "without AMX a bfloat16 training step is much slower than a float32 one "
-        "(docs/performance.md): set SOLVER.AMP.ENABLED False there"
-    )
+    message = "SOLVER.AMP.ENABLED on CPU: training forward passes run under bfloat16 autocast"
+    capability = torch.backends.cpu.get_cpu_capability()
+    if "AVX512" not in capability:
+        message += (
+            f"; this CPU has no AVX-512 (PyTorch's CPU capability: {capability}), so oneDNN has "
+            "no bfloat16 convolutions here and a step is an order of magnitude slower than in "
+            "float32 (docs/performance.md): set SOLVER.AMP.ENABLED False on this machine"
+        )
+    logger.warning(message)
     return MaskFormerCPUAMPTrainer
 
 
