@@ -6,22 +6,15 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from detectron2.projects.point_rend.point_features import (
-    get_uncertain_point_coords_with_randomness,
-    point_sample,
-)
+from detectron2.projects.point_rend.point_features import point_sample
 from detectron2.utils.comm import get_world_size
 from torch import nn
 
 from .losses import dice_loss, sigmoid_ce_loss, sigmoid_focal_loss
+from .point_sampling import importance_sampled_points
 from .target_masks import check_targets, pad_masks, padded_size
 
 Indices = List[Tuple[torch.Tensor, torch.Tensor]]
-
-
-def logit_uncertainty(logits: torch.Tensor) -> torch.Tensor:
-    """PointRend uncertainty of mask logits: the closer to 0 (probability 0.5), the higher."""
-    return -logits.abs()
 
 
 def _matched_query_index(indices: Indices) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -69,6 +62,12 @@ class SetCriterion(nn.Module):
         if unknown:
             raise ValueError(
                 f"SetCriterion: unknown losses {unknown}; available: {sorted(self._LOSS_METHODS)}."
+            )
+        if num_points > 0 and (oversample_ratio < 1 or not 0 <= importance_sample_ratio <= 1):
+            raise ValueError(
+                "SetCriterion: importance sampling needs oversample_ratio >= 1 and "
+                f"importance_sample_ratio in [0, 1], got {oversample_ratio} and "
+                f"{importance_sample_ratio}."
             )
         self.num_classes = num_classes
         self.matcher = matcher
@@ -119,12 +118,8 @@ class SetCriterion(nn.Module):
         if self.num_points > 0:
             # Normalized point coordinates address both resolutions: no upsampling needed.
             with torch.no_grad():
-                coords = get_uncertain_point_coords_with_randomness(
-                    pred,
-                    logit_uncertainty,
-                    self.num_points,
-                    self.oversample_ratio,
-                    self.importance_sample_ratio,
+                coords = importance_sampled_points(
+                    pred, self.num_points, self.oversample_ratio, self.importance_sample_ratio
                 )
                 tgt = point_sample(tgt, coords, align_corners=False)[:, 0]
             pred = point_sample(pred, coords, align_corners=False)[:, 0]
