@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from .losses import pairwise_dice_cost, pairwise_sigmoid_ce_cost, pairwise_sigmoid_focal_cost
-from .point_sampling import sample_at_shared_points
+from .point_sampling import random_grid, sample_at_shared_points
 from .target_masks import check_targets, pad_masks, padded_size
 
 
@@ -55,14 +55,23 @@ class HungarianMatcher(nn.Module):
         pred = pred_masks.reshape(len(pred_masks), -1, *pred_masks.shape[-2:])
         tgt = tgt_masks.reshape(len(tgt_masks), -1, *tgt_masks.shape[-2:])
         if self.num_points > 0:
-            # drawn as the published code draws them: one (1, P, 2) tensor per image
-            coords = torch.rand(1, self.num_points, 2, device=pred_masks.device)[0]
-            pred = sample_at_shared_points(pred, coords).flatten(1)  # (Q, T * P)
-            tgt = sample_at_shared_points(tgt, coords).flatten(1)  # (N, T * P)
+            pred, tgt = self._point_samples(pred, tgt)
             return pairwise_sigmoid_ce_cost(pred, tgt), pairwise_dice_cost(pred, tgt)
         tgt = F.interpolate(tgt, size=pred.shape[-2:], mode="nearest")
         pred, tgt = pred.flatten(1), tgt.flatten(1)
         return pairwise_sigmoid_focal_cost(pred, tgt), pairwise_dice_cost(pred, tgt)
+
+    def _point_samples(
+        self, pred: torch.Tensor, tgt: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """pred (Q, T, h, w) logits and tgt (N, T, H, W) target masks at ``num_points`` random
+        points shared by all masks and frames: (Q, T * P) and (N, T * P)."""
+        # drawn as the published code draws them: one (1, P, 2) tensor per image
+        grid = random_grid(1, self.num_points, device=pred.device)[0]
+        return (
+            sample_at_shared_points(pred, grid).flatten(1),
+            sample_at_shared_points(tgt, grid).flatten(1),
+        )
 
     @torch.no_grad()
     def forward(
