@@ -62,7 +62,8 @@ def random_outputs(batch, queries, classes, mask_size, layers, generator, device
     def layer():
         return {
             "pred_logits": torch.randn(batch, queries, classes + 1, generator=generator),
-            "pred_masks": 3 * torch.randn(batch, queries, mask_size, mask_size, generator=generator),
+            "pred_masks": 3
+            * torch.randn(batch, queries, mask_size, mask_size, generator=generator),
         }
 
     per_layer = [
