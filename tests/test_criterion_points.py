@@ -5,17 +5,11 @@ numbers give the same points, losses and gradients; and tools/benchmark_criterio
 import pytest
 import torch
 import torch.nn.functional as F
-from detectron2.projects.point_rend.point_features import (
-    get_uncertain_point_coords_with_randomness,
-    point_sample,
-)
+from detectron2.projects.point_rend.point_features import get_uncertain_point_coords_with_randomness
 
 from helpers.scripts import load_script
 from mask2former.modeling.criterion import HungarianMatcher, SetCriterion
-from mask2former.modeling.criterion.point_sampling import (
-    importance_sampled_grid,
-    sample_at_shared_points,
-)
+from mask2former.modeling.criterion.point_sampling import importance_sampled_grid
 from mask2former.utils.reference_model import reference_model
 
 
@@ -46,14 +40,6 @@ def test_importance_sampling_picks_the_points_of_detectron2(oversample, importan
         atol=0,
     )
     assert torch.equal(grid[:, num_uncertain:], expected[:, num_uncertain:])
-
-
-def test_shared_points_equal_sampling_each_mask_on_its_own():
-    g = torch.Generator().manual_seed(2)
-    masks = torch.randn(6, 3, 10, 12, generator=g)
-    coords = torch.rand(25, 2, generator=g)
-    expected = point_sample(masks, coords.expand(6, -1, -1), align_corners=False)
-    assert torch.equal(sample_at_shared_points(masks, 2.0 * coords - 1.0), expected)
 
 
 def _case(generator, video=False):

@@ -14,8 +14,7 @@ way. Each difference is a mixin below, put in front of the class of every module
   once per level;
 - ``SetCriterion`` samples the points of its mask losses with Detectron2's
   ``get_uncertain_point_coords_with_randomness`` and ``point_sample`` (sorted top-k, points as
-  [0, 1] coordinates), and ``HungarianMatcher`` samples every mask of an image on its own copy
-  of the image's points, instead of all masks as the channels of one image;
+  [0, 1] coordinates) instead of unsorted top-k and ``grid_sample`` grids computed once;
 - the model's forward runs with the reference kernels (``use_reference_ops``: pure-PyTorch
   deformable attention, explicit multi-head attention).
 """
@@ -36,7 +35,7 @@ from torch.nn import functional as F
 from ..layers.position_encoding import PositionEmbeddingSine
 from ..layers.reference_mode import use_reference_ops
 from ..modeling.backbone.window_attention import WindowAttention
-from ..modeling.criterion import HungarianMatcher, SetCriterion
+from ..modeling.criterion import SetCriterion
 from ..modeling.transformer_decoder.mask2former_transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
 )
@@ -86,18 +85,6 @@ class PublishedLossPoints:
         return point_sample(pred, coords, align_corners=False)[:, 0], tgt
 
 
-class PublishedMatcherPoints:
-    """:class:`HungarianMatcher` sampling every mask at its own copy of the image's points, as
-    the published code does."""
-
-    def _point_samples(self, pred, tgt) -> Tuple[torch.Tensor, torch.Tensor]:
-        coords = torch.rand(1, self.num_points, 2, device=pred.device)
-        return tuple(
-            point_sample(masks, coords.repeat(len(masks), 1, 1), align_corners=False).flatten(1)
-            for masks in (pred, tgt)
-        )
-
-
 class ReferenceKernels:
     """The forward of the module given to :func:`reference_model`, with the reference kernels
     (its parts called on their own use the kernels the switch selects)."""
@@ -113,7 +100,6 @@ FORMULATIONS = (
     (WindowAttention, ExplicitWindowAttention),
     (MultiScaleMaskedTransformerDecoder, FullResolutionAttentionMasks),
     (SetCriterion, PublishedLossPoints),
-    (HungarianMatcher, PublishedMatcherPoints),
 )
 
 

@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from .losses import pairwise_dice_cost, pairwise_sigmoid_ce_cost, pairwise_sigmoid_focal_cost
-from .point_sampling import random_grid, sample_at_shared_points
+from .point_sampling import random_grid, sample_points
 from .target_masks import check_targets, pad_masks, padded_size
 
 
@@ -67,10 +67,12 @@ class HungarianMatcher(nn.Module):
         """pred (Q, T, h, w) logits and tgt (N, T, H, W) target masks at ``num_points`` random
         points shared by all masks and frames: (Q, T * P) and (N, T * P)."""
         # drawn as the published code draws them: one (1, P, 2) tensor per image
-        grid = random_grid(1, self.num_points, device=pred.device)[0]
-        return (
-            sample_at_shared_points(pred, grid).flatten(1),
-            sample_at_shared_points(tgt, grid).flatten(1),
+        grid = random_grid(1, self.num_points, device=pred.device)
+        # mask by mask (not as the channels of one image: at 128 x 128 and above, reading the
+        # corners of a point in every channel misses the cache)
+        return tuple(
+            sample_points(masks, grid.expand(len(masks), -1, -1)).flatten(1)
+            for masks in (pred, tgt)
         )
 
     @torch.no_grad()

@@ -24,17 +24,6 @@ def sample_points(masks: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(masks, grid[:, :, None], align_corners=False)[..., 0]
 
 
-def sample_at_shared_points(masks: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Every mask at the same points: masks (N, C, H, W), grid (P, 2) -> (N, C, P).
-
-    The N * C masks are sampled as the channels of one image, so that the interpolation
-    weights of each point are computed once instead of once per mask (the values are those of
-    sampling each mask on its own)."""
-    n, c = masks.shape[:2]
-    values = sample_points(masks.reshape(1, n * c, *masks.shape[-2:]), grid[None])
-    return values.view(n, c, -1)
-
-
 def gather_points(grid: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``grid[i, index[i, j]]``: grid (M, S, 2), index (M, K) int64 -> (M, K, 2)."""
     # A point's (x, y) viewed as one complex number, so that the gather moves whole points: a
