@@ -12,6 +12,9 @@ way. Each difference is a mixin below, put in front of the class of every module
 - ``MultiScaleMaskedTransformerDecoder`` resizes every full-resolution mask prediction to the
   level it attends to, instead of computing the attention masks from the mask features resized
   once per level;
+- ``SetCriterion`` samples the points of its mask losses with Detectron2's
+  ``get_uncertain_point_coords_with_randomness`` and ``point_sample`` (sorted top-k, points as
+  [0, 1] coordinates) instead of unsorted top-k and ``grid_sample`` grids computed once;
 - the model's forward runs with the reference kernels (``use_reference_ops``: pure-PyTorch
   deformable attention, explicit multi-head attention).
 """
@@ -22,12 +25,17 @@ import itertools
 from typing import List, Sequence, Tuple
 
 import torch
+from detectron2.projects.point_rend.point_features import (
+    get_uncertain_point_coords_with_randomness,
+    point_sample,
+)
 from torch import nn
 from torch.nn import functional as F
 
 from ..layers.position_encoding import PositionEmbeddingSine
 from ..layers.reference_mode import use_reference_ops
 from ..modeling.backbone.window_attention import WindowAttention
+from ..modeling.criterion import SetCriterion
 from ..modeling.transformer_decoder.mask2former_transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
 )
@@ -60,6 +68,23 @@ class FullResolutionAttentionMasks:
         return [mask_features] * len(sizes)
 
 
+class PublishedLossPoints:
+    """:class:`SetCriterion` sampling the points of each matched pair as the published code
+    does, with Detectron2's PointRend functions."""
+
+    def _point_samples(self, pred, tgt) -> Tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            coords = get_uncertain_point_coords_with_randomness(
+                pred,
+                lambda logits: -logits.abs(),
+                self.num_points,
+                self.oversample_ratio,
+                self.importance_sample_ratio,
+            )
+            tgt = point_sample(tgt, coords, align_corners=False)[:, 0]
+        return point_sample(pred, coords, align_corners=False)[:, 0], tgt
+
+
 class ReferenceKernels:
     """The forward of the module given to :func:`reference_model`, with the reference kernels
     (its parts called on their own use the kernels the switch selects)."""
@@ -74,6 +99,7 @@ FORMULATIONS = (
     (PositionEmbeddingSine, EncodedEveryCall),
     (WindowAttention, ExplicitWindowAttention),
     (MultiScaleMaskedTransformerDecoder, FullResolutionAttentionMasks),
+    (SetCriterion, PublishedLossPoints),
 )
 
 

@@ -79,6 +79,6 @@ def pairwise_sigmoid_focal_cost(
 def pairwise_dice_cost(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Dice loss of each of N predictions (N, P) against each of M targets (M, P): (N, M)."""
     prob = logits.sigmoid()
-    numerator = 2 * prob @ targets.T + 1
+    numerator = 2 * (prob @ targets.T) + 1
     denominator = prob.sum(dim=1)[:, None] + targets.sum(dim=1)[None, :] + 1
     return 1 - numerator / denominator

@@ -4,11 +4,11 @@ from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
-from detectron2.projects.point_rend.point_features import point_sample
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from .losses import pairwise_dice_cost, pairwise_sigmoid_ce_cost, pairwise_sigmoid_focal_cost
+from .point_sampling import random_grid, sample_points
 from .target_masks import check_targets, pad_masks, padded_size
 
 
@@ -55,14 +55,25 @@ class HungarianMatcher(nn.Module):
         pred = pred_masks.reshape(len(pred_masks), -1, *pred_masks.shape[-2:])
         tgt = tgt_masks.reshape(len(tgt_masks), -1, *tgt_masks.shape[-2:])
         if self.num_points > 0:
-            coords = torch.rand(1, self.num_points, 2, device=pred_masks.device)
-            pred = point_sample(pred, coords.expand(len(pred), -1, -1), align_corners=False)
-            tgt = point_sample(tgt, coords.expand(len(tgt), -1, -1), align_corners=False)
-            pred, tgt = pred.flatten(1), tgt.flatten(1)
+            pred, tgt = self._point_samples(pred, tgt)
             return pairwise_sigmoid_ce_cost(pred, tgt), pairwise_dice_cost(pred, tgt)
         tgt = F.interpolate(tgt, size=pred.shape[-2:], mode="nearest")
         pred, tgt = pred.flatten(1), tgt.flatten(1)
         return pairwise_sigmoid_focal_cost(pred, tgt), pairwise_dice_cost(pred, tgt)
+
+    def _point_samples(
+        self, pred: torch.Tensor, tgt: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """pred (Q, T, h, w) logits and tgt (N, T, H, W) target masks at ``num_points`` random
+        points shared by all masks and frames: (Q, T * P) and (N, T * P)."""
+        # drawn as the published code draws them: one (1, P, 2) tensor per image
+        grid = random_grid(1, self.num_points, device=pred.device)
+        # mask by mask (not as the channels of one image: at 128 x 128 and above, reading the
+        # corners of a point in every channel misses the cache)
+        return tuple(
+            sample_points(masks, grid.expand(len(masks), -1, -1)).flatten(1)
+            for masks in (pred, tgt)
+        )
 
     @torch.no_grad()
     def forward(

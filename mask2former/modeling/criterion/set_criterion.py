@@ -6,22 +6,14 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from detectron2.projects.point_rend.point_features import (
-    get_uncertain_point_coords_with_randomness,
-    point_sample,
-)
 from detectron2.utils.comm import get_world_size
 from torch import nn
 
 from .losses import dice_loss, sigmoid_ce_loss, sigmoid_focal_loss
+from .point_sampling import importance_sampled_grid, sample_points
 from .target_masks import check_targets, pad_masks, padded_size
 
 Indices = List[Tuple[torch.Tensor, torch.Tensor]]
-
-
-def logit_uncertainty(logits: torch.Tensor) -> torch.Tensor:
-    """PointRend uncertainty of mask logits: the closer to 0 (probability 0.5), the higher."""
-    return -logits.abs()
 
 
 def _matched_query_index(indices: Indices) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -70,6 +62,12 @@ class SetCriterion(nn.Module):
             raise ValueError(
                 f"SetCriterion: unknown losses {unknown}; available: {sorted(self._LOSS_METHODS)}."
             )
+        if num_points > 0 and (oversample_ratio < 1 or not 0 <= importance_sample_ratio <= 1):
+            raise ValueError(
+                "SetCriterion: importance sampling needs oversample_ratio >= 1 and "
+                f"importance_sample_ratio in [0, 1], got {oversample_ratio} and "
+                f"{importance_sample_ratio}."
+            )
         self.num_classes = num_classes
         self.matcher = matcher
         self.weight_dict = weight_dict
@@ -117,23 +115,26 @@ class SetCriterion(nn.Module):
         tgt = tgt.to(pred.device).flatten(0, -3)[:, None]
 
         if self.num_points > 0:
-            # Normalized point coordinates address both resolutions: no upsampling needed.
-            with torch.no_grad():
-                coords = get_uncertain_point_coords_with_randomness(
-                    pred,
-                    logit_uncertainty,
-                    self.num_points,
-                    self.oversample_ratio,
-                    self.importance_sample_ratio,
-                )
-                tgt = point_sample(tgt, coords, align_corners=False)[:, 0]
-            pred = point_sample(pred, coords, align_corners=False)[:, 0]
+            pred, tgt = self._point_samples(pred, tgt)
             mask_loss = sigmoid_ce_loss(pred, tgt, num_masks)
         else:
             pred = F.interpolate(pred, size=size, mode="bilinear", align_corners=False)
             pred, tgt = pred.flatten(1), tgt.flatten(1)
             mask_loss = sigmoid_focal_loss(pred, tgt, num_masks)
         return {"loss_mask": mask_loss, "loss_dice": dice_loss(pred, tgt, num_masks)}
+
+    def _point_samples(
+        self, pred: torch.Tensor, tgt: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """pred (M, 1, h, w) logits and tgt (M, 1, H, W) target masks at ``num_points``
+        importance-sampled points of each pred: (M, P) and (M, P), the targets without
+        gradients. Normalized point coordinates address both resolutions: no upsampling."""
+        with torch.no_grad():
+            grid = importance_sampled_grid(
+                pred, self.num_points, self.oversample_ratio, self.importance_sample_ratio
+            )
+            tgt = sample_points(tgt, grid)[:, 0]
+        return sample_points(pred, grid)[:, 0], tgt
 
     def _num_masks(self, targets, device: torch.device) -> float:
         """Number of target masks per process, averaged over processes, at least 1."""
@@ -181,6 +182,9 @@ class SetCriterion(nn.Module):
         check_targets(targets, len(outputs["pred_logits"]))
         self._check_labels(targets)
         num_masks = self._num_masks(targets, outputs["pred_logits"].device)
+        # padded float masks once, for the matching and the losses of every layer
+        size = padded_size(targets)
+        targets = [{**t, "masks": pad_masks(t["masks"], size, torch.float32)} for t in targets]
         final = {k: v for k, v in outputs.items() if k != "aux_outputs"}
         losses = self._losses(final, targets, num_masks)
         for i, aux in enumerate(outputs.get("aux_outputs", ())):
