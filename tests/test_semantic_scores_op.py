@@ -59,10 +59,10 @@ def test_equals_the_full_resolution_steps(low, padded, image, output):
 
 
 def test_float32_equals_up_to_rounding_across_tiles_and_a_partial_last_tile():
-    # 64 queries x 256 columns: the CPU kernel's 2^19-value tiles hold 32 rows; 70 rows make
+    # 64 queries x 256 columns: the CPU kernel's 2^21-value tiles hold 128 rows; 300 rows make
     # three tiles, the last one partial
-    mask_logits, class_prob = random_inputs(64, 9, (18, 64), seed=1)
-    sizes = ((72, 256), (70, 256), (70, 256))
+    mask_logits, class_prob = random_inputs(64, 9, (76, 64), seed=1)
+    sizes = ((304, 256), (300, 256), (300, 256))
     scores = torch.ops.mask2former.semantic_scores(mask_logits, class_prob, *sizes)
     torch.testing.assert_close(
         scores, full_resolution(mask_logits, class_prob, *sizes), rtol=1e-5, atol=1e-6

@@ -19,8 +19,8 @@ namespace mask2former {
 
 namespace {
 
-// About 2 MB of float32 values per tile.
-constexpr int64_t kTileElements = int64_t(1) << 19;
+// About 8 MB of float32 values per tile.
+constexpr int64_t kTileElements = int64_t(1) << 21;
 
 template <typename scalar_t>
 struct Taps {
