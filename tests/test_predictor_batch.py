@@ -8,7 +8,7 @@ import torch
 
 from helpers.configs import tiny_semantic_cfg
 from helpers.paths import TINY_CONFIGS
-from helpers.scripts import load_script
+from helpers.scripts import load_script, size_sweep_rows
 from mask2former.engine.predictor import MaskFormerPredictor
 
 
@@ -79,10 +79,6 @@ def test_benchmark_predictor_prints_both_modes(capsys):
 
 
 def test_benchmark_sliding_window_prints_a_row_per_size(capsys):
-    tool = load_script("tools/benchmark_sliding_window.py")
-    config = str(TINY_CONFIGS / "tiny_semantic.yaml")
-    assert tool.main(["--config-file", config, "--sizes", "64", "--window", "48",
-                      "--stride", "16", "--threads", "1"]) == 0  # fmt: skip
-    out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| 64x64 |")]
+    options = ["--sizes", "64", "--window", "48", "--stride", "16"]
+    out, rows = size_sweep_rows(capsys, "tools/benchmark_sliding_window.py", options, "| 64x64 |")
     assert len(rows) == 1 and rows[0].count("MiB") == 2, out

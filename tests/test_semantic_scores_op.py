@@ -9,9 +9,8 @@ import torch.nn.functional as F
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
 from helpers.ops import needs_cpu_op, needs_cuda_op
-from helpers.paths import TINY_CONFIGS
 from helpers.postprocessing import spec
-from helpers.scripts import load_script
+from helpers.scripts import size_sweep_rows
 from mask2former.layers import use_reference_ops
 from mask2former.modeling.postprocessing import (
     semantic_inference,
@@ -169,10 +168,8 @@ def test_cuda_equals_cpu(low, padded, image, output):
 
 
 def test_benchmark_prints_a_row_per_size(capsys):
-    tool = load_script("tools/benchmark_semantic_scores.py")
-    config = str(TINY_CONFIGS / "tiny_semantic.yaml")
-    assert tool.main(["--config-file", config, "--sizes", "64", "--output-scale", "1.5",
-                      "--repeats", "1", "--threads", "1"]) == 0  # fmt: skip
-    out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| 64x64 -> 96x96 |")]
+    options = ["--sizes", "64", "--output-scale", "1.5", "--repeats", "1"]
+    out, rows = size_sweep_rows(
+        capsys, "tools/benchmark_semantic_scores.py", options, "| 64x64 -> 96x96 |"
+    )
     assert len(rows) == 1 and rows[0].count("MiB") == 2 and rows[0].endswith("x |"), out

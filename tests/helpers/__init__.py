@@ -10,6 +10,6 @@ from each other, and conftest.py holds only pytest fixtures and hooks.
   train_net.py's command lines and a stubbed evaluation
 - video: the tiny video config and synthetic clips
 - ops: skip markers for the compiled operators' tests
-- scripts: importing a script of tools/, demo/ or datasets/ as a module; export_model.py's
-  arguments
+- scripts: importing a script of tools/, demo/ or datasets/ as a module; a size-sweep
+  benchmark's table rows; export_model.py's arguments
 """
