@@ -44,7 +44,7 @@ def measure(args) -> dict:
     from detectron2.modeling import build_model
 
     from mask2former.config import merge_config
-    from mask2former.utils.memory import reset_peak, status_kib
+    from mask2former.utils.memory import Memory, held_mib
     from mask2former.utils.timing import clock
     from mask2former.video import add_video_model_config
 
@@ -63,23 +63,14 @@ def measure(args) -> dict:
         torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=generator)
         for _ in range(length)
     ]
-    cuda = model.device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize()
-        held = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-    else:
-        held = status_kib("VmRSS") * 1024
-        reset_peak()
-    start = clock(model.device)
-    with torch.no_grad():
+    device = model.device.type
+    held = held_mib(device)
+    result = {}
+    with Memory(device).peak(result), torch.no_grad():
+        start = clock(model.device)
         model.inference_video(frames)
-    seconds = clock(model.device) - start
-    if cuda:
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = status_kib("VmHWM") * 1024
-    return {"peak_mb": (peak - held) / 2**20, "held_mb": held / 2**20, "seconds": seconds}
+        seconds = clock(model.device) - start
+    return {"peak_mb": result["peak_mib"] - held, "held_mb": held, "seconds": seconds}
 
 
 def main(argv=None) -> int:
