@@ -85,10 +85,27 @@ def test_compare_published_on_this_project_as_the_published_code(capsys):
         "ours float32 contiguous",
         "published float32",
     ):
-        assert re.search(rf"^\| {name} \| \d+\.\d{{3}} \| \d+\.\d\dx \|$", out, re.MULTILINE), out
+        assert re.search(
+            rf"^\| {name} \| \d+\.\d{{3}} \| \d+\.\d\dx \| \d+ \|$", out, re.MULTILINE
+        ), out
     assert (
         "ours float32 vs published: max |diff| of sem_seg 0, same class at 100.00% of pixels" in out
     )
+
+
+def test_compare_published_training_step(capsys):
+    """--task train: this checkout as the published code takes the same first step (same loss
+    from the same weights, inputs and random points) with the same optimizer."""
+    tool = load_tool("compare_published")
+    config = os.path.join(REPO, "tests", "configs", "tiny_semantic.yaml")
+    argv = ["--published-root", str(REPO), "--config-file", config, "--task", "train"]
+    assert tool.main(argv + ["--size", "64", "--runs", "1", "--skip", "bf16"]) == 0
+    out = capsys.readouterr().out
+    assert "train 2x3x64x64" in out
+    rows = re.findall(r"^\| (.+?) \| \d+\.\d{3} \| \d+\.\d\dx \| \d+ \|$", out, re.MULTILINE)
+    assert rows == ["ours float32", "published float32"], out
+    loss = re.search(r"^ours float32: first-step total loss (\S+) \(published (\S+)\)$", out, re.M)
+    assert loss and loss.group(1) == loss.group(2), out
 
 
 def test_benchmark_mistakes_are_one_line(monkeypatch, capsys):

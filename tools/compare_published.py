@@ -1,30 +1,43 @@
 #!/usr/bin/env python
-"""Same weights, same image: this project's model against the published Mask2Former code.
+"""Same weights, same inputs: this project's model against the published Mask2Former code.
 
     python tools/compare_published.py --published-root PATH/TO/Mask2Former \
-        --config-file configs/ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml
+        --config-file configs/ade20k/semantic-segmentation/maskformer2_R50_bs16_160k.yaml \
+        [--task train] [--rounds 3]
 
 PATH is a checkout of the published release (the folder that holds its ``mask2former``
 package; e.g. github.com/facebookresearch/Mask2Former, or the sources of the ``maskformer2``
-package on PyPI). Each side runs in its own process, since both packages are called
-``mask2former``. This project's model is built from the config, its random initial weights are
-perturbed (so that no output is trivially zero) and saved; the published model loads that file
-with ``strict=True``. Both run inference on one random image; the script prints the largest
-difference of the semantic scores, the share of pixels with the same class, and the median time
-per image (``torch.no_grad``, as Detectron2's ``DefaultPredictor``) of the published model and of
-this project's model as ``build_model`` makes it (on the CPU: channels-last weights, freed heap
-memory kept, see docs/performance.md) in float32 and under bf16 autocast, and in float32 with
-contiguous weights. The published code's own dependencies (timm) must be importable.
+package on PyPI). Since both packages are called ``mask2former``, every measured model runs in a
+process of its own: a first process builds this project's model from the config, perturbs its
+random initial weights (so that no output is trivially zero) and saves them with the inputs;
+then, ``--rounds`` times, one process per model loads those weights with ``strict=True`` and is
+timed, the models alternating. The table gives the median over rounds of each process's median
+time and the largest peak resident memory of its processes (``ru_maxrss``: imports included).
+
+Models: the published code in float32; this project's model as ``build_model`` makes it (on the
+CPU: channels-last weights, freed heap memory kept, see docs/performance.md) in float32 and under
+bf16 autocast; for inference also in float32 with contiguous weights. ``--skip bf16`` leaves the
+bf16 model out (slow where the CPU has no bf16 instructions), ``--skip contiguous`` the other.
+
+- ``--task infer`` (default): one random image of ``--size`` pixels, ``torch.no_grad`` as in
+  Detectron2's ``DefaultPredictor``; the largest difference of the semantic scores and the share
+  of pixels with the same class against the published model are printed.
+- ``--task train``: a step on ``--batch`` random images of ``--size`` pixels with five random
+  segments each (``instances`` as the mask-former dataset mappers make them): forward, the sum of
+  the weighted losses, backward and a step of the same plain ``torch.optim.AdamW`` for every
+  model. Each step draws its random points from the same seed, so the first step's total loss of
+  each model is printed beside the published one.
 
 Where the published code cannot run as it is: its compiled deformable-attention module
-(``MultiScaleDeformableAttention``) and Detectron2's compiled COCO evaluator are only imported
-at module level, never used on the CPU inference path, so empty stand-ins are installed; its
-training criterion is replaced by an empty module (inference never calls it, and some
-repackagings construct it with arguments it does not take), and the weights' ``criterion.*``
-buffers are dropped accordingly.
+(``MultiScaleDeformableAttention``) and Detectron2's compiled COCO evaluator are only imported at
+module level, and on the CPU its deformable attention falls back to its PyTorch code, so empty
+stand-ins are installed. For inference its training criterion is replaced by an empty module
+(inference never calls it, and some repackagings construct it with arguments it does not take)
+and the weights' ``criterion.*`` buffers are dropped accordingly. The published code's own
+dependencies (timm) must be importable.
 
 The config file is read once, in the parent process, by this project's safe loader (no Python
-in it runs; ``mask2former.config.loader``), and both workers merge the flattened result.
+in it runs; ``mask2former.config.loader``), and every worker merges the flattened result.
 """
 
 import argparse
@@ -39,6 +52,23 @@ import types
 
 import torch
 
+# row name -> (worker, mode) for each task; the published model is the baseline of every ratio
+MODELS = {
+    "infer": {
+        "ours float32": ("ours", "float32"),
+        "ours bf16 autocast": ("ours", "bf16"),
+        "ours float32 contiguous": ("ours", "contiguous"),
+        "published float32": ("published", "float32"),
+    },
+    "train": {
+        "ours float32": ("ours", "float32"),
+        "ours bf16 autocast": ("ours", "bf16"),
+        "published float32": ("published", "float32"),
+    },
+}
+BASELINE = "published float32"
+SEGMENTS_PER_IMAGE = 5
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -51,12 +81,27 @@ def parse_args(argv=None):
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of one-line errors"
     )
+    parser.add_argument("--task", choices=tuple(MODELS), default="infer")
     parser.add_argument("--size", type=int, default=512, help="square input size")
+    parser.add_argument("--batch", type=int, default=2, help="images per training step")
     parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="processes per model, the models alternating"
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
-    parser.add_argument("--worker", choices=("ours", "published"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        choices=("bf16", "contiguous"),
+        help="models not to run (e.g. bf16 where the CPU has no bf16 instructions)",
+    )
+    parser.add_argument(
+        "--worker", choices=("prepare", "ours", "published"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -85,7 +130,53 @@ def flat_config(config_file: str, workdir: str) -> str:
     return path
 
 
-def _median_time(model, inputs, runs, autocast=False):
+def prepare(args):
+    """This project's model with perturbed weights, and the inputs, saved into the workdir."""
+    from detectron2.modeling import build_model
+
+    from mask2former import add_maskformer2_config
+
+    cfg = _cfg(args.config_file, add_maskformer2_config)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    torch.save(model.state_dict(), os.path.join(args.workdir, "weights.pth"))
+    g = torch.Generator().manual_seed(1)
+    count = args.batch if args.task == "train" else 1
+    images = torch.randint(0, 256, (count, 3, args.size, args.size), dtype=torch.uint8, generator=g)
+    # each pixel belongs to one of five segments of a coarse random grid; five distinct classes
+    grid = torch.randint(0, SEGMENTS_PER_IMAGE, (count, 1, 8, 8), generator=g).float()
+    segments = torch.nn.functional.interpolate(grid, size=(args.size,) * 2, mode="nearest")
+    masks = segments[:, 0, None] == torch.arange(SEGMENTS_PER_IMAGE)[None, :, None, None]
+    classes = torch.stack(
+        [torch.randperm(cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, generator=g) for _ in range(count)]
+    )[:, :SEGMENTS_PER_IMAGE]
+    torch.save(
+        {"images": images, "masks": masks, "classes": classes},
+        os.path.join(args.workdir, "inputs.pth"),
+    )
+
+
+def _inputs(args, train):
+    from detectron2.structures import Instances
+
+    saved = torch.load(os.path.join(args.workdir, "inputs.pth"), weights_only=True)
+    inputs = []
+    for image, masks, classes in zip(saved["images"], saved["masks"], saved["classes"]):
+        item = {"image": image, "height": args.size, "width": args.size}
+        if train:
+            keep = masks.flatten(1).any(1)  # a segment of the grid may be empty
+            item["instances"] = Instances(
+                image.shape[-2:], gt_classes=classes[keep], gt_masks=masks[keep]
+            )
+        inputs.append(item)
+    return inputs
+
+
+def _time_inference(model, inputs, runs, autocast):
+    model.eval()
     ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast)
     with torch.no_grad(), ctx:
         out = model(inputs)[0]["sem_seg"].float()
@@ -94,38 +185,43 @@ def _median_time(model, inputs, runs, autocast=False):
             start = time.perf_counter()
             model(inputs)
             times.append(time.perf_counter() - start)
-    return out, statistics.median(times)
+    return {"seconds": statistics.median(times)}, out
 
 
-def run_ours(args):
+def _time_training(model, inputs, runs, autocast):
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    times = []
+    for step in range(runs + 1):
+        torch.manual_seed(step)  # the same random points for every model
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            losses = model(inputs)
+        total = sum(losses.values())
+        total.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step == 0:
+            first_loss = total.item()
+        else:
+            times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "first_loss": first_loss}, None
+
+
+def _build_ours(args):
     from detectron2.modeling import build_model
 
     from mask2former import add_maskformer2_config
 
-    cfg = _cfg(args.config_file, add_maskformer2_config)
-    torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    torch.save(model.state_dict(), os.path.join(args.workdir, "weights.pth"))
-    g = torch.Generator().manual_seed(1)
-    image = torch.randint(0, 256, (3, args.size, args.size), dtype=torch.uint8, generator=g)
-    torch.save(image, os.path.join(args.workdir, "image.pth"))
-    inputs = [{"image": image, "height": args.size, "width": args.size}]
-    timings = {}
-    # the model as build_model makes it for the CPU (channels-last weights; freed heap kept
-    # since the import of mask2former), and the same weights contiguous for comparison
-    out, timings["ours float32"] = _median_time(model, inputs, args.runs)
-    torch.save(out, os.path.join(args.workdir, "ours.pth"))
-    bf16, timings["ours bf16 autocast"] = _median_time(model, inputs, args.runs, autocast=True)
-    torch.save(bf16, os.path.join(args.workdir, "ours_bf16.pth"))
-    model = model.to(memory_format=torch.contiguous_format)
-    _, timings["ours float32 contiguous"] = _median_time(model, inputs, args.runs)
-    return timings
+    model = build_model(_cfg(args.config_file, add_maskformer2_config))
+    state = torch.load(os.path.join(args.workdir, "weights.pth"), weights_only=True)
+    model.load_state_dict(state, strict=True)
+    if args.mode == "contiguous":
+        model = model.to(memory_format=torch.contiguous_format)
+    return model
 
 
-def run_published(args):
+def _build_published(args):
     sys.modules.setdefault(
         "MultiScaleDeformableAttention", types.ModuleType("MultiScaleDeformableAttention")
     )
@@ -146,22 +242,32 @@ def run_published(args):
 
     if not os.path.abspath(mask2former.__file__).startswith(os.path.abspath(args.published_root)):
         raise SystemExit(f"--published-root: imported mask2former from {mask2former.__file__}")
-    published_model.SetCriterion = lambda *a, **k: torch.nn.Module()
+    state = torch.load(os.path.join(args.workdir, "weights.pth"), weights_only=True)
+    if args.task == "infer":
+        published_model.SetCriterion = lambda *a, **k: torch.nn.Module()
+        for key in [k for k in state if k.startswith("criterion.")]:
+            del state[key]  # keeps state._metadata: the published head migrates keys by version
 
     def setup(cfg):
         add_deeplab_config(cfg)
         mask2former.add_maskformer2_config(cfg)
 
-    model = build_model(_cfg(args.config_file, setup)).eval()
-    state = torch.load(os.path.join(args.workdir, "weights.pth"), weights_only=True)
-    for key in [k for k in state if k.startswith("criterion.")]:
-        del state[key]  # keeps state._metadata: the published head migrates keys by version
+    model = build_model(_cfg(args.config_file, setup))
     model.load_state_dict(state, strict=True)
-    image = torch.load(os.path.join(args.workdir, "image.pth"), weights_only=True)
-    inputs = [{"image": image, "height": args.size, "width": args.size}]
-    out, seconds = _median_time(model, inputs, args.runs)
-    torch.save(out, os.path.join(args.workdir, "published.pth"))
-    return {"published float32": seconds}
+    return model
+
+
+def run_worker(args):
+    """One model, one mode: timed, its result (and inference output) saved in the workdir."""
+    model = (_build_ours if args.worker == "ours" else _build_published)(args)
+    train = args.task == "train"
+    run = _time_training if train else _time_inference
+    result, out = run(model, _inputs(args, train), args.runs, autocast=args.mode == "bf16")
+    name = f"{args.worker}-{args.mode}"
+    if out is not None:
+        torch.save(out, os.path.join(args.workdir, f"{name}.pth"))
+    with open(os.path.join(args.workdir, f"{name}.json"), "w") as f:
+        json.dump(result, f)
 
 
 def check_arguments(args) -> None:
@@ -176,63 +282,97 @@ def check_arguments(args) -> None:
             f"--published-root {args.published_root}: no mask2former/__init__.py there; pass "
             "the folder that holds the published mask2former package"
         )
+    for flag in ("size", "batch", "runs", "rounds"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag} {getattr(args, flag)}: pass a positive number")
+
+
+def _start_worker(args, workdir, config_file, worker, mode):
+    """Runs one worker process; returns its peak resident memory in MiB."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker, "--workdir", workdir]
+    cmd += ["--mode", mode, "--task", args.task, "--published-root", args.published_root]
+    cmd += ["--config-file", config_file, "--size", str(args.size), "--batch", str(args.batch)]
+    cmd += ["--runs", str(args.runs)] + (["--threads", str(args.threads)] if args.threads else [])
+    env = None
+    if worker == "published":  # the published package comes first on its path
+        path = [os.path.abspath(args.published_root), os.environ.get("PYTHONPATH", "")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+    process = subprocess.Popen(cmd, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, cmd)
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def _accuracy_rows(workdir, models):
+    published = torch.load(os.path.join(workdir, "published-float32.pth"), weights_only=True)
+    rows = []
+    for name, (worker, mode) in models.items():
+        if name == BASELINE or mode == "contiguous":
+            continue
+        ours = torch.load(os.path.join(workdir, f"{worker}-{mode}.pth"), weights_only=True)
+        same_class = (ours.argmax(0) == published.argmax(0)).float().mean().item()
+        rows.append(
+            f"{name} vs published: max |diff| of sem_seg {(ours - published).abs().max().item():.3g}, "
+            f"same class at {100 * same_class:.2f}% of pixels"
+        )
+    return rows
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker == "prepare":
+        prepare(args)
+        return 0
     if args.worker:
-        timings = (run_ours if args.worker == "ours" else run_published)(args)
-        with open(os.path.join(args.workdir, f"{args.worker}.json"), "w") as f:
-            json.dump(timings, f)
+        run_worker(args)
         return 0
     check_arguments(args)
+    models = {
+        name: (worker, mode)
+        for name, (worker, mode) in MODELS[args.task].items()
+        if mode not in args.skip
+    }
+    seconds = {name: [] for name in models}
+    peaks = {name: 0.0 for name in models}
+    first_loss = {}
     with tempfile.TemporaryDirectory() as workdir:
-        timings = {}
         config_file = flat_config(args.config_file, workdir)
-        for worker in ("ours", "published"):
-            cmd = [
-                sys.executable,
-                os.path.abspath(__file__),
-                "--worker",
-                worker,
-                "--workdir",
-                workdir,
-            ]
-            cmd += ["--published-root", args.published_root, "--config-file", config_file]
-            cmd += ["--size", str(args.size), "--runs", str(args.runs)]
-            cmd += ["--threads", str(args.threads)] if args.threads else []
-            # the published worker imports the published package: its root comes first on the path
-            env = (
-                dict(
-                    os.environ,
-                    PYTHONPATH=os.pathsep.join(
-                        [os.path.abspath(args.published_root), os.environ.get("PYTHONPATH", "")]
-                    ),
-                )
-                if worker == "published"
-                else None
-            )
-            subprocess.run(cmd, check=True, env=env)
-            with open(os.path.join(workdir, f"{worker}.json")) as f:
-                timings.update(json.load(f))
-        published = torch.load(os.path.join(workdir, "published.pth"), weights_only=True)
-        rows = []
-        for name, file in (("ours float32", "ours.pth"), ("ours bf16 autocast", "ours_bf16.pth")):
-            ours = torch.load(os.path.join(workdir, file), weights_only=True)
-            same_class = (ours.argmax(0) == published.argmax(0)).float().mean().item()
-            rows.append(
-                f"{name} vs published: max |diff| of sem_seg {(ours - published).abs().max().item():.3g}, "
-                f"same class at {100 * same_class:.2f}% of pixels"
-            )
-    base = timings["published float32"]
-    print(
-        f"{args.config_file}, 1x3x{args.size}x{args.size}, {torch.get_num_threads()} threads, median of {args.runs}"
+        _start_worker(args, workdir, config_file, "prepare", "float32")
+        for _ in range(args.rounds):
+            for name, (worker, mode) in models.items():
+                peak = _start_worker(args, workdir, config_file, worker, mode)
+                peaks[name] = max(peaks[name], peak)
+                with open(os.path.join(workdir, f"{worker}-{mode}.json")) as f:
+                    result = json.load(f)
+                seconds[name].append(result["seconds"])
+                first_loss[name] = result.get("first_loss")
+        rows = _accuracy_rows(workdir, models) if args.task == "infer" else []
+    if args.task == "train":
+        rows = [
+            f"{name}: first-step total loss {first_loss[name]:.6g} (published {first_loss[BASELINE]:.6g})"
+            for name in models
+            if name != BASELINE
+        ]
+    median = {name: statistics.median(times) for name, times in seconds.items()}
+    unit = "image" if args.task == "infer" else "step"
+    inputs = (
+        f"1x3x{args.size}x{args.size}"
+        if args.task == "infer"
+        else f"{args.batch}x3x{args.size}x{args.size}"
     )
-    print("| model | s / image | speed-up vs published |\n|---|---|---|")
-    for name, seconds in timings.items():
-        print(f"| {name} | {seconds:.3f} | {base / seconds:.2f}x |")
+    print(
+        f"{args.config_file}, {args.task} {inputs}, {torch.get_num_threads()} threads, "
+        f"median of {args.runs} runs, {args.rounds} round(s)"
+    )
+    print(f"| model | s / {unit} | speed-up vs published | peak MiB |\n|---|---|---|---|")
+    for name in models:
+        print(
+            f"| {name} | {median[name]:.3f} | {median[BASELINE] / median[name]:.2f}x | {peaks[name]:.0f} |"
+        )
     print("\n".join(rows))
     return 0
 

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from ._ops import load_compiled_ops
 from .ms_deform_attn_reference import ms_deform_attn_reference
 from .reference_mode import reference_ops_enabled, use_reference_ops  # noqa: F401 (re-export)
+from .token_linear import TokenLinear
 
 _COMPILED_DEVICES = load_compiled_ops()
 
@@ -58,10 +59,10 @@ class MSDeformAttn(nn.Module):
         self.n_levels = n_levels
         self.n_heads = n_heads
         self.n_points = n_points
-        self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)
-        self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
-        self.value_proj = nn.Linear(d_model, d_model)
-        self.output_proj = nn.Linear(d_model, d_model)
+        self.sampling_offsets = TokenLinear(d_model, n_heads * n_levels * n_points * 2)
+        self.attention_weights = TokenLinear(d_model, n_heads * n_levels * n_points)
+        self.value_proj = TokenLinear(d_model, d_model)
+        self.output_proj = TokenLinear(d_model, d_model)
         self._reset_parameters()
 
     def _reset_parameters(self):

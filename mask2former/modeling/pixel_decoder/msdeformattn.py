@@ -16,6 +16,7 @@ from ...layers import MSDeformAttn
 from ...layers.feature_levels import by_stride
 from ...layers.mlp import feed_forward
 from ...layers.position_encoding import PositionEmbeddingSine
+from ...layers.token_linear import TokenLinear
 from ...layers.tokens import flatten_maps, unflatten_maps
 from ...layers.transformer import xavier_init_matrices
 from .fpn_layers import add_fpn_convs, fpn_config, fpn_top_down
@@ -33,8 +34,8 @@ class MSDeformAttnEncoderLayer(nn.Module):
         super().__init__()
         self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
         self.norm1 = nn.LayerNorm(d_model)
-        self.linear1 = nn.Linear(d_model, d_ffn)
-        self.linear2 = nn.Linear(d_ffn, d_model)
+        self.linear1 = TokenLinear(d_model, d_ffn)
+        self.linear2 = TokenLinear(d_ffn, d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
