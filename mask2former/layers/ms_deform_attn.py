@@ -128,9 +128,11 @@ class MSDeformAttn(nn.Module):
         if reference_points.shape[-1] == 2:
             # offsets are in pixels of each level: normalize by (W_l, H_l)
             normalizer = input_spatial_shapes.flip(-1).to(offsets.dtype)
-            locations = (
-                reference_points[:, :, None, :, None, :]
-                + offsets / normalizer[None, None, None, :, None, :]
+            # reference + offsets / normalizer in one pass (the same rounding as two steps)
+            locations = torch.addcdiv(
+                reference_points[:, :, None, :, None, :],
+                offsets,
+                normalizer[None, None, None, :, None, :],
             )
         elif reference_points.shape[-1] == 4:
             locations = (

@@ -17,7 +17,7 @@ from ...layers.feature_levels import by_stride
 from ...layers.mlp import feed_forward
 from ...layers.position_encoding import PositionEmbeddingSine
 from ...layers.token_linear import TokenLinear
-from ...layers.tokens import flatten_maps, unflatten_maps
+from ...layers.tokens import flatten_maps, map_tokens, unflatten_maps
 from ...layers.transformer import xavier_init_matrices
 from .fpn_layers import add_fpn_convs, fpn_config, fpn_top_down
 
@@ -51,7 +51,8 @@ class MSDeformAttnEncoderLayer(nn.Module):
             src + pos, reference_points, src, spatial_shapes, level_start_index
         )
         src = self.norm1(src + self.dropout(attended))
-        ffn = feed_forward(src, (self.linear1, self.linear2), F.relu, self.dropout)
+        # ReLU in place: the hidden activations are the encoder's largest tensors
+        ffn = feed_forward(src, (self.linear1, self.linear2), F.relu_, self.dropout)
         return self.norm2(src + ffn)
 
 
@@ -115,10 +116,7 @@ class MSDeformAttnTransformerEncoderOnly(nn.Module):
         """
         tokens = flatten_maps(srcs)
         pos = torch.cat(
-            [
-                p.flatten(2).transpose(1, 2) + self.level_embed[lvl]
-                for lvl, p in enumerate(pos_embeds)
-            ],
+            [map_tokens(p) + self.level_embed[lvl] for lvl, p in enumerate(pos_embeds)],
             dim=1,
         )
         level_sizes = [tuple(s.shape[-2:]) for s in srcs]

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from ...layers.masked_attention_layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from ...layers.mlp import MLP
 from ...layers.position_encoding import PositionEmbeddingSine
+from ...layers.tokens import map_tokens
 from .base import aux_outputs_of, decoder_config, input_projection
 from .build import TRANSFORMER_DECODER_REGISTRY
 
@@ -173,8 +174,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         src, pos, sizes = [], [], []
         for i, feature in enumerate(x):
             sizes.append(tuple(feature.shape[-2:]))
-            pos.append(self.pe_layer(feature).flatten(2).transpose(1, 2).to(feature.dtype))
-            level = self.input_proj[i](feature).flatten(2).transpose(1, 2)
+            pos.append(map_tokens(self.pe_layer(feature)).to(feature.dtype))
+            level = map_tokens(self.input_proj[i](feature))
             src.append(level + self.level_embed.weight[i])
         return src, pos, sizes
 

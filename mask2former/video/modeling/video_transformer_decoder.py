@@ -7,6 +7,7 @@ import torch
 from detectron2.config import configurable
 
 from ...layers.position_encoding import PositionEmbeddingSine3D
+from ...layers.tokens import map_tokens
 from ...modeling.transformer_decoder import TRANSFORMER_DECODER_REGISTRY
 from ...modeling.transformer_decoder.mask2former_transformer_decoder import (
     MultiScaleMaskedTransformerDecoder,
@@ -74,7 +75,7 @@ class VideoMultiScaleMaskedTransformerDecoder(MultiScaleMaskedTransformerDecoder
             pos.append(
                 encoding.flatten(3).transpose(2, 3).reshape(n, t * h * w, -1).to(feature.dtype)
             )
-            level = self.input_proj[i](feature).flatten(2).transpose(1, 2)  # (N*T, h*w, C)
+            level = map_tokens(self.input_proj[i](feature))  # (N*T, h*w, C)
             src.append(level.reshape(n, t * h * w, -1) + self.level_embed.weight[i])
         return src, pos, sizes
 
