@@ -1,4 +1,4 @@
-"""The kernel switch: which implementation computes the model's three interchangeable kernels.
+"""The kernel switch: which implementation computes the model's four interchangeable kernels.
 
 - multi-scale deformable attention (:func:`~mask2former.layers.ms_deform_attn.ms_deform_attn`):
   the compiled operator, or the pure-PyTorch ``grid_sample`` reference;
@@ -7,7 +7,10 @@
 - semantic inference from low-resolution mask logits
   (:func:`~mask2former.modeling.postprocessing.outputs.semantic_scores`): the compiled operator
   that resizes, squashes and weighs the logits tile by tile, or the full-resolution steps
-  (``F.interpolate``, sigmoid, ``einsum``).
+  (``F.interpolate``, sigmoid, ``einsum``);
+- linear layers over long token sequences
+  (:class:`~mask2former.layers.token_linear.TokenLinear`): oneDNN's 1x1 convolution in CPU
+  inference, or ``F.linear``.
 
 Both implementations of a kernel compute the same function. The reference kernels serve
 comparisons (and counting FLOPs the way the published code runs); the published formulations
