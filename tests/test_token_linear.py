@@ -52,3 +52,20 @@ def test_module_is_a_linear_with_its_parameters_and_gradients():
     torch.testing.assert_close(ours.bias.grad, plain.bias.grad)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), plain(x), rtol=1e-5, atol=1e-5)
+
+
+def test_traced_programs_keep_linear_with_dynamic_lengths():
+    """torch.export with a dynamic sequence length: no length test specialises it, the program
+    holds the linear product and runs at lengths on both sides of MIN_TOKENS."""
+    module = TokenLinear(8, 4).eval()
+    length = torch.export.Dim("length", min=2, max=4 * LONG)
+    with torch.no_grad():
+        program = torch.export.export(
+            module, (torch.randn(1, LONG + 5, 8),), dynamic_shapes=({1: length},)
+        )
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert "aten.linear.default" in targets and "aten.conv2d.default" not in targets, targets
+    for n in (3, 2 * LONG):
+        x = torch.randn(1, n, 8)
+        with torch.no_grad():
+            torch.testing.assert_close(program.module()(x), module(x), rtol=1e-5, atol=1e-5)

@@ -2,12 +2,13 @@
 faster: in CPU inference of float32 sequences of at least ``MIN_TOKENS`` tokens.
 
 PyTorch computes a float32 ``F.linear`` on the CPU with its BLAS (MKL); the same product as a
-1x1 convolution of a channels-last map runs in oneDNN, which was 1.1-2.3x faster for thousands of
-tokens on the CPUs measured (docs/performance.md, "linear layers"), while its backward was slower
+1x1 convolution of a channels-last map runs in oneDNN, which was faster for thousands of tokens
+on the CPU measured (docs/performance.md, issue 18's fourth round), while its backward was slower
 and short sequences gained nothing. So the convolution is used only without autograd, and only
 for sequences of ``MIN_TOKENS`` or more. The parameters, their names and the result (up to float
 rounding) are those of ``nn.Linear``; the kernel switch of ``reference_mode`` selects plain
-``F.linear``.
+``F.linear``, and so do torch.compile and torch.export (a test of the sequence length would
+specialise their dynamic shapes).
 """
 
 import torch
@@ -22,7 +23,9 @@ MIN_TOKENS = 2048
 def convolution_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether ``linear_of_tokens`` computes (..., C_in) tokens ``x`` as a 1x1 convolution."""
     return (
-        x.device.type == "cpu"
+        not torch.compiler.is_compiling()
+        and not torch.compiler.is_exporting()
+        and x.device.type == "cpu"
         and x.dtype == weight.dtype == torch.float32
         and x.dim() >= 2
         and x.numel() >= MIN_TOKENS * x.shape[-1]
