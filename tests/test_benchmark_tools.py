@@ -1,12 +1,11 @@
 """tools/benchmark_ms_deform_attn.py and tools/benchmark_export.py run and print their tables
 (at tiny sizes; the figures themselves are measured by running the tools)."""
 
-import os
 import re
 
 import pytest
 
-from helpers.paths import REPO
+from helpers.paths import REPO, TINY_CONFIGS
 from helpers.scripts import load_script
 from mask2former.layers import compiled_op_available
 
@@ -49,7 +48,7 @@ def test_benchmark_export_compares_the_three_runtimes(capsys):
     import torch
 
     tool = load_tool("benchmark_export")
-    config = os.path.join(REPO, "tests", "configs", "tiny_base.yaml")
+    config = str(TINY_CONFIGS / "tiny_base.yaml")
     threads = torch.get_num_threads()
     try:
         assert tool.main(["--config-file", config, "--size", "64", "64", "--runs", "1",
@@ -71,7 +70,7 @@ def test_compare_published_on_this_project_as_the_published_code(capsys):
     """The comparison tool end to end, with this checkout standing in for the published code:
     the weights file must load with strict=True and give identical float32 results."""
     tool = load_tool("compare_published")
-    config = os.path.join(REPO, "tests", "configs", "tiny_semantic.yaml")
+    config = str(TINY_CONFIGS / "tiny_semantic.yaml")
     assert (
         tool.main(
             ["--published-root", str(REPO), "--config-file", config, "--size", "64", "--runs", "1"]
@@ -97,7 +96,7 @@ def test_compare_published_training_step(capsys):
     """--task train: this checkout as the published code takes the same first step (same loss
     from the same weights, inputs and random points) with the same optimizer."""
     tool = load_tool("compare_published")
-    config = os.path.join(REPO, "tests", "configs", "tiny_semantic.yaml")
+    config = str(TINY_CONFIGS / "tiny_semantic.yaml")
     argv = ["--published-root", str(REPO), "--config-file", config, "--task", "train"]
     assert tool.main(argv + ["--size", "64", "--runs", "1", "--skip", "bf16"]) == 0
     out = capsys.readouterr().out

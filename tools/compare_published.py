@@ -298,6 +298,7 @@ def _start_worker(args, workdir, config_file, worker, mode):
         path = [os.path.abspath(args.published_root), os.environ.get("PYTHONPATH", "")]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     process = subprocess.Popen(cmd, env=env)
+    # reaped here for this child's own resource usage; Popen is told its exit code
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
@@ -320,6 +321,19 @@ def _accuracy_rows(workdir, models):
     return rows
 
 
+def _loss_rows(workdir, models):
+    """Each model's first-step loss (of its last round) beside the published model's."""
+    first_loss = {}
+    for name, (worker, mode) in models.items():
+        with open(os.path.join(workdir, f"{worker}-{mode}.json")) as f:
+            first_loss[name] = json.load(f)["first_loss"]
+    return [
+        f"{name}: first-step total loss {first_loss[name]:.6g} (published {first_loss[BASELINE]:.6g})"
+        for name in models
+        if name != BASELINE
+    ]
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
@@ -338,7 +352,6 @@ def main(argv=None):
     }
     seconds = {name: [] for name in models}
     peaks = {name: 0.0 for name in models}
-    first_loss = {}
     with tempfile.TemporaryDirectory() as workdir:
         config_file = flat_config(args.config_file, workdir)
         _start_worker(args, workdir, config_file, "prepare", "float32")
@@ -349,14 +362,10 @@ def main(argv=None):
                 with open(os.path.join(workdir, f"{worker}-{mode}.json")) as f:
                     result = json.load(f)
                 seconds[name].append(result["seconds"])
-                first_loss[name] = result.get("first_loss")
-        rows = _accuracy_rows(workdir, models) if args.task == "infer" else []
-    if args.task == "train":
-        rows = [
-            f"{name}: first-step total loss {first_loss[name]:.6g} (published {first_loss[BASELINE]:.6g})"
-            for name in models
-            if name != BASELINE
-        ]
+        if args.task == "infer":
+            rows = _accuracy_rows(workdir, models)
+        else:
+            rows = _loss_rows(workdir, models)
     median = {name: statistics.median(times) for name, times in seconds.items()}
     unit = "image" if args.task == "infer" else "step"
     inputs = (
