@@ -18,14 +18,21 @@ def feed_forward(
     ``dropout`` after each activation and after the last layer. (..., in) -> (..., out).
 
     Each module names its linear layers as its published checkpoints do (``layers.{i}``,
-    ``linear1``/``linear2``, Swin's ``fc1``/``fc2``) and passes them here."""
+    ``linear1``/``linear2``, Swin's ``fc1``/``fc2``) and passes them here. An in-place
+    ``activation`` (``F.relu_``) is fine: the layers run on (tokens, channels) rows, so each
+    linear layer returns a tensor of its own rather than a view, on which autograd would record
+    the in-place op as a copy into a zero-filled base."""
     *hidden, last = linears
+    lead = x.shape[:-1]
+    x = x.reshape(-1, x.shape[-1])
     for linear in hidden:
         x = activation(linear(x))
         if dropout is not None:
             x = dropout(x)
     x = last(x)
-    return x if dropout is None else dropout(x)
+    if dropout is not None:
+        x = dropout(x)
+    return x.view(*lead, x.shape[-1])
 
 
 class MLP(nn.Module):
