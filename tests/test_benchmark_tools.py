@@ -105,6 +105,11 @@ def test_compare_published_training_step(capsys):
     assert rows == ["ours float32", "published float32"], out
     loss = re.search(r"^ours float32: first-step total loss (\S+) \(published (\S+)\)$", out, re.M)
     assert loss and loss.group(1) == loss.group(2), out
+    peaks = re.search(
+        r"^peak MiB by round: ours float32 (\d+); published float32 (\d+)$", out, re.M
+    )
+    table = dict(re.findall(r"^\| (.+?) \| \d+\.\d{3} \| \d+\.\d\dx \| (\d+) \|$", out, re.M))
+    assert peaks and table == dict(zip(rows, peaks.groups())), out  # one round: its own peak
 
 
 def test_benchmark_mistakes_are_one_line(monkeypatch, capsys):

@@ -12,7 +12,8 @@ process of its own: a first process builds this project's model from the config,
 random initial weights (so that no output is trivially zero) and saves them with the inputs;
 then, ``--rounds`` times, one process per model loads those weights with ``strict=True`` and is
 timed, the models alternating. The table gives the median over rounds of each process's median
-time and the largest peak resident memory of its processes (``ru_maxrss``: imports included).
+time and the largest peak resident memory of its processes (``ru_maxrss``: imports included); a
+line after it lists every process's peak, round by round.
 
 Models: the published code in float32; this project's model as ``build_model`` makes it (on the
 CPU: channels-last weights, freed heap memory kept, see docs/performance.md) in float32 and under
@@ -351,14 +352,13 @@ def main(argv=None):
         if mode not in args.skip
     }
     seconds = {name: [] for name in models}
-    peaks = {name: 0.0 for name in models}
+    peaks = {name: [] for name in models}
     with tempfile.TemporaryDirectory() as workdir:
         config_file = flat_config(args.config_file, workdir)
         _start_worker(args, workdir, config_file, "prepare", "float32")
         for _ in range(args.rounds):
             for name, (worker, mode) in models.items():
-                peak = _start_worker(args, workdir, config_file, worker, mode)
-                peaks[name] = max(peaks[name], peak)
+                peaks[name].append(_start_worker(args, workdir, config_file, worker, mode))
                 with open(os.path.join(workdir, f"{worker}-{mode}.json")) as f:
                     result = json.load(f)
                 seconds[name].append(result["seconds"])
@@ -380,9 +380,11 @@ def main(argv=None):
     print(f"| model | s / {unit} | speed-up vs published | peak MiB |\n|---|---|---|---|")
     for name in models:
         print(
-            f"| {name} | {median[name]:.3f} | {median[BASELINE] / median[name]:.2f}x | {peaks[name]:.0f} |"
+            f"| {name} | {median[name]:.3f} | {median[BASELINE] / median[name]:.2f}x | {max(peaks[name]):.0f} |"
         )
     print("\n".join(rows))
+    rounds = "; ".join(f"{name} {', '.join(f'{p:.0f}' for p in peaks[name])}" for name in models)
+    print(f"peak MiB by round: {rounds}")
     return 0
 
 
