@@ -12,8 +12,9 @@ process of its own: a first process builds this project's model from the config,
 random initial weights (so that no output is trivially zero) and saves them with the inputs;
 then, ``--rounds`` times, one process per model loads those weights with ``strict=True`` and is
 timed, the models alternating. The table gives the median over rounds of each process's median
-time and the largest peak resident memory of its processes (``ru_maxrss``: imports included); a
-line after it lists every process's peak, round by round.
+time and the largest peak resident memory of its processes (``ru_maxrss`` when the timed work
+ends: imports, model and inputs included; the interpreter's shutdown after it is not, see
+docs/performance.md); a line after it lists every process's peak, round by round.
 
 Models: the published code in float32; this project's model as ``build_model`` makes it (on the
 CPU: channels-last weights, freed heap memory kept, see docs/performance.md) in float32 and under
@@ -44,6 +45,7 @@ in it runs; ``mask2former.config.loader``), and every worker merges the flattene
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -264,6 +266,7 @@ def run_worker(args):
     train = args.task == "train"
     run = _time_training if train else _time_inference
     result, out = run(model, _inputs(args, train), args.runs, autocast=args.mode == "bf16")
+    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     name = f"{args.worker}-{args.mode}"
     if out is not None:
         torch.save(out, os.path.join(args.workdir, f"{name}.pth"))
@@ -289,7 +292,7 @@ def check_arguments(args) -> None:
 
 
 def _start_worker(args, workdir, config_file, worker, mode):
-    """Runs one worker process; returns its peak resident memory in MiB."""
+    """Runs one worker process (its results are left in the workdir)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker, "--workdir", workdir]
     cmd += ["--mode", mode, "--task", args.task, "--published-root", args.published_root]
     cmd += ["--config-file", config_file, "--size", str(args.size), "--batch", str(args.batch)]
@@ -298,13 +301,7 @@ def _start_worker(args, workdir, config_file, worker, mode):
     if worker == "published":  # the published package comes first on its path
         path = [os.path.abspath(args.published_root), os.environ.get("PYTHONPATH", "")]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
-    process = subprocess.Popen(cmd, env=env)
-    # reaped here for this child's own resource usage; Popen is told its exit code
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise subprocess.CalledProcessError(process.returncode, cmd)
-    return usage.ru_maxrss / 1024  # KiB on Linux
+    subprocess.run(cmd, env=env, check=True)
 
 
 def _accuracy_rows(workdir, models):
@@ -358,10 +355,11 @@ def main(argv=None):
         _start_worker(args, workdir, config_file, "prepare", "float32")
         for _ in range(args.rounds):
             for name, (worker, mode) in models.items():
-                peaks[name].append(_start_worker(args, workdir, config_file, worker, mode))
+                _start_worker(args, workdir, config_file, worker, mode)
                 with open(os.path.join(workdir, f"{worker}-{mode}.json")) as f:
                     result = json.load(f)
                 seconds[name].append(result["seconds"])
+                peaks[name].append(result["peak_mib"])
         if args.task == "infer":
             rows = _accuracy_rows(workdir, models)
         else:
