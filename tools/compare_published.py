@@ -319,15 +319,12 @@ def _accuracy_rows(workdir, models):
     return rows
 
 
-def _loss_rows(workdir, models):
+def _loss_rows(results):
     """Each model's first-step loss (of its last round) beside the published model's."""
-    first_loss = {}
-    for name, (worker, mode) in models.items():
-        with open(os.path.join(workdir, f"{worker}-{mode}.json")) as f:
-            first_loss[name] = json.load(f)["first_loss"]
+    first_loss = {name: rounds[-1]["first_loss"] for name, rounds in results.items()}
     return [
         f"{name}: first-step total loss {first_loss[name]:.6g} (published {first_loss[BASELINE]:.6g})"
-        for name in models
+        for name in results
         if name != BASELINE
     ]
 
@@ -348,8 +345,7 @@ def main(argv=None):
         for name, (worker, mode) in MODELS[args.task].items()
         if mode not in args.skip
     }
-    seconds = {name: [] for name in models}
-    peaks = {name: [] for name in models}
+    results = {name: [] for name in models}  # each round's worker result, per model
     with tempfile.TemporaryDirectory() as workdir:
         config_file = flat_config(args.config_file, workdir)
         _start_worker(args, workdir, config_file, "prepare", "float32")
@@ -357,14 +353,12 @@ def main(argv=None):
             for name, (worker, mode) in models.items():
                 _start_worker(args, workdir, config_file, worker, mode)
                 with open(os.path.join(workdir, f"{worker}-{mode}.json")) as f:
-                    result = json.load(f)
-                seconds[name].append(result["seconds"])
-                peaks[name].append(result["peak_mib"])
-        if args.task == "infer":
-            rows = _accuracy_rows(workdir, models)
-        else:
-            rows = _loss_rows(workdir, models)
-    median = {name: statistics.median(times) for name, times in seconds.items()}
+                    results[name].append(json.load(f))
+        rows = _accuracy_rows(workdir, models) if args.task == "infer" else _loss_rows(results)
+    median = {
+        name: statistics.median(r["seconds"] for r in rounds) for name, rounds in results.items()
+    }
+    peaks = {name: [r["peak_mib"] for r in rounds] for name, rounds in results.items()}
     unit = "image" if args.task == "infer" else "step"
     inputs = (
         f"1x3x{args.size}x{args.size}"
